@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FT_CONNSTATS_H
+#define FT_CONNSTATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "stats/packet.h"
+
+/*
+ * Connection statistics: packet and byte counters per virtual connection (IP flows on the TUN
+ * device) and per physical connection (encrypted datagrams per peer endpoint), handed to a dump
+ * callback in windows. A port of Tailscale's net/connstats to one libuv loop.
+ *
+ * Keys. Virtual: {proto, src addr:port, dst addr:port} as ft_packet_parse() decodes it; tx keys
+ * a packet by its own src/dst, rx swaps them so both directions of a flow share one key.
+ * Physical: {proto 0, src = the peer's overlay address with port 0, dst = the peer's underlay
+ * endpoint addr:port}. Bytes are the buffer lengths given (for virtual, the IP packet as read
+ * from or written to the TUN device; for physical, the UDP payload).
+ *
+ * Windows. A window starts at its first insert. It is dumped when
+ *   - its period has elapsed (a one-shot uv_timer_t on the owning loop, started at the first
+ *     insert; period 0 means no timer),
+ *   - a new connection would make virtual + physical entries exceed max_conns (the dump runs
+ *     before the insert, so no dump holds more than max_conns entries),
+ *   - ft_connstats_flush(), ft_connstats_shutdown() or ft_connstats_close() is called.
+ * Empty tables are never dumped. Updates to existing connections never flush, block or lose.
+ *
+ * Threading: everything, updates included, runs on the loop thread; there are no locks. The
+ * dump callback runs synchronously on that thread, possibly from inside an update call.
+ *
+ * Memory: two tables of max_conns entries and their indexes, allocated by create; the update
+ * path never allocates, whatever the traffic.
+ */
+
+/* A connection key: 40 bytes with no padding, so that keys compare with memcmp. */
+struct ft_conn_key {
+	struct ft_addr src, dst;
+	uint16_t proto; /* IANA number, FT_PROTO_FRAGMENT, FT_PROTO_INVALID; 0 for physical */
+	uint16_t src_port, dst_port;
+};
+
+struct ft_conn_entry {
+	struct ft_conn_key key;
+	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+};
+
+struct ft_connstats;
+
+/*
+ * start_ms and end_ms: wall-clock milliseconds since the Unix epoch (CLOCK_REALTIME) of the
+ * window's first insert and of the dump. v[0..nv) and p[0..np) are the virtual and physical
+ * entries in insertion order, valid only during the call; copy what you keep. The callback must
+ * not call the update, flush, extract, shutdown or close functions of the same instance.
+ */
+typedef void (*ft_connstats_dump_cb)(void *arg, uint64_t start_ms, uint64_t end_ms,
+				     const struct ft_conn_entry *v, size_t nv,
+				     const struct ft_conn_entry *p, size_t np);
+/* Runs after the memory of the instance is freed; arg is the create argument. */
+typedef void (*ft_connstats_close_cb)(void *arg);
+
+/* Counters of what did not land in a table, for `flowtun show`. */
+struct ft_connstats_counters {
+	uint64_t dropped_packets; /* updates after shutdown: packets (1 per virtual update) */
+	uint64_t dropped_bytes;
+	uint64_t invalid[FT_PACKET_REASON_COUNT]; /* virtual packets keyed FT_PROTO_INVALID */
+	uint64_t dumps_period;			  /* dumps by the timer */
+	uint64_t dumps_full;			  /* dumps because max_conns was reached */
+	uint64_t dumps_other;			  /* flush, shutdown, close */
+};
+
+/*
+ * Creates the statistics of one loop, no I/O. period_ms 0: no timer. max_conns >= 1 bounds the
+ * entries of one window (virtual + physical) and so the memory. Returns NULL with errno set
+ * (ENOMEM, EINVAL when max_conns is 0 or above 2^26). Loop thread only, as every function here.
+ */
+struct ft_connstats *ft_connstats_create(uv_loop_t *loop, uint64_t period_ms, size_t max_conns,
+					 ft_connstats_dump_cb cb, void *arg);
+
+/* Parses pkt and counts it as sent (tx) or received (rx, src and dst swapped). */
+void ft_connstats_update_tx_virtual(struct ft_connstats *s, const uint8_t *pkt, size_t len);
+void ft_connstats_update_rx_virtual(struct ft_connstats *s, const uint8_t *pkt, size_t len);
+/* The same for n packets; faster for large tables, as it prefetches. */
+void ft_connstats_update_tx_virtual_batch(struct ft_connstats *s, const uint8_t *const pkts[],
+					  const size_t lens[], size_t n);
+void ft_connstats_update_rx_virtual_batch(struct ft_connstats *s, const uint8_t *const pkts[],
+					  const size_t lens[], size_t n);
+/* Counts a packet the caller already parsed (the data plane routes on the same info). */
+void ft_connstats_update_virtual_parsed(struct ft_connstats *s, const struct ft_packet_info *info,
+					size_t len, bool rx);
+
+/* Counts packets datagrams of bytes in total between peer and endpoint ep_addr:ep_port. */
+void ft_connstats_update_tx_physical(struct ft_connstats *s, const struct ft_addr *peer,
+				     const struct ft_addr *ep_addr, uint16_t ep_port,
+				     uint64_t packets, uint64_t bytes);
+void ft_connstats_update_rx_physical(struct ft_connstats *s, const struct ft_addr *peer,
+				     const struct ft_addr *ep_addr, uint16_t ep_port,
+				     uint64_t packets, uint64_t bytes);
+
+/* Dumps the current window now if it is not empty. */
+void ft_connstats_flush(struct ft_connstats *s);
+
+/*
+ * A final flush; every later update is dropped and counted in dropped_packets/bytes. Stops the
+ * timer. Idempotent.
+ */
+void ft_connstats_shutdown(struct ft_connstats *s);
+bool ft_connstats_is_shutdown(const struct ft_connstats *s);
+
+/*
+ * For tests: moves the current window out without calling the dump callback and resets the
+ * tables. *v and *p are malloc'd copies the caller frees (NULL when empty). 0 or -ENOMEM (the
+ * tables are then left as they were).
+ */
+int ft_connstats_extract(struct ft_connstats *s, struct ft_conn_entry **v, size_t *nv,
+			 struct ft_conn_entry **p, size_t *np);
+
+void ft_connstats_get_counters(const struct ft_connstats *s, struct ft_connstats_counters *out);
+
+/*
+ * Shuts down (the final flush), then closes the timer; cb (may be NULL) runs from the loop once
+ * the memory is freed. s must not be used after this call.
+ */
+void ft_connstats_close(struct ft_connstats *s, ft_connstats_close_cb cb);
+
+#endif
