@@ -3,7 +3,8 @@
 #
 #   ft_require_root          exit 77 (skip) unless root and the netns tests are enabled
 #   ft_require_cmd CMD...    exit 77 (skip) unless each CMD is installed
-#   ft_netns NAME            create a namespace named "$FT_PREFIX-NAME" (lo up), echo its name
+#   ft_netns NAME            create a namespace named "$FT_PREFIX-NAME" (lo up), echo its name;
+#                            `ns=$(ft_netns a)` is fine: cleanup finds it by its prefix
 #   ft_bg CMD...             start CMD in the background and remember its PID for cleanup
 #   ft_cleanup_add CMD...    run CMD at exit (last added runs first)
 #   ft_fail MSG              print MSG and exit 1
@@ -84,7 +85,9 @@ ft_cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	for ns in $FT_NETNS_LIST; do
+	# Every namespace with this test's prefix, also those made in a $(...) subshell, whose
+	# FT_NETNS_LIST never reached this shell.
+	for ns in $FT_NETNS_LIST $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$FT_PREFIX-"); do
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$FT_TMP"

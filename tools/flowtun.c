@@ -32,8 +32,8 @@ static const struct ft_command ft_command_version = {
 };
 
 static const struct ft_command *const commands[] = {
-	&ft_command_genkey,  &ft_command_pubkey, &ft_command_genpsk,
-	&ft_command_version, &ft_command_help,
+	&ft_command_up,		&ft_command_genkey,	 &ft_command_pubkey,  &ft_command_genpsk,
+	&ft_command_link_watch, &ft_command_link_status, &ft_command_version, &ft_command_help,
 };
 
 static const struct ft_command *find_command(const char *name)
@@ -86,6 +86,9 @@ void ft_command_print_usage(const struct ft_command *cmd, FILE *f)
 {
 	fputs(cmd->usage, f);
 }
+
+static void vreport(const struct ft_command *cmd, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 static void vreport(const struct ft_command *cmd, const char *fmt, va_list ap)
 {

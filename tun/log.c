@@ -34,6 +34,9 @@ bool ft_log_enabled(enum ft_log_level level)
 }
 
 static void vlog(enum ft_log_level level, const char *errstr, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vlog(enum ft_log_level level, const char *errstr, const char *fmt, va_list ap)
 {
 	char msg[1024];
 
