@@ -21,9 +21,12 @@ enum {
 	FT_EXIT_USAGE = 2,
 };
 
+extern const struct ft_command ft_command_up;
 extern const struct ft_command ft_command_genkey;
 extern const struct ft_command ft_command_genpsk;
 extern const struct ft_command ft_command_pubkey;
+extern const struct ft_command ft_command_link_watch;
+extern const struct ft_command ft_command_link_status;
 
 void ft_command_print_usage(const struct ft_command *cmd, FILE *f);
 /* Prints "flowtun NAME: <message>" and the usage to stderr; returns FT_EXIT_USAGE. */
