@@ -1,0 +1,1171 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The worker: the packet path of flowtun on one libuv loop (see worker.h for its handles).
+ *
+ * Outbound: the TUN poll reads up to FT_WORKER_BATCH packets into slots that have the
+ * protocol's head and tail room, counts them as virtual tx (one batched stats call, before
+ * encryption overwrites them), has the protocol device encrypt each in place, and queues the
+ * results in the send batch, which goes out with one sendmmsg. Physical tx is counted per
+ * peer once per batch.
+ *
+ * Inbound: the UDP poll receives up to FT_WORKER_BATCH datagrams with one recvmmsg, the
+ * protocol device decrypts each in place (or answers a handshake), and the packets are
+ * written to the TUN and counted as virtual rx; physical rx per peer once per batch.
+ *
+ * Datagrams the protocol makes by itself (handshakes, keepalives, packets that waited for a
+ * session) arrive through the send callback and are copied into the send batch.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "link/link.h"
+#include "stats/connstats.h"
+#include "stats/flowlog.h"
+#include "tun/allowedips.h"
+#include "tun/log.h"
+#include "tun/proto.h"
+#include "tun/rtnl.h"
+#include "tun/tundev.h"
+#include "tun/udp.h"
+#include "tun/worker.h"
+
+enum {
+	FT_WORKER_BATCH = 64, /* packets or datagrams per callback: bounds the work per wake-up */
+	FT_WORKER_TX_SLOTS = 2 * FT_WORKER_BATCH,
+	/* A datagram larger than this cannot be ours: an MTU of 65535 plus the overhead. */
+	FT_WORKER_RX_BUF = 65536,
+	/* More handshake initiations than this in one second puts the device under load. */
+	FT_WORKER_LOAD_INITIATIONS = 128,
+};
+
+/* What the worker keeps per peer beside the protocol's own state. */
+struct wpeer {
+	struct ft_peer *peer;
+	uint8_t public_key[FT_KEY_LEN];
+	struct ft_addr overlay; /* the peer's first AllowedIP: the physical stats key */
+	char *endpoint_host, *endpoint_port;
+	char path_ifname[IFNAMSIZ]; /* where the route to the endpoint leaves; "" unknown */
+	bool path_down;
+	struct ft_rtnl_prefix *routes; /* its AllowedIPs */
+	bool *route_added;	       /* which of them this worker added to the routing table */
+	size_t n_routes;
+	/* Physical counts of the current batch, flushed to the stats once per batch. */
+	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+	struct sockaddr_storage rx_from;
+	bool dirty;
+};
+
+struct ft_worker {
+	uv_loop_t *loop;
+	char ifname[IFNAMSIZ];
+	char *config_path;
+	int ifindex;
+	uint32_t mtu;
+	bool link_reaction;
+
+	int tun_fd;
+	uv_poll_t tun_poll;
+	struct ft_udp udp;
+	uv_poll_t udp_poll;
+	uv_timer_t proto_timer;
+	uint64_t armed_deadline;
+	bool handles_ready;
+
+	struct ft_rtnl *rtnl;
+	struct ft_proto *proto;
+	struct ft_connstats *stats;
+	struct ft_link_monitor *link;
+
+	struct wpeer *peers;
+	size_t n_peers;
+	struct wpeer **dirty;
+	size_t n_dirty;
+	struct ft_rtnl_prefix *addrs; /* our own addresses, as configured */
+	bool *addr_added;
+	size_t n_addrs;
+
+	/* Outbound slots: head room, the packet, tail room. */
+	uint8_t *tun_block;
+	size_t slot_size;
+	struct iovec tun_iov[FT_WORKER_BATCH];
+	size_t tun_len[FT_WORKER_BATCH];
+	const uint8_t *stat_pkts[FT_WORKER_BATCH];
+	size_t stat_lens[FT_WORKER_BATCH];
+	struct ft_udp_batch *rx;
+	struct ft_udp_batch *tx;
+	void *tx_own[FT_WORKER_TX_SLOTS]; /* each tx slot's own buffer, for copied messages */
+	struct wpeer *tx_peer[FT_WORKER_TX_SLOTS];
+	unsigned int tx_count;
+	uint8_t reply[FT_PROTO_REPLY_MAX];
+
+	/* Flow log (a minimal writer: one write per line on an O_APPEND descriptor). */
+	int flow_fd;
+	char *flow_path;
+	uint64_t flow_lost;
+	struct ft_flowlog_buf flow_buf;
+	char node_id[FT_KEY_B64_LEN + 1];
+	char node_name[64];
+
+	uint64_t load_window_ns;
+	uint32_t load_count;
+	uint64_t under_load_until_ns;
+
+	struct ft_worker_counters counters;
+	bool closing;
+	int pending_closes;
+	ft_worker_close_cb close_cb;
+	void *close_arg;
+};
+
+static uint64_t now_ns(void)
+{
+	return uv_hrtime();
+}
+
+static uint64_t now_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+static void config_addr_to_prefix(const struct ft_config_addr *a, struct ft_rtnl_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->family = a->family;
+	p->len = a->cidr;
+	memcpy(p->addr.bytes, a->addr, a->family == AF_INET ? 4 : 16);
+}
+
+static void sockaddr_to_addr(const struct sockaddr *sa, struct ft_addr *a, uint16_t *port)
+{
+	memset(a, 0, sizeof(*a));
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in sin;
+
+		memcpy(&sin, sa, sizeof(sin));
+		ft_addr_set_v4(a, (const uint8_t *)&sin.sin_addr);
+		*port = ntohs(sin.sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 sin6;
+
+		memcpy(&sin6, sa, sizeof(sin6));
+		ft_addr_set_v6(a, sin6.sin6_addr.s6_addr);
+		*port = ntohs(sin6.sin6_port);
+	}
+}
+
+static struct wpeer *find_wpeer(struct ft_worker *w, const struct ft_peer *peer)
+{
+	if (!peer)
+		return NULL;
+	for (size_t i = 0; i < w->n_peers; i++)
+		if (w->peers[i].peer == peer)
+			return &w->peers[i];
+	return NULL;
+}
+
+/* Physical counts are gathered per batch and handed to the statistics once per peer. */
+static void mark_dirty(struct ft_worker *w, struct wpeer *wp)
+{
+	if (!wp->dirty) {
+		wp->dirty = true;
+		w->dirty[w->n_dirty++] = wp;
+	}
+}
+
+static void flush_physical(struct ft_worker *w)
+{
+	for (size_t i = 0; i < w->n_dirty; i++) {
+		struct wpeer *wp = w->dirty[i];
+		struct ft_addr ep;
+		uint16_t port;
+
+		if (w->stats && wp->tx_pkts && wp->peer->endpoint.ss_family != AF_UNSPEC) {
+			sockaddr_to_addr((const struct sockaddr *)&wp->peer->endpoint, &ep, &port);
+			ft_connstats_update_tx_physical(w->stats, &wp->overlay, &ep, port,
+							wp->tx_pkts, wp->tx_bytes);
+		}
+		if (w->stats && wp->rx_pkts) {
+			sockaddr_to_addr((const struct sockaddr *)&wp->rx_from, &ep, &port);
+			ft_connstats_update_rx_physical(w->stats, &wp->overlay, &ep, port,
+							wp->rx_pkts, wp->rx_bytes);
+		}
+		wp->tx_pkts = wp->tx_bytes = wp->rx_pkts = wp->rx_bytes = 0;
+		wp->dirty = false;
+	}
+	w->n_dirty = 0;
+}
+
+static void tx_flush(struct ft_worker *w)
+{
+	int done;
+
+	if (w->tx_count == 0)
+		return;
+	done = ft_udp_send_batch(&w->udp, w->tx, w->tx_count);
+	if (done < 0) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: send: %s", w->ifname,
+				   strerror(-done));
+		done = 0;
+	}
+	for (unsigned int i = 0; i < w->tx_count; i++) {
+		struct ft_udp_slot *s = &w->tx->slots[i];
+
+		if (i >= (unsigned int)done) {
+			w->counters.udp_tx_dropped++;
+		} else if (s->err) {
+			w->counters.udp_tx_errors++;
+			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: send: %s", w->ifname,
+					   strerror(-s->err));
+		} else {
+			w->counters.udp_tx_datagrams++;
+			if (w->tx_peer[i]) {
+				w->tx_peer[i]->tx_pkts++;
+				w->tx_peer[i]->tx_bytes += s->len;
+				mark_dirty(w, w->tx_peer[i]);
+			}
+		}
+		/* Zero-copy slots pointed into the TUN slots: give each its own buffer back. */
+		s->iov.iov_base = w->tx_own[i];
+	}
+	w->tx_count = 0;
+}
+
+/* Queues one datagram; copy it unless it lives in a TUN slot until the batch is flushed. */
+static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size_t len,
+		      const struct sockaddr *dst, bool copy)
+{
+	struct ft_udp_slot *s;
+	socklen_t dlen = ft_peer_sockaddr_len(dst);
+
+	if (dlen == 0 || len > w->slot_size) {
+		w->counters.udp_tx_errors++;
+		return;
+	}
+	if (w->tx_count == w->tx->n)
+		tx_flush(w);
+	s = &w->tx->slots[w->tx_count];
+	if (copy)
+		memcpy(s->iov.iov_base, data, len);
+	else
+		s->iov.iov_base = data;
+	s->len = len;
+	memset(&s->addr, 0, sizeof(s->addr));
+	memcpy(&s->addr, dst, dlen);
+	w->tx_peer[w->tx_count++] = wp;
+}
+
+/* The protocol's own datagrams: valid only during the call, so they are copied. */
+static void proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
+			  const struct sockaddr *dst)
+{
+	struct ft_worker *w = arg;
+
+	tx_append(w, find_wpeer(w, peer), (uint8_t *)(uintptr_t)msg, len, dst, true);
+}
+
+static void on_proto_timer(uv_timer_t *t);
+
+static void arm_proto_timer(struct ft_worker *w)
+{
+	uint64_t d = ft_proto_next_deadline(w->proto), now, ms;
+
+	if (w->closing || d == w->armed_deadline)
+		return;
+	w->armed_deadline = d;
+	if (d == 0) {
+		uv_timer_stop(&w->proto_timer);
+		return;
+	}
+	now = now_ns();
+	ms = d > now ? (d - now + 999999) / 1000000 : 0;
+	uv_timer_start(&w->proto_timer, on_proto_timer, ms, 0);
+}
+
+/* Every callback ends the same way: send what is queued, count it, re-arm the timer. */
+static void end_batch(struct ft_worker *w)
+{
+	tx_flush(w);
+	flush_physical(w);
+	arm_proto_timer(w);
+}
+
+static void on_proto_timer(uv_timer_t *t)
+{
+	struct ft_worker *w = t->data;
+
+	w->armed_deadline = 0;
+	ft_proto_tick(w->proto, now_ns());
+	end_batch(w);
+}
+
+static void on_tun(uv_poll_t *h, int status, int events)
+{
+	struct ft_worker *w = h->data;
+	size_t nstat = 0;
+	uint64_t now;
+	int n;
+
+	if (status < 0) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: poll: %s", w->ifname,
+				   uv_strerror(status));
+		return;
+	}
+	n = ft_tundev_read_batch(w->tun_fd, w->tun_iov, w->tun_len, FT_WORKER_BATCH);
+	if (n <= 0) {
+		if (n < 0 && n != -EAGAIN)
+			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: read: %s", w->ifname,
+					   strerror(-n));
+		return;
+	}
+	w->counters.tun_rx_packets += (uint64_t)n;
+	/* Count before encrypting: encryption overwrites the headers in place. */
+	for (int i = 0; i < n; i++) {
+		if (w->tun_len[i] > w->mtu)
+			continue;
+		w->stat_pkts[nstat] = w->tun_iov[i].iov_base;
+		w->stat_lens[nstat++] = w->tun_len[i];
+	}
+	if (w->stats)
+		ft_connstats_update_tx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
+
+	now = now_ns();
+	for (int i = 0; i < n; i++) {
+		uint8_t *buf = (uint8_t *)w->tun_iov[i].iov_base - FT_PROTO_HEADROOM;
+		struct ft_proto_result res;
+
+		if (w->tun_len[i] > w->mtu) {
+			w->counters.tun_oversized++;
+			continue;
+		}
+		if (ft_proto_send(w->proto, buf, w->tun_len[i], w->slot_size, now, &res) ==
+		    FT_PROTO_SEND)
+			tx_append(w, find_wpeer(w, res.peer), res.data, res.len, res.dst, false);
+	}
+	end_batch(w);
+}
+
+/* Under load: more than FT_WORKER_LOAD_INITIATIONS initiations in a second, and for a
+ * second after that. The protocol then asks for cookies (mac2) before any DH work. */
+static bool under_load(struct ft_worker *w, uint64_t now, bool initiation)
+{
+	if (now - w->load_window_ns >= 1000000000ULL) {
+		w->load_window_ns = now;
+		w->load_count = 0;
+	}
+	if (initiation && ++w->load_count > FT_WORKER_LOAD_INITIATIONS)
+		w->under_load_until_ns = now + 1000000000ULL;
+	return now < w->under_load_until_ns;
+}
+
+static void on_udp(uv_poll_t *h, int status, int events)
+{
+	struct ft_worker *w = h->data;
+	uint64_t now;
+	int n;
+
+	if (status < 0) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: poll: %s", w->ifname,
+				   uv_strerror(status));
+		return;
+	}
+	n = ft_udp_recv_batch(&w->udp, w->rx);
+	if (n <= 0) {
+		if (n < 0 && n != -EAGAIN)
+			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: receive: %s", w->ifname,
+					   strerror(-n));
+		return;
+	}
+	now = now_ns();
+	for (int i = 0; i < n; i++) {
+		struct ft_udp_slot *s = &w->rx->slots[i];
+		uint8_t *msg = s->iov.iov_base;
+		struct ft_proto_result res;
+		enum ft_proto_action act;
+		struct wpeer *wp;
+		bool load;
+
+		if (s->truncated) {
+			w->counters.udp_rx_truncated++;
+			continue;
+		}
+		w->counters.udp_rx_datagrams++;
+		load = under_load(w, now, s->len > 0 && msg[0] == FT_WIRE_INITIATION);
+		act = ft_proto_receive(w->proto, msg, s->len, (const struct sockaddr *)&s->addr,
+				       now, load, w->reply, sizeof(w->reply), &res);
+		if (act == FT_PROTO_DROP)
+			continue;
+		wp = find_wpeer(w, res.peer);
+		if (wp) {
+			wp->rx_pkts++;
+			wp->rx_bytes += s->len;
+			memcpy(&wp->rx_from, &s->addr, sizeof(s->addr));
+			mark_dirty(w, wp);
+		}
+		if (act == FT_PROTO_PACKET) {
+			if (w->stats)
+				ft_connstats_update_rx_virtual(w->stats, res.data, res.len);
+			if (ft_tundev_write(w->tun_fd, res.data, res.len) < 0)
+				w->counters.tun_write_dropped++;
+			else
+				w->counters.tun_tx_packets++;
+		} else if (act == FT_PROTO_REPLY) {
+			tx_append(w, wp, res.data, res.len, res.dst, true);
+		}
+	}
+	end_batch(w);
+}
+
+/* ---- flow log --------------------------------------------------------------------------- */
+
+static bool prefix_contains(const struct ft_rtnl_prefix *p, const struct ft_addr *a)
+{
+	unsigned int full, rest;
+
+	if (p->family != a->family)
+		return false;
+	full = p->len / 8;
+	rest = p->len % 8;
+	if (memcmp(p->addr.bytes, a->bytes, full) != 0)
+		return false;
+	return rest == 0 || ((p->addr.bytes[full] ^ a->bytes[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+/*
+ * Overlay: inside one of our own address prefixes, or a peer's host route (/32, /128: its
+ * overlay address). Subnet: routed to a peer otherwise. Everything else went to or came from
+ * beyond an exit peer.
+ */
+static enum ft_flowlog_addr_kind classify(void *arg, const struct ft_addr *a)
+{
+	struct ft_worker *w = arg;
+
+	for (size_t i = 0; i < w->n_addrs; i++)
+		if (prefix_contains(&w->addrs[i], a))
+			return FT_FLOWLOG_OVERLAY;
+	for (size_t i = 0; i < w->n_peers; i++)
+		for (size_t j = 0; j < w->peers[i].n_routes; j++) {
+			const struct ft_rtnl_prefix *r = &w->peers[i].routes[j];
+
+			if (r->len == (r->family == AF_INET ? 32 : 128) && prefix_contains(r, a))
+				return FT_FLOWLOG_OVERLAY;
+		}
+	if (a->family &&
+	    ft_allowedips_lookup(ft_proto_allowedips(w->proto), a->family, a->bytes) != NULL)
+		return FT_FLOWLOG_SUBNET;
+	return FT_FLOWLOG_OTHER;
+}
+
+static int flow_log_open(struct ft_worker *w, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!w->flow_path)
+		return 0;
+	if (strcmp(w->flow_path, "-") == 0) {
+		w->flow_fd = STDOUT_FILENO;
+		return 0;
+	}
+	fd = open(w->flow_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open the flow log '%s': %s", w->flow_path,
+			 strerror(errno));
+		return -errno;
+	}
+	w->flow_fd = fd;
+	return 0;
+}
+
+static void flow_log_close(struct ft_worker *w)
+{
+	if (w->flow_fd > STDOUT_FILENO)
+		close(w->flow_fd);
+	w->flow_fd = -1;
+}
+
+static void on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
+		    size_t nv, const struct ft_conn_entry *p, size_t np)
+{
+	struct ft_worker *w = arg;
+	struct ft_flowlog_meta meta = {
+		.node_id = w->node_id,
+		.node_name = w->node_name[0] ? w->node_name : NULL,
+		.lost = w->flow_lost,
+		.classify = classify,
+		.classify_arg = w,
+	};
+	size_t off = 0;
+	int lines;
+
+	if (w->flow_fd < 0)
+		return;
+	w->flow_buf.len = 0;
+	lines = ft_flowlog_format(&w->flow_buf, &meta, start_ms, end_ms, v, nv, p, np);
+	if (lines < 0) {
+		w->flow_lost++;
+		w->counters.flow_log_errors++;
+		return;
+	}
+	/* One write per line, so lines from one message never tear or interleave. */
+	while (off < w->flow_buf.len) {
+		const char *line = w->flow_buf.data + off;
+		const char *nl = memchr(line, '\n', w->flow_buf.len - off);
+		size_t len = (size_t)(nl - line) + 1;
+		ssize_t r = write(w->flow_fd, line, len);
+
+		if (r != (ssize_t)len) {
+			w->flow_lost++;
+			w->counters.flow_log_errors++;
+			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "flow log '%s': %s",
+					   w->flow_path, r < 0 ? strerror(errno) : "short write");
+		} else if (meta.lost) {
+			w->flow_lost = 0;
+			meta.lost = 0;
+		}
+		off += len;
+	}
+}
+
+/* ---- peers and routes ------------------------------------------------------------------ */
+
+static void wpeer_free(struct wpeer *wp)
+{
+	free(wp->endpoint_host);
+	free(wp->endpoint_port);
+	free(wp->routes);
+	free(wp->route_added);
+	memset(wp, 0, sizeof(*wp));
+}
+
+/* Where the route to the peer's endpoint leaves (for the link monitor). */
+static void wpeer_find_path(struct ft_worker *w, struct wpeer *wp)
+{
+	int ifindex = 0;
+
+	wp->path_ifname[0] = '\0';
+	if (wp->peer->endpoint.ss_family == AF_UNSPEC)
+		return;
+	if (ft_rtnl_route_get(w->rtnl, (const struct sockaddr *)&wp->peer->endpoint, &ifindex) ==
+		    0 &&
+	    ifindex > 0)
+		ft_rtnl_ifname(w->rtnl, ifindex, wp->path_ifname);
+}
+
+static int wpeer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int rc;
+
+	if (!wp->endpoint_host)
+		return 0;
+	rc = ft_config_resolve_endpoint(wp->endpoint_host, wp->endpoint_port, &ss, &len);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot resolve the endpoint '%s' port '%s': %s",
+			 wp->endpoint_host, wp->endpoint_port, strerror(-rc));
+		return rc;
+	}
+	rc = ft_proto_peer_set_endpoint(w->proto, wp->peer, (const struct sockaddr *)&ss);
+	if (rc < 0) {
+		snprintf(err, errlen, "endpoint '%s': %s", wp->endpoint_host, strerror(-rc));
+		return rc;
+	}
+	wpeer_find_path(w, wp);
+	return 0;
+}
+
+static int wpeer_set_routes(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
+			    char *err, size_t errlen)
+{
+	int rc;
+
+	wp->routes = calloc(cp->n_allowed_ips ? cp->n_allowed_ips : 1, sizeof(*wp->routes));
+	wp->route_added = calloc(cp->n_allowed_ips ? cp->n_allowed_ips : 1, sizeof(bool));
+	if (!wp->routes || !wp->route_added)
+		return -ENOMEM;
+	wp->n_routes = cp->n_allowed_ips;
+	for (size_t i = 0; i < cp->n_allowed_ips; i++) {
+		const struct ft_config_addr *a = &cp->allowed_ips[i];
+
+		config_addr_to_prefix(a, &wp->routes[i]);
+		rc = ft_proto_allowedip_add(w->proto, wp->peer, a->family, a->addr, a->cidr);
+		if (rc < 0) {
+			snprintf(err, errlen, "AllowedIPs of peer line %u: %s", cp->line,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	if (wp->n_routes) {
+		rc = ft_rtnl_routes_add(w->rtnl, w->ifindex, w->addrs, (unsigned int)w->n_addrs,
+					wp->routes, (unsigned int)wp->n_routes, wp->route_added);
+		if (rc < 0) {
+			snprintf(err, errlen,
+				 "cannot add the routes of the peer of line %u: %s%s%s", cp->line,
+				 strerror(-rc), ft_rtnl_last_error(w->rtnl)[0] ? ": " : "",
+				 ft_rtnl_last_error(w->rtnl));
+			return rc;
+		}
+	}
+	/* The physical stats key the peer by its first AllowedIP: its overlay address. */
+	if (wp->n_routes && wp->routes[0].family == AF_INET)
+		ft_addr_set_v4(&wp->overlay, wp->routes[0].addr.bytes);
+	else if (wp->n_routes)
+		ft_addr_set_v6(&wp->overlay, wp->routes[0].addr.bytes);
+	return 0;
+}
+
+static void wpeer_remove_routes(struct ft_worker *w, struct wpeer *wp)
+{
+	for (size_t i = 0; i < wp->n_routes; i++)
+		if (wp->route_added[i] && w->ifindex > 0)
+			ft_rtnl_route_del(w->rtnl, w->ifindex, &wp->routes[i]);
+}
+
+static int wpeer_add(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
+		     char *err, size_t errlen)
+{
+	struct ft_peer_config pc = {
+		.preshared_key = cp->preshared_key,
+		.persistent_keepalive_s = cp->persistent_keepalive,
+	};
+	int rc;
+
+	memset(wp, 0, sizeof(*wp));
+	memcpy(pc.public_key, cp->public_key, FT_KEY_LEN);
+	memcpy(wp->public_key, cp->public_key, FT_KEY_LEN);
+	rc = ft_proto_peer_add(w->proto, &pc, &wp->peer);
+	if (rc < 0) {
+		snprintf(err, errlen, "peer of line %u: %s", cp->line, strerror(-rc));
+		return rc;
+	}
+	if (cp->endpoint_host) {
+		wp->endpoint_host = strdup(cp->endpoint_host);
+		wp->endpoint_port = strdup(cp->endpoint_port);
+		if (!wp->endpoint_host || !wp->endpoint_port)
+			return -ENOMEM;
+		rc = wpeer_resolve(w, wp, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return wpeer_set_routes(w, wp, cp, err, errlen);
+}
+
+/* ---- link monitor ----------------------------------------------------------------------- */
+
+static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s, void *arg)
+{
+	struct ft_worker *w = arg;
+	char err[256];
+
+	for (size_t i = 0; i < s->n_ifaces; i++) {
+		const struct ft_link_iface_sample *li = &s->ifaces[i];
+		bool up = li->state == FT_LINK_UP;
+
+		if (!li->changed)
+			continue;
+		ft_log(FT_LOG_NOTICE, "underlay %s: %s", li->name, ft_link_state_str(li->state));
+		if (s->seq == 0 && up)
+			continue; /* the first sample: nothing came back */
+		if (up)
+			w->counters.link_up_events++;
+		else
+			w->counters.link_down_events++;
+		for (size_t j = 0; j < w->n_peers; j++) {
+			struct wpeer *wp = &w->peers[j];
+
+			if (wp->path_ifname[0] && strcmp(wp->path_ifname, li->name) != 0)
+				continue;
+			wp->path_down = !up;
+			if (!up || !w->link_reaction)
+				continue;
+			/* The link is back: the endpoint may have moved, and waiting for the
+			 * retry timer would waste up to REKEY_TIMEOUT. */
+			if (wpeer_resolve(w, wp, err, sizeof(err)) < 0)
+				ft_log_warnx("%s", err);
+			ft_proto_peer_initiate(w->proto, wp->peer, now_ns());
+		}
+	}
+	end_batch(w);
+}
+
+static int link_start(struct ft_worker *w, const struct ft_config *cfg)
+{
+	const char *names[64];
+	size_t n = 0;
+	struct ft_link_monitor_options o = {
+		.period_ms = (uint64_t)cfg->link_poll_interval * 1000,
+	};
+	int rc;
+
+	if (cfg->n_link_watch) {
+		for (size_t i = 0; i < cfg->n_link_watch && n < 64; i++)
+			names[n++] = cfg->link_watch[i];
+	} else {
+		for (size_t i = 0; i < w->n_peers && n < 64; i++) {
+			bool dup = false;
+
+			if (!w->peers[i].path_ifname[0])
+				continue;
+			for (size_t j = 0; j < n; j++)
+				dup = dup || strcmp(names[j], w->peers[i].path_ifname) == 0;
+			if (!dup)
+				names[n++] = w->peers[i].path_ifname;
+		}
+	}
+	if (n == 0)
+		return 0;
+	o.ifnames = names;
+	o.n_ifnames = n;
+	rc = ft_link_monitor_create(&w->link, w->loop, &o, on_link, w);
+	if (rc == 0)
+		rc = ft_link_monitor_start(w->link);
+	if (rc < 0)
+		ft_log_warnx("link monitor: %s (carrying on without it)", strerror(-rc));
+	for (size_t i = 0; i < n; i++)
+		ft_log_info("watching the link of %s", names[i]);
+	return 0;
+}
+
+/* ---- set-up and tear-down --------------------------------------------------------------- */
+
+static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = ft_rtnl_create(&w->rtnl);
+	if (rc < 0) {
+		snprintf(err, errlen, "rtnetlink: %s", strerror(-rc));
+		return rc;
+	}
+	rc = ft_tundev_open(w->ifname, 0, w->ifname);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot create the TUN device '%s': %s%s", w->ifname,
+			 strerror(-rc), rc == -EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
+		return rc;
+	}
+	w->tun_fd = rc;
+	w->ifindex = ft_rtnl_ifindex(w->rtnl, w->ifname);
+	if (w->ifindex < 0) {
+		snprintf(err, errlen, "%s: %s", w->ifname, strerror(-w->ifindex));
+		return w->ifindex;
+	}
+	rc = ft_rtnl_link_set_mtu(w->rtnl, w->ifindex, w->mtu);
+	if (rc < 0) {
+		snprintf(err, errlen, "MTU %u on %s: %s", w->mtu, w->ifname, strerror(-rc));
+		return rc;
+	}
+	rc = ft_rtnl_link_set_up(w->rtnl, w->ifindex, true);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot set %s up: %s", w->ifname, strerror(-rc));
+		return rc;
+	}
+	w->n_addrs = cfg->n_addresses;
+	w->addrs = calloc(w->n_addrs ? w->n_addrs : 1, sizeof(*w->addrs));
+	w->addr_added = calloc(w->n_addrs ? w->n_addrs : 1, sizeof(bool));
+	if (!w->addrs || !w->addr_added)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->n_addrs; i++) {
+		char text[FT_ADDR_STRLEN];
+		struct ft_addr a;
+
+		config_addr_to_prefix(&cfg->addresses[i], &w->addrs[i]);
+		rc = ft_rtnl_addr_add(w->rtnl, w->ifindex, &w->addrs[i]);
+		if (rc < 0 && rc != -EEXIST) {
+			memset(&a, 0, sizeof(a));
+			a.family = (uint8_t)w->addrs[i].family;
+			memcpy(a.bytes, w->addrs[i].addr.bytes, a.family == AF_INET ? 4 : 16);
+			ft_addr_format(&a, text, sizeof(text));
+			snprintf(err, errlen, "cannot add the address %s/%u to %s: %s", text,
+				 w->addrs[i].len, w->ifname, strerror(-rc));
+			return rc;
+		}
+		w->addr_added[i] = rc == 0;
+	}
+	rc = ft_udp_open(&w->udp, NULL, cfg->listen_port, 0);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot open the UDP socket on port %u: %s", cfg->listen_port,
+			 strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static int setup_buffers(struct ft_worker *w)
+{
+	w->slot_size = FT_PROTO_HEADROOM + w->mtu + FT_PROTO_TAILROOM;
+	/* Round up to a cache line so that slots do not share one. */
+	w->slot_size = (w->slot_size + 63) & ~(size_t)63;
+	w->tun_block = malloc(w->slot_size * FT_WORKER_BATCH);
+	w->rx = ft_udp_batch_create(FT_WORKER_BATCH, FT_WORKER_RX_BUF);
+	w->tx = ft_udp_batch_create(FT_WORKER_TX_SLOTS, w->slot_size);
+	if (!w->tun_block || !w->rx || !w->tx)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < FT_WORKER_BATCH; i++) {
+		/* One byte past the MTU tells an oversized packet from one that fits. */
+		w->tun_iov[i].iov_base = w->tun_block + i * w->slot_size + FT_PROTO_HEADROOM;
+		w->tun_iov[i].iov_len = w->mtu + 1;
+	}
+	if (w->mtu + 1 > w->slot_size - FT_PROTO_HEADROOM)
+		return -EINVAL;
+	for (unsigned int i = 0; i < FT_WORKER_TX_SLOTS; i++)
+		w->tx_own[i] = w->tx->slots[i].iov.iov_base;
+	return 0;
+}
+
+static void worker_free(struct ft_worker *w)
+{
+	for (size_t i = 0; i < w->n_peers; i++)
+		wpeer_free(&w->peers[i]);
+	free(w->peers);
+	free(w->dirty);
+	free(w->addrs);
+	free(w->addr_added);
+	ft_proto_destroy(w->proto);
+	if (w->tun_fd >= 0)
+		close(w->tun_fd);
+	ft_udp_close(&w->udp);
+	if (w->rtnl)
+		ft_rtnl_destroy(w->rtnl);
+	flow_log_close(w);
+	free(w->flow_buf.data);
+	free(w->flow_path);
+	free(w->config_path);
+	free(w->tun_block);
+	ft_udp_batch_destroy(w->rx);
+	ft_udp_batch_destroy(w->tx);
+	free(w);
+}
+
+/* Routes and addresses this worker added; closing the TUN would take them too, but a
+ * persistent device would keep them. */
+static void remove_config(struct ft_worker *w)
+{
+	for (size_t i = 0; i < w->n_peers; i++)
+		wpeer_remove_routes(w, &w->peers[i]);
+	for (size_t i = 0; i < w->n_addrs && w->ifindex > 0; i++)
+		if (w->addr_added[i])
+			ft_rtnl_addr_del(w->rtnl, w->ifindex, &w->addrs[i]);
+}
+
+int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_config *cfg,
+		     const struct ft_worker_options *opts, char *err, size_t errlen)
+{
+	struct ft_proto_config pcfg = { .send = proto_send_cb };
+	uint8_t pub[FT_KEY_LEN];
+	struct ft_worker *w;
+	int rc = -ENOMEM;
+
+	err[0] = '\0';
+	if (!opts->ifname || !opts->ifname[0] || strlen(opts->ifname) >= IFNAMSIZ) {
+		snprintf(err, errlen, "bad interface name '%s'", opts->ifname ? opts->ifname : "");
+		return -EINVAL;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->loop = loop;
+	w->tun_fd = -1;
+	w->flow_fd = -1;
+	w->udp.fd = -1;
+	w->mtu = cfg->mtu ? cfg->mtu : FT_CONFIG_DEFAULT_MTU;
+	w->link_reaction = !opts->no_link_reaction;
+	snprintf(w->ifname, sizeof(w->ifname), "%s", opts->ifname);
+	if (opts->config_path && !(w->config_path = strdup(opts->config_path)))
+		goto fail;
+	if (cfg->flow_log && !(w->flow_path = strdup(cfg->flow_log)))
+		goto fail;
+	gethostname(w->node_name, sizeof(w->node_name) - 1);
+
+	if ((rc = setup_buffers(w)) < 0)
+		goto fail;
+	pcfg.send_arg = w;
+	pcfg.mtu = w->mtu;
+	w->proto = ft_proto_create(&pcfg);
+	if (!w->proto) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = ft_proto_set_private_key(w->proto, cfg->private_key);
+	if (rc < 0) {
+		snprintf(err, errlen, "the private key is not usable: %s", strerror(-rc));
+		goto fail;
+	}
+	ft_proto_public_key(w->proto, pub);
+	ft_key_to_base64(w->node_id, pub);
+
+	if ((rc = setup_device(w, cfg, err, errlen)) < 0)
+		goto fail;
+	w->peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*w->peers));
+	w->dirty = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*w->dirty));
+	if (!w->peers || !w->dirty) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		rc = wpeer_add(w, &w->peers[i], &cfg->peers[i], err, errlen);
+		w->n_peers = i + 1;
+		if (rc < 0)
+			goto fail;
+	}
+	if ((rc = flow_log_open(w, err, errlen)) < 0)
+		goto fail;
+	if (cfg->statistics) {
+		w->stats = ft_connstats_create(loop, (uint64_t)cfg->flow_log_interval * 1000,
+					       cfg->flow_log_max_conns, on_dump, w);
+		if (!w->stats) {
+			rc = -errno;
+			snprintf(err, errlen, "statistics: %s", strerror(errno));
+			goto fail;
+		}
+	}
+
+	uv_poll_init(loop, &w->tun_poll, w->tun_fd);
+	uv_poll_init(loop, &w->udp_poll, w->udp.fd);
+	uv_timer_init(loop, &w->proto_timer);
+	w->tun_poll.data = w->udp_poll.data = w->proto_timer.data = w;
+	w->handles_ready = true;
+	uv_poll_start(&w->tun_poll, UV_READABLE, on_tun);
+	uv_poll_start(&w->udp_poll, UV_READABLE, on_udp);
+	if (!opts->no_link_monitor)
+		link_start(w, cfg);
+	/* Persistent keepalives start at once, as with wg-quick. */
+	for (size_t i = 0; i < w->n_peers; i++)
+		if (cfg->peers[i].persistent_keepalive)
+			ft_proto_peer_set_persistent_keepalive(w->proto, w->peers[i].peer,
+							       cfg->peers[i].persistent_keepalive,
+							       now_ns());
+	end_batch(w);
+	*out = w;
+	return 0;
+fail:
+	if (w->stats) {
+		/* Nothing was counted yet; close it with the loop's next turn. */
+		ft_connstats_close(w->stats, NULL);
+		w->stats = NULL;
+	}
+	remove_config(w);
+	worker_free(w);
+	return rc;
+}
+
+static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
+		       char *err, size_t errlen)
+{
+	struct ft_peer *peer = wp->peer;
+
+	ft_proto_peer_set_preshared_key(w->proto, peer, cp->preshared_key);
+	ft_proto_peer_set_persistent_keepalive(w->proto, peer, cp->persistent_keepalive, now_ns());
+	free(wp->endpoint_host);
+	free(wp->endpoint_port);
+	wp->endpoint_host = cp->endpoint_host ? strdup(cp->endpoint_host) : NULL;
+	wp->endpoint_port = cp->endpoint_port ? strdup(cp->endpoint_port) : NULL;
+	if (cp->endpoint_host && (!wp->endpoint_host || !wp->endpoint_port))
+		return -ENOMEM;
+	if (wp->endpoint_host && wpeer_resolve(w, wp, err, errlen) < 0)
+		ft_log_warnx("%s", err);
+	/* AllowedIPs: the new set replaces the old; routes follow. */
+	for (size_t i = 0; i < wp->n_routes; i++)
+		ft_proto_allowedip_remove(w->proto, wp->routes[i].family, wp->routes[i].addr.bytes,
+					  wp->routes[i].len);
+	wpeer_remove_routes(w, wp);
+	free(wp->routes);
+	free(wp->route_added);
+	wp->routes = NULL;
+	wp->route_added = NULL;
+	wp->n_routes = 0;
+	return wpeer_set_routes(w, wp, cp, err, errlen);
+}
+
+int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
+{
+	struct wpeer *peers, **dirty;
+	size_t n = 0;
+	int rc = 0;
+
+	err[0] = '\0';
+	if (w->closing)
+		return -ESHUTDOWN;
+	peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*peers));
+	dirty = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*dirty));
+	if (!peers || !dirty) {
+		free(peers);
+		free(dirty);
+		return -ENOMEM;
+	}
+	tx_flush(w);
+	flush_physical(w);
+	/* Peers that stay keep their sessions; new ones are added; the others removed. */
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct ft_config_peer *cp = &cfg->peers[i];
+		struct wpeer *old = NULL;
+
+		for (size_t j = 0; j < w->n_peers && !old; j++)
+			if (w->peers[j].peer &&
+			    memcmp(w->peers[j].public_key, cp->public_key, FT_KEY_LEN) == 0)
+				old = &w->peers[j];
+		if (old) {
+			peers[n] = *old;
+			old->peer = NULL;
+			old->endpoint_host = old->endpoint_port = NULL;
+			old->routes = NULL;
+			old->route_added = NULL;
+			rc = reload_peer(w, &peers[n], cp, err, errlen);
+		} else {
+			rc = wpeer_add(w, &peers[n], cp, err, errlen);
+		}
+		n++;
+		if (rc < 0)
+			break;
+	}
+	for (size_t j = 0; j < w->n_peers; j++) {
+		if (!w->peers[j].peer)
+			continue;
+		wpeer_remove_routes(w, &w->peers[j]);
+		ft_proto_peer_remove(w->proto, w->peers[j].peer);
+		ft_log_info("peer removed by reload");
+		wpeer_free(&w->peers[j]);
+	}
+	for (size_t j = 0; j < w->n_peers; j++)
+		wpeer_free(&w->peers[j]);
+	free(w->peers);
+	free(w->dirty);
+	w->peers = peers;
+	w->dirty = dirty;
+	w->n_peers = n;
+
+	/* The flow log may have been moved by logrotate. */
+	flow_log_close(w);
+	free(w->flow_path);
+	w->flow_path = cfg->flow_log ? strdup(cfg->flow_log) : NULL;
+	if (rc == 0 && (rc = flow_log_open(w, err, errlen)) < 0)
+		ft_log_warnx("%s", err);
+	if (rc == 0 && (cfg->mtu != w->mtu || cfg->n_addresses != w->n_addrs ||
+			cfg->listen_port != w->udp.port)) {
+		snprintf(err, errlen, "MTU, Address and ListenPort changes need a restart");
+		ft_log_warnx("%s: %s", w->config_path ? w->config_path : w->ifname, err);
+	}
+	end_batch(w);
+	return rc;
+}
+
+/* Drops one of the references that closing holds; the last one frees the worker. */
+static void release(struct ft_worker *w)
+{
+	ft_worker_close_cb cb;
+	void *arg;
+
+	if (--w->pending_closes > 0)
+		return;
+	cb = w->close_cb;
+	arg = w->close_arg;
+	worker_free(w);
+	if (cb)
+		cb(arg);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	release(h->data);
+}
+
+static void on_stats_closed(void *arg)
+{
+	release(arg);
+}
+
+/* The monitor stops at once (no callback after close) and frees itself later. */
+static void on_link_closed(struct ft_link_monitor *mon)
+{
+	(void)mon;
+}
+
+void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
+{
+	if (w->closing)
+		return;
+	w->closing = true;
+	w->close_cb = cb;
+	w->close_arg = arg;
+	/* Whatever the last batch queued goes out, then the final statistics flush. */
+	tx_flush(w);
+	flush_physical(w);
+	w->pending_closes = 1; /* ourselves, released at the end of this function */
+	if (w->stats) {
+		w->pending_closes++;
+		/* The final dump (on_dump writes it to the flow log) happens inside this call. */
+		ft_connstats_close(w->stats, on_stats_closed);
+		w->stats = NULL;
+	}
+	if (w->link) {
+		ft_link_monitor_close(w->link, on_link_closed);
+		w->link = NULL;
+	}
+	remove_config(w);
+	if (w->handles_ready) {
+		uv_poll_stop(&w->tun_poll);
+		uv_poll_stop(&w->udp_poll);
+		uv_timer_stop(&w->proto_timer);
+		w->pending_closes += 3;
+		uv_close((uv_handle_t *)&w->tun_poll, on_handle_closed);
+		uv_close((uv_handle_t *)&w->udp_poll, on_handle_closed);
+		uv_close((uv_handle_t *)&w->proto_timer, on_handle_closed);
+	}
+	release(w);
+}
+
+const char *ft_worker_ifname(const struct ft_worker *w)
+{
+	return w->ifname;
+}
+
+uint16_t ft_worker_listen_port(const struct ft_worker *w)
+{
+	return w->udp.port;
+}
+
+const struct ft_worker_counters *ft_worker_counters(const struct ft_worker *w)
+{
+	return &w->counters;
+}
+
+void ft_worker_dump_status(const struct ft_worker *w, FILE *f)
+{
+	const struct ft_proto_counters *pc = ft_proto_counters(w->proto);
+
+	fprintf(f, "interface %s: listening on port %u, %zu peer(s)\n", w->ifname, w->udp.port,
+		w->n_peers);
+	for (size_t i = 0; i < w->n_peers; i++) {
+		struct ft_peer_info info;
+		char key[FT_KEY_B64_LEN + 1], ep[FT_UDP_ADDRSTRLEN] = "(none)";
+
+		ft_peer_get_info(w->peers[i].peer, &info, now_ns());
+		ft_key_to_base64(key, info.public_key);
+		if (info.endpoint.ss_family != AF_UNSPEC)
+			ft_udp_addr_to_string(ep, &info.endpoint);
+		fprintf(f, "  peer %s endpoint %s rx %" PRIu64 " tx %" PRIu64 " session %s%s\n",
+			key, ep, info.rx_bytes, info.tx_bytes, info.has_session ? "yes" : "no",
+			w->peers[i].path_down ? " (link down)" : "");
+	}
+#define PRINT_WORKER(n)    \
+	if (w->counters.n) \
+		fprintf(f, "  %s %" PRIu64 "\n", #n, w->counters.n);
+	FT_WORKER_COUNTERS(PRINT_WORKER)
+#undef PRINT_WORKER
+	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++) {
+		uint64_t v = ft_proto_counter_value(pc, (enum ft_proto_reason)r);
+
+		if (v)
+			fprintf(f, "  %s %" PRIu64 "\n",
+				ft_proto_counter_name((enum ft_proto_reason)r), v);
+	}
+}

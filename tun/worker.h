@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FT_WORKER_H
+#define FT_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "tun/conf.h"
+
+/*
+ * The worker: one libuv loop that owns the TUN device, the UDP underlay socket, the protocol
+ * device (tun/proto.h), the connection statistics and the link monitor, and moves packets
+ * between them (ARCHITECTURE.md, "Packet path").
+ *
+ * Handles on the loop:
+ *   tun_poll    uv_poll_t on the TUN fd: reads a bounded batch, encrypts, sends with sendmmsg
+ *   udp_poll    uv_poll_t on the UDP socket: recvmmsg a bounded batch, decrypts, writes the TUN
+ *   proto_timer uv_timer_t armed for the protocol's next deadline (retries, keepalives, rekeys)
+ *   stats       the connstats flush timer (inside stats/connstats.c)
+ *   link        the link monitor's timers and rtnetlink socket (inside link/)
+ * Signals are the caller's (tools/cmd_up.c): it calls ft_worker_reload() on SIGHUP and
+ * ft_worker_close() on SIGTERM/SIGINT.
+ *
+ * Loop thread only. Nothing on the packet path allocates, logs without a rate limit, or
+ * makes a syscall per packet where a batch will do (the TUN has no batched read or write
+ * without a vnet header: one read and one write per packet there).
+ */
+struct ft_worker;
+
+/* Drops and events of the worker itself (the protocol's own are in struct ft_proto_counters). */
+#define FT_WORKER_COUNTERS(X)                                                           \
+	X(tun_rx_packets)    /* packets read from the TUN */                            \
+	X(tun_tx_packets)    /* packets written to the TUN */                           \
+	X(tun_oversized)     /* TUN packet larger than the MTU: dropped */              \
+	X(tun_write_dropped) /* the TUN refused a packet (queue full or malformed) */   \
+	X(udp_rx_datagrams)  /* datagrams received */                                   \
+	X(udp_tx_datagrams)  /* datagrams sent */                                       \
+	X(udp_rx_truncated)  /* datagram larger than the receive buffer: dropped */     \
+	X(udp_tx_errors)     /* a datagram the kernel refused (unreachable, too big) */ \
+	X(udp_tx_dropped)    /* send queue full: datagram dropped */                    \
+	X(flow_log_errors)   /* flow-log messages that could not be written */          \
+	X(link_down_events)  /* a watched underlay link went down */                    \
+	X(link_up_events)    /* a watched underlay link came (back) up */
+
+struct ft_worker_counters {
+#define FT_WORKER_COUNTER_FIELD(n) uint64_t n;
+	FT_WORKER_COUNTERS(FT_WORKER_COUNTER_FIELD)
+#undef FT_WORKER_COUNTER_FIELD
+};
+
+struct ft_worker_options {
+	const char *ifname;	 /* the TUN device to create, e.g. "tun0" */
+	const char *config_path; /* for messages and SIGHUP */
+	/* Tests and benchmarks: no link monitor even when the config asks for one. */
+	bool no_link_monitor;
+	/* Link awareness (re-resolve and handshake at once on link-up); on unless disabled. */
+	bool no_link_reaction;
+};
+
+typedef void (*ft_worker_close_cb)(void *arg);
+
+/*
+ * Creates the worker and brings everything up: the TUN device with its addresses, MTU and
+ * routes, the UDP socket, the peers, the statistics and the link monitor. cfg is copied
+ * where needed; the caller may free it afterwards. 0, or a negative errno with a message
+ * naming what failed in err. On failure nothing is left behind.
+ */
+int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_config *cfg,
+		     const struct ft_worker_options *opts, char *err, size_t errlen);
+
+/*
+ * Applies a new configuration without dropping established sessions: peers added, removed
+ * and updated (endpoint, preshared key, keepalive, AllowedIPs and their routes); the flow
+ * log reopened. The private key, listen port, addresses and MTU need a restart: a change to
+ * them is reported in err and otherwise ignored. 0 or a negative errno (err says why).
+ */
+int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen);
+
+/*
+ * Graceful shutdown: the final statistics flush (the flow log gets everything counted),
+ * routes and addresses removed, the TUN device and socket closed, every handle closed. cb
+ * runs once the memory is freed. Idempotent: a second call does nothing.
+ */
+void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg);
+
+const char *ft_worker_ifname(const struct ft_worker *w);
+uint16_t ft_worker_listen_port(const struct ft_worker *w);
+const struct ft_worker_counters *ft_worker_counters(const struct ft_worker *w);
+/* Writes a human-readable status (peers, counters, links) to f; for SIGUSR1 and tests. */
+void ft_worker_dump_status(const struct ft_worker *w, FILE *f);
+
+#endif
