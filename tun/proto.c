@@ -446,6 +446,12 @@ const struct ft_proto_counters *ft_proto_counters(const struct ft_proto *p)
 
 void ft_proto_peer_initiate(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
 {
+	/*
+	 * An explicit request (the underlay link came back) overrides the one-per-REKEY_TIMEOUT
+	 * rule: the initiation that rule waits for was most likely lost with the link. It runs on
+	 * link events only, and the receiver limits initiation floods on its side.
+	 */
+	peer->sent_initiation = false;
 	send_initiation(p, peer, now_ns, false);
 }
 
