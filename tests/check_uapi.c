@@ -1,0 +1,929 @@
+// SPDX-License-Identifier: MIT
+/* The userspace API: the parser, the writer and the server over a real UNIX socket. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "tests/uapi-fakedev.h"
+#include "tun/uapi.h"
+
+/* RFC 7748 6.1: Alice's and Bob's private keys, used here as any 32-byte keys. */
+#define KA "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"
+#define KB "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"
+#define KZ "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* ---- Parser ---- */
+
+static void append(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void append(char *out, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(out);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+/* A set request as one line of text, to compare against the table. Keys by 8 hex digits. */
+static void describe(const struct ft_uapi_set *s, char *out, size_t len)
+{
+	char hex[FT_KEY_HEX_LEN + 1], ep[FT_UAPI_ENDPOINT_LEN], ip[INET6_ADDRSTRLEN];
+
+	out[0] = '\0';
+	if (s->has_private_key) {
+		ft_key_to_hex(hex, s->private_key);
+		append(out, len, "priv=%.8s ", hex);
+	}
+	if (s->has_listen_port)
+		append(out, len, "port=%u ", s->listen_port);
+	if (s->has_fwmark)
+		append(out, len, "fwmark=%u ", s->fwmark);
+	if (s->replace_peers)
+		append(out, len, "replace_peers ");
+	for (size_t i = 0; i < s->n_peers; i++) {
+		const struct ft_uapi_peer *p = &s->peers[i];
+
+		ft_key_to_hex(hex, p->public_key);
+		append(out, len, "[peer=%.8s", hex);
+		if (p->remove)
+			append(out, len, " remove");
+		if (p->update_only)
+			append(out, len, " update_only");
+		if (p->has_preshared_key) {
+			ft_key_to_hex(hex, p->preshared_key);
+			append(out, len, " psk=%.8s", hex);
+		}
+		if (p->has_endpoint) {
+			ck_assert_int_eq(
+				ft_uapi_format_endpoint(ep, sizeof(ep),
+							(const struct sockaddr *)&p->endpoint),
+				0);
+			ck_assert_int_eq(p->endpoint_len, p->endpoint.ss_family == AF_INET
+								  ? sizeof(struct sockaddr_in)
+								  : sizeof(struct sockaddr_in6));
+			append(out, len, " ep=%s", ep);
+		}
+		if (p->has_persistent_keepalive)
+			append(out, len, " ka=%u", p->persistent_keepalive);
+		if (p->replace_allowed_ips)
+			append(out, len, " replace_ips");
+		for (size_t j = 0; j < p->n_allowed_ips; j++) {
+			inet_ntop(p->allowed_ips[j].family, p->allowed_ips[j].addr, ip, sizeof(ip));
+			append(out, len, " %s/%u", ip, p->allowed_ips[j].cidr);
+		}
+		append(out, len, "] ");
+	}
+	len = strlen(out);
+	if (len > 0)
+		out[len - 1] = '\0';
+}
+
+static const struct {
+	const char *req;
+	const char *want;
+} good_sets[] = {
+	{ "set=1\n\n", "" },
+	{ "set=1\nprivate_key=" KA "\n\n", "priv=77076d0a" },
+	{ "set=1\nprivate_key=" KZ "\n\n", "priv=00000000" },
+	{ "set=1\nprivate_key=77076D0A7318A57D3C16C17251B26645DF4C2F87EBC0992AB177FBA51DB92C2A\n\n",
+	  "priv=77076d0a" },
+	{ "set=1\nlisten_port=0\n\n", "port=0" },
+	{ "set=1\nlisten_port=65535\n\n", "port=65535" },
+	{ "set=1\nfwmark=4294967295\n\n", "fwmark=4294967295" },
+	{ "set=1\nfwmark=0\n\n", "fwmark=0" },
+	{ "set=1\nreplace_peers=true\n\n", "replace_peers" },
+	{ "set=1\nprivate_key=" KA "\nlisten_port=51820\nfwmark=16\nreplace_peers=true\n"
+	  "public_key=" KB "\npreshared_key=" KA "\nendpoint=198.18.0.2:51820\n"
+	  "persistent_keepalive_interval=25\nreplace_allowed_ips=true\n"
+	  "allowed_ip=100.64.0.0/10\nallowed_ip=fd00::/8\nprotocol_version=1\n\n",
+	  "priv=77076d0a port=51820 fwmark=16 replace_peers [peer=5dab087e psk=77076d0a "
+	  "ep=198.18.0.2:51820 ka=25 replace_ips 100.64.0.0/10 fd00::/8]" },
+	{ "set=1\npublic_key=" KA "\nremove=true\n\n", "[peer=77076d0a remove]" },
+	{ "set=1\npublic_key=" KA "\nupdate_only=true\npersistent_keepalive_interval=0\n\n",
+	  "[peer=77076d0a update_only ka=0]" },
+	{ "set=1\npublic_key=" KA "\npreshared_key=" KZ "\n\n", "[peer=77076d0a psk=00000000]" },
+	{ "set=1\npublic_key=" KA "\nendpoint=[fd00::1]:51820\n\n",
+	  "[peer=77076d0a ep=[fd00::1]:51820]" },
+	{ "set=1\npublic_key=" KA "\nendpoint=[fe80::1%3]:1\n\n",
+	  "[peer=77076d0a ep=[fe80::1%3]:1]" },
+	{ "set=1\npublic_key=" KA "\nendpoint=[::ffff:198.18.0.1]:65535\n\n",
+	  "[peer=77076d0a ep=[::ffff:198.18.0.1]:65535]" },
+	/* Host bits are cleared, as the kernel does. */
+	{ "set=1\npublic_key=" KA "\nallowed_ip=100.64.1.2/16\nallowed_ip=0.0.0.0/0\n"
+	  "allowed_ip=fd00::1/128\nallowed_ip=::/0\nallowed_ip=fd00:1:2::3/33\n\n",
+	  "[peer=77076d0a 100.64.0.0/16 0.0.0.0/0 fd00::1/128 ::/0 fd00:1::/33]" },
+	{ "set=1\npublic_key=" KA "\nallowed_ip=1.2.3.4/32\npublic_key=" KB
+	  "\nallowed_ip=5.6.7.8/31\npublic_key=" KA "\nremove=true\n\n",
+	  "[peer=77076d0a 1.2.3.4/32] [peer=5dab087e 5.6.7.8/31] [peer=77076d0a remove]" },
+};
+
+START_TEST(test_parse_good)
+{
+	struct ft_uapi_set *set = NULL;
+	enum ft_uapi_op op = 0;
+	char got[1024];
+	const char *req = good_sets[_i].req;
+
+	ck_assert_uint_eq(ft_uapi_request_len(req, strlen(req)), strlen(req));
+	ck_assert_int_eq(ft_uapi_parse(req, strlen(req), &op, &set), 0);
+	ck_assert_int_eq(op, FT_UAPI_SET);
+	ck_assert_ptr_nonnull(set);
+	describe(set, got, sizeof(got));
+	ck_assert_str_eq(got, good_sets[_i].want);
+	ft_uapi_set_free(set);
+}
+END_TEST
+
+static const struct {
+	const char *req;
+	int err;
+	const char *why;
+} bad_requests[] = {
+	{ "\n", -EPROTO, "empty request" },
+	{ "get=2\n\n", -EPROTO, "unknown get version" },
+	{ "set=2\n\n", -EPROTO, "unknown set version" },
+	{ "hello\n\n", -EPROTO, "no operation" },
+	{ "get=1\nlisten_port=1\n\n", -EINVAL, "get with a body" },
+	{ "set=1\nlisten_port\n\n", -EPROTO, "line without =" },
+	{ "set=1\nfoo=bar\n\n", -EINVAL, "unknown key" },
+	{ "set=1\nPrivate_key=" KA "\n\n", -EINVAL, "keys are case-sensitive" },
+	{ "set=1\nprivate_key=" KA "0\n\n", -EINVAL, "65 hex digits" },
+	{ "set=1\nprivate_key=77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2\n\n",
+	  -EINVAL, "63 hex digits" },
+	{ "set=1\nprivate_key=77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2g\n\n",
+	  -EINVAL, "not hex" },
+	{ "set=1\nprivate_key=dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n\n", -EINVAL,
+	  "base64 key" },
+	{ "set=1\nprivate_key=\n\n", -EINVAL, "empty key" },
+	{ "set=1\nlisten_port=65536\n\n", -EINVAL, "port too big" },
+	{ "set=1\nlisten_port=-1\n\n", -EINVAL, "negative port" },
+	{ "set=1\nlisten_port=+1\n\n", -EINVAL, "signed port" },
+	{ "set=1\nlisten_port= 1\n\n", -EINVAL, "space" },
+	{ "set=1\nlisten_port=\n\n", -EINVAL, "empty port" },
+	{ "set=1\nlisten_port=0x10\n\n", -EINVAL, "hex port" },
+	{ "set=1\nfwmark=4294967296\n\n", -EINVAL, "fwmark too big" },
+	{ "set=1\nfwmark=99999999999\n\n", -EINVAL, "fwmark 11 digits" },
+	{ "set=1\nreplace_peers=false\n\n", -EINVAL, "replace_peers not true" },
+	{ "set=1\nreplace_peers=TRUE\n\n", -EINVAL, "replace_peers upper case" },
+	{ "set=1\nremove=true\n\n", -EINVAL, "peer key before public_key" },
+	{ "set=1\nallowed_ip=1.2.3.4/32\n\n", -EINVAL, "allowed_ip before public_key" },
+	{ "set=1\npublic_key=" KA "\nlisten_port=1\n\n", -EINVAL, "device key after a peer" },
+	{ "set=1\npublic_key=" KA "\nprivate_key=" KB "\n\n", -EINVAL, "private key after a peer" },
+	{ "set=1\npublic_key=" KA "x\n\n", -EINVAL, "bad public key" },
+	{ "set=1\npublic_key=" KA "\nremove=yes\n\n", -EINVAL, "remove not true" },
+	{ "set=1\npublic_key=" KA "\nupdate_only=1\n\n", -EINVAL, "update_only not true" },
+	{ "set=1\npublic_key=" KA "\nreplace_allowed_ips=false\n\n", -EINVAL, "replace_ips false" },
+	{ "set=1\npublic_key=" KA "\nprotocol_version=2\n\n", -EINVAL, "protocol version 2" },
+	{ "set=1\npublic_key=" KA "\npersistent_keepalive_interval=65536\n\n", -EINVAL,
+	  "keepalive too big" },
+	{ "set=1\npublic_key=" KA "\npreshared_key=" KA "00\n\n", -EINVAL, "psk too long" },
+	{ "set=1\npublic_key=" KA "\nendpoint=198.18.0.2\n\n", -EINVAL, "endpoint without port" },
+	{ "set=1\npublic_key=" KA "\nendpoint=198.18.0.2:\n\n", -EINVAL, "endpoint empty port" },
+	{ "set=1\npublic_key=" KA "\nendpoint=198.18.0.2:0\n\n", -EINVAL, "endpoint port 0" },
+	{ "set=1\npublic_key=" KA "\nendpoint=198.18.0.2:65536\n\n", -EINVAL, "port 65536" },
+	{ "set=1\npublic_key=" KA "\nendpoint=198.18.0.256:1\n\n", -EINVAL, "bad IPv4" },
+	{ "set=1\npublic_key=" KA "\nendpoint=fd00::1:51820\n\n", -EINVAL, "IPv6 without []" },
+	{ "set=1\npublic_key=" KA "\nendpoint=[fd00::1]51820\n\n", -EINVAL, "no colon after ]" },
+	{ "set=1\npublic_key=" KA "\nendpoint=[fd00::1:51820\n\n", -EINVAL, "no ]" },
+	{ "set=1\npublic_key=" KA "\nendpoint=[fe80::1%eth0]:1\n\n", -EINVAL, "named scope" },
+	{ "set=1\npublic_key=" KA "\nendpoint=[]:1\n\n", -EINVAL, "empty host" },
+	{ "set=1\npublic_key=" KA "\nendpoint=example.com:51820\n\n", -EINVAL, "a name" },
+	{ "set=1\npublic_key=" KA "\nendpoint=\n\n", -EINVAL, "empty endpoint" },
+	{ "set=1\npublic_key=" KA "\nallowed_ip=100.64.0.0/33\n\n", -EINVAL, "IPv4 /33" },
+	{ "set=1\npublic_key=" KA "\nallowed_ip=fd00::/129\n\n", -EINVAL, "IPv6 /129" },
+	{ "set=1\npublic_key=" KA "\nallowed_ip=100.64.0.0\n\n", -EINVAL, "no /cidr" },
+	{ "set=1\npublic_key=" KA "\nallowed_ip=100.64.0.0/\n\n", -EINVAL, "empty cidr" },
+	{ "set=1\npublic_key=" KA "\nallowed_ip=100.64.0/24\n\n", -EINVAL, "short IPv4" },
+	{ "set=1\npublic_key=" KA "\nallowed_ip=100.64.0.0/-1\n\n", -EINVAL, "negative cidr" },
+	/* All or nothing: good lines first, one bad line last. */
+	{ "set=1\nprivate_key=" KA "\nlisten_port=1\npublic_key=" KB "\nallowed_ip=1.2.3.4/32\n"
+	  "allowed_ip=1.2.3.4/32x\n\n",
+	  -EINVAL, "a bad line after good ones" },
+	{ "set=1\nlisten_port=1\r\n\n", -EINVAL, "CRLF" },
+	{ "set=1\nlisten_port=1\n", -EPROTO, "no blank line" },
+	{ "set=1\nlisten_port=1\n\nlisten_port=2\n\n", -EPROTO, "blank line inside" },
+};
+
+START_TEST(test_parse_bad)
+{
+	struct ft_uapi_set *set = (struct ft_uapi_set *)1;
+	enum ft_uapi_op op;
+	const char *req = bad_requests[_i].req;
+	int rc = ft_uapi_parse(req, strlen(req), &op, &set);
+
+	ck_assert_msg(rc == bad_requests[_i].err, "%s: got %d, want %d", bad_requests[_i].why, rc,
+		      bad_requests[_i].err);
+	ck_assert_ptr_null(set);
+}
+END_TEST
+
+START_TEST(test_parse_get)
+{
+	struct ft_uapi_set *set;
+	enum ft_uapi_op op;
+
+	ck_assert_int_eq(ft_uapi_parse("get=1\n\n", 7, &op, &set), 0);
+	ck_assert_int_eq(op, FT_UAPI_GET);
+	ck_assert_ptr_null(set);
+	ck_assert_int_eq(ft_uapi_parse("get=flowtun\n\n", 13, &op, &set), 0);
+	ck_assert_int_eq(op, FT_UAPI_GET_EXTRAS);
+	/* A NUL byte anywhere is a framing error. */
+	ck_assert_int_eq(ft_uapi_parse("get=1\0\n\n", 8, &op, &set), -EPROTO);
+	ck_assert_int_eq(ft_uapi_parse("set=1\nfwmark=1\0\n\n", 17, &op, &set), -EPROTO);
+}
+END_TEST
+
+static const struct {
+	const char *buf;
+	size_t want;
+} request_lens[] = {
+	{ "", 0 },
+	{ "get=1", 0 },
+	{ "get=1\n", 0 },
+	{ "get=1\n\n", 7 },
+	{ "get=1\n\nget=1\n\n", 7 },
+	{ "\n", 1 },
+	{ "\nget=1\n\n", 1 },
+	{ "set=1\na=b\n", 0 },
+	{ "set=1\na=b\n\nx", 11 },
+};
+
+START_TEST(test_request_len)
+{
+	ck_assert_uint_eq(ft_uapi_request_len(request_lens[_i].buf, strlen(request_lens[_i].buf)),
+			  request_lens[_i].want);
+}
+END_TEST
+
+/* The limits: FT_UAPI_MAX_PEERS peers pass, one more is E2BIG; over the byte limit EMSGSIZE. */
+START_TEST(test_parse_limits)
+{
+	size_t line = strlen("public_key=" KA "\n"), cap = 6 + (FT_UAPI_MAX_PEERS + 1) * line + 1;
+	char *req = malloc(cap > FT_UAPI_MAX_REQUEST + 1 ? cap : FT_UAPI_MAX_REQUEST + 1);
+	struct ft_uapi_set *set;
+	enum ft_uapi_op op;
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(req);
+	memcpy(req, "set=1\n", 6);
+	len = 6;
+	for (int i = 0; i < FT_UAPI_MAX_PEERS; i++) {
+		memcpy(req + len, "public_key=" KA "\n", line);
+		len += line;
+	}
+	req[len] = '\n';
+	ck_assert_int_eq(ft_uapi_parse(req, len + 1, &op, &set), 0);
+	ck_assert_uint_eq(set->n_peers, FT_UAPI_MAX_PEERS);
+	ft_uapi_set_free(set);
+
+	memcpy(req + len, "public_key=" KA "\n", line);
+	len += line;
+	req[len] = '\n';
+	ck_assert_int_eq(ft_uapi_parse(req, len + 1, &op, &set), -E2BIG);
+	ck_assert_ptr_null(set);
+
+	memset(req, '\n', FT_UAPI_MAX_REQUEST + 1);
+	ck_assert_int_eq(ft_uapi_parse(req, FT_UAPI_MAX_REQUEST + 1, &op, &set), -EMSGSIZE);
+	free(req);
+}
+END_TEST
+
+/* ---- Writer helpers ---- */
+
+START_TEST(test_format_endpoint)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(51820) };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(1) };
+	struct sockaddr sa = { .sa_family = AF_UNIX };
+	char buf[FT_UAPI_ENDPOINT_LEN];
+
+	inet_pton(AF_INET, "198.18.0.1", &sin.sin_addr);
+	ck_assert_int_eq(ft_uapi_format_endpoint(buf, sizeof(buf), (struct sockaddr *)&sin), 0);
+	ck_assert_str_eq(buf, "198.18.0.1:51820");
+	inet_pton(AF_INET6, "fd00::1", &sin6.sin6_addr);
+	ck_assert_int_eq(ft_uapi_format_endpoint(buf, sizeof(buf), (struct sockaddr *)&sin6), 0);
+	ck_assert_str_eq(buf, "[fd00::1]:1");
+	sin6.sin6_scope_id = 4294967295u;
+	inet_pton(AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", &sin6.sin6_addr);
+	sin6.sin6_port = htons(65535);
+	ck_assert_int_eq(ft_uapi_format_endpoint(buf, sizeof(buf), (struct sockaddr *)&sin6), 0);
+	ck_assert_str_eq(buf, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535");
+	ck_assert_int_eq(ft_uapi_format_endpoint(buf, 10, (struct sockaddr *)&sin), -ENOSPC);
+	ck_assert_int_eq(ft_uapi_format_endpoint(buf, sizeof(buf), &sa), -EAFNOSUPPORT);
+}
+END_TEST
+
+static const struct {
+	const char *ifname;
+	const char *want; /* NULL: -EINVAL */
+} socket_paths[] = {
+	{ "wg0", "/var/run/wireguard/wg0.sock" },
+	{ "abcdefghijklmno", "/var/run/wireguard/abcdefghijklmno.sock" },
+	{ "abcdefghijklmnop", NULL },
+	{ "", NULL },
+	{ ".", NULL },
+	{ "..", NULL },
+	{ "a/b", NULL },
+};
+
+START_TEST(test_socket_path)
+{
+	char buf[FT_UAPI_PATH_LEN];
+	int rc = ft_uapi_socket_path(buf, sizeof(buf), socket_paths[_i].ifname);
+
+	if (socket_paths[_i].want) {
+		ck_assert_int_eq(rc, 0);
+		ck_assert_str_eq(buf, socket_paths[_i].want);
+	} else {
+		ck_assert_int_eq(rc, -EINVAL);
+	}
+}
+END_TEST
+
+/* ---- Server: a fake device behind a real socket, a libuv client on the same loop ---- */
+
+struct fixture {
+	uv_loop_t loop;
+	char dir[64];
+	char path[FT_UAPI_PATH_LEN];
+	struct fakedev dev;
+	struct ft_uapi_server *srv;
+	bool srv_closed;
+};
+
+static void fixture_init(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
+	strcpy(f->dir, "/tmp/check_uapi.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	/* A directory that does not exist yet: the server creates it. */
+	snprintf(f->path, sizeof(f->path), "%s/wireguard/ft0.sock", f->dir);
+}
+
+static void fixture_start(struct fixture *f)
+{
+	ck_assert_int_eq(ft_uapi_server_create(&f->srv, &f->loop, f->path, &fakedev_ops, &f->dev),
+			 0);
+}
+
+static void srv_closed(void *arg)
+{
+	((struct fixture *)arg)->srv_closed = true;
+}
+
+static void fixture_done(struct fixture *f)
+{
+	char sub[96];
+
+	if (f->srv)
+		ft_uapi_server_close(f->srv, srv_closed, f);
+	ck_assert_int_eq(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	ck_assert(!f->srv || f->srv_closed);
+	ck_assert_int_eq(uv_loop_close(&f->loop), 0);
+	/* Closing unlinks the socket: the directory is empty again. */
+	ck_assert_int_eq(access(f->path, F_OK), -1);
+	snprintf(sub, sizeof(sub), "%s/wireguard", f->dir);
+	rmdir(sub);
+	ck_assert_int_eq(rmdir(f->dir), 0);
+}
+
+struct client {
+	uv_pipe_t pipe;
+	uv_connect_t conn;
+	uv_write_t wreq;
+	uv_shutdown_t sreq;
+	bool half_close; /* shut down the write side once the request is sent */
+	const char *req;
+	size_t req_len;
+	char buf[8192];
+	size_t len;
+	bool done, closed;
+};
+
+static void client_closed(uv_handle_t *h)
+{
+	((struct client *)h->data)->closed = true;
+}
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct client *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->buf + c->len, (unsigned int)(sizeof(c->buf) - 1 - c->len));
+}
+
+static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct client *c = s->data;
+
+	(void)buf;
+	if (nread < 0) {
+		c->done = true;
+		uv_close((uv_handle_t *)&c->pipe, client_closed);
+		return;
+	}
+	c->len += (size_t)nread;
+	c->buf[c->len] = '\0';
+}
+
+static void client_written(uv_write_t *req, int status)
+{
+	struct client *c = req->data;
+
+	/* The server may hang up before reading everything (test_server_oversize). */
+	if (status == 0 && c->half_close)
+		ck_assert_int_eq(uv_shutdown(&c->sreq, (uv_stream_t *)&c->pipe, NULL), 0);
+}
+
+static void client_connected(uv_connect_t *req, int status)
+{
+	struct client *c = req->data;
+	uv_buf_t b = uv_buf_init((char *)(uintptr_t)c->req, (unsigned int)c->req_len);
+
+	ck_assert_int_eq(status, 0);
+	c->wreq.data = c;
+	if (c->req_len > 0)
+		ck_assert_int_eq(uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &b, 1, client_written),
+				 0);
+	ck_assert_int_eq(uv_read_start((uv_stream_t *)&c->pipe, client_alloc, client_read), 0);
+}
+
+/* How many complete answers (ending in errno=N and a blank line) buf holds. */
+static int count_answers(const char *buf)
+{
+	int n = 0;
+
+	for (const char *p = buf; (p = strstr(p, "errno=")) != NULL; p++) {
+		if ((p == buf || p[-1] == '\n') && strstr(p, "\n\n"))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Connects, sends req (len bytes), and runs the loop until want_answers answers arrived (then
+ * hangs up), or until the server hangs up when want_answers is 0. The answers are in c->buf.
+ */
+static void roundtrip(struct fixture *f, struct client *c, const char *req, size_t len,
+		      int want_answers)
+{
+	memset(c, 0, sizeof(*c));
+	c->req = req;
+	c->req_len = len;
+	ck_assert_int_eq(uv_pipe_init(&f->loop, &c->pipe, 0), 0);
+	c->pipe.data = c;
+	c->conn.data = c;
+	uv_pipe_connect(&c->conn, &c->pipe, f->path, client_connected);
+	while (!c->done && (want_answers == 0 || count_answers(c->buf) < want_answers))
+		uv_run(&f->loop, UV_RUN_ONCE);
+	if (!c->done)
+		uv_close((uv_handle_t *)&c->pipe, client_closed);
+	while (!c->closed)
+		uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+static void fake_one_peer(struct fakedev *d)
+{
+	struct fakedev_peer *p = &d->peers[0];
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&p->endpoint;
+
+	ft_key_from_hex(d->private_key, KA);
+	d->listen_port = 51820;
+	d->fwmark = 0;
+	d->n_peers = 1;
+	ft_key_from_hex(p->public_key, KB);
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(51821);
+	inet_pton(AF_INET6, "fd00::2", &sin6->sin6_addr);
+	p->keepalive = 25;
+	p->rx_bytes = 1234;
+	p->tx_bytes = 5678;
+	ck_assert_int_eq(ft_config_parse_prefix("100.64.0.2/32", true, &p->ips[0]), 0);
+	ck_assert_int_eq(ft_config_parse_prefix("fd00::2/128", true, &p->ips[1]), 0);
+	p->n_ips = 2;
+}
+
+static const char one_peer_answer[] = "private_key=" KA "\n"
+				      "listen_port=51820\n"
+				      "public_key=" KB "\n"
+				      "preshared_key=" KZ "\n"
+				      "protocol_version=1\n"
+				      "endpoint=[fd00::2]:51821\n"
+				      "last_handshake_time_sec=0\n"
+				      "last_handshake_time_nsec=0\n"
+				      "tx_bytes=5678\n"
+				      "rx_bytes=1234\n"
+				      "persistent_keepalive_interval=25\n"
+				      "allowed_ip=100.64.0.2/32\n"
+				      "allowed_ip=fd00::2/128\n"
+				      "errno=0\n\n";
+
+START_TEST(test_server_get)
+{
+	struct fixture f;
+	struct client c;
+	struct stat st;
+	char dir[96];
+
+	fixture_init(&f);
+	fixture_start(&f);
+	fake_one_peer(&f.dev);
+	/* The socket is 0600, its new directory 0755. */
+	ck_assert_int_eq(stat(f.path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	snprintf(dir, sizeof(dir), "%s/wireguard", f.dir);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0755);
+
+	roundtrip(&f, &c, "get=1\n\n", 7, 1);
+	ck_assert_str_eq(c.buf, one_peer_answer);
+	ck_assert_uint_eq(f.dev.n_gets, 1);
+
+	/* The extras come only when asked for. */
+	roundtrip(&f, &c, "get=flowtun\n\n", 13, 1);
+	ck_assert_ptr_nonnull(strstr(c.buf, "\nflowtun_fake_sets=0\n"));
+	ck_assert_ptr_null(strstr(one_peer_answer, "flowtun"));
+	fixture_done(&f);
+}
+END_TEST
+
+START_TEST(test_server_set)
+{
+	static const char req[] = "set=1\nprivate_key=" KB "\nlisten_port=1000\nfwmark=7\n"
+				  "replace_peers=true\npublic_key=" KA "\npreshared_key=" KB "\n"
+				  "endpoint=198.18.0.9:9\npersistent_keepalive_interval=5\n"
+				  "allowed_ip=100.64.9.0/24\n\n";
+	struct fixture f;
+	struct client c;
+	uint8_t k[FT_KEY_LEN];
+
+	fixture_init(&f);
+	fixture_start(&f);
+	fake_one_peer(&f.dev);
+	roundtrip(&f, &c, req, sizeof(req) - 1, 1);
+	ck_assert_str_eq(c.buf, "errno=0\n\n");
+	ck_assert_uint_eq(f.dev.n_sets, 1);
+	ft_key_from_hex(k, KB);
+	ck_assert_mem_eq(f.dev.private_key, k, FT_KEY_LEN);
+	ck_assert_uint_eq(f.dev.listen_port, 1000);
+	ck_assert_uint_eq(f.dev.fwmark, 7);
+	ck_assert_uint_eq(f.dev.n_peers, 1);
+	ck_assert_mem_eq(f.dev.peers[0].preshared_key, k, FT_KEY_LEN);
+	ck_assert_uint_eq(f.dev.peers[0].keepalive, 5);
+	ck_assert_uint_eq(f.dev.peers[0].n_ips, 1);
+
+	/* And back through get, with a fwmark now. */
+	roundtrip(&f, &c, "get=1\n\n", 7, 1);
+	ck_assert_ptr_nonnull(strstr(c.buf, "listen_port=1000\nfwmark=7\npublic_key=" KA "\n"));
+	ck_assert_ptr_nonnull(strstr(c.buf, "endpoint=198.18.0.9:9\n"));
+	ck_assert_ptr_nonnull(strstr(c.buf, "allowed_ip=100.64.9.0/24\nerrno=0\n\n"));
+	fixture_done(&f);
+}
+END_TEST
+
+/* Malformed sets through the socket: errno=N and the fake device untouched. */
+START_TEST(test_server_set_malformed)
+{
+	struct fixture f;
+	struct client c;
+	struct fakedev before;
+	char want[32];
+	const char *req = bad_requests[_i].req;
+
+	/* Those that are not exactly one request are the parser's cases only. */
+	if (ft_uapi_request_len(req, strlen(req)) != strlen(req))
+		return;
+	fixture_init(&f);
+	fixture_start(&f);
+	fake_one_peer(&f.dev);
+	before = f.dev;
+	roundtrip(&f, &c, req, strlen(req), 1);
+	snprintf(want, sizeof(want), "errno=%d\n\n", -bad_requests[_i].err);
+	ck_assert_str_eq(c.buf, want);
+	ck_assert_uint_eq(f.dev.n_sets, 0);
+	ck_assert_mem_eq(&f.dev, &before, sizeof(before));
+	fixture_done(&f);
+}
+END_TEST
+
+/* The backend refuses (the set does not fit): its errno is the answer, nothing changed. */
+START_TEST(test_server_set_backend_error)
+{
+	char req[4096] = "set=1\n";
+	struct fixture f;
+	struct client c;
+	struct fakedev before;
+
+	for (int i = 0; i < FAKEDEV_MAX_IPS + 1; i++)
+		append(req, sizeof(req), "%sallowed_ip=100.64.0.%d/32\n",
+		       i == 0 ? "public_key=" KA "\n" : "", i);
+	append(req, sizeof(req), "\n");
+	fixture_init(&f);
+	fixture_start(&f);
+	fake_one_peer(&f.dev);
+	before = f.dev;
+	roundtrip(&f, &c, req, strlen(req), 1);
+	ck_assert_str_eq(c.buf, "errno=28\n\n"); /* ENOSPC */
+	ck_assert_uint_eq(f.dev.n_sets, 1);
+	before.n_sets = 1;
+	ck_assert_mem_eq(&f.dev, &before, sizeof(before));
+	fixture_done(&f);
+}
+END_TEST
+
+/* Several requests on one connection, in one write: answered in order. */
+START_TEST(test_server_pipelined)
+{
+	static const char req[] = "get=1\n\nset=1\nlisten_port=2\n\nbogus\n\nget=1\n\n";
+	struct fixture f;
+	struct client c;
+	const char *second;
+
+	fixture_init(&f);
+	fixture_start(&f);
+	roundtrip(&f, &c, req, sizeof(req) - 1, 4);
+	ck_assert_int_eq(count_answers(c.buf), 4);
+	ck_assert(strncmp(c.buf, "listen_port=0\nerrno=0\n\nerrno=0\n\nerrno=71\n\n", 42) == 0);
+	second = c.buf + 42;
+	ck_assert_str_eq(second, "listen_port=2\nerrno=0\n\n");
+	fixture_done(&f);
+}
+END_TEST
+
+/* A client that half-closes after its requests still gets every answer, then EOF. */
+START_TEST(test_server_half_close)
+{
+	static const char req[] = "set=1\nlisten_port=9\n\nget=1\n\n";
+	struct fixture f;
+	struct client c;
+
+	fixture_init(&f);
+	fixture_start(&f);
+	memset(&c, 0, sizeof(c));
+	c.req = req;
+	c.req_len = sizeof(req) - 1;
+	c.half_close = true;
+	ck_assert_int_eq(uv_pipe_init(&f.loop, &c.pipe, 0), 0);
+	c.pipe.data = c.conn.data = &c;
+	uv_pipe_connect(&c.conn, &c.pipe, f.path, client_connected);
+	while (!c.closed)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	ck_assert_str_eq(c.buf, "errno=0\n\nlisten_port=9\nerrno=0\n\n");
+	fixture_done(&f);
+}
+END_TEST
+
+/* Without a blank line within FT_UAPI_MAX_REQUEST bytes: errno=EMSGSIZE and a hang-up. */
+START_TEST(test_server_oversize)
+{
+	char *req = malloc(FT_UAPI_MAX_REQUEST + 100);
+	struct fixture f;
+	struct client c;
+	char want[32];
+
+	ck_assert_ptr_nonnull(req);
+	memcpy(req, "set=1\n", 6);
+	memset(req + 6, 'x', FT_UAPI_MAX_REQUEST + 94);
+	fixture_init(&f);
+	fixture_start(&f);
+	roundtrip(&f, &c, req, FT_UAPI_MAX_REQUEST + 100, 0);
+	snprintf(want, sizeof(want), "errno=%d\n\n", EMSGSIZE);
+	ck_assert_str_eq(c.buf, want);
+	ck_assert_uint_eq(f.dev.n_sets, 0);
+	free(req);
+	fixture_done(&f);
+}
+END_TEST
+
+/* A writer error in get: the answer is errno alone, no partial state. */
+static int bad_get(void *arg, struct ft_uapi_writer *w)
+{
+	(void)arg;
+	ft_uapi_write_kv(w, "listen_port", "%u", 1);
+	ft_uapi_write_kv(w, "bad", "two\nlines");
+	ft_uapi_write_kv(w, "fwmark", "%u", 2);
+	return 0;
+}
+
+static int bad_key_get(void *arg, struct ft_uapi_writer *w)
+{
+	(void)arg;
+	return ft_uapi_write_kv(w, "Bad-Key", "1") == -EINVAL ? -EIO : 0;
+}
+
+START_TEST(test_server_get_errors)
+{
+	static const struct ft_uapi_ops bad_ops = { .get = bad_get, .set = fakedev_set };
+	static const struct ft_uapi_ops bad_key_ops = { .get = bad_key_get, .set = fakedev_set };
+	struct fixture f;
+	struct client c;
+
+	fixture_init(&f);
+	ck_assert_int_eq(ft_uapi_server_create(&f.srv, &f.loop, f.path, &bad_ops, &f.dev), 0);
+	roundtrip(&f, &c, "get=1\n\n", 7, 1);
+	ck_assert_str_eq(c.buf, "errno=22\n\n");
+	ft_uapi_server_close(f.srv, NULL, NULL);
+	ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(ft_uapi_server_create(&f.srv, &f.loop, f.path, &bad_key_ops, &f.dev), 0);
+	roundtrip(&f, &c, "get=1\n\n", 7, 1);
+	ck_assert_str_eq(c.buf, "errno=5\n\n");
+	fixture_done(&f);
+}
+END_TEST
+
+/* A live instance keeps its socket; a stale socket is replaced; another file is left alone. */
+START_TEST(test_server_existing)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ft_uapi_server *second;
+	struct fixture f;
+	struct client c;
+	int fd;
+
+	fixture_init(&f);
+	fixture_start(&f);
+	ck_assert_int_eq(ft_uapi_server_create(&second, &f.loop, f.path, &fakedev_ops, &f.dev),
+			 -EADDRINUSE);
+	roundtrip(&f, &c, "get=1\n\n", 7, 1); /* the first still serves */
+	ck_assert_str_eq(c.buf, "listen_port=0\nerrno=0\n\n");
+	ft_uapi_server_close(f.srv, NULL, NULL);
+	ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+
+	/* A bound socket nobody listens on, as a killed instance leaves it. */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	strcpy(sun.sun_path, f.path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+	ck_assert_int_eq(access(f.path, F_OK), 0);
+	fixture_start(&f);
+	roundtrip(&f, &c, "get=1\n\n", 7, 1);
+	ck_assert_str_eq(c.buf, "listen_port=0\nerrno=0\n\n");
+	ft_uapi_server_close(f.srv, NULL, NULL);
+	ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+
+	/* A regular file: not ours to remove. */
+	fd = open(f.path, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(ft_uapi_server_create(&second, &f.loop, f.path, &fakedev_ops, &f.dev),
+			 -EEXIST);
+	ck_assert_int_eq(unlink(f.path), 0);
+	f.srv = NULL;
+	fixture_done(&f);
+}
+END_TEST
+
+static void on_gone(void *arg)
+{
+	struct fixture *f = arg;
+
+	ft_uapi_server_close(f->srv, srv_closed, f);
+}
+
+/* Removing the socket file is noticed; the callback closes the server; the loop drains. */
+START_TEST(test_server_watch)
+{
+	struct fixture f;
+	struct client c;
+
+	fixture_init(&f);
+	fixture_start(&f);
+	ck_assert_int_eq(ft_uapi_server_watch(f.srv, 5, on_gone, &f), 0);
+	/* A connection open while the server closes is closed with it. */
+	roundtrip(&f, &c, "get=1\n\n", 7, 1);
+	ck_assert_int_eq(unlink(f.path), 0);
+	ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+	ck_assert(f.srv_closed);
+	f.srv = NULL;
+	fixture_done(&f);
+}
+END_TEST
+
+/* Replaced by another file of the same name: noticed too, and the new file is not removed. */
+START_TEST(test_server_watch_replaced)
+{
+	struct fixture f;
+	int fd;
+
+	fixture_init(&f);
+	fixture_start(&f);
+	ck_assert_int_eq(ft_uapi_server_watch(f.srv, 5, on_gone, &f), 0);
+	ck_assert_int_eq(unlink(f.path), 0);
+	fd = open(f.path, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+	ck_assert(f.srv_closed);
+	ck_assert_int_eq(access(f.path, F_OK), 0);
+	ck_assert_int_eq(unlink(f.path), 0);
+	f.srv = NULL;
+	fixture_done(&f);
+}
+END_TEST
+
+/* More than FT_UAPI_MAX_CLIENTS idle connections: the extra ones are hung up on, the others
+ * and new ones after them are still served. */
+START_TEST(test_server_max_clients)
+{
+	struct fixture f;
+	struct client idle[FT_UAPI_MAX_CLIENTS + 1], c;
+
+	fixture_init(&f);
+	fixture_start(&f);
+	for (int i = 0; i < FT_UAPI_MAX_CLIENTS + 1; i++) {
+		memset(&idle[i], 0, sizeof(idle[i]));
+		idle[i].req = "";
+		ck_assert_int_eq(uv_pipe_init(&f.loop, &idle[i].pipe, 0), 0);
+		idle[i].pipe.data = &idle[i];
+		idle[i].conn.data = &idle[i];
+		uv_pipe_connect(&idle[i].conn, &idle[i].pipe, f.path, client_connected);
+	}
+	/* The last one is hung up on. */
+	while (!idle[FT_UAPI_MAX_CLIENTS].done)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	for (int i = 0; i < FT_UAPI_MAX_CLIENTS; i++)
+		ck_assert(!idle[i].done);
+	uv_close((uv_handle_t *)&idle[0].pipe, client_closed);
+	while (!idle[0].closed)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	/* A slot is free again once the server saw the hang-up. */
+	for (int tries = 0; tries < 100; tries++) {
+		roundtrip(&f, &c, "get=1\n\n", 7, 1);
+		if (c.buf[0])
+			break;
+	}
+	ck_assert_str_eq(c.buf, "listen_port=0\nerrno=0\n\n");
+	fixture_done(&f); /* the server closes the idle ones */
+	for (int i = 1; i < FT_UAPI_MAX_CLIENTS; i++)
+		ck_assert(idle[i].closed);
+}
+END_TEST
+
+static Suite *uapi_suite(void)
+{
+	Suite *s = suite_create("uapi");
+	TCase *tc = tcase_create("parser");
+
+	tcase_add_loop_test(tc, test_parse_good, 0, sizeof(good_sets) / sizeof(good_sets[0]));
+	tcase_add_loop_test(tc, test_parse_bad, 0, sizeof(bad_requests) / sizeof(bad_requests[0]));
+	tcase_add_test(tc, test_parse_get);
+	tcase_add_loop_test(tc, test_request_len, 0,
+			    sizeof(request_lens) / sizeof(request_lens[0]));
+	tcase_add_test(tc, test_parse_limits);
+	tcase_add_test(tc, test_format_endpoint);
+	tcase_add_loop_test(tc, test_socket_path, 0,
+			    sizeof(socket_paths) / sizeof(socket_paths[0]));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("server");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_server_get);
+	tcase_add_test(tc, test_server_set);
+	tcase_add_loop_test(tc, test_server_set_malformed, 0,
+			    sizeof(bad_requests) / sizeof(bad_requests[0]));
+	tcase_add_test(tc, test_server_set_backend_error);
+	tcase_add_test(tc, test_server_pipelined);
+	tcase_add_test(tc, test_server_half_close);
+	tcase_add_test(tc, test_server_oversize);
+	tcase_add_test(tc, test_server_get_errors);
+	tcase_add_test(tc, test_server_existing);
+	tcase_add_test(tc, test_server_watch);
+	tcase_add_test(tc, test_server_watch_replaced);
+	tcase_add_test(tc, test_server_max_clients);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (sodium_init() < 0)
+		return 1;
+	sr = srunner_create(uapi_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
