@@ -453,6 +453,16 @@ int ft_connstats_extract(struct ft_connstats *s, struct ft_conn_entry **v, size_
 	return 0;
 }
 
+void ft_connstats_peek(const struct ft_connstats *s, const struct ft_conn_entry **v, size_t *nv,
+		       const struct ft_conn_entry **p, size_t *np, uint64_t *start_ms)
+{
+	*v = s->virt.entries;
+	*nv = s->virt.n;
+	*p = s->phys.entries;
+	*np = s->phys.n;
+	*start_ms = s->virt.n || s->phys.n ? s->start_ms : 0;
+}
+
 void ft_connstats_get_counters(const struct ft_connstats *s, struct ft_connstats_counters *out)
 {
 	*out = s->counters;

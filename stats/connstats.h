@@ -118,6 +118,14 @@ bool ft_connstats_is_shutdown(const struct ft_connstats *s);
 int ft_connstats_extract(struct ft_connstats *s, struct ft_conn_entry **v, size_t *nv,
 			 struct ft_conn_entry **p, size_t *np);
 
+/*
+ * The current window as it stands, without copying or resetting it (for `flowtun show`): v and p
+ * point into the tables and stay valid until the next update, flush, extract or close.
+ * *start_ms is 0 when the window is empty.
+ */
+void ft_connstats_peek(const struct ft_connstats *s, const struct ft_conn_entry **v, size_t *nv,
+		       const struct ft_conn_entry **p, size_t *np, uint64_t *start_ms);
+
 void ft_connstats_get_counters(const struct ft_connstats *s, struct ft_connstats_counters *out);
 
 /*

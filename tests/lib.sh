@@ -96,3 +96,125 @@ ft_cleanup() {
 trap ft_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# ---- Helpers of the data-plane tests (tests/netns/up.sh, interop.sh, roam.sh, ...) ----------
+#
+#   ft_veth NS_A IF_A NS_B IF_B       a veth pair between two namespaces, both ends up
+#   ft_conf FILE KEY ADDRS PEER_PUB ALLOWED [ENDPOINT [EXTRA]]
+#                                     a flowtun config: [Interface] on port 51820 with ADDRS,
+#                                     one [Peer]; EXTRA lines go into [Interface]
+#   ft_up NS CONF [OPTION...]         flowtun up CONF (device tun0) in NS, its stderr in
+#                                     CONF.log; waits until it says it is up; sets FT_LAST_PID
+#   ft_status PID LOG                 SIGUSR1: wait for the status dump in LOG, print it
+#   ft_counter PID LOG NAME           a fresh status dump's value of counter NAME (0 if absent)
+#   ft_ping NS ADDR [COUNT]           ping ADDR from NS until one answer (COUNT tries, 10)
+#   ft_iperf NS_SRV NS_CLI ADDR SECS  an iperf3 TCP run ADDR (in NS_SRV) <- NS_CLI; sets FT_MBPS
+#                                     to the receiver's Mbit/s; fails when nothing arrived.
+#                                     Not in $(...): the server's PID must reach the cleanup
+#   ft_stop PID [LOG]                 SIGTERM and wait: 0 when it exited with status 0; else
+#                                     the end of LOG (its stderr: sanitizer reports) is shown
+
+ft_veth() {
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
+	ip -n "$1" link set "$2" up
+	ip -n "$3" link set "$4" up
+}
+
+ft_conf() {
+	local file=$1 key=$2 addrs=$3 pub=$4 allowed=$5 endpoint=${6:-} extra=${7:-}
+	(
+		umask 077
+		printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\nAddress = %s\n' \
+			"$key" "$addrs"
+		[ -z "$extra" ] || printf '%s\n' "$extra"
+		printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = %s\n' "$pub" "$allowed"
+		[ -z "$endpoint" ] || printf 'Endpoint = %s\n' "$endpoint"
+	) >"$file"
+}
+
+ft_up() {
+	local ns=$1 conf=$2
+	shift 2
+	: >"$conf.log"
+	ft_bg ft_ns_exec "$ns" "$FLOWTUN" up --interface tun0 "$@" "$conf" 2>>"$conf.log"
+	local deadline=$(( $(ft_now_ms) + 10000 ))
+	until grep -q "tun0 is up" "$conf.log"; do
+		if ! kill -0 "$FT_LAST_PID" 2>/dev/null || [ "$(ft_now_ms)" -gt "$deadline" ]; then
+			sed 's/^/  flowtun: /' "$conf.log" >&2
+			ft_fail "flowtun up $conf did not come up in $ns"
+		fi
+		sleep 0.05
+	done
+}
+
+ft_status() {
+	local pid=$1 log=$2 before
+	before=$(grep -c "^interface " "$log" || true)
+	kill -USR1 "$pid"
+	ft_wait_for 5 sh -c "[ \$(grep -c '^interface ' '$log') -gt $before ]" ||
+		ft_fail "no status from PID $pid after SIGUSR1"
+	sleep 0.1 # the rest of the dump follows its first line at once
+	awk '/^interface /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$log" |
+		sed -n '/^interface /,$p' | grep -E '^(interface |  )'
+}
+
+ft_counter() {
+	ft_status "$1" "$2" | awk -v n="$3" '$1 == n {v=$2} END {print v+0}'
+}
+
+ft_ping() {
+	for _ in $(seq "${3:-10}"); do
+		ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+	done
+	return 1
+}
+
+ft_iperf() {
+	local srv=$1 cli=$2 addr=$3 secs=$4 out
+	ft_bg ip netns exec "$srv" iperf3 -s -1 -B "$addr" >/dev/null 2>&1
+	ft_wait_for 5 sh -c "ip netns exec $srv ss -ltn | grep -q ':5201 '" ||
+		ft_fail "iperf3 server did not start in $srv"
+	out=$(ip netns exec "$cli" timeout $((secs + 15)) iperf3 -c "$addr" -t "$secs" -J) ||
+		ft_fail "iperf3 to $addr failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null)"
+	jq -e '.end.sum_received.bytes > 0' <<<"$out" >/dev/null ||
+		ft_fail "iperf3 to $addr: nothing received"
+	FT_MBPS=$(jq -r '.end.sum_received.bits_per_second / 1e6 | floor' <<<"$out")
+	wait "$FT_LAST_PID" 2>/dev/null || true
+}
+
+ft_stop() {
+	local rc=0
+	kill -TERM "$1" 2>/dev/null || rc=1
+	wait "$1" || rc=$?
+	if [ "$rc" -ne 0 ] && [ -n "${2:-}" ]; then
+		ft_log "PID $1 exited with status $rc; the end of $2:"
+		tail -n 30 "$2" | sed 's/^/  | /' >&2
+	fi
+	return $rc
+}
+
+# ft_ns_exec NS CMD...: CMD in namespace NS with a /run/wireguard of its own. Each flowtun (and
+# wireguard-go) serves its userspace API at /var/run/wireguard/IFACE.sock: two of them with
+# one interface name on one machine would collide there. `ip netns exec` gives its process a
+# mount namespace of its own already; a tmpfs mounted there stays private to it. The process
+# is exec'd, so ft_bg's PID is CMD's. Reach its socket with ft_wg.
+ft_ns_exec() {
+	local ns=$1
+	shift
+	set -- ip netns exec "$ns" sh -c 'mkdir -p /run/wireguard &&
+		mount -t tmpfs -o mode=0755,size=1m flowtun-test /run/wireguard && exec "$@"' \
+		ft_ns_exec "$@"
+	# In the background (ft_bg) this is a subshell: exec, so that its PID is CMD's.
+	if [ "$BASHPID" != "$$" ]; then
+		exec "$@"
+	fi
+	"$@"
+}
+
+# ft_wg PID ARGS...: wg(8) in the network and mount namespaces of process PID (started with
+# ft_ns_exec), so that it finds that process's userspace API socket.
+ft_wg() {
+	local pid=$1
+	shift
+	nsenter --target "$pid" --mount --net wg "$@"
+}

@@ -284,6 +284,33 @@ static bool add_link_watch(struct parser *p, const char *key, char *item)
 	return true;
 }
 
+/*
+ * An IPFIX collector "HOST:PORT", "[IPv6]:PORT" or "HOST" (port 4739). Only its shape is checked
+ * here; the data plane resolves it at start.
+ */
+static bool add_ipfix(struct parser *p, const char *key, char *item)
+{
+	struct ft_config *cfg = p->cfg;
+	const char *colon = strrchr(item, ':');
+	char *copy;
+
+	if (!*item || strlen(item) > 255 || strchr(item, ' ') ||
+	    (colon && item[0] != '[' && strchr(item, ':') != colon) ||
+	    (item[0] == '[' && !strchr(item, ']'))) {
+		fail(p, "invalid %s collector '%s' (expected HOST:PORT or [IPv6]:PORT)", key, item);
+		return false;
+	}
+	if (!grow(p, (void **)&cfg->ipfix, cfg->n_ipfix, sizeof(char *)))
+		return false;
+	copy = strdup(item);
+	if (!copy) {
+		fail_errno(p, -ENOMEM, p->lineno, "out of memory");
+		return false;
+	}
+	cfg->ipfix[cfg->n_ipfix++] = copy;
+	return true;
+}
+
 /* A host name as DNS allows it (letters, digits, '-', '.', and '_' seen in the wild). */
 static bool valid_hostname(const char *s)
 {
@@ -463,7 +490,8 @@ static bool is_wg_quick_key(const char *key)
 static bool is_list_key(const char *key)
 {
 	return strcasecmp(key, "Address") == 0 || strcasecmp(key, "AllowedIPs") == 0 ||
-	       strcasecmp(key, "LinkWatch") == 0 || strcasecmp(key, "DNS") == 0;
+	       strcasecmp(key, "LinkWatch") == 0 || strcasecmp(key, "DNS") == 0 ||
+	       strcasecmp(key, "IPFIX") == 0;
 }
 
 static bool set_u32(struct parser *p, const char *key, const char *value, uint64_t min,
@@ -555,6 +583,10 @@ static bool interface_key(struct parser *p, const char *key, const char *value)
 		return for_each_item(p, value, "LinkWatch", add_link_watch);
 	if (strcasecmp(key, "LinkPollInterval") == 0)
 		return set_u32(p, key, value, 1, 3600, &cfg->link_poll_interval);
+	if (strcasecmp(key, "IPFIX") == 0)
+		return for_each_item(p, value, "IPFIX", add_ipfix);
+	if (strcasecmp(key, "IPFIXTemplateInterval") == 0)
+		return set_u32(p, key, value, 1, 86400, &cfg->ipfix_template_interval);
 	if (strcasecmp(key, "Statistics") == 0) {
 		if (!parse_bool(value, &cfg->statistics)) {
 			fail(p, "invalid %s '%s' (expected on or off)", key, value);
@@ -802,6 +834,9 @@ void ft_config_free(struct ft_config *cfg)
 	for (size_t i = 0; i < cfg->n_link_watch; i++)
 		free(cfg->link_watch[i]);
 	free(cfg->link_watch);
+	for (size_t i = 0; i < cfg->n_ipfix; i++)
+		free(cfg->ipfix[i]);
+	free(cfg->ipfix);
 	for (size_t i = 0; i < cfg->n_peers; i++)
 		free_peer(&cfg->peers[i]);
 	free(cfg->peers);
@@ -863,6 +898,7 @@ static int parse(const char *text, const char *name, const char *basedir, struct
 	cfg->flow_log_interval = FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL;
 	cfg->flow_log_max_conns = FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS;
 	cfg->link_poll_interval = FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL;
+	cfg->ipfix_template_interval = FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL;
 	cfg->statistics = true;
 	if (errlen)
 		errbuf[0] = '\0';

@@ -20,9 +20,10 @@
  *
  *   [Interface]  PrivateKey | PrivateKeyFile, ListenPort, Address (repeatable list), MTU,
  *                FwMark; ignored as in wg-quick: DNS, Table, PreUp, PostUp, PreDown,
- *                PostDown, SaveConfig; flowtun's: FlowLog (path or "-"), FlowLogInterval,
- *                FlowLogMaxConns, LinkWatch (list of interfaces), LinkPollInterval,
- *                Statistics (on/off)
+ *                PostDown, SaveConfig; flowtun's: FlowLog (a path, "-" for stdout or
+ *                "syslog"), FlowLogInterval, FlowLogMaxConns, LinkWatch (list of
+ *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
+ *                repeatable), IPFIXTemplateInterval
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
  *                PersistentKeepalive
  *
@@ -32,9 +33,10 @@
  */
 enum {
 	FT_CONFIG_DEFAULT_MTU = 1420,
-	FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL = 5,     /* seconds */
-	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS = 1060, /* as Tailscale's connstats */
-	FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL = 2,    /* seconds */
+	FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL = 5,	 /* seconds */
+	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS = 1060,	 /* as Tailscale's connstats */
+	FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL = 2,	 /* seconds */
+	FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL = 600, /* seconds */
 	FT_CONFIG_MAX_FILE_SIZE = 1 << 20,
 };
 
@@ -69,6 +71,9 @@ struct ft_config {
 	char **link_watch; /* interface names; none: those the peers' routes use */
 	size_t n_link_watch;
 	uint32_t link_poll_interval; /* seconds */
+	char **ipfix; /* IPFIX collectors "HOST:PORT", as written; resolved by the data plane */
+	size_t n_ipfix;
+	uint32_t ipfix_template_interval; /* seconds between template refreshes */
 	bool statistics;
 	struct ft_config_peer *peers;
 	size_t n_peers;

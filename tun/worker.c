@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The worker: the packet path of flowtun on one libuv loop (see worker.h for its handles).
+ * The worker: the packet path of flowtun on one libuv loop (see worker.h for its handles),
+ * and its set-up and tear-down. The userspace API backend is in worker_ctl.c.
  *
  * Outbound: the TUN poll reads up to FT_WORKER_BATCH packets into slots that have the
  * protocol's head and tail room, counts them as virtual tx (one batched stats call, before
@@ -19,115 +20,22 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
-#include "link/link.h"
-#include "stats/connstats.h"
 #include "stats/flowlog.h"
 #include "tun/allowedips.h"
 #include "tun/log.h"
-#include "tun/proto.h"
-#include "tun/rtnl.h"
 #include "tun/tundev.h"
-#include "tun/udp.h"
-#include "tun/worker.h"
+#include "tun/worker_internal.h"
 
-enum {
-	FT_WORKER_BATCH = 64, /* packets or datagrams per callback: bounds the work per wake-up */
-	FT_WORKER_TX_SLOTS = 2 * FT_WORKER_BATCH,
-	/* A datagram larger than this cannot be ours: an MTU of 65535 plus the overhead. */
-	FT_WORKER_RX_BUF = 65536,
-	/* More handshake initiations than this in one second puts the device under load. */
-	FT_WORKER_LOAD_INITIATIONS = 128,
-};
-
-/* What the worker keeps per peer beside the protocol's own state. */
-struct wpeer {
-	struct ft_peer *peer;
-	uint8_t public_key[FT_KEY_LEN];
-	struct ft_addr overlay; /* the peer's first AllowedIP: the physical stats key */
-	char *endpoint_host, *endpoint_port;
-	char path_ifname[IFNAMSIZ]; /* where the route to the endpoint leaves; "" unknown */
-	bool path_down;
-	struct ft_rtnl_prefix *routes; /* its AllowedIPs */
-	bool *route_added;	       /* which of them this worker added to the routing table */
-	size_t n_routes;
-	/* Physical counts of the current batch, flushed to the stats once per batch. */
-	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
-	struct sockaddr_storage rx_from;
-	bool dirty;
-};
-
-struct ft_worker {
-	uv_loop_t *loop;
-	char ifname[IFNAMSIZ];
-	char *config_path;
-	int ifindex;
-	uint32_t mtu;
-	bool link_reaction;
-
-	int tun_fd;
-	uv_poll_t tun_poll;
-	struct ft_udp udp;
-	uv_poll_t udp_poll;
-	uv_timer_t proto_timer;
-	uint64_t armed_deadline;
-	bool handles_ready;
-
-	struct ft_rtnl *rtnl;
-	struct ft_proto *proto;
-	struct ft_connstats *stats;
-	struct ft_link_monitor *link;
-
-	struct wpeer *peers;
-	size_t n_peers;
-	struct wpeer **dirty;
-	size_t n_dirty;
-	struct ft_rtnl_prefix *addrs; /* our own addresses, as configured */
-	bool *addr_added;
-	size_t n_addrs;
-
-	/* Outbound slots: head room, the packet, tail room. */
-	uint8_t *tun_block;
-	size_t slot_size;
-	struct iovec tun_iov[FT_WORKER_BATCH];
-	size_t tun_len[FT_WORKER_BATCH];
-	const uint8_t *stat_pkts[FT_WORKER_BATCH];
-	size_t stat_lens[FT_WORKER_BATCH];
-	struct ft_udp_batch *rx;
-	struct ft_udp_batch *tx;
-	void *tx_own[FT_WORKER_TX_SLOTS]; /* each tx slot's own buffer, for copied messages */
-	struct wpeer *tx_peer[FT_WORKER_TX_SLOTS];
-	unsigned int tx_count;
-	uint8_t reply[FT_PROTO_REPLY_MAX];
-
-	/* Flow log (a minimal writer: one write per line on an O_APPEND descriptor). */
-	int flow_fd;
-	char *flow_path;
-	uint64_t flow_lost;
-	struct ft_flowlog_buf flow_buf;
-	char node_id[FT_KEY_B64_LEN + 1];
-	char node_name[64];
-
-	uint64_t load_window_ns;
-	uint32_t load_count;
-	uint64_t under_load_until_ns;
-
-	struct ft_worker_counters counters;
-	bool closing;
-	int pending_closes;
-	ft_worker_close_cb close_cb;
-	void *close_arg;
-};
-
-static uint64_t now_ns(void)
+uint64_t ft_worker_now_ns(void)
 {
 	return uv_hrtime();
 }
@@ -173,6 +81,26 @@ static struct wpeer *find_wpeer(struct ft_worker *w, const struct ft_peer *peer)
 			return &w->peers[i];
 	return NULL;
 }
+
+struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN])
+{
+	for (size_t i = 0; i < w->n_peers; i++)
+		if (sodium_memcmp(w->peers[i].public_key, key, FT_KEY_LEN) == 0)
+			return &w->peers[i];
+	return NULL;
+}
+
+static void report_gone(struct ft_worker *w, const char *why)
+{
+	if (w->gone_reported || w->closing)
+		return;
+	w->gone_reported = true;
+	ft_log(FT_LOG_NOTICE, "%s: %s", w->ifname, why);
+	if (w->gone)
+		w->gone(w->gone_arg, why);
+}
+
+/* ---- the packet path -------------------------------------------------------------------- */
 
 /* Physical counts are gathered per batch and handed to the statistics once per peer. */
 static void mark_dirty(struct ft_worker *w, struct wpeer *wp)
@@ -287,17 +215,23 @@ static void arm_proto_timer(struct ft_worker *w)
 		uv_timer_stop(&w->proto_timer);
 		return;
 	}
-	now = now_ns();
+	now = ft_worker_now_ns();
 	ms = d > now ? (d - now + 999999) / 1000000 : 0;
 	uv_timer_start(&w->proto_timer, on_proto_timer, ms, 0);
 }
 
 /* Every callback ends the same way: send what is queued, count it, re-arm the timer. */
-static void end_batch(struct ft_worker *w)
+void ft_worker_end_batch(struct ft_worker *w)
 {
 	tx_flush(w);
 	flush_physical(w);
 	arm_proto_timer(w);
+}
+
+void ft_worker_flush_all(struct ft_worker *w)
+{
+	tx_flush(w);
+	flush_physical(w);
 }
 
 static void on_proto_timer(uv_timer_t *t)
@@ -305,8 +239,8 @@ static void on_proto_timer(uv_timer_t *t)
 	struct ft_worker *w = t->data;
 
 	w->armed_deadline = 0;
-	ft_proto_tick(w->proto, now_ns());
-	end_batch(w);
+	ft_proto_tick(w->proto, ft_worker_now_ns());
+	ft_worker_end_batch(w);
 }
 
 static void on_tun(uv_poll_t *h, int status, int events)
@@ -323,9 +257,14 @@ static void on_tun(uv_poll_t *h, int status, int events)
 	}
 	n = ft_tundev_read_batch(w->tun_fd, w->tun_iov, w->tun_len, FT_WORKER_BATCH);
 	if (n <= 0) {
-		if (n < 0 && n != -EAGAIN)
+		/* A TUN whose interface was deleted answers EBADFD (EIO on older kernels). */
+		if (n == -EBADFD || n == -EIO) {
+			uv_poll_stop(h);
+			report_gone(w, "the interface was deleted");
+		} else if (n < 0 && n != -EAGAIN) {
 			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: read: %s", w->ifname,
 					   strerror(-n));
+		}
 		return;
 	}
 	w->counters.tun_rx_packets += (uint64_t)n;
@@ -339,7 +278,7 @@ static void on_tun(uv_poll_t *h, int status, int events)
 	if (w->stats)
 		ft_connstats_update_tx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
 
-	now = now_ns();
+	now = ft_worker_now_ns();
 	for (int i = 0; i < n; i++) {
 		uint8_t *buf = (uint8_t *)w->tun_iov[i].iov_base - FT_PROTO_HEADROOM;
 		struct ft_proto_result res;
@@ -352,11 +291,13 @@ static void on_tun(uv_poll_t *h, int status, int events)
 		    FT_PROTO_SEND)
 			tx_append(w, find_wpeer(w, res.peer), res.data, res.len, res.dst, false);
 	}
-	end_batch(w);
+	ft_worker_end_batch(w);
 }
 
-/* Under load: more than FT_WORKER_LOAD_INITIATIONS initiations in a second, and for a
- * second after that. The protocol then asks for cookies (mac2) before any DH work. */
+/*
+ * Under load: more than FT_WORKER_LOAD_INITIATIONS initiations in a second, and for a second
+ * after that. The protocol then asks for cookies (mac2) before any DH work.
+ */
 static bool under_load(struct ft_worker *w, uint64_t now, bool initiation)
 {
 	if (now - w->load_window_ns >= 1000000000ULL) {
@@ -370,7 +311,7 @@ static bool under_load(struct ft_worker *w, uint64_t now, bool initiation)
 
 static void on_udp(uv_poll_t *h, int status, int events)
 {
-	struct ft_worker *w = h->data;
+	struct ft_worker *w = ((struct udp_handle *)h->data)->w;
 	uint64_t now;
 	int n;
 
@@ -386,7 +327,7 @@ static void on_udp(uv_poll_t *h, int status, int events)
 					   strerror(-n));
 		return;
 	}
-	now = now_ns();
+	now = ft_worker_now_ns();
 	for (int i = 0; i < n; i++) {
 		struct ft_udp_slot *s = &w->rx->slots[i];
 		uint8_t *msg = s->iov.iov_base;
@@ -423,10 +364,10 @@ static void on_udp(uv_poll_t *h, int status, int events)
 			tx_append(w, wp, res.data, res.len, res.dst, true);
 		}
 	}
-	end_batch(w);
+	ft_worker_end_batch(w);
 }
 
-/* ---- flow log --------------------------------------------------------------------------- */
+/* ---- flow records ----------------------------------------------------------------------- */
 
 static bool prefix_contains(const struct ft_rtnl_prefix *p, const struct ft_addr *a)
 {
@@ -466,33 +407,6 @@ static enum ft_flowlog_addr_kind classify(void *arg, const struct ft_addr *a)
 	return FT_FLOWLOG_OTHER;
 }
 
-static int flow_log_open(struct ft_worker *w, char *err, size_t errlen)
-{
-	int fd;
-
-	if (!w->flow_path)
-		return 0;
-	if (strcmp(w->flow_path, "-") == 0) {
-		w->flow_fd = STDOUT_FILENO;
-		return 0;
-	}
-	fd = open(w->flow_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open the flow log '%s': %s", w->flow_path,
-			 strerror(errno));
-		return -errno;
-	}
-	w->flow_fd = fd;
-	return 0;
-}
-
-static void flow_log_close(struct ft_worker *w)
-{
-	if (w->flow_fd > STDOUT_FILENO)
-		close(w->flow_fd);
-	w->flow_fd = -1;
-}
-
 static void on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
 		    size_t nv, const struct ft_conn_entry *p, size_t np)
 {
@@ -500,40 +414,81 @@ static void on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct 
 	struct ft_flowlog_meta meta = {
 		.node_id = w->node_id,
 		.node_name = w->node_name[0] ? w->node_name : NULL,
-		.lost = w->flow_lost,
 		.classify = classify,
 		.classify_arg = w,
 	};
-	size_t off = 0;
-	int lines;
 
-	if (w->flow_fd < 0)
-		return;
-	w->flow_buf.len = 0;
-	lines = ft_flowlog_format(&w->flow_buf, &meta, start_ms, end_ms, v, nv, p, np);
-	if (lines < 0) {
-		w->flow_lost++;
-		w->counters.flow_log_errors++;
-		return;
+	if (w->flow)
+		ft_flowwriter_write_dump(w->flow, &meta, start_ms, end_ms, v, nv, p, np);
+	if (w->ipfix)
+		ft_ipfix_exporter_export(w->ipfix, start_ms, end_ms, v, nv, p, np);
+}
+
+static void on_flow_error(void *arg, int err, const char *op, uint64_t lost)
+{
+	struct ft_worker *w = arg;
+
+	ft_log_warnx("flow log '%s': %s: %s (%" PRIu64 " messages lost so far)", w->flow_dest, op,
+		     strerror(-err), lost);
+}
+
+static int flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen)
+{
+	struct ft_flowwriter_config fc = { .error_cb = on_flow_error, .arg = w };
+
+	if (!dest)
+		return 0;
+	if (!(w->flow_dest = strdup(dest)))
+		return -ENOMEM;
+	fc.path = strcmp(dest, "syslog") == 0 ? NULL : dest;
+	w->flow = ft_flowwriter_create(w->loop, &fc);
+	if (!w->flow) {
+		snprintf(err, errlen, "flow log '%s': %s", dest, strerror(errno));
+		return -errno;
 	}
-	/* One write per line, so lines from one message never tear or interleave. */
-	while (off < w->flow_buf.len) {
-		const char *line = w->flow_buf.data + off;
-		const char *nl = memchr(line, '\n', w->flow_buf.len - off);
-		size_t len = (size_t)(nl - line) + 1;
-		ssize_t r = write(w->flow_fd, line, len);
+	return 0;
+}
 
-		if (r != (ssize_t)len) {
-			w->flow_lost++;
-			w->counters.flow_log_errors++;
-			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "flow log '%s': %s",
-					   w->flow_path, r < 0 ? strerror(errno) : "short write");
-		} else if (meta.lost) {
-			w->flow_lost = 0;
-			meta.lost = 0;
+static int ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_storage collectors[FT_WORKER_MAX_IPFIX];
+	struct ft_ipfix_config ic = {
+		.collectors = collectors,
+		.template_refresh_ms = (uint64_t)cfg->ipfix_template_interval * 1000,
+	};
+	int rc;
+
+	if (cfg->n_ipfix == 0)
+		return 0;
+	if (cfg->n_ipfix > FT_WORKER_MAX_IPFIX) {
+		snprintf(err, errlen, "at most %d IPFIX collectors", FT_WORKER_MAX_IPFIX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_ipfix; i++) {
+		rc = ft_ipfix_parse_collector(cfg->ipfix[i], &collectors[i]);
+		if (rc < 0) {
+			snprintf(err, errlen, "IPFIX collector '%s': %s", cfg->ipfix[i],
+				 strerror(-rc));
+			return rc;
 		}
-		off += len;
+		if (!(w->ipfix_names[i] = strdup(cfg->ipfix[i])))
+			return -ENOMEM;
+		w->n_ipfix = i + 1;
 	}
+	ic.n_collectors = cfg->n_ipfix;
+	/* The observation domain: the interface, so two tunnels of one host stay apart. */
+	ic.domain_id = (uint32_t)w->ifindex;
+	w->ipfix = ft_ipfix_exporter_create(w->loop, &ic);
+	if (!w->ipfix) {
+		snprintf(err, errlen, "IPFIX: %s", strerror(errno));
+		return -errno;
+	}
+	rc = ft_ipfix_exporter_start(w->ipfix);
+	if (rc < 0) {
+		snprintf(err, errlen, "IPFIX: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
 }
 
 /* ---- peers and routes ------------------------------------------------------------------ */
@@ -544,7 +499,21 @@ static void wpeer_free(struct wpeer *wp)
 	free(wp->endpoint_port);
 	free(wp->routes);
 	free(wp->route_added);
+	sodium_free(wp->psk);
 	memset(wp, 0, sizeof(*wp));
+}
+
+int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk)
+{
+	if (!psk) {
+		sodium_free(wp->psk);
+		wp->psk = NULL;
+		return 0;
+	}
+	if (!wp->psk && !(wp->psk = sodium_malloc(FT_KEY_LEN)))
+		return -ENOMEM;
+	memcpy(wp->psk, psk, FT_KEY_LEN);
+	return 0;
 }
 
 /* Where the route to the peer's endpoint leaves (for the link monitor). */
@@ -584,30 +553,32 @@ static int wpeer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, size_
 	return 0;
 }
 
+/* The configured AllowedIPs: into the protocol's table, and routes when we manage them. */
 static int wpeer_set_routes(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
 			    char *err, size_t errlen)
 {
+	size_t n = cp->n_allowed_ips;
 	int rc;
 
-	wp->routes = calloc(cp->n_allowed_ips ? cp->n_allowed_ips : 1, sizeof(*wp->routes));
-	wp->route_added = calloc(cp->n_allowed_ips ? cp->n_allowed_ips : 1, sizeof(bool));
+	wp->routes = calloc(n ? n : 1, sizeof(*wp->routes));
+	wp->route_added = calloc(n ? n : 1, sizeof(bool));
 	if (!wp->routes || !wp->route_added)
 		return -ENOMEM;
-	wp->n_routes = cp->n_allowed_ips;
-	for (size_t i = 0; i < cp->n_allowed_ips; i++) {
+	wp->n_routes = n;
+	for (size_t i = 0; i < n; i++) {
 		const struct ft_config_addr *a = &cp->allowed_ips[i];
 
 		config_addr_to_prefix(a, &wp->routes[i]);
 		rc = ft_proto_allowedip_add(w->proto, wp->peer, a->family, a->addr, a->cidr);
 		if (rc < 0) {
-			snprintf(err, errlen, "AllowedIPs of peer line %u: %s", cp->line,
+			snprintf(err, errlen, "AllowedIPs of the peer of line %u: %s", cp->line,
 				 strerror(-rc));
 			return rc;
 		}
 	}
-	if (wp->n_routes) {
+	if (n && w->manage_routes) {
 		rc = ft_rtnl_routes_add(w->rtnl, w->ifindex, w->addrs, (unsigned int)w->n_addrs,
-					wp->routes, (unsigned int)wp->n_routes, wp->route_added);
+					wp->routes, (unsigned int)n, wp->route_added);
 		if (rc < 0) {
 			snprintf(err, errlen,
 				 "cannot add the routes of the peer of line %u: %s%s%s", cp->line,
@@ -616,23 +587,93 @@ static int wpeer_set_routes(struct ft_worker *w, struct wpeer *wp, const struct 
 			return rc;
 		}
 	}
-	/* The physical stats key the peer by its first AllowedIP: its overlay address. */
-	if (wp->n_routes && wp->routes[0].family == AF_INET)
+	/* The physical stats key a peer by its first AllowedIP: its overlay address. */
+	if (n && wp->routes[0].family == AF_INET)
 		ft_addr_set_v4(&wp->overlay, wp->routes[0].addr.bytes);
-	else if (wp->n_routes)
+	else if (n)
 		ft_addr_set_v6(&wp->overlay, wp->routes[0].addr.bytes);
 	return 0;
 }
 
 static void wpeer_remove_routes(struct ft_worker *w, struct wpeer *wp)
 {
-	for (size_t i = 0; i < wp->n_routes; i++)
+	for (size_t i = 0; i < wp->n_routes; i++) {
 		if (wp->route_added[i] && w->ifindex > 0)
 			ft_rtnl_route_del(w->rtnl, w->ifindex, &wp->routes[i]);
+		wp->route_added[i] = false;
+	}
 }
 
-static int wpeer_add(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
-		     char *err, size_t errlen)
+static int grow_peers(struct ft_worker *w)
+{
+	size_t n = w->n_peers + 1;
+	struct wpeer *peers = realloc(w->peers, n * sizeof(*peers));
+	struct wpeer **dirty;
+
+	if (!peers)
+		return -ENOMEM;
+	w->peers = peers;
+	dirty = realloc(w->dirty, n * sizeof(*dirty));
+	if (!dirty)
+		return -ENOMEM;
+	w->dirty = dirty;
+	memset(&w->peers[w->n_peers], 0, sizeof(*peers));
+	return 0;
+}
+
+/*
+ * Adds a peer from pc (the protocol's view) and, for a peer of the config file, cp (its
+ * endpoint name, AllowedIPs and routes). Not inside a batch: the peer array may move.
+ */
+int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
+		       const struct ft_config_peer *cp, char *err, size_t errlen)
+{
+	struct wpeer *wp;
+	int rc;
+
+	if ((rc = grow_peers(w)) < 0)
+		return rc;
+	wp = &w->peers[w->n_peers];
+	rc = ft_proto_peer_add(w->proto, pc, &wp->peer);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot add the peer: %s", strerror(-rc));
+		return rc;
+	}
+	w->n_peers++;
+	memcpy(wp->public_key, pc->public_key, FT_KEY_LEN);
+	wp->keepalive = (uint16_t)pc->persistent_keepalive_s;
+	if ((rc = ft_worker_peer_set_psk(wp, pc->preshared_key)) < 0)
+		return rc;
+	if (pc->endpoint)
+		wpeer_find_path(w, wp);
+	if (!cp)
+		return 0;
+	if (cp->endpoint_host) {
+		wp->endpoint_host = strdup(cp->endpoint_host);
+		wp->endpoint_port = strdup(cp->endpoint_port);
+		if (!wp->endpoint_host || !wp->endpoint_port)
+			return -ENOMEM;
+		if ((rc = wpeer_resolve(w, wp, err, errlen)) < 0)
+			return rc;
+	}
+	return wpeer_set_routes(w, wp, cp, err, errlen);
+}
+
+void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp)
+{
+	size_t i = (size_t)(wp - w->peers);
+
+	wpeer_remove_routes(w, wp);
+	ft_proto_peer_remove(w->proto, wp->peer);
+	wpeer_free(wp);
+	/* Keep the array dense: the last peer takes the freed place. */
+	if (i != w->n_peers - 1)
+		w->peers[i] = w->peers[w->n_peers - 1];
+	w->n_peers--;
+}
+
+static int config_peer_add(struct ft_worker *w, const struct ft_config_peer *cp, char *err,
+			   size_t errlen)
 {
 	struct ft_peer_config pc = {
 		.preshared_key = cp->preshared_key,
@@ -640,27 +681,32 @@ static int wpeer_add(struct ft_worker *w, struct wpeer *wp, const struct ft_conf
 	};
 	int rc;
 
-	memset(wp, 0, sizeof(*wp));
 	memcpy(pc.public_key, cp->public_key, FT_KEY_LEN);
-	memcpy(wp->public_key, cp->public_key, FT_KEY_LEN);
-	rc = ft_proto_peer_add(w->proto, &pc, &wp->peer);
-	if (rc < 0) {
-		snprintf(err, errlen, "peer of line %u: %s", cp->line, strerror(-rc));
-		return rc;
-	}
-	if (cp->endpoint_host) {
-		wp->endpoint_host = strdup(cp->endpoint_host);
-		wp->endpoint_port = strdup(cp->endpoint_port);
-		if (!wp->endpoint_host || !wp->endpoint_port)
-			return -ENOMEM;
-		rc = wpeer_resolve(w, wp, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	return wpeer_set_routes(w, wp, cp, err, errlen);
+	rc = ft_worker_peer_add(w, &pc, cp, err, errlen);
+	if (rc < 0 && !err[0])
+		snprintf(err, errlen, "the peer of line %u: %s", cp->line, strerror(-rc));
+	return rc;
 }
 
 /* ---- link monitor ----------------------------------------------------------------------- */
+
+static void remember_link(struct ft_worker *w, const struct ft_link_iface_sample *li,
+			  uint64_t wall_ms)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_links; i++)
+		if (strcmp(w->links[i].name, li->name) == 0)
+			break;
+	if (i == w->n_links) {
+		if (w->n_links == FT_WORKER_MAX_LINKS)
+			return;
+		snprintf(w->links[i].name, sizeof(w->links[i].name), "%s", li->name);
+		w->n_links++;
+	}
+	w->links[i].state = li->state;
+	w->links[i].since_ms = wall_ms;
+}
 
 static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s, void *arg)
 {
@@ -673,6 +719,7 @@ static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s,
 
 		if (!li->changed)
 			continue;
+		remember_link(w, li, s->wall_ms);
 		ft_log(FT_LOG_NOTICE, "underlay %s: %s", li->name, ft_link_state_str(li->state));
 		if (s->seq == 0 && up)
 			continue; /* the first sample: nothing came back */
@@ -688,19 +735,21 @@ static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s,
 			wp->path_down = !up;
 			if (!up || !w->link_reaction)
 				continue;
-			/* The link is back: the endpoint may have moved, and waiting for the
-			 * retry timer would waste up to REKEY_TIMEOUT. */
+			/*
+			 * The link is back: the endpoint may have moved, and waiting for the
+			 * retry timer would waste up to REKEY_TIMEOUT.
+			 */
 			if (wpeer_resolve(w, wp, err, sizeof(err)) < 0)
 				ft_log_warnx("%s", err);
-			ft_proto_peer_initiate(w->proto, wp->peer, now_ns());
+			ft_proto_peer_initiate(w->proto, wp->peer, ft_worker_now_ns());
 		}
 	}
-	end_batch(w);
+	ft_worker_end_batch(w);
 }
 
-static int link_start(struct ft_worker *w, const struct ft_config *cfg)
+static void link_start(struct ft_worker *w, const struct ft_config *cfg)
 {
-	const char *names[64];
+	const char *names[FT_WORKER_MAX_LINKS];
 	size_t n = 0;
 	struct ft_link_monitor_options o = {
 		.period_ms = (uint64_t)cfg->link_poll_interval * 1000,
@@ -708,10 +757,10 @@ static int link_start(struct ft_worker *w, const struct ft_config *cfg)
 	int rc;
 
 	if (cfg->n_link_watch) {
-		for (size_t i = 0; i < cfg->n_link_watch && n < 64; i++)
+		for (size_t i = 0; i < cfg->n_link_watch && n < FT_WORKER_MAX_LINKS; i++)
 			names[n++] = cfg->link_watch[i];
 	} else {
-		for (size_t i = 0; i < w->n_peers && n < 64; i++) {
+		for (size_t i = 0; i < w->n_peers && n < FT_WORKER_MAX_LINKS; i++) {
 			bool dup = false;
 
 			if (!w->peers[i].path_ifname[0])
@@ -723,17 +772,97 @@ static int link_start(struct ft_worker *w, const struct ft_config *cfg)
 		}
 	}
 	if (n == 0)
-		return 0;
+		return;
 	o.ifnames = names;
 	o.n_ifnames = n;
 	rc = ft_link_monitor_create(&w->link, w->loop, &o, on_link, w);
 	if (rc == 0)
 		rc = ft_link_monitor_start(w->link);
-	if (rc < 0)
+	if (rc < 0) {
 		ft_log_warnx("link monitor: %s (carrying on without it)", strerror(-rc));
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		ft_log_info("watching the link of %s", names[i]);
+}
+
+/* ---- the userspace API socket ------------------------------------------------------------ */
+
+static void on_uapi_gone(void *arg)
+{
+	report_gone(arg, "the userspace API socket was removed");
+}
+
+static int uapi_start(struct ft_worker *w, const struct ft_worker_options *opts, char *err,
+		      size_t errlen)
+{
+	char path[108];
+	int rc;
+
+	if (opts->no_uapi)
+		return 0;
+	if (opts->uapi_path)
+		snprintf(path, sizeof(path), "%s", opts->uapi_path);
+	else if ((rc = ft_uapi_socket_path(path, sizeof(path), w->ifname)) < 0)
+		return rc;
+	rc = ft_uapi_server_create(&w->uapi, w->loop, path, &ft_worker_uapi_ops, w);
+	if (rc < 0) {
+		snprintf(err, errlen, "the userspace API socket %s: %s%s", path, strerror(-rc),
+			 rc == -EADDRINUSE ? " (another instance serves this interface)" : "");
+		return rc;
+	}
+	ft_uapi_server_watch(w->uapi, 1000, on_uapi_gone, w);
 	return 0;
+}
+
+/* ---- the UDP socket ---------------------------------------------------------------------- */
+
+static void on_udp_handle_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark)
+{
+	if (setsockopt(u->fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int udp_poll_start(struct ft_worker *w)
+{
+	struct udp_handle *uh = calloc(1, sizeof(*uh));
+	int rc;
+
+	if (!uh)
+		return -ENOMEM;
+	uh->w = w;
+	rc = uv_poll_init(w->loop, &uh->poll, w->udp.fd);
+	if (rc < 0) {
+		free(uh);
+		return rc;
+	}
+	uh->poll.data = uh;
+	w->udp_handle = uh;
+	return uv_poll_start(&uh->poll, UV_READABLE, on_udp);
+}
+
+/* Replaces the socket (a new listen port): the new one is open and bound already. */
+int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh)
+{
+	struct ft_udp old = w->udp;
+
+	ft_worker_flush_all(w);
+	if (w->fwmark)
+		ft_worker_set_fwmark(fresh, w->fwmark);
+	if (w->udp_handle) {
+		uv_poll_stop(&w->udp_handle->poll);
+		uv_close((uv_handle_t *)&w->udp_handle->poll, on_udp_handle_closed);
+		w->udp_handle = NULL;
+	}
+	w->udp = *fresh;
+	ft_udp_close(&old);
+	return udp_poll_start(w);
 }
 
 /* ---- set-up and tear-down --------------------------------------------------------------- */
@@ -797,6 +926,11 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 			 strerror(-rc));
 		return rc;
 	}
+	w->fwmark = cfg->fwmark;
+	if (w->fwmark && (rc = ft_worker_set_fwmark(&w->udp, w->fwmark)) < 0) {
+		snprintf(err, errlen, "FwMark %u: %s", w->fwmark, strerror(-rc));
+		return rc;
+	}
 	return 0;
 }
 
@@ -815,11 +949,20 @@ static int setup_buffers(struct ft_worker *w)
 		w->tun_iov[i].iov_base = w->tun_block + i * w->slot_size + FT_PROTO_HEADROOM;
 		w->tun_iov[i].iov_len = w->mtu + 1;
 	}
-	if (w->mtu + 1 > w->slot_size - FT_PROTO_HEADROOM)
-		return -EINVAL;
 	for (unsigned int i = 0; i < FT_WORKER_TX_SLOTS; i++)
 		w->tx_own[i] = w->tx->slots[i].iov.iov_base;
 	return 0;
+}
+
+void ft_worker_set_node_id(struct ft_worker *w)
+{
+	uint8_t pub[FT_KEY_LEN];
+
+	/* The node is its public key, as peers know it; "-" until it has one. */
+	if (ft_proto_public_key(w->proto, pub))
+		ft_key_to_base64(w->node_id, pub);
+	else
+		snprintf(w->node_id, sizeof(w->node_id), "-");
 }
 
 static void worker_free(struct ft_worker *w)
@@ -831,14 +974,15 @@ static void worker_free(struct ft_worker *w)
 	free(w->addrs);
 	free(w->addr_added);
 	ft_proto_destroy(w->proto);
+	sodium_free(w->private_key);
 	if (w->tun_fd >= 0)
 		close(w->tun_fd);
 	ft_udp_close(&w->udp);
 	if (w->rtnl)
 		ft_rtnl_destroy(w->rtnl);
-	flow_log_close(w);
-	free(w->flow_buf.data);
-	free(w->flow_path);
+	free(w->flow_dest);
+	for (size_t i = 0; i < w->n_ipfix; i++)
+		free(w->ipfix_names[i]);
 	free(w->config_path);
 	free(w->tun_block);
 	ft_udp_batch_destroy(w->rx);
@@ -846,8 +990,10 @@ static void worker_free(struct ft_worker *w)
 	free(w);
 }
 
-/* Routes and addresses this worker added; closing the TUN would take them too, but a
- * persistent device would keep them. */
+/*
+ * Routes and addresses this worker added; closing the TUN would take them too, but a
+ * persistent device would keep them.
+ */
 static void remove_config(struct ft_worker *w)
 {
 	for (size_t i = 0; i < w->n_peers; i++)
@@ -857,11 +1003,12 @@ static void remove_config(struct ft_worker *w)
 			ft_rtnl_addr_del(w->rtnl, w->ifindex, &w->addrs[i]);
 }
 
+static void release(struct ft_worker *w);
+
 int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_config *cfg,
 		     const struct ft_worker_options *opts, char *err, size_t errlen)
 {
 	struct ft_proto_config pcfg = { .send = proto_send_cb };
-	uint8_t pub[FT_KEY_LEN];
 	struct ft_worker *w;
 	int rc = -ENOMEM;
 
@@ -875,14 +1022,14 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 		return -ENOMEM;
 	w->loop = loop;
 	w->tun_fd = -1;
-	w->flow_fd = -1;
 	w->udp.fd = -1;
 	w->mtu = cfg->mtu ? cfg->mtu : FT_CONFIG_DEFAULT_MTU;
 	w->link_reaction = !opts->no_link_reaction;
+	w->manage_routes = !opts->no_routes;
+	w->gone = opts->gone;
+	w->gone_arg = opts->gone_arg;
 	snprintf(w->ifname, sizeof(w->ifname), "%s", opts->ifname);
 	if (opts->config_path && !(w->config_path = strdup(opts->config_path)))
-		goto fail;
-	if (cfg->flow_log && !(w->flow_path = strdup(cfg->flow_log)))
 		goto fail;
 	gethostname(w->node_name, sizeof(w->node_name) - 1);
 
@@ -895,31 +1042,30 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = ft_proto_set_private_key(w->proto, cfg->private_key);
-	if (rc < 0) {
-		snprintf(err, errlen, "the private key is not usable: %s", strerror(-rc));
-		goto fail;
+	if (cfg->private_key) {
+		rc = ft_proto_set_private_key(w->proto, cfg->private_key);
+		if (rc < 0) {
+			snprintf(err, errlen, "the private key is not usable: %s", strerror(-rc));
+			goto fail;
+		}
+		if (!(w->private_key = sodium_malloc(FT_KEY_LEN))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		memcpy(w->private_key, cfg->private_key, FT_KEY_LEN);
 	}
-	ft_proto_public_key(w->proto, pub);
-	ft_key_to_base64(w->node_id, pub);
+	ft_worker_set_node_id(w);
 
 	if ((rc = setup_device(w, cfg, err, errlen)) < 0)
 		goto fail;
-	w->peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*w->peers));
-	w->dirty = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*w->dirty));
-	if (!w->peers || !w->dirty) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (size_t i = 0; i < cfg->n_peers; i++) {
-		rc = wpeer_add(w, &w->peers[i], &cfg->peers[i], err, errlen);
-		w->n_peers = i + 1;
-		if (rc < 0)
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if ((rc = config_peer_add(w, &cfg->peers[i], err, errlen)) < 0)
 			goto fail;
-	}
-	if ((rc = flow_log_open(w, err, errlen)) < 0)
+	if ((rc = flow_start(w, cfg->flow_log, err, errlen)) < 0)
 		goto fail;
-	if (cfg->statistics) {
+	if ((rc = ipfix_start(w, cfg, err, errlen)) < 0)
+		goto fail;
+	if (cfg->statistics && (w->flow || w->ipfix)) {
 		w->stats = ft_connstats_create(loop, (uint64_t)cfg->flow_log_interval * 1000,
 					       cfg->flow_log_max_conns, on_dump, w);
 		if (!w->stats) {
@@ -928,14 +1074,18 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 			goto fail;
 		}
 	}
+	if ((rc = uapi_start(w, opts, err, errlen)) < 0)
+		goto fail;
 
 	uv_poll_init(loop, &w->tun_poll, w->tun_fd);
-	uv_poll_init(loop, &w->udp_poll, w->udp.fd);
 	uv_timer_init(loop, &w->proto_timer);
-	w->tun_poll.data = w->udp_poll.data = w->proto_timer.data = w;
+	w->tun_poll.data = w->proto_timer.data = w;
 	w->handles_ready = true;
+	if ((rc = udp_poll_start(w)) < 0) {
+		snprintf(err, errlen, "poll: %s", uv_strerror(rc));
+		goto fail;
+	}
 	uv_poll_start(&w->tun_poll, UV_READABLE, on_tun);
-	uv_poll_start(&w->udp_poll, UV_READABLE, on_udp);
 	if (!opts->no_link_monitor)
 		link_start(w, cfg);
 	/* Persistent keepalives start at once, as with wg-quick. */
@@ -943,28 +1093,141 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 		if (cfg->peers[i].persistent_keepalive)
 			ft_proto_peer_set_persistent_keepalive(w->proto, w->peers[i].peer,
 							       cfg->peers[i].persistent_keepalive,
-							       now_ns());
-	end_batch(w);
+							       ft_worker_now_ns());
+	ft_worker_end_batch(w);
 	*out = w;
 	return 0;
 fail:
-	if (w->stats) {
-		/* Nothing was counted yet; close it with the loop's next turn. */
-		ft_connstats_close(w->stats, NULL);
-		w->stats = NULL;
-	}
-	remove_config(w);
-	worker_free(w);
+	/* Nothing was counted yet, so closing loses nothing; the loop frees the rest. */
+	ft_worker_close(w, NULL, NULL);
 	return rc;
 }
+
+static void release(struct ft_worker *w)
+{
+	ft_worker_close_cb cb;
+	void *arg;
+
+	if (--w->pending_closes > 0)
+		return;
+	cb = w->close_cb;
+	arg = w->close_arg;
+	worker_free(w);
+	if (cb)
+		cb(arg);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	release(h->data);
+}
+
+static void on_udp_closed(uv_handle_t *h)
+{
+	struct udp_handle *uh = h->data;
+	struct ft_worker *w = uh->w;
+
+	free(uh);
+	release(w);
+}
+
+static void on_stats_closed(void *arg)
+{
+	release(arg);
+}
+
+static void on_flow_closed(void *arg, const struct ft_flowwriter_counters *final)
+{
+	struct ft_worker *w = arg;
+
+	if (final->lost)
+		ft_log_warnx("flow log '%s': %" PRIu64 " messages lost in all", w->flow_dest,
+			     final->lost);
+	release(w);
+}
+
+static void on_ipfix_closed(void *arg)
+{
+	release(arg);
+}
+
+static void on_uapi_closed(void *arg)
+{
+	release(arg);
+}
+
+/* The monitor stops at once (no callback after close) and frees itself later. */
+static void on_link_closed(struct ft_link_monitor *mon)
+{
+	(void)mon;
+}
+
+void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
+{
+	if (w->closing)
+		return;
+	w->closing = true;
+	w->close_cb = cb;
+	w->close_arg = arg;
+	/* Whatever the last batch queued goes out, then the final statistics flush. */
+	ft_worker_flush_all(w);
+	w->pending_closes = 1; /* ourselves, released at the end of this function */
+	if (w->stats) {
+		w->pending_closes++;
+		/* The final dump (on_dump hands it to the writers) happens inside this call. */
+		ft_connstats_close(w->stats, on_stats_closed);
+		w->stats = NULL;
+	}
+	if (w->flow) {
+		w->pending_closes++;
+		ft_flowwriter_close(w->flow, on_flow_closed);
+		w->flow = NULL;
+	}
+	if (w->ipfix) {
+		w->pending_closes++;
+		ft_ipfix_exporter_close(w->ipfix, on_ipfix_closed);
+		w->ipfix = NULL;
+	}
+	if (w->uapi) {
+		w->pending_closes++;
+		ft_uapi_server_close(w->uapi, on_uapi_closed, w);
+		w->uapi = NULL;
+	}
+	if (w->link) {
+		ft_link_monitor_close(w->link, on_link_closed);
+		w->link = NULL;
+	}
+	remove_config(w);
+	if (w->handles_ready) {
+		uv_poll_stop(&w->tun_poll);
+		uv_timer_stop(&w->proto_timer);
+		w->pending_closes += 2;
+		uv_close((uv_handle_t *)&w->tun_poll, on_handle_closed);
+		uv_close((uv_handle_t *)&w->proto_timer, on_handle_closed);
+	}
+	if (w->udp_handle) {
+		uv_poll_stop(&w->udp_handle->poll);
+		w->pending_closes++;
+		uv_close((uv_handle_t *)&w->udp_handle->poll, on_udp_closed);
+		w->udp_handle = NULL;
+	}
+	release(w);
+}
+
+/* ---- reload ----------------------------------------------------------------------------- */
 
 static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
 		       char *err, size_t errlen)
 {
 	struct ft_peer *peer = wp->peer;
+	int rc;
 
 	ft_proto_peer_set_preshared_key(w->proto, peer, cp->preshared_key);
-	ft_proto_peer_set_persistent_keepalive(w->proto, peer, cp->persistent_keepalive, now_ns());
+	if ((rc = ft_worker_peer_set_psk(wp, cp->preshared_key)) < 0)
+		return rc;
+	ft_proto_peer_set_persistent_keepalive(w->proto, peer, cp->persistent_keepalive,
+					       ft_worker_now_ns());
+	wp->keepalive = cp->persistent_keepalive;
 	free(wp->endpoint_host);
 	free(wp->endpoint_port);
 	wp->endpoint_host = cp->endpoint_host ? strdup(cp->endpoint_host) : NULL;
@@ -988,139 +1251,48 @@ static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_co
 
 int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
 {
-	struct wpeer *peers, **dirty;
-	size_t n = 0;
+	bool *keep;
 	int rc = 0;
 
 	err[0] = '\0';
 	if (w->closing)
 		return -ESHUTDOWN;
-	peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*peers));
-	dirty = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*dirty));
-	if (!peers || !dirty) {
-		free(peers);
-		free(dirty);
+	ft_worker_flush_all(w);
+	/* Peers that are no longer in the file go; the others keep their sessions. */
+	keep = calloc(w->n_peers ? w->n_peers : 1, sizeof(*keep));
+	if (!keep)
 		return -ENOMEM;
-	}
-	tx_flush(w);
-	flush_physical(w);
-	/* Peers that stay keep their sessions; new ones are added; the others removed. */
-	for (size_t i = 0; i < cfg->n_peers; i++) {
-		const struct ft_config_peer *cp = &cfg->peers[i];
-		struct wpeer *old = NULL;
-
-		for (size_t j = 0; j < w->n_peers && !old; j++)
-			if (w->peers[j].peer &&
-			    memcmp(w->peers[j].public_key, cp->public_key, FT_KEY_LEN) == 0)
-				old = &w->peers[j];
-		if (old) {
-			peers[n] = *old;
-			old->peer = NULL;
-			old->endpoint_host = old->endpoint_port = NULL;
-			old->routes = NULL;
-			old->route_added = NULL;
-			rc = reload_peer(w, &peers[n], cp, err, errlen);
-		} else {
-			rc = wpeer_add(w, &peers[n], cp, err, errlen);
-		}
-		n++;
-		if (rc < 0)
-			break;
-	}
-	for (size_t j = 0; j < w->n_peers; j++) {
-		if (!w->peers[j].peer)
+	for (size_t i = 0; i < w->n_peers; i++)
+		for (size_t j = 0; j < cfg->n_peers && !keep[i]; j++)
+			keep[i] = sodium_memcmp(w->peers[i].public_key, cfg->peers[j].public_key,
+						FT_KEY_LEN) == 0;
+	for (size_t i = w->n_peers; i-- > 0;) {
+		if (keep[i])
 			continue;
-		wpeer_remove_routes(w, &w->peers[j]);
-		ft_proto_peer_remove(w->proto, w->peers[j].peer);
-		ft_log_info("peer removed by reload");
-		wpeer_free(&w->peers[j]);
+		ft_log_info("%s: peer removed by reload", w->ifname);
+		ft_worker_peer_remove(w, &w->peers[i]);
 	}
-	for (size_t j = 0; j < w->n_peers; j++)
-		wpeer_free(&w->peers[j]);
-	free(w->peers);
-	free(w->dirty);
-	w->peers = peers;
-	w->dirty = dirty;
-	w->n_peers = n;
+	free(keep);
+	for (size_t j = 0; j < cfg->n_peers && rc == 0; j++) {
+		struct wpeer *wp = ft_worker_find_peer_by_key(w, cfg->peers[j].public_key);
 
+		if (wp)
+			rc = reload_peer(w, wp, &cfg->peers[j], err, errlen);
+		else
+			rc = config_peer_add(w, &cfg->peers[j], err, errlen);
+	}
 	/* The flow log may have been moved by logrotate. */
-	flow_log_close(w);
-	free(w->flow_path);
-	w->flow_path = cfg->flow_log ? strdup(cfg->flow_log) : NULL;
-	if (rc == 0 && (rc = flow_log_open(w, err, errlen)) < 0)
-		ft_log_warnx("%s", err);
-	if (rc == 0 && (cfg->mtu != w->mtu || cfg->n_addresses != w->n_addrs ||
-			cfg->listen_port != w->udp.port)) {
-		snprintf(err, errlen, "MTU, Address and ListenPort changes need a restart");
+	if (w->flow)
+		ft_flowwriter_reopen(w->flow);
+	if (rc == 0 && (cfg->mtu != w->mtu || cfg->listen_port != w->udp.port ||
+			cfg->n_addresses != w->n_addrs ||
+			(cfg->flow_log && w->flow_dest && strcmp(cfg->flow_log, w->flow_dest)))) {
+		snprintf(err, errlen,
+			 "MTU, Address, ListenPort and FlowLog changes need a restart");
 		ft_log_warnx("%s: %s", w->config_path ? w->config_path : w->ifname, err);
 	}
-	end_batch(w);
+	ft_worker_end_batch(w);
 	return rc;
-}
-
-/* Drops one of the references that closing holds; the last one frees the worker. */
-static void release(struct ft_worker *w)
-{
-	ft_worker_close_cb cb;
-	void *arg;
-
-	if (--w->pending_closes > 0)
-		return;
-	cb = w->close_cb;
-	arg = w->close_arg;
-	worker_free(w);
-	if (cb)
-		cb(arg);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-	release(h->data);
-}
-
-static void on_stats_closed(void *arg)
-{
-	release(arg);
-}
-
-/* The monitor stops at once (no callback after close) and frees itself later. */
-static void on_link_closed(struct ft_link_monitor *mon)
-{
-	(void)mon;
-}
-
-void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
-{
-	if (w->closing)
-		return;
-	w->closing = true;
-	w->close_cb = cb;
-	w->close_arg = arg;
-	/* Whatever the last batch queued goes out, then the final statistics flush. */
-	tx_flush(w);
-	flush_physical(w);
-	w->pending_closes = 1; /* ourselves, released at the end of this function */
-	if (w->stats) {
-		w->pending_closes++;
-		/* The final dump (on_dump writes it to the flow log) happens inside this call. */
-		ft_connstats_close(w->stats, on_stats_closed);
-		w->stats = NULL;
-	}
-	if (w->link) {
-		ft_link_monitor_close(w->link, on_link_closed);
-		w->link = NULL;
-	}
-	remove_config(w);
-	if (w->handles_ready) {
-		uv_poll_stop(&w->tun_poll);
-		uv_poll_stop(&w->udp_poll);
-		uv_timer_stop(&w->proto_timer);
-		w->pending_closes += 3;
-		uv_close((uv_handle_t *)&w->tun_poll, on_handle_closed);
-		uv_close((uv_handle_t *)&w->udp_poll, on_handle_closed);
-		uv_close((uv_handle_t *)&w->proto_timer, on_handle_closed);
-	}
-	release(w);
 }
 
 const char *ft_worker_ifname(const struct ft_worker *w)
@@ -1136,36 +1308,4 @@ uint16_t ft_worker_listen_port(const struct ft_worker *w)
 const struct ft_worker_counters *ft_worker_counters(const struct ft_worker *w)
 {
 	return &w->counters;
-}
-
-void ft_worker_dump_status(const struct ft_worker *w, FILE *f)
-{
-	const struct ft_proto_counters *pc = ft_proto_counters(w->proto);
-
-	fprintf(f, "interface %s: listening on port %u, %zu peer(s)\n", w->ifname, w->udp.port,
-		w->n_peers);
-	for (size_t i = 0; i < w->n_peers; i++) {
-		struct ft_peer_info info;
-		char key[FT_KEY_B64_LEN + 1], ep[FT_UDP_ADDRSTRLEN] = "(none)";
-
-		ft_peer_get_info(w->peers[i].peer, &info, now_ns());
-		ft_key_to_base64(key, info.public_key);
-		if (info.endpoint.ss_family != AF_UNSPEC)
-			ft_udp_addr_to_string(ep, &info.endpoint);
-		fprintf(f, "  peer %s endpoint %s rx %" PRIu64 " tx %" PRIu64 " session %s%s\n",
-			key, ep, info.rx_bytes, info.tx_bytes, info.has_session ? "yes" : "no",
-			w->peers[i].path_down ? " (link down)" : "");
-	}
-#define PRINT_WORKER(n)    \
-	if (w->counters.n) \
-		fprintf(f, "  %s %" PRIu64 "\n", #n, w->counters.n);
-	FT_WORKER_COUNTERS(PRINT_WORKER)
-#undef PRINT_WORKER
-	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++) {
-		uint64_t v = ft_proto_counter_value(pc, (enum ft_proto_reason)r);
-
-		if (v)
-			fprintf(f, "  %s %" PRIu64 "\n",
-				ft_proto_counter_name((enum ft_proto_reason)r), v);
-	}
 }

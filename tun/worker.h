@@ -41,7 +41,6 @@ struct ft_worker;
 	X(udp_rx_truncated)  /* datagram larger than the receive buffer: dropped */     \
 	X(udp_tx_errors)     /* a datagram the kernel refused (unreachable, too big) */ \
 	X(udp_tx_dropped)    /* send queue full: datagram dropped */                    \
-	X(flow_log_errors)   /* flow-log messages that could not be written */          \
 	X(link_down_events)  /* a watched underlay link went down */                    \
 	X(link_up_events)    /* a watched underlay link came (back) up */
 
@@ -51,21 +50,36 @@ struct ft_worker_counters {
 #undef FT_WORKER_COUNTER_FIELD
 };
 
+/* The interface was deleted or the userspace API socket removed: time to go. */
+typedef void (*ft_worker_gone_cb)(void *arg, const char *why);
+
 struct ft_worker_options {
 	const char *ifname;	 /* the TUN device to create, e.g. "tun0" */
-	const char *config_path; /* for messages and SIGHUP */
+	const char *config_path; /* for messages and SIGHUP; NULL when there is no file */
 	/* Tests and benchmarks: no link monitor even when the config asks for one. */
 	bool no_link_monitor;
 	/* Link awareness (re-resolve and handshake at once on link-up); on unless disabled. */
 	bool no_link_reaction;
+	/*
+	 * Routes for the configured peers' AllowedIPs are added (and removed) by the worker, as
+	 * wg-quick would; with no_routes the caller (wg-quick itself) does it. Peers and
+	 * AllowedIPs set through the userspace API never add routes, as with the kernel module.
+	 */
+	bool no_routes;
+	/* The WireGuard userspace API socket; uapi_path NULL: /var/run/wireguard/IFNAME.sock. */
+	bool no_uapi;
+	const char *uapi_path;
+	ft_worker_gone_cb gone; /* may be NULL */
+	void *gone_arg;
 };
 
 typedef void (*ft_worker_close_cb)(void *arg);
 
 /*
  * Creates the worker and brings everything up: the TUN device with its addresses, MTU and
- * routes, the UDP socket, the peers, the statistics and the link monitor. cfg is copied
- * where needed; the caller may free it afterwards. 0, or a negative errno with a message
+ * routes, the UDP socket, the peers, the statistics, the flow-log writer and IPFIX exporter,
+ * the link monitor and the userspace API socket. cfg->private_key may be NULL (set later
+ * through the API). cfg is copied where needed; the caller may free it afterwards. 0, or a negative errno with a message
  * naming what failed in err. On failure nothing is left behind.
  */
 int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_config *cfg,
@@ -90,6 +104,6 @@ const char *ft_worker_ifname(const struct ft_worker *w);
 uint16_t ft_worker_listen_port(const struct ft_worker *w);
 const struct ft_worker_counters *ft_worker_counters(const struct ft_worker *w);
 /* Writes a human-readable status (peers, counters, links) to f; for SIGUSR1 and tests. */
-void ft_worker_dump_status(const struct ft_worker *w, FILE *f);
+void ft_worker_dump_status(struct ft_worker *w, FILE *f);
 
 #endif

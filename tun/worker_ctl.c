@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The worker's control plane: the backend of the WireGuard userspace API (get and set, as
+ * wg(8) and wg-quick(8) use them), the extra state `flowtun show` asks for with get=flowtun,
+ * and the status written on SIGUSR1. Loop thread only, never inside a packet batch.
+ *
+ * The extras (get=flowtun only; plain get=1 answers exactly what wireguard-go answers):
+ *   flowtun_interface=NAME
+ *   flowtun_link=IFNAME STATE SINCE_MS          one per watched underlay link
+ *   flowtun_counter=NAME VALUE                  every drop counter and event, zero or not
+ *   flowtun_flowlog=DEST, flowtun_flowlog_lines=N, flowtun_flowlog_lost=N,
+ *   flowtun_flowlog_error=ERRNO                 when there is a flow log
+ *   flowtun_ipfix=COLLECTOR, flowtun_ipfix_messages=N, flowtun_ipfix_errors=N
+ *   flowtun_window_start_ms=MS                  the statistics window now open (0: empty)
+ *   flowtun_top=PROTO SRC DST TXPKTS TXBYTES RXPKTS RXBYTES   its top connections by bytes
+ * and per peer, after its standard keys:
+ *   flowtun_peer_state=up|link-down|handshake-failing|no-session
+ *   flowtun_peer_state_since=UNIX_SECONDS       when flowtun first noticed that state
+ *   flowtun_peer_path=IFNAME                    the underlay interface towards its endpoint
+ * Values hold no '=', so a get=flowtun answer parses like any other.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "tun/allowedips.h"
+#include "tun/log.h"
+#include "tun/worker_internal.h"
+
+enum { TOP_CONNECTIONS = 10 };
+
+static const char *const path_names[] = {
+	[FT_PATH_NO_SESSION] = "no-session",
+	[FT_PATH_UP] = "up",
+	[FT_PATH_LINK_DOWN] = "link-down",
+	[FT_PATH_FAILING] = "handshake-failing",
+};
+
+const char *ft_worker_path_state_str(enum ft_path_state s)
+{
+	return s < sizeof(path_names) / sizeof(path_names[0]) ? path_names[s] : "unknown";
+}
+
+static uint64_t wall_seconds(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns)
+{
+	struct ft_peer_info info;
+	enum ft_path_state s;
+
+	ft_peer_get_info(wp->peer, &info, now_ns);
+	if (wp->path_down)
+		s = FT_PATH_LINK_DOWN;
+	else if (info.has_session)
+		s = FT_PATH_UP;
+	else if (wp->peer->sent_initiation)
+		s = FT_PATH_FAILING;
+	else
+		s = FT_PATH_NO_SESSION;
+	if (s != wp->shown_state || wp->shown_since == 0) {
+		wp->shown_state = s;
+		wp->shown_since = wall_seconds();
+	}
+	return s;
+}
+
+/* ---- get -------------------------------------------------------------------------------- */
+
+struct walk_ctx {
+	struct ft_uapi_writer *wr;
+	int rc;
+};
+
+static int write_allowed_ip(void *arg, int family, const uint8_t *addr, uint8_t cidr)
+{
+	struct walk_ctx *c = arg;
+
+	c->rc = ft_uapi_write_allowed_ip(c->wr, family, addr, cidr);
+	return c->rc;
+}
+
+static int cmp_bytes(const void *a, const void *b)
+{
+	const struct ft_conn_entry *x = *(const struct ft_conn_entry *const *)a;
+	const struct ft_conn_entry *y = *(const struct ft_conn_entry *const *)b;
+	uint64_t bx = x->tx_bytes + x->rx_bytes, by = y->tx_bytes + y->rx_bytes;
+
+	return bx < by ? 1 : bx > by ? -1 : 0;
+}
+
+static void write_top(struct ft_worker *w, struct ft_uapi_writer *wr)
+{
+	const struct ft_conn_entry *v, *p, **order;
+	uint64_t start_ms;
+	size_t nv, np;
+
+	if (!w->stats)
+		return;
+	ft_connstats_peek(w->stats, &v, &nv, &p, &np, &start_ms);
+	ft_uapi_write_kv(wr, "flowtun_window_start_ms", "%" PRIu64, start_ms);
+	if (nv == 0 || !(order = malloc(nv * sizeof(*order))))
+		return;
+	for (size_t i = 0; i < nv; i++)
+		order[i] = &v[i];
+	qsort(order, nv, sizeof(*order), cmp_bytes);
+	for (size_t i = 0; i < nv && i < TOP_CONNECTIONS; i++) {
+		const struct ft_conn_entry *e = order[i];
+		char src[FT_ADDRPORT_STRLEN], dst[FT_ADDRPORT_STRLEN];
+
+		if (e->key.proto == FT_PROTO_INVALID)
+			continue;
+		ft_addrport_format(&e->key.src, e->key.src_port, src, sizeof(src));
+		ft_addrport_format(&e->key.dst, e->key.dst_port, dst, sizeof(dst));
+		ft_uapi_write_kv(wr, "flowtun_top",
+				 "%u %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+				 e->key.proto == FT_PROTO_FRAGMENT ? 255u : e->key.proto, src, dst,
+				 e->tx_packets, e->tx_bytes, e->rx_packets, e->rx_bytes);
+	}
+	free(order);
+}
+
+static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
+{
+	const struct ft_proto_counters *pc = ft_proto_counters(w->proto);
+
+	ft_uapi_write_kv(wr, "flowtun_interface", "%s", w->ifname);
+	for (size_t i = 0; i < w->n_links; i++)
+		ft_uapi_write_kv(wr, "flowtun_link", "%s %s %" PRIu64, w->links[i].name,
+				 w->links[i].state == FT_LINK_UP      ? "link"
+				 : w->links[i].state == FT_LINK_DOWN  ? "no-link"
+				 : w->links[i].state == FT_LINK_ERROR ? "error"
+								      : "unknown",
+				 w->links[i].since_ms);
+	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++)
+		ft_uapi_write_kv(wr, "flowtun_counter", "%s %" PRIu64,
+				 ft_proto_counter_name((enum ft_proto_reason)r),
+				 ft_proto_counter_value(pc, (enum ft_proto_reason)r));
+#define WRITE_WORKER_COUNTER(n) \
+	ft_uapi_write_kv(wr, "flowtun_counter", "%s %" PRIu64, #n, w->counters.n);
+	FT_WORKER_COUNTERS(WRITE_WORKER_COUNTER)
+#undef WRITE_WORKER_COUNTER
+	if (w->flow) {
+		struct ft_flowwriter_counters fc;
+
+		ft_flowwriter_get_counters(w->flow, &fc);
+		ft_uapi_write_kv(wr, "flowtun_flowlog", "%s", w->flow_dest);
+		ft_uapi_write_kv(wr, "flowtun_flowlog_lines", "%" PRIu64, fc.lines);
+		ft_uapi_write_kv(wr, "flowtun_flowlog_lost", "%" PRIu64, fc.lost);
+		ft_uapi_write_kv(wr, "flowtun_flowlog_error", "%d", -fc.last_error);
+	}
+	if (w->ipfix) {
+		struct ft_ipfix_counters ic;
+
+		ft_ipfix_exporter_get_counters(w->ipfix, &ic);
+		for (size_t i = 0; i < w->n_ipfix; i++)
+			ft_uapi_write_kv(wr, "flowtun_ipfix", "%s", w->ipfix_names[i]);
+		ft_uapi_write_kv(wr, "flowtun_ipfix_messages", "%" PRIu64, ic.messages);
+		ft_uapi_write_kv(wr, "flowtun_ipfix_errors", "%" PRIu64, ic.send_errors);
+	}
+	write_top(w, wr);
+}
+
+static int uapi_get(void *arg, struct ft_uapi_writer *wr)
+{
+	struct ft_worker *w = arg;
+	bool extras = ft_uapi_writer_extras(wr);
+	uint64_t now = ft_worker_now_ns();
+	int rc;
+
+	ft_worker_flush_all(w);
+	if (w->private_key)
+		ft_uapi_write_key(wr, "private_key", w->private_key);
+	ft_uapi_write_kv(wr, "listen_port", "%u", w->udp.port);
+	if (w->fwmark)
+		ft_uapi_write_kv(wr, "fwmark", "%u", w->fwmark);
+	if (extras)
+		write_device_extras(w, wr);
+	for (size_t i = 0; i < w->n_peers; i++) {
+		struct wpeer *wp = &w->peers[i];
+		static const uint8_t zero[FT_KEY_LEN];
+		struct walk_ctx ctx = { .wr = wr };
+		struct ft_peer_info info;
+
+		ft_peer_get_info(wp->peer, &info, now);
+		ft_uapi_write_key(wr, "public_key", wp->public_key);
+		ft_uapi_write_key(wr, "preshared_key", wp->psk ? wp->psk : zero);
+		ft_uapi_write_kv(wr, "protocol_version", "1");
+		if (info.endpoint.ss_family != AF_UNSPEC)
+			ft_uapi_write_endpoint(wr, (const struct sockaddr *)&info.endpoint);
+		ft_uapi_write_kv(wr, "last_handshake_time_sec", "%lld",
+				 (long long)info.last_handshake.tv_sec);
+		ft_uapi_write_kv(wr, "last_handshake_time_nsec", "%ld",
+				 (long)info.last_handshake.tv_nsec);
+		ft_uapi_write_kv(wr, "tx_bytes", "%" PRIu64, info.tx_bytes);
+		ft_uapi_write_kv(wr, "rx_bytes", "%" PRIu64, info.rx_bytes);
+		ft_uapi_write_kv(wr, "persistent_keepalive_interval", "%u", wp->keepalive);
+		rc = ft_allowedips_walk(ft_proto_allowedips(w->proto), wp->peer, write_allowed_ip,
+					&ctx);
+		if (rc < 0 || ctx.rc < 0)
+			return rc < 0 ? rc : ctx.rc;
+		if (extras) {
+			enum ft_path_state s = ft_worker_path_state(w, wp, now);
+
+			ft_uapi_write_kv(wr, "flowtun_peer_state", "%s",
+					 ft_worker_path_state_str(s));
+			ft_uapi_write_kv(wr, "flowtun_peer_state_since", "%" PRIu64,
+					 wp->shown_since);
+			if (wp->path_ifname[0])
+				ft_uapi_write_kv(wr, "flowtun_peer_path", "%s", wp->path_ifname);
+		}
+	}
+	return 0;
+}
+
+/* ---- set -------------------------------------------------------------------------------- */
+
+static bool all_zero(const uint8_t *k)
+{
+	static const uint8_t zero[FT_KEY_LEN];
+
+	return sodium_memcmp(k, zero, FT_KEY_LEN) == 0;
+}
+
+struct prefixes {
+	struct ft_config_addr *a;
+	size_t n, cap;
+};
+
+static int collect_prefix(void *arg, int family, const uint8_t *addr, uint8_t cidr)
+{
+	struct prefixes *p = arg;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 16;
+		struct ft_config_addr *a = realloc(p->a, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		p->a = a;
+		p->cap = cap;
+	}
+	memset(&p->a[p->n], 0, sizeof(p->a[p->n]));
+	p->a[p->n].family = family;
+	p->a[p->n].cidr = cidr;
+	memcpy(p->a[p->n].addr, addr, family == AF_INET ? 4 : 16);
+	p->n++;
+	return 0;
+}
+
+static int clear_allowed_ips(struct ft_worker *w, struct wpeer *wp)
+{
+	struct prefixes p = { 0 };
+	int rc;
+
+	rc = ft_allowedips_walk(ft_proto_allowedips(w->proto), wp->peer, collect_prefix, &p);
+	for (size_t i = 0; rc == 0 && i < p.n; i++)
+		ft_proto_allowedip_remove(w->proto, p.a[i].family, p.a[i].addr, p.a[i].cidr);
+	free(p.a);
+	return rc;
+}
+
+static bool named_in(const struct ft_uapi_set *set, const uint8_t key[FT_KEY_LEN])
+{
+	for (size_t i = 0; i < set->n_peers; i++)
+		if (!set->peers[i].remove &&
+		    sodium_memcmp(set->peers[i].public_key, key, FT_KEY_LEN) == 0)
+			return true;
+	return false;
+}
+
+static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, uint64_t now)
+{
+	struct wpeer *wp = ft_worker_find_peer_by_key(w, up->public_key);
+	const uint8_t *psk =
+		up->has_preshared_key && !all_zero(up->preshared_key) ? up->preshared_key : NULL;
+	char err[256] = "";
+	int rc;
+
+	if (up->remove) {
+		if (wp)
+			ft_worker_peer_remove(w, wp);
+		return 0;
+	}
+	if (!wp) {
+		struct ft_peer_config pc = {
+			.preshared_key = psk,
+			.endpoint = up->has_endpoint ? (const struct sockaddr *)&up->endpoint
+						     : NULL,
+			.persistent_keepalive_s = up->persistent_keepalive,
+		};
+
+		if (up->update_only)
+			return 0;
+		memcpy(pc.public_key, up->public_key, FT_KEY_LEN);
+		rc = ft_worker_peer_add(w, &pc, NULL, err, sizeof(err));
+		if (rc < 0)
+			return rc;
+		wp = &w->peers[w->n_peers - 1];
+		if (up->persistent_keepalive)
+			ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer,
+							       up->persistent_keepalive, now);
+	} else {
+		if (up->has_preshared_key) {
+			ft_proto_peer_set_preshared_key(w->proto, wp->peer, psk);
+			if ((rc = ft_worker_peer_set_psk(wp, psk)) < 0)
+				return rc;
+		}
+		if (up->has_endpoint) {
+			rc = ft_proto_peer_set_endpoint(w->proto, wp->peer,
+							(const struct sockaddr *)&up->endpoint);
+			if (rc < 0)
+				return rc;
+		}
+		if (up->has_persistent_keepalive) {
+			ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer,
+							       up->persistent_keepalive, now);
+			wp->keepalive = up->persistent_keepalive;
+		}
+	}
+	if (up->replace_allowed_ips && (rc = clear_allowed_ips(w, wp)) < 0)
+		return rc;
+	for (size_t i = 0; i < up->n_allowed_ips; i++) {
+		const struct ft_config_addr *a = &up->allowed_ips[i];
+
+		rc = ft_proto_allowedip_add(w->proto, wp->peer, a->family, a->addr, a->cidr);
+		if (rc < 0)
+			return rc;
+		if (wp->overlay.family == 0 && a->family == AF_INET)
+			ft_addr_set_v4(&wp->overlay, a->addr);
+		else if (wp->overlay.family == 0)
+			ft_addr_set_v6(&wp->overlay, a->addr);
+	}
+	return 0;
+}
+
+/*
+ * All or nothing: everything that can fail for a reason other than memory is checked (or
+ * prepared, like the new socket) before the first change.
+ */
+static int uapi_set(void *arg, const struct ft_uapi_set *set)
+{
+	struct ft_worker *w = arg;
+	struct ft_udp fresh = { .fd = -1 };
+	uint8_t pub[FT_KEY_LEN];
+	uint64_t now = ft_worker_now_ns();
+	int rc;
+
+	if (w->closing)
+		return -ESHUTDOWN;
+	if (set->has_private_key && !all_zero(set->private_key) &&
+	    ft_key_public(pub, set->private_key) < 0)
+		return -EINVAL;
+	if (set->has_listen_port && set->listen_port != w->udp.port) {
+		rc = ft_udp_open(&fresh, NULL, set->listen_port, 0);
+		if (rc < 0)
+			return rc;
+	}
+
+	ft_worker_flush_all(w);
+	if (set->has_private_key) {
+		if (all_zero(set->private_key)) {
+			ft_proto_set_private_key(w->proto, NULL);
+			sodium_free(w->private_key);
+			w->private_key = NULL;
+		} else {
+			if (!w->private_key && !(w->private_key = sodium_malloc(FT_KEY_LEN))) {
+				ft_udp_close(&fresh);
+				return -ENOMEM;
+			}
+			memcpy(w->private_key, set->private_key, FT_KEY_LEN);
+			ft_proto_set_private_key(w->proto, w->private_key);
+		}
+		ft_worker_set_node_id(w);
+	}
+	if (fresh.fd >= 0 && (rc = ft_worker_rebind(w, &fresh)) < 0)
+		ft_log_warnx("%s: listen port %u: %s", w->ifname, set->listen_port, strerror(-rc));
+	if (set->has_fwmark) {
+		w->fwmark = set->fwmark;
+		ft_worker_set_fwmark(&w->udp, set->fwmark);
+	}
+	if (set->replace_peers)
+		for (size_t i = w->n_peers; i-- > 0;)
+			if (!named_in(set, w->peers[i].public_key))
+				ft_worker_peer_remove(w, &w->peers[i]);
+	for (size_t i = 0; i < set->n_peers; i++) {
+		rc = apply_peer(w, &set->peers[i], now);
+		if (rc < 0) {
+			/* Only memory can fail here; say so rather than hide a half-applied set. */
+			ft_log_warnx("%s: userspace API set stopped at peer %zu: %s", w->ifname, i,
+				     strerror(-rc));
+			ft_worker_end_batch(w);
+			return rc;
+		}
+	}
+	ft_worker_end_batch(w);
+	return 0;
+}
+
+const struct ft_uapi_ops ft_worker_uapi_ops = {
+	.get = uapi_get,
+	.set = uapi_set,
+};
+
+/* ---- status on SIGUSR1 ------------------------------------------------------------------ */
+
+void ft_worker_dump_status(struct ft_worker *w, FILE *f)
+{
+	const struct ft_proto_counters *pc = ft_proto_counters(w->proto);
+	uint64_t now = ft_worker_now_ns();
+
+	ft_worker_flush_all(w);
+	fprintf(f, "interface %s: listening on port %u, %zu peer(s)\n", w->ifname, w->udp.port,
+		w->n_peers);
+	for (size_t i = 0; i < w->n_peers; i++) {
+		struct ft_peer_info info;
+		char key[FT_KEY_B64_LEN + 1], ep[FT_UDP_ADDRSTRLEN] = "(none)";
+
+		ft_peer_get_info(w->peers[i].peer, &info, now);
+		ft_key_to_base64(key, info.public_key);
+		if (info.endpoint.ss_family != AF_UNSPEC)
+			ft_udp_addr_to_string(ep, &info.endpoint);
+		fprintf(f, "  peer %s endpoint %s rx %" PRIu64 " tx %" PRIu64 " session %s (%s)\n",
+			key, ep, info.rx_bytes, info.tx_bytes, info.has_session ? "yes" : "no",
+			ft_worker_path_state_str(ft_worker_path_state(w, &w->peers[i], now)));
+	}
+#define PRINT_WORKER(n)    \
+	if (w->counters.n) \
+		fprintf(f, "  %s %" PRIu64 "\n", #n, w->counters.n);
+	FT_WORKER_COUNTERS(PRINT_WORKER)
+#undef PRINT_WORKER
+	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++) {
+		uint64_t v = ft_proto_counter_value(pc, (enum ft_proto_reason)r);
+
+		if (v)
+			fprintf(f, "  %s %" PRIu64 "\n",
+				ft_proto_counter_name((enum ft_proto_reason)r), v);
+	}
+	fflush(f);
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FT_WORKER_INTERNAL_H
+#define FT_WORKER_INTERNAL_H
+
+/*
+ * The worker's state, shared by its two files and nobody else: worker.c (the packet path,
+ * set-up and tear-down) and worker_ctl.c (the userspace API backend and the status).
+ * Loop thread only.
+ */
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "link/link.h"
+#include "stats/connstats.h"
+#include "stats/flowwriter.h"
+#include "stats/ipfix.h"
+#include "stats/packet.h"
+#include "tun/key.h"
+#include "tun/proto.h"
+#include "tun/rtnl.h"
+#include "tun/uapi.h"
+#include "tun/udp.h"
+#include "tun/worker.h"
+
+enum {
+	FT_WORKER_BATCH = 64, /* packets or datagrams per callback: bounds the work per wake-up */
+	FT_WORKER_TX_SLOTS = 2 * FT_WORKER_BATCH,
+	/* A datagram larger than this cannot be ours: an MTU of 65535 plus the overhead. */
+	FT_WORKER_RX_BUF = 65536,
+	/* More handshake initiations than this in one second puts the device under load. */
+	FT_WORKER_LOAD_INITIATIONS = 128,
+	FT_WORKER_MAX_LINKS = 16,
+	FT_WORKER_MAX_IPFIX = 8,
+};
+
+/* What `flowtun show` says of a peer's path. */
+enum ft_path_state {
+	FT_PATH_NO_SESSION, /* no handshake yet, nothing failing */
+	FT_PATH_UP,	    /* a session we can send with */
+	FT_PATH_LINK_DOWN,  /* the underlay link of its route is down */
+	FT_PATH_FAILING,    /* handshakes sent, no answer */
+};
+
+/* What the worker keeps per peer beside the protocol's own state. */
+struct wpeer {
+	struct ft_peer *peer;
+	uint8_t public_key[FT_KEY_LEN];
+	uint8_t *psk;		/* FT_KEY_LEN bytes of sodium_malloc memory, or NULL */
+	uint16_t keepalive;	/* seconds, for the userspace API */
+	struct ft_addr overlay; /* the peer's first AllowedIP: the physical stats key */
+	char *endpoint_host, *endpoint_port;
+	char path_ifname[IFNAMSIZ]; /* where the route to the endpoint leaves; "" unknown */
+	bool path_down;
+	enum ft_path_state shown_state; /* as last reported, and since when (wall clock, s) */
+	uint64_t shown_since;
+	uint64_t initiations_seen;     /* the device's initiation counter when last looked at */
+	struct ft_rtnl_prefix *routes; /* its configured AllowedIPs */
+	bool *route_added;	       /* which of them this worker added to the routing table */
+	size_t n_routes;
+	/* Physical counts of the current batch, flushed to the stats once per batch. */
+	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+	struct sockaddr_storage rx_from;
+	bool dirty;
+};
+
+/* The UDP socket's poll handle: allocated, so that a new listen port can replace it. */
+struct udp_handle {
+	uv_poll_t poll;
+	struct ft_worker *w;
+};
+
+struct link_seen {
+	char name[IFNAMSIZ];
+	enum ft_link_state state;
+	uint64_t since_ms;
+};
+
+struct ft_worker {
+	uv_loop_t *loop;
+	char ifname[IFNAMSIZ];
+	char *config_path;
+	int ifindex;
+	uint32_t mtu;
+	bool link_reaction;
+	bool manage_routes;
+	ft_worker_gone_cb gone;
+	void *gone_arg;
+	bool gone_reported;
+
+	int tun_fd;
+	uv_poll_t tun_poll;
+	struct ft_udp udp;
+	struct udp_handle *udp_handle;
+	uint32_t fwmark;
+	uv_timer_t proto_timer;
+	uint64_t armed_deadline;
+	bool handles_ready;
+
+	struct ft_rtnl *rtnl;
+	struct ft_proto *proto;
+	uint8_t *private_key; /* FT_KEY_LEN bytes of sodium_malloc memory, or NULL */
+	struct ft_connstats *stats;
+	struct ft_link_monitor *link;
+	struct link_seen links[FT_WORKER_MAX_LINKS];
+	size_t n_links;
+	struct ft_flowwriter *flow;
+	char *flow_dest; /* as configured: a path, "-" or "syslog" */
+	struct ft_ipfix_exporter *ipfix;
+	char *ipfix_names[FT_WORKER_MAX_IPFIX];
+	size_t n_ipfix;
+	struct ft_uapi_server *uapi;
+
+	struct wpeer *peers;
+	size_t n_peers;
+	struct wpeer **dirty;
+	size_t n_dirty;
+	struct ft_rtnl_prefix *addrs; /* our own addresses, as configured */
+	bool *addr_added;
+	size_t n_addrs;
+
+	/* Outbound slots: head room, the packet, tail room. */
+	uint8_t *tun_block;
+	size_t slot_size;
+	struct iovec tun_iov[FT_WORKER_BATCH];
+	size_t tun_len[FT_WORKER_BATCH];
+	const uint8_t *stat_pkts[FT_WORKER_BATCH];
+	size_t stat_lens[FT_WORKER_BATCH];
+	struct ft_udp_batch *rx;
+	struct ft_udp_batch *tx;
+	void *tx_own[FT_WORKER_TX_SLOTS]; /* each tx slot's own buffer, for copied messages */
+	struct wpeer *tx_peer[FT_WORKER_TX_SLOTS];
+	unsigned int tx_count;
+	uint8_t reply[FT_PROTO_REPLY_MAX];
+
+	char node_id[FT_KEY_B64_LEN + 1];
+	char node_name[64];
+
+	uint64_t load_window_ns;
+	uint32_t load_count;
+	uint64_t under_load_until_ns;
+
+	struct ft_worker_counters counters;
+	bool closing;
+	int pending_closes;
+	ft_worker_close_cb close_cb;
+	void *close_arg;
+};
+
+/* worker.c */
+uint64_t ft_worker_now_ns(void);
+void ft_worker_end_batch(struct ft_worker *w);
+void ft_worker_flush_all(struct ft_worker *w);
+struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN]);
+/* Adds a peer (no routes unless routes is given and the worker manages routes). */
+int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
+		       const struct ft_config_peer *cp, char *err, size_t errlen);
+void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp);
+int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk);
+void ft_worker_set_node_id(struct ft_worker *w);
+int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh);
+int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark);
+
+/* worker_ctl.c */
+extern const struct ft_uapi_ops ft_worker_uapi_ops;
+enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns);
+const char *ft_worker_path_state_str(enum ft_path_state s);
+
+#endif
