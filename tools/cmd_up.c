@@ -9,18 +9,15 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <net/if.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <uv.h>
-
 #include "tools/commands.h"
+#include "tools/runner.h"
 #include "tun/conf.h"
 #include "tun/log.h"
-#include "tun/worker.h"
 
 static int cmd_up(int argc, char *argv[]);
 
@@ -52,68 +49,6 @@ const struct ft_command ft_command_up = {
 	.run = cmd_up,
 };
 
-struct up_state {
-	uv_loop_t loop;
-	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
-	struct ft_worker *worker;
-	const char *config_path;
-	int exit_code;
-};
-
-static void close_signals(struct up_state *st)
-{
-	uv_close((uv_handle_t *)&st->sig_term, NULL);
-	uv_close((uv_handle_t *)&st->sig_int, NULL);
-	uv_close((uv_handle_t *)&st->sig_hup, NULL);
-	uv_close((uv_handle_t *)&st->sig_usr1, NULL);
-}
-
-static void on_worker_closed(void *arg)
-{
-	struct up_state *st = arg;
-
-	st->worker = NULL;
-	ft_log(FT_LOG_NOTICE, "stopped");
-}
-
-static void on_stop_signal(uv_signal_t *h, int signum)
-{
-	struct up_state *st = h->data;
-
-	ft_log(FT_LOG_NOTICE, "%s: shutting down", strsignal(signum));
-	close_signals(st);
-	if (st->worker)
-		ft_worker_close(st->worker, on_worker_closed, st);
-}
-
-static void on_hup(uv_signal_t *h, int signum)
-{
-	struct up_state *st = h->data;
-	struct ft_config cfg;
-	char err[512];
-	int rc;
-
-	rc = ft_config_load(st->config_path, &cfg, err, sizeof(err));
-	if (rc < 0) {
-		ft_log_warnx("reload: %s (keeping the running configuration)", err);
-		return;
-	}
-	rc = ft_worker_reload(st->worker, &cfg, err, sizeof(err));
-	if (rc < 0)
-		ft_log_warnx("reload: %s", err);
-	else
-		ft_log(FT_LOG_NOTICE, "reloaded %s%s%s", st->config_path, err[0] ? ": " : "", err);
-	ft_config_free(&cfg);
-}
-
-static void on_usr1(uv_signal_t *h, int signum)
-{
-	struct up_state *st = h->data;
-
-	if (st->worker)
-		ft_worker_dump_status(st->worker, stderr);
-}
-
 /* wg-quick's rule: the interface is the config file's name without ".conf". */
 static int ifname_from_path(const char *path, char *out, size_t size)
 {
@@ -139,19 +74,6 @@ static int ifname_from_path(const char *path, char *out, size_t size)
 	return rc;
 }
 
-static void start_signal(struct up_state *st, uv_signal_t *h, uv_signal_cb cb, int signum)
-{
-	uv_signal_init(&st->loop, h);
-	h->data = st;
-	uv_signal_start(h, cb, signum);
-}
-
-static void close_walk_cb(uv_handle_t *h, void *arg)
-{
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
 static int cmd_up(int argc, char *argv[])
 {
 	const struct ft_command *cmd = &ft_command_up;
@@ -165,10 +87,10 @@ static int cmd_up(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ft_worker_options wopts = { 0 };
-	struct up_state st = { .exit_code = FT_EXIT_OK };
+	struct ft_runner_options ropts = { .name = cmd->name, .ready_fd = -1 };
 	struct ft_config cfg;
 	char ifname[IFNAMSIZ] = "", err[512];
-	bool daemonize = false, use_syslog = false;
+	bool use_syslog = false;
 	int verbose = 0, opt, rc;
 
 	optind = 1;
@@ -181,7 +103,7 @@ static int cmd_up(int argc, char *argv[])
 			snprintf(ifname, sizeof(ifname), "%s", optarg);
 			break;
 		case 'd':
-			daemonize = true;
+			ropts.daemonize = true;
 			break;
 		case 's':
 			use_syslog = true;
@@ -202,51 +124,25 @@ static int cmd_up(int argc, char *argv[])
 	if (optind != argc - 1)
 		return ft_command_usage_error(cmd, optind >= argc ? "no CONFIG given"
 								  : "more than one CONFIG given");
-	st.config_path = argv[optind];
-	if (!ifname[0] && ifname_from_path(st.config_path, ifname, sizeof(ifname)) < 0)
+	ropts.config_path = argv[optind];
+	if (!ifname[0] && ifname_from_path(ropts.config_path, ifname, sizeof(ifname)) < 0)
 		return ft_command_usage_error(cmd,
 					      "cannot name the interface after '%s': use "
 					      "--interface NAME",
-					      st.config_path);
+					      ropts.config_path);
 	ft_log_init("flowtun",
 		    verbose >= 2 ? FT_LOG_DEBUG
 		    : verbose	 ? FT_LOG_INFO
 				 : FT_LOG_NOTICE,
 		    use_syslog);
 
-	rc = ft_config_load(st.config_path, &cfg, err, sizeof(err));
+	rc = ft_config_load(ropts.config_path, &cfg, err, sizeof(err));
 	if (rc < 0)
 		return ft_command_error(cmd, "%s", err);
 
-	signal(SIGPIPE, SIG_IGN);
-	uv_loop_init(&st.loop);
 	wopts.ifname = ifname;
-	wopts.config_path = st.config_path;
-	rc = ft_worker_create(&st.worker, &st.loop, &cfg, &wopts, err, sizeof(err));
+	wopts.config_path = ropts.config_path;
+	rc = ft_runner_run(&cfg, &wopts, &ropts);
 	ft_config_free(&cfg);
-	if (rc < 0) {
-		uv_run(&st.loop, UV_RUN_NOWAIT);
-		uv_loop_close(&st.loop);
-		return ft_command_error(cmd, "%s", err[0] ? err : strerror(-rc));
-	}
-	start_signal(&st, &st.sig_term, on_stop_signal, SIGTERM);
-	start_signal(&st, &st.sig_int, on_stop_signal, SIGINT);
-	start_signal(&st, &st.sig_hup, on_hup, SIGHUP);
-	start_signal(&st, &st.sig_usr1, on_usr1, SIGUSR1);
-	ft_log(FT_LOG_NOTICE, "%s is up: listening on UDP port %u", ifname,
-	       ft_worker_listen_port(st.worker));
-
-	if (daemonize) {
-		if (daemon(0, 0) < 0)
-			ft_log_warn("cannot detach");
-		else
-			uv_loop_fork(&st.loop);
-	}
-	uv_run(&st.loop, UV_RUN_DEFAULT);
-	/* Anything still open (the link monitor's handles close on their own) ends here. */
-	uv_walk(&st.loop, close_walk_cb, NULL);
-	uv_run(&st.loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&st.loop) != 0)
-		ft_log_warnx("the loop still had handles at exit");
-	return st.exit_code;
+	return rc;
 }

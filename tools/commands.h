@@ -2,6 +2,7 @@
 #ifndef FT_COMMANDS_H
 #define FT_COMMANDS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /*
@@ -27,6 +28,12 @@ extern const struct ft_command ft_command_genpsk;
 extern const struct ft_command ft_command_pubkey;
 extern const struct ft_command ft_command_link_watch;
 extern const struct ft_command ft_command_link_status;
+extern const struct ft_command ft_command_flows;
+
+/* flowtun [-f] IFACE (wireguard-go's command line, for wg-quick): tools/cmd_serve.c. */
+bool ft_serve_is_invocation(int argc, char *argv[]);
+int ft_serve_main(int argc, char *argv[]);
+void ft_serve_print_usage(FILE *f);
 
 void ft_command_print_usage(const struct ft_command *cmd, FILE *f);
 /* Prints "flowtun NAME: <message>" and the usage to stderr; returns FT_EXIT_USAGE. */

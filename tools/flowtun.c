@@ -32,8 +32,9 @@ static const struct ft_command ft_command_version = {
 };
 
 static const struct ft_command *const commands[] = {
-	&ft_command_up,		&ft_command_genkey,	 &ft_command_pubkey,  &ft_command_genpsk,
-	&ft_command_link_watch, &ft_command_link_status, &ft_command_version, &ft_command_help,
+	&ft_command_up,		&ft_command_genkey,	 &ft_command_pubkey, &ft_command_genpsk,
+	&ft_command_link_watch, &ft_command_link_status, &ft_command_flows,
+	&ft_command_version,	&ft_command_help,
 };
 
 static const struct ft_command *find_command(const char *name)
@@ -52,6 +53,9 @@ static void print_overview(FILE *f)
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f,
+		"\n  flowtun [-f] IFACE   create IFACE and serve the WireGuard userspace API,\n"
+		"                       as wireguard-go does (WG_QUICK_USERSPACE_IMPLEMENTATION)\n");
 	fprintf(f,
 		"\n`flowtun COMMAND --help` shows a command's options; man flowtun(8) has more.\n");
 }
@@ -134,9 +138,18 @@ int main(int argc, char *argv[])
 		return cmd_version(1, argv);
 
 	cmd = find_command(argv[1]);
+	if (!cmd && ft_serve_is_invocation(argc, argv)) {
+		if (sodium_init() < 0) {
+			fprintf(stderr, "flowtun: libsodium failed to initialise\n");
+			return FT_EXIT_FAILURE;
+		}
+		return ft_serve_main(argc, argv);
+	}
 	if (!cmd) {
-		fprintf(stderr, "flowtun: no such command: '%s' (`flowtun help` lists them)\n",
-			argv[1]);
+		fprintf(stderr,
+			"flowtun: no such command: '%s' (`flowtun help` lists them; "
+			"`flowtun -f %s` would create an interface of that name)\n",
+			argv[1], argv[1]);
 		return FT_EXIT_USAGE;
 	}
 	for (int i = 2; i < argc; i++) {

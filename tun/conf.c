@@ -57,6 +57,8 @@ struct parser {
 	unsigned int interface_line;
 	unsigned int private_key_line;
 	bool private_key_from_file;
+	/* flowtun's own settings only: the WireGuard part comes through wg(8). */
+	bool settings_only;
 	/* A list too long for one inih line, still to be handed over. */
 	const char *pending_key;
 	const char *pending;
@@ -508,10 +510,24 @@ static bool set_u32(struct parser *p, const char *key, const char *value, uint64
 	return true;
 }
 
+/* The WireGuard keys of [Interface], which wg(8) and wg-quick(8) own in settings files. */
+static const char *const wireguard_keys[] = {
+	"PrivateKey", "PrivateKeyFile", "ListenPort", "Address", "MTU", "FwMark",
+};
+
 static bool interface_key(struct parser *p, const char *key, const char *value)
 {
 	struct ft_config *cfg = p->cfg;
 	uint32_t u32;
+
+	for (size_t i = 0; p->settings_only && i < sizeof(wireguard_keys) / sizeof(*wireguard_keys);
+	     i++) {
+		if (strcasecmp(key, wireguard_keys[i]) == 0) {
+			fail(p, "'%s' does not belong here: it is set with wg(8) or wg-quick(8)",
+			     key);
+			return false;
+		}
+	}
 
 	if (strcasecmp(key, "PrivateKey") == 0 || strcasecmp(key, "PrivateKeyFile") == 0) {
 		bool from_file = strcasecmp(key, "PrivateKeyFile") == 0;
@@ -683,6 +699,10 @@ static bool open_section(struct parser *p, char *header)
 		return true;
 	}
 	if (strcasecmp(name, "Peer") == 0) {
+		if (p->settings_only) {
+			fail(p, "[Peer] sections do not belong here: peers are set with wg(8)");
+			return false;
+		}
 		if (!grow(p, (void **)&cfg->peers, cfg->n_peers, sizeof(*cfg->peers)))
 			return false;
 		memset(&cfg->peers[cfg->n_peers], 0, sizeof(*cfg->peers));
@@ -855,7 +875,7 @@ static void check_whole(struct parser *p)
 		fail_errno(p, -EINVAL, 0, "no [Interface] section");
 		return;
 	}
-	if (!cfg->private_key) {
+	if (!cfg->private_key && !p->settings_only) {
 		fail_errno(p, -EINVAL, p->interface_line,
 			   "[Interface] has neither PrivateKey nor PrivateKeyFile");
 		return;
@@ -880,19 +900,8 @@ static void check_whole(struct parser *p)
 	}
 }
 
-static int parse(const char *text, const char *name, const char *basedir, struct ft_config *cfg,
-		 char *errbuf, size_t errlen)
+void ft_config_init_defaults(struct ft_config *cfg)
 {
-	struct parser p = {
-		.cfg = cfg,
-		.name = name,
-		.basedir = basedir,
-		.text = text,
-		.errbuf = errbuf,
-		.errlen = errlen,
-	};
-	int ret;
-
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mtu = FT_CONFIG_DEFAULT_MTU;
 	cfg->flow_log_interval = FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL;
@@ -900,6 +909,23 @@ static int parse(const char *text, const char *name, const char *basedir, struct
 	cfg->link_poll_interval = FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL;
 	cfg->ipfix_template_interval = FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL;
 	cfg->statistics = true;
+}
+
+static int parse(const char *text, const char *name, const char *basedir, bool settings_only,
+		 struct ft_config *cfg, char *errbuf, size_t errlen)
+{
+	struct parser p = {
+		.cfg = cfg,
+		.name = name,
+		.basedir = basedir,
+		.settings_only = settings_only,
+		.text = text,
+		.errbuf = errbuf,
+		.errlen = errlen,
+	};
+	int ret;
+
+	ft_config_init_defaults(cfg);
 	if (errlen)
 		errbuf[0] = '\0';
 
@@ -931,10 +957,11 @@ static int parse(const char *text, const char *name, const char *basedir, struct
 int ft_config_parse_string(const char *text, const char *name, struct ft_config *cfg, char *errbuf,
 			   size_t errlen)
 {
-	return parse(text, name, NULL, cfg, errbuf, errlen);
+	return parse(text, name, NULL, false, cfg, errbuf, errlen);
 }
 
-int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen)
+static int load(const char *path, bool settings_only, struct ft_config *cfg, char *errbuf,
+		size_t errlen)
 {
 	struct stat st;
 	char *text = NULL, *dir = NULL, *slash;
@@ -1003,12 +1030,22 @@ int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	ret = parse(text, path, dir, cfg, errbuf, errlen);
+	ret = parse(text, path, dir, settings_only, cfg, errbuf, errlen);
 out:
 	free(dir);
 	sodium_free(text);
 	close(fd);
 	return ret;
+}
+
+int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen)
+{
+	return load(path, false, cfg, errbuf, errlen);
+}
+
+int ft_config_load_settings(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen)
+{
+	return load(path, true, cfg, errbuf, errlen);
 }
 
 int ft_config_resolve_endpoint(const char *host, const char *port, struct sockaddr_storage *ss,

@@ -86,9 +86,20 @@ struct ft_config {
  */
 int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen);
 
+/*
+ * flowtun's own settings for `flowtun IFACE` (wg-quick's mode), e.g. /etc/flowtun/IFACE.conf:
+ * one [Interface] with flowtun's keys only (FlowLog, FlowLogInterval, FlowLogMaxConns,
+ * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval). The WireGuard keys
+ * and [Peer] sections are errors there: wg(8) sets them. private_key stays NULL.
+ */
+int ft_config_load_settings(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen);
+
 /* The same for text in memory; name stands for the file in messages. */
 int ft_config_parse_string(const char *text, const char *name, struct ft_config *cfg, char *errbuf,
 			   size_t errlen);
+
+/* An empty configuration with every default set (no key, no peers). */
+void ft_config_init_defaults(struct ft_config *cfg);
 
 /* Wipes the secrets and frees everything; leaves *cfg empty. An empty *cfg is accepted. */
 void ft_config_free(struct ft_config *cfg);

@@ -717,6 +717,15 @@ static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s,
 		const struct ft_link_iface_sample *li = &s->ifaces[i];
 		bool up = li->state == FT_LINK_UP;
 
+		/*
+		 * Our own device is watched only to learn that it was deleted (wg-quick down):
+		 * its fd never says so, epoll reports nothing when a TUN device goes.
+		 */
+		if (strcmp(li->name, w->ifname) == 0) {
+			if (li->state == FT_LINK_ERROR && li->err == -ENODEV)
+				report_gone(w, "the interface was deleted");
+			continue;
+		}
 		if (!li->changed)
 			continue;
 		remember_link(w, li, s->wall_ms);
@@ -747,20 +756,26 @@ static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s,
 	ft_worker_end_batch(w);
 }
 
-static void link_start(struct ft_worker *w, const struct ft_config *cfg)
+/*
+ * Watches the underlay interfaces (LinkWatch, or those the routes to the peers leave through)
+ * and, always, our own device, whose deletion is the signal to go.
+ */
+static void link_start(struct ft_worker *w, const struct ft_config *cfg, bool underlay)
 {
-	const char *names[FT_WORKER_MAX_LINKS];
+	const char *names[FT_WORKER_MAX_LINKS + 1];
 	size_t n = 0;
 	struct ft_link_monitor_options o = {
 		.period_ms = (uint64_t)cfg->link_poll_interval * 1000,
 	};
 	int rc;
 
-	if (cfg->n_link_watch) {
-		for (size_t i = 0; i < cfg->n_link_watch && n < FT_WORKER_MAX_LINKS; i++)
-			names[n++] = cfg->link_watch[i];
-	} else {
-		for (size_t i = 0; i < w->n_peers && n < FT_WORKER_MAX_LINKS; i++) {
+	names[n++] = w->ifname;
+	if (underlay && cfg->n_link_watch) {
+		for (size_t i = 0; i < cfg->n_link_watch && n <= FT_WORKER_MAX_LINKS; i++)
+			if (strcmp(cfg->link_watch[i], w->ifname) != 0)
+				names[n++] = cfg->link_watch[i];
+	} else if (underlay) {
+		for (size_t i = 0; i < w->n_peers && n <= FT_WORKER_MAX_LINKS; i++) {
 			bool dup = false;
 
 			if (!w->peers[i].path_ifname[0])
@@ -771,8 +786,6 @@ static void link_start(struct ft_worker *w, const struct ft_config *cfg)
 				names[n++] = w->peers[i].path_ifname;
 		}
 	}
-	if (n == 0)
-		return;
 	o.ifnames = names;
 	o.n_ifnames = n;
 	rc = ft_link_monitor_create(&w->link, w->loop, &o, on_link, w);
@@ -782,7 +795,7 @@ static void link_start(struct ft_worker *w, const struct ft_config *cfg)
 		ft_log_warnx("link monitor: %s (carrying on without it)", strerror(-rc));
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 1; i < n; i++)
 		ft_log_info("watching the link of %s", names[i]);
 }
 
@@ -1086,8 +1099,7 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 		goto fail;
 	}
 	uv_poll_start(&w->tun_poll, UV_READABLE, on_tun);
-	if (!opts->no_link_monitor)
-		link_start(w, cfg);
+	link_start(w, cfg, !opts->no_link_monitor);
 	/* Persistent keepalives start at once, as with wg-quick. */
 	for (size_t i = 0; i < w->n_peers; i++)
 		if (cfg->peers[i].persistent_keepalive)

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FT_RUNNER_H
+#define FT_RUNNER_H
+
+#include <stdbool.h>
+
+#include "tun/conf.h"
+#include "tun/worker.h"
+
+/*
+ * Runs one worker on its own loop until SIGTERM, SIGINT, or the worker says its interface or
+ * API socket is gone; SIGHUP reloads config_path (when there is one), SIGUSR1 writes the status
+ * to the log. Shared by `flowtun up` and `flowtun IFACE`.
+ *
+ * ready_fd >= 0: once the worker is up, the runner detaches (a new session, stdio to
+ * /dev/null) and writes one byte '0' to ready_fd and closes it; on failure it writes the error
+ * text instead. The parent that forked it waits for that. Returns the exit status.
+ */
+struct ft_runner_options {
+	const char *name; /* of the command, for messages */
+	const char *config_path;
+	bool settings_only; /* SIGHUP reloads config_path as settings (flowtun IFACE) */
+	int ready_fd;	    /* -1: none */
+	bool daemonize;	    /* flowtun up --daemon: detach once up, no parent waiting */
+};
+
+int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts,
+		  const struct ft_runner_options *ropts);
+
+#endif
