@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+/*
+ * GSO segmentation and GRO coalescing of untrusted packets. Byte 0 picks the operation:
+ *
+ *   even  the rest is one read from the TUN: a vnet header, then the packet. It is parsed
+ *         and segmented; every GSO segment must carry valid checksums; then the segments are
+ *         coalesced and each output split again, and the result must equal the segments
+ *         (segment o coalesce is the identity where GRO merges anything).
+ *   odd   the rest is a batch of received packets, each with a 2-byte big-endian length in
+ *         front. They are coalesced; every output must carry a vnet header that parses and,
+ *         when it asks for GSO, segments.
+ *
+ * A crash, a sanitizer report or a broken property is a failure (abort).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tun/csum.h"
+#include "tun/offload.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NSLOTS FT_OFFLOAD_GRO_MAX_BATCH
+#define ROOM 4096
+#define HEADROOM 16
+
+static uint8_t slotmem[NSLOTS][HEADROOM + ROOM], slotmem2[NSLOTS][ROOM];
+static uint8_t arena[NSLOTS * (ROOM + FT_OFFLOAD_VNET_HDR_LEN) + 65536];
+static uint8_t pktcopy[65536];
+
+static void check(int ok)
+{
+	if (!ok)
+		abort();
+}
+
+/* A GSO segment: IPv4 header checksum, TCP/UDP checksum over the pseudo-header. */
+static void check_segment_csum(const uint8_t *p, size_t len)
+{
+	size_t iphl;
+	uint32_t ps;
+
+	check(len >= 20);
+	if (p[0] >> 4 == 4) {
+		iphl = (size_t)(p[0] & 0x0f) * 4;
+		check(ft_csum(p, iphl) == 0);
+		ps = ft_csum_pseudo_v4(p + 12, p + 16, p[9], (uint32_t)(len - iphl));
+	} else {
+		iphl = 40;
+		ps = ft_csum_pseudo_v6(p + 8, p + 24, p[6], (uint32_t)(len - iphl));
+	}
+	check(ft_csum_fold(ft_csum_partial(p + iphl, len - iphl, ps)) == 0);
+}
+
+static void segment_roundtrip(const uint8_t *data, size_t size)
+{
+	uint8_t *slots[NSLOTS], *slots2[NSLOTS];
+	size_t lens[NSLOTS], lens2[NSLOTS];
+	struct iovec in[NSLOTS], out[NSLOTS];
+	struct ft_vnet_hdr vh;
+	size_t pos = 0;
+	int n, nout;
+
+	if (ft_offload_parse_vnet(data, size, &vh) < 0)
+		return;
+	for (int i = 0; i < NSLOTS; i++) {
+		slots[i] = slotmem[i];
+		slots2[i] = slotmem2[i];
+	}
+	/* Segment from a copy, so that ASan sees any read past the packet. */
+	size -= FT_OFFLOAD_VNET_HDR_LEN;
+	memcpy(pktcopy, data + FT_OFFLOAD_VNET_HDR_LEN, size);
+	n = ft_offload_segment(pktcopy, size, &vh, slots, NSLOTS, HEADROOM, ROOM, lens);
+	if (n <= 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		check(lens[i] <= ROOM);
+		if (vh.gso_type != FT_VNET_GSO_NONE)
+			check_segment_csum(slots[i] + HEADROOM, lens[i]);
+		in[i].iov_base = slots[i] + HEADROOM;
+		in[i].iov_len = lens[i];
+	}
+	if (vh.gso_type == FT_VNET_GSO_NONE)
+		return;
+
+	nout = ft_offload_coalesce(in, (unsigned int)n, arena, sizeof(arena), out, NSLOTS);
+	check(nout >= 1 && nout <= n);
+	for (int k = 0; k < nout; k++) {
+		struct ft_vnet_hdr ovh;
+		const uint8_t *op = (const uint8_t *)out[k].iov_base + FT_OFFLOAD_VNET_HDR_LEN;
+		size_t olen = out[k].iov_len - FT_OFFLOAD_VNET_HDR_LEN;
+		int m;
+
+		check(ft_offload_parse_vnet(out[k].iov_base, out[k].iov_len, &ovh) == 0);
+		m = ft_offload_segment(op, olen, &ovh, slots2, NSLOTS, 0, ROOM, lens2);
+		check(m >= 1 && pos + (size_t)m <= (size_t)n);
+		for (int j = 0; j < m; j++, pos++) {
+			check(lens2[j] == lens[pos]);
+			check(memcmp(slots2[j], slots[pos] + HEADROOM, lens2[j]) == 0);
+		}
+	}
+	check(pos == (size_t)n);
+}
+
+static void coalesce_batch(const uint8_t *data, size_t size)
+{
+	static uint8_t copies[FT_OFFLOAD_GRO_MAX_BATCH][2048];
+	struct iovec in[FT_OFFLOAD_GRO_MAX_BATCH], out[FT_OFFLOAD_GRO_MAX_BATCH];
+	uint8_t *slots[NSLOTS];
+	size_t lens[NSLOTS], total = 0;
+	unsigned int n = 0;
+	int nout;
+
+	while (size >= 2 && n < FT_OFFLOAD_GRO_MAX_BATCH) {
+		size_t len = (size_t)(data[0] << 8 | data[1]) % 2048;
+
+		data += 2;
+		size -= 2;
+		if (len > size)
+			len = size;
+		memcpy(copies[n], data, len);
+		in[n].iov_base = copies[n];
+		in[n].iov_len = len;
+		total += len + FT_OFFLOAD_VNET_HDR_LEN;
+		data += len;
+		size -= len;
+		n++;
+	}
+	/* Exactly the documented bound: it must suffice. */
+	nout = ft_offload_coalesce(in, n, arena, total, out, n);
+	check(nout >= 0 && (unsigned int)nout <= n);
+	for (int i = 0; i < NSLOTS; i++)
+		slots[i] = slotmem[i];
+	for (int k = 0; k < nout; k++) {
+		struct ft_vnet_hdr vh;
+
+		check(ft_offload_parse_vnet(out[k].iov_base, out[k].iov_len, &vh) == 0);
+		if (vh.gso_type != FT_VNET_GSO_NONE)
+			check(ft_offload_segment((const uint8_t *)out[k].iov_base +
+							 FT_OFFLOAD_VNET_HDR_LEN,
+						 out[k].iov_len - FT_OFFLOAD_VNET_HDR_LEN, &vh,
+						 slots, NSLOTS, 0, ROOM, lens) >= 2);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	if (data[0] & 1)
+		coalesce_batch(data + 1, size - 1);
+	else
+		segment_roundtrip(data + 1, size - 1);
+	return 0;
+}
