@@ -40,12 +40,14 @@ const struct ft_command ft_command_up = {
 		"  -v, --verbose          log more (repeat for debug messages)\n"
 		"      --no-link-monitor  do not watch the underlay links\n"
 		"      --no-link-reaction watch them, but do not re-handshake on link-up\n"
+		"      --no-offload       no TUN offloads (vnet header, TSO/USO, GRO)\n"
 		"\n"
 		"CONFIG is the wg-quick format ([Interface] with PrivateKey or PrivateKeyFile,\n"
 		"ListenPort, Address, MTU; repeated [Peer] with PublicKey, PresharedKey,\n"
 		"AllowedIPs, Endpoint, PersistentKeepalive) plus flowtun's keys in [Interface]:\n"
 		"FlowLog (path or -), FlowLogInterval (s, 5), FlowLogMaxConns (1060), LinkWatch,\n"
-		"LinkPollInterval (s, 2), Statistics (on|off). See flowtun(8).\n",
+		"LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off), IPFIX (host:port).\n"
+		"See flowtun(8).\n",
 	.run = cmd_up,
 };
 
@@ -84,6 +86,7 @@ static int cmd_up(int argc, char *argv[])
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "no-link-monitor", no_argument, NULL, 'M' },
 		{ "no-link-reaction", no_argument, NULL, 'R' },
+		{ "no-offload", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ft_worker_options wopts = { 0 };
@@ -116,6 +119,9 @@ static int cmd_up(int argc, char *argv[])
 			break;
 		case 'R':
 			wopts.no_link_reaction = true;
+			break;
+		case 'O':
+			wopts.no_offload = true;
 			break;
 		default:
 			return ft_command_usage_error(cmd, "unknown option");

@@ -603,6 +603,13 @@ static bool interface_key(struct parser *p, const char *key, const char *value)
 		return for_each_item(p, value, "IPFIX", add_ipfix);
 	if (strcasecmp(key, "IPFIXTemplateInterval") == 0)
 		return set_u32(p, key, value, 1, 86400, &cfg->ipfix_template_interval);
+	if (strcasecmp(key, "Offload") == 0) {
+		if (!parse_bool(value, &cfg->offload)) {
+			fail(p, "invalid %s '%s' (expected on or off)", key, value);
+			return false;
+		}
+		return true;
+	}
 	if (strcasecmp(key, "Statistics") == 0) {
 		if (!parse_bool(value, &cfg->statistics)) {
 			fail(p, "invalid %s '%s' (expected on or off)", key, value);
@@ -909,6 +916,7 @@ void ft_config_init_defaults(struct ft_config *cfg)
 	cfg->link_poll_interval = FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL;
 	cfg->ipfix_template_interval = FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL;
 	cfg->statistics = true;
+	cfg->offload = true;
 }
 
 static int parse(const char *text, const char *name, const char *basedir, bool settings_only,

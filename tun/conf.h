@@ -23,7 +23,7 @@
  *                PostDown, SaveConfig; flowtun's: FlowLog (a path, "-" for stdout or
  *                "syslog"), FlowLogInterval, FlowLogMaxConns, LinkWatch (list of
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
- *                repeatable), IPFIXTemplateInterval
+ *                repeatable), IPFIXTemplateInterval, Offload (on/off)
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
  *                PersistentKeepalive
  *
@@ -75,6 +75,7 @@ struct ft_config {
 	size_t n_ipfix;
 	uint32_t ipfix_template_interval; /* seconds between template refreshes */
 	bool statistics;
+	bool offload; /* TUN offloads (vnet header, TSO/USO, GRO); default on */
 	struct ft_config_peer *peers;
 	size_t n_peers;
 };

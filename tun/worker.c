@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -32,6 +33,7 @@
 #include "stats/flowlog.h"
 #include "tun/allowedips.h"
 #include "tun/log.h"
+#include "tun/offload.h"
 #include "tun/tundev.h"
 #include "tun/worker_internal.h"
 
@@ -243,33 +245,17 @@ static void on_proto_timer(uv_timer_t *t)
 	ft_worker_end_batch(w);
 }
 
-static void on_tun(uv_poll_t *h, int status, int events)
+/*
+ * Counts and encrypts tun slots [0..n) and sends them. The send batch points into the slots,
+ * so it is flushed here: the caller reuses the slots next.
+ */
+static void outbound(struct ft_worker *w, unsigned int n)
 {
-	struct ft_worker *w = h->data;
 	size_t nstat = 0;
 	uint64_t now;
-	int n;
 
-	if (status < 0) {
-		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: poll: %s", w->ifname,
-				   uv_strerror(status));
-		return;
-	}
-	n = ft_tundev_read_batch(w->tun_fd, w->tun_iov, w->tun_len, FT_WORKER_BATCH);
-	if (n <= 0) {
-		/* A TUN whose interface was deleted answers EBADFD (EIO on older kernels). */
-		if (n == -EBADFD || n == -EIO) {
-			uv_poll_stop(h);
-			report_gone(w, "the interface was deleted");
-		} else if (n < 0 && n != -EAGAIN) {
-			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: read: %s", w->ifname,
-					   strerror(-n));
-		}
-		return;
-	}
-	w->counters.tun_rx_packets += (uint64_t)n;
 	/* Count before encrypting: encryption overwrites the headers in place. */
-	for (int i = 0; i < n; i++) {
+	for (unsigned int i = 0; i < n; i++) {
 		if (w->tun_len[i] > w->mtu)
 			continue;
 		w->stat_pkts[nstat] = w->tun_iov[i].iov_base;
@@ -277,21 +263,183 @@ static void on_tun(uv_poll_t *h, int status, int events)
 	}
 	if (w->stats)
 		ft_connstats_update_tx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
-
 	now = ft_worker_now_ns();
-	for (int i = 0; i < n; i++) {
-		uint8_t *buf = (uint8_t *)w->tun_iov[i].iov_base - FT_PROTO_HEADROOM;
+	for (unsigned int i = 0; i < n; i++) {
 		struct ft_proto_result res;
 
 		if (w->tun_len[i] > w->mtu) {
 			w->counters.tun_oversized++;
 			continue;
 		}
-		if (ft_proto_send(w->proto, buf, w->tun_len[i], w->slot_size, now, &res) ==
-		    FT_PROTO_SEND)
+		if (ft_proto_send(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now,
+				  &res) == FT_PROTO_SEND)
 			tx_append(w, find_wpeer(w, res.peer), res.data, res.len, res.dst, false);
 	}
+	tx_flush(w);
+}
+
+/* A TUN whose interface was deleted answers EBADFD (EIO on older kernels). */
+static bool tun_read_failed(struct ft_worker *w, int err)
+{
+	if (err == -EBADFD || err == -EIO) {
+		uv_poll_stop(&w->tun_poll);
+		report_gone(w, "the interface was deleted");
+	} else if (err != -EAGAIN) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: read: %s", w->ifname,
+				   strerror(-err));
+	}
+	return true;
+}
+
+/*
+ * With offloads: each read is one super-packet (up to 64 KiB of TCP or UDP behind a vnet
+ * header), split into MTU-sized segments in the slots: one read instead of up to 45.
+ */
+static void on_tun_vnet(struct ft_worker *w)
+{
+	unsigned int used = 0;
+
+	for (int reads = 0; reads < FT_WORKER_BATCH; reads++) {
+		ssize_t r = read(w->tun_fd, w->tun_read_buf,
+				 FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
+		struct ft_vnet_hdr vh;
+		int k;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			tun_read_failed(w, -errno);
+			break;
+		}
+		if (ft_offload_parse_vnet(w->tun_read_buf, (size_t)r, &vh) < 0) {
+			w->counters.tun_bad_vnet++;
+			continue;
+		}
+		for (;;) {
+			k = ft_offload_segment(w->tun_read_buf + FT_OFFLOAD_VNET_HDR_LEN,
+					       (size_t)r - FT_OFFLOAD_VNET_HDR_LEN, &vh,
+					       w->tun_slot + used, FT_WORKER_TUN_SLOTS - used,
+					       FT_PROTO_HEADROOM, w->mtu, w->tun_len + used);
+			if (k != -ENOBUFS || used == 0)
+				break;
+			/* Not enough slots left: send what they hold, then split again. */
+			outbound(w, used);
+			used = 0;
+		}
+		if (k < 0) {
+			if (k == -EMSGSIZE)
+				w->counters.tun_oversized++;
+			else
+				w->counters.tun_bad_vnet++;
+			continue;
+		}
+		w->counters.tun_rx_packets += (uint64_t)k;
+		if (vh.gso_type != FT_VNET_GSO_NONE)
+			w->counters.tun_gso_reads++;
+		used += (unsigned int)k;
+	}
+	if (used)
+		outbound(w, used);
 	ft_worker_end_batch(w);
+}
+
+static void on_tun(uv_poll_t *h, int status, int events)
+{
+	struct ft_worker *w = h->data;
+	int n;
+
+	if (status < 0) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: poll: %s", w->ifname,
+				   uv_strerror(status));
+		return;
+	}
+	if (w->vnet) {
+		on_tun_vnet(w);
+		return;
+	}
+	n = ft_tundev_read_batch(w->tun_fd, w->tun_iov, w->tun_len, FT_WORKER_BATCH);
+	if (n <= 0) {
+		if (n < 0)
+			tun_read_failed(w, n);
+		return;
+	}
+	w->counters.tun_rx_packets += (uint64_t)n;
+	outbound(w, (unsigned int)n);
+	ft_worker_end_batch(w);
+}
+
+/* A packet for the TUN: at once without offloads, else gathered for coalescing. */
+static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
+{
+	if (w->vnet) {
+		w->gro_in[w->n_gro].iov_base = pkt;
+		w->gro_in[w->n_gro++].iov_len = len;
+		return;
+	}
+	if (ft_tundev_write(w->tun_fd, pkt, len) < 0)
+		w->counters.tun_write_dropped++;
+	else
+		w->counters.tun_tx_packets++;
+}
+
+static void tun_write_vnet(struct ft_worker *w, const struct iovec *iov, int cnt,
+			   unsigned int packets)
+{
+	ssize_t r;
+
+	do {
+		r = writev(w->tun_fd, iov, cnt);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		w->counters.tun_write_dropped += packets;
+	else
+		w->counters.tun_tx_packets += packets;
+}
+
+/* The gathered packets of one receive batch, coalesced into super-packets where they can be. */
+static void gro_flush(struct ft_worker *w)
+{
+	static const uint8_t zero_hdr[FT_OFFLOAD_VNET_HDR_LEN];
+	size_t need = (size_t)w->n_gro * FT_OFFLOAD_VNET_HDR_LEN;
+	unsigned int n = w->n_gro;
+	int k = -ENOBUFS;
+
+	if (n == 0)
+		return;
+	w->n_gro = 0;
+	for (unsigned int i = 0; i < n; i++)
+		need += w->gro_in[i].iov_len;
+	if (need <= w->gro_arena_len)
+		k = ft_offload_coalesce(w->gro_in, n, w->gro_arena, w->gro_arena_len, w->gro_out,
+					FT_WORKER_BATCH);
+	if (k < 0) {
+		/* Too big to coalesce here: each packet alone, behind an empty header. */
+		for (unsigned int i = 0; i < n; i++) {
+			struct iovec iov[2] = {
+				{ .iov_base = (void *)(uintptr_t)zero_hdr,
+				  .iov_len = sizeof(zero_hdr) },
+				w->gro_in[i],
+			};
+
+			tun_write_vnet(w, iov, 2, 1);
+		}
+		return;
+	}
+	for (int i = 0; i < k; i++) {
+		struct ft_vnet_hdr vh;
+		unsigned int packets = 1;
+
+		if (ft_offload_parse_vnet(w->gro_out[i].iov_base, w->gro_out[i].iov_len, &vh) ==
+			    0 &&
+		    vh.gso_type != FT_VNET_GSO_NONE && vh.gso_size) {
+			size_t payload =
+				w->gro_out[i].iov_len - FT_OFFLOAD_VNET_HDR_LEN - vh.csum_start;
+
+			packets = (unsigned int)((payload + vh.gso_size - 1) / vh.gso_size);
+			w->counters.tun_gro_writes++;
+		}
+		tun_write_vnet(w, &w->gro_out[i], 1, packets);
+	}
 }
 
 /*
@@ -356,14 +504,12 @@ static void on_udp(uv_poll_t *h, int status, int events)
 		if (act == FT_PROTO_PACKET) {
 			if (w->stats)
 				ft_connstats_update_rx_virtual(w->stats, res.data, res.len);
-			if (ft_tundev_write(w->tun_fd, res.data, res.len) < 0)
-				w->counters.tun_write_dropped++;
-			else
-				w->counters.tun_tx_packets++;
+			tun_deliver(w, res.data, res.len);
 		} else if (act == FT_PROTO_REPLY) {
 			tx_append(w, wp, res.data, res.len, res.dst, true);
 		}
 	}
+	gro_flush(w);
 	ft_worker_end_batch(w);
 }
 
@@ -880,6 +1026,26 @@ int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh)
 
 /* ---- set-up and tear-down --------------------------------------------------------------- */
 
+/*
+ * Offloads: the kernel hands us TCP (and, since 6.2, UDP) super-packets and takes
+ * coalesced ones, when it accepts them; otherwise the vnet header stays and carries nothing.
+ */
+static void setup_offloads(struct ft_worker *w)
+{
+	unsigned int accepted = 0, want;
+	int rc = ft_tundev_probe_offloads(w->tun_fd, &accepted);
+
+	want = FT_TUN_F_CSUM | FT_TUN_F_TSO4 | FT_TUN_F_TSO6;
+	if ((accepted & (FT_TUN_F_USO4 | FT_TUN_F_USO6)) == (FT_TUN_F_USO4 | FT_TUN_F_USO6))
+		want |= FT_TUN_F_USO4 | FT_TUN_F_USO6;
+	if (rc == 0 && (accepted & want) == want && ft_tundev_set_offloads(w->tun_fd, want) == 0)
+		w->offloads = want;
+	ft_log_info("%s: offloads%s%s%s%s", w->ifname, w->offloads ? "" : " none",
+		    w->offloads & FT_TUN_F_CSUM ? " csum" : "",
+		    w->offloads & FT_TUN_F_TSO4 ? " tso4 tso6" : "",
+		    w->offloads & FT_TUN_F_USO4 ? " uso4 uso6" : "");
+}
+
 static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
 {
 	int rc;
@@ -889,13 +1055,15 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-rc));
 		return rc;
 	}
-	rc = ft_tundev_open(w->ifname, 0, w->ifname);
+	rc = ft_tundev_open(w->ifname, w->vnet ? FT_TUNDEV_VNET_HDR : 0, w->ifname);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot create the TUN device '%s': %s%s", w->ifname,
 			 strerror(-rc), rc == -EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
 		return rc;
 	}
 	w->tun_fd = rc;
+	if (w->vnet)
+		setup_offloads(w);
 	w->ifindex = ft_rtnl_ifindex(w->rtnl, w->ifname);
 	if (w->ifindex < 0) {
 		snprintf(err, errlen, "%s: %s", w->ifname, strerror(-w->ifindex));
@@ -952,18 +1120,26 @@ static int setup_buffers(struct ft_worker *w)
 	w->slot_size = FT_PROTO_HEADROOM + w->mtu + FT_PROTO_TAILROOM;
 	/* Round up to a cache line so that slots do not share one. */
 	w->slot_size = (w->slot_size + 63) & ~(size_t)63;
-	w->tun_block = malloc(w->slot_size * FT_WORKER_BATCH);
+	w->tun_block = malloc(w->slot_size * FT_WORKER_TUN_SLOTS);
 	w->rx = ft_udp_batch_create(FT_WORKER_BATCH, FT_WORKER_RX_BUF);
 	w->tx = ft_udp_batch_create(FT_WORKER_TX_SLOTS, w->slot_size);
 	if (!w->tun_block || !w->rx || !w->tx)
 		return -ENOMEM;
-	for (unsigned int i = 0; i < FT_WORKER_BATCH; i++) {
+	for (unsigned int i = 0; i < FT_WORKER_TUN_SLOTS; i++) {
+		w->tun_slot[i] = w->tun_block + i * w->slot_size;
 		/* One byte past the MTU tells an oversized packet from one that fits. */
-		w->tun_iov[i].iov_base = w->tun_block + i * w->slot_size + FT_PROTO_HEADROOM;
+		w->tun_iov[i].iov_base = w->tun_slot[i] + FT_PROTO_HEADROOM;
 		w->tun_iov[i].iov_len = w->mtu + 1;
 	}
 	for (unsigned int i = 0; i < FT_WORKER_TX_SLOTS; i++)
 		w->tx_own[i] = w->tx->slots[i].iov.iov_base;
+	if (w->vnet) {
+		w->tun_read_buf = malloc(FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
+		w->gro_arena_len = FT_WORKER_BATCH * (w->slot_size + FT_OFFLOAD_VNET_HDR_LEN);
+		w->gro_arena = malloc(w->gro_arena_len);
+		if (!w->tun_read_buf || !w->gro_arena)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -998,6 +1174,8 @@ static void worker_free(struct ft_worker *w)
 		free(w->ipfix_names[i]);
 	free(w->config_path);
 	free(w->tun_block);
+	free(w->tun_read_buf);
+	free(w->gro_arena);
 	ft_udp_batch_destroy(w->rx);
 	ft_udp_batch_destroy(w->tx);
 	free(w);
@@ -1039,6 +1217,7 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	w->mtu = cfg->mtu ? cfg->mtu : FT_CONFIG_DEFAULT_MTU;
 	w->link_reaction = !opts->no_link_reaction;
 	w->manage_routes = !opts->no_routes;
+	w->vnet = cfg->offload && !opts->no_offload;
 	w->gone = opts->gone;
 	w->gone_arg = opts->gone_arg;
 	snprintf(w->ifname, sizeof(w->ifname), "%s", opts->ifname);

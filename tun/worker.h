@@ -42,7 +42,10 @@ struct ft_worker;
 	X(udp_tx_errors)     /* a datagram the kernel refused (unreachable, too big) */ \
 	X(udp_tx_dropped)    /* send queue full: datagram dropped */                    \
 	X(link_down_events)  /* a watched underlay link went down */                    \
-	X(link_up_events)    /* a watched underlay link came (back) up */
+	X(link_up_events)    /* a watched underlay link came (back) up */               \
+	X(tun_gso_reads)     /* super-packets read from the TUN (offloads on) */        \
+	X(tun_gro_writes)    /* coalesced super-packets written to the TUN */           \
+	X(tun_bad_vnet)	     /* a TUN read with a vnet header or packet we refuse */
 
 struct ft_worker_counters {
 #define FT_WORKER_COUNTER_FIELD(n) uint64_t n;
@@ -68,6 +71,8 @@ struct ft_worker_options {
 	bool no_routes;
 	/* The WireGuard userspace API socket; uapi_path NULL: /var/run/wireguard/IFNAME.sock. */
 	bool no_uapi;
+	/* TUN offloads off even when the config asks for them (flowtun up --no-offload). */
+	bool no_offload;
 	const char *uapi_path;
 	ft_worker_gone_cb gone; /* may be NULL */
 	void *gone_arg;

@@ -28,6 +28,8 @@
 
 enum {
 	FT_WORKER_BATCH = 64, /* packets or datagrams per callback: bounds the work per wake-up */
+	/* Outbound slots: a super-packet read with offloads on splits into up to 45 of them. */
+	FT_WORKER_TUN_SLOTS = 128,
 	FT_WORKER_TX_SLOTS = 2 * FT_WORKER_BATCH,
 	/* A datagram larger than this cannot be ours: an MTU of 65535 plus the overhead. */
 	FT_WORKER_RX_BUF = 65536,
@@ -125,10 +127,21 @@ struct ft_worker {
 	/* Outbound slots: head room, the packet, tail room. */
 	uint8_t *tun_block;
 	size_t slot_size;
-	struct iovec tun_iov[FT_WORKER_BATCH];
-	size_t tun_len[FT_WORKER_BATCH];
-	const uint8_t *stat_pkts[FT_WORKER_BATCH];
-	size_t stat_lens[FT_WORKER_BATCH];
+	uint8_t *tun_slot[FT_WORKER_TUN_SLOTS]; /* each slot's start: the head room */
+	struct iovec tun_iov[FT_WORKER_TUN_SLOTS];
+	size_t tun_len[FT_WORKER_TUN_SLOTS];
+	const uint8_t *stat_pkts[FT_WORKER_TUN_SLOTS];
+	size_t stat_lens[FT_WORKER_TUN_SLOTS];
+	/* Offloads: the TUN speaks vnet headers; super-packets are read whole and split, and
+	 * received packets are coalesced before they are written. */
+	bool vnet;
+	unsigned int offloads; /* FT_TUN_F_* set on the device */
+	uint8_t *tun_read_buf; /* one super-packet behind its vnet header */
+	struct iovec gro_in[FT_WORKER_BATCH];
+	struct iovec gro_out[FT_WORKER_BATCH];
+	unsigned int n_gro;
+	uint8_t *gro_arena;
+	size_t gro_arena_len;
 	struct ft_udp_batch *rx;
 	struct ft_udp_batch *tx;
 	void *tx_own[FT_WORKER_TX_SLOTS]; /* each tx slot's own buffer, for copied messages */
