@@ -6,12 +6,16 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "tun/udp.h"
+
+/* Room for one UDP_SEGMENT or UDP_GRO control message. */
+#define FT_UDP_CTRL_LEN CMSG_SPACE(sizeof(int))
 
 #define FT_UDP_BATCH_MAX 1024
 
@@ -151,7 +155,9 @@ struct ft_udp_batch *ft_udp_batch_create(unsigned int n, size_t buf_size)
 	b->slots = calloc(n, sizeof(*b->slots));
 	b->msgs = calloc(n, sizeof(*b->msgs));
 	b->iovs = calloc(n, sizeof(*b->iovs));
-	if (!b->slots || !b->msgs || !b->iovs)
+	b->ctrl = calloc(n, FT_UDP_CTRL_LEN);
+	b->first = calloc(n + 1, sizeof(*b->first));
+	if (!b->slots || !b->msgs || !b->iovs || !b->ctrl || !b->first)
 		goto err;
 	if (buf_size > 0) {
 		b->block = malloc(buf_size * n);
@@ -173,10 +179,40 @@ void ft_udp_batch_destroy(struct ft_udp_batch *b)
 	if (!b)
 		return;
 	free(b->block);
+	free(b->ctrl);
+	free(b->first);
 	free(b->iovs);
 	free(b->msgs);
 	free(b->slots);
 	free(b);
+}
+
+/* The UDP_GRO segment size of a received message, or 0 when it holds one datagram. */
+static uint16_t gro_size(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		int v;
+
+		if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO ||
+		    c->cmsg_len < CMSG_LEN(sizeof(v)))
+			continue;
+		memcpy(&v, CMSG_DATA(c), sizeof(v));
+		return v > 0 && v <= 65535 ? (uint16_t)v : 0;
+	}
+	return 0;
+}
+
+int ft_udp_set_offloads(struct ft_udp *u, bool gso, bool gro)
+{
+	int on = gro && u->has_gro ? 1 : 0;
+
+	u->gso_on = gso && u->has_gso;
+	if (setsockopt(u->fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) < 0) {
+		u->gro_on = false;
+		return on ? -errno : 0;
+	}
+	u->gro_on = on;
+	return 0;
 }
 
 int ft_udp_recv_batch(const struct ft_udp *u, struct ft_udp_batch *b)
@@ -192,6 +228,10 @@ int ft_udp_recv_batch(const struct ft_udp *u, struct ft_udp_batch *b)
 		b->iovs[i] = b->slots[i].iov;
 		mh->msg_iov = &b->iovs[i];
 		mh->msg_iovlen = 1;
+		if (u->gro_on) {
+			mh->msg_control = b->ctrl + (size_t)i * FT_UDP_CTRL_LEN;
+			mh->msg_controllen = FT_UDP_CTRL_LEN;
+		}
 		b->msgs[i].msg_len = 0;
 	}
 	do {
@@ -205,6 +245,7 @@ int ft_udp_recv_batch(const struct ft_udp *u, struct ft_udp_batch *b)
 
 		s->len = b->msgs[i].msg_len;
 		s->err = 0;
+		s->gso_size = u->gro_on ? gro_size(&b->msgs[i].msg_hdr) : 0;
 		/* The kernel copies what fits and says so only in msg_flags: a short read must
 		 * not pass for a whole datagram. */
 		s->truncated = (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
@@ -215,56 +256,121 @@ int ft_udp_recv_batch(const struct ft_udp *u, struct ft_udp_batch *b)
 	return got;
 }
 
-static void fill_send_msgs(const struct ft_udp *u, struct ft_udp_batch *b, unsigned int count)
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-	for (unsigned int i = 0; i < count; i++) {
-		struct ft_udp_slot *s = &b->slots[i];
-		struct msghdr *mh = &b->msgs[i].msg_hdr;
+	socklen_t n = ft_udp_addr_len(a);
 
+	return n && n == ft_udp_addr_len(b) && memcmp(a, b, n) == 0;
+}
+
+/*
+ * One message per slot, or with gso_on one per run of slots for one destination whose
+ * sizes are equal but for a shorter last one (the kernel cuts a UDP_SEGMENT message into
+ * datagrams of the segment size), slots [from, count). b->first[m] is message m's first slot.
+ * Returns the number of messages.
+ */
+static unsigned int fill_send_msgs(const struct ft_udp *u, struct ft_udp_batch *b,
+				   unsigned int from, unsigned int count)
+{
+	unsigned int m = 0;
+
+	for (unsigned int i = from; i < count; i++)
 		if (u->family == AF_INET6)
-			ft_udp_addr_map(&s->addr);
-		/* The slot's iov is the whole buffer; the datagram is its first len bytes. */
-		b->iovs[i].iov_base = s->iov.iov_base;
-		b->iovs[i].iov_len = s->len;
+			ft_udp_addr_map(&b->slots[i].addr);
+	for (unsigned int i = from; i < count;) {
+		struct ft_udp_slot *s = &b->slots[i];
+		struct msghdr *mh = &b->msgs[m].msg_hdr;
+		unsigned int j = i + 1;
+		size_t total = s->len;
+
+		while (u->gso_on && s->len > 0 && j < count && j - i < FT_UDP_GSO_MAX_SEGMENTS) {
+			const struct ft_udp_slot *t = &b->slots[j];
+
+			if (t->len == 0 || t->len > s->len || total + t->len > 65000 ||
+			    !same_addr(&t->addr, &s->addr))
+				break;
+			total += t->len;
+			j++;
+			if (t->len < s->len)
+				break; /* a shorter datagram ends the run */
+		}
+		for (unsigned int k = i; k < j; k++) {
+			/* The slot's iov is the whole buffer; the datagram is its first len bytes. */
+			b->iovs[k].iov_base = b->slots[k].iov.iov_base;
+			b->iovs[k].iov_len = b->slots[k].len;
+			b->slots[k].err = 0;
+		}
 		memset(mh, 0, sizeof(*mh));
 		mh->msg_name = &s->addr;
 		mh->msg_namelen = ft_udp_addr_len(&s->addr);
 		mh->msg_iov = &b->iovs[i];
-		mh->msg_iovlen = 1;
-		b->msgs[i].msg_len = 0;
-		s->err = 0;
+		mh->msg_iovlen = j - i;
+		if (j - i > 1) {
+			struct cmsghdr *c;
+			uint16_t size = (uint16_t)s->len;
+
+			mh->msg_control = b->ctrl + (size_t)m * FT_UDP_CTRL_LEN;
+			mh->msg_controllen = CMSG_SPACE(sizeof(size));
+			memset(mh->msg_control, 0, FT_UDP_CTRL_LEN);
+			c = CMSG_FIRSTHDR(mh);
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(size));
+			memcpy(CMSG_DATA(c), &size, sizeof(size));
+		}
+		b->msgs[m].msg_len = 0;
+		b->first[m++] = i;
+		i = j;
 	}
+	b->first[m] = count;
+	return m;
 }
 
-int ft_udp_send_batch(const struct ft_udp *u, struct ft_udp_batch *b, unsigned int count)
+int ft_udp_send_batch(struct ft_udp *u, struct ft_udp_batch *b, unsigned int count)
 {
-	unsigned int done = 0;
+	unsigned int done = 0, nmsg;
 
 	if (count > b->n)
 		count = b->n;
-	fill_send_msgs(u, b, count);
-	while (done < count) {
-		int sent;
+	nmsg = fill_send_msgs(u, b, 0, count);
+	while (done < nmsg) {
+		int sent, err;
 
 		do {
-			sent = sendmmsg(u->fd, &b->msgs[done], count - done, MSG_DONTWAIT);
+			sent = sendmmsg(u->fd, &b->msgs[done], nmsg - done, MSG_DONTWAIT);
 		} while (sent < 0 && errno == EINTR);
 		if (sent > 0) {
 			done += (unsigned int)sent;
 			continue;
 		}
-		if (sent == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+		err = errno;
+		if (sent == 0 || err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
 			break;
-		if (errno == EBADF || errno == ENOTSOCK || errno == EFAULT)
-			return done ? (int)done : -errno;
+		if (err == EBADF || err == ENOTSOCK || err == EFAULT)
+			return done ? (int)b->first[done] : -err;
+		if (err == EIO && b->msgs[done].msg_hdr.msg_iovlen > 1) {
+			/*
+			 * The device cannot segment (a UDP_SEGMENT send fails with EIO, e.g. without
+			 * checksum offload): no more GSO on this socket; the unsent slots go again,
+			 * one datagram each.
+			 */
+			unsigned int from = b->first[done];
+
+			u->gso_on = false;
+			nmsg = fill_send_msgs(u, b, from, count);
+			done = 0;
+			continue;
+		}
 		/*
-		 * sendmmsg reports an error only when it is the first datagram's: record it on
-		 * that slot and go on with the next, so one bad destination cannot wedge a batch.
+		 * sendmmsg reports an error only when it is the first message's: record it on that
+		 * message's slots and go on with the next, so one bad destination cannot wedge a
+		 * batch.
 		 */
-		b->slots[done].err = -errno;
+		for (unsigned int k = b->first[done]; k < b->first[done + 1]; k++)
+			b->slots[k].err = -err;
 		done++;
 	}
-	return (int)done;
+	return nmsg ? (int)b->first[done] : 0;
 }
 
 bool ft_udp_addr_is_v4mapped(const struct sockaddr_storage *a)

@@ -39,8 +39,10 @@ struct ft_udp {
 	int family;	    /* AF_INET6 (dual-stack) or AF_INET */
 	uint16_t port;	    /* the bound port, host order */
 	int rcvbuf, sndbuf; /* what the kernel granted (getsockopt), bytes */
-	bool has_gso;	    /* UDP_SEGMENT is known to this kernel (probed, not used yet) */
-	bool has_gro;	    /* UDP_GRO is known to this kernel (probed, not used yet) */
+	bool has_gso;	    /* UDP_SEGMENT is known to this kernel (probed) */
+	bool has_gro;	    /* UDP_GRO is known to this kernel (probed) */
+	bool gso_on; /* sends group equal-sized datagrams to one peer (ft_udp_set_offloads) */
+	bool gro_on; /* receives may hold several datagrams of one sender (slot gso_size) */
 };
 
 /*
@@ -50,6 +52,15 @@ struct ft_udp {
  * dual-stack when bound to in6addr_any; an AF_INET local gives an AF_INET socket. 0 or a negative errno (-EADDRINUSE, -EACCES, ...); on failure u->fd is -1.
  */
 int ft_udp_open(struct ft_udp *u, const struct sockaddr *local, uint16_t port, unsigned int flags);
+/*
+ * Segmentation offloads on the underlay, each only when has_gso/has_gro say the kernel knows
+ * it. gso: ft_udp_send_batch() sends consecutive slots for one destination, of one size but a
+ * shorter last one, as one UDP_SEGMENT message (up to FT_UDP_GSO_MAX_SEGMENTS); gro: UDP_GRO
+ * on the socket. 0 or a negative errno (the flags then say what is on).
+ */
+#define FT_UDP_GSO_MAX_SEGMENTS 64
+int ft_udp_set_offloads(struct ft_udp *u, bool gso, bool gro);
+
 /* Closes the socket; safe on a closed one. */
 void ft_udp_close(struct ft_udp *u);
 
@@ -63,6 +74,11 @@ struct ft_udp_slot {
 	size_t len;
 	struct sockaddr_storage addr;
 	bool truncated; /* received datagram was longer than iov.iov_len: len bytes are kept */
+	/*
+	 * With gro_on: when non-zero, the slot holds len bytes of several datagrams from addr,
+	 * each gso_size bytes but the last, which may be shorter.
+	 */
+	uint16_t gso_size;
 	int err;
 };
 
@@ -76,9 +92,11 @@ struct ft_udp_batch {
 	unsigned int n;
 	struct ft_udp_slot *slots;
 	struct mmsghdr *msgs;
-	struct iovec *iovs; /* what the syscalls see: the buffer on receive, len bytes on send */
-	void *block;	    /* the buffers when buf_size > 0, else NULL */
-	uint64_t truncated; /* running count of truncated datagrams received */
+	struct iovec *iovs;  /* what the syscalls see: the buffer on receive, len bytes on send */
+	uint8_t *ctrl;	     /* a control message buffer per slot (UDP_SEGMENT, UDP_GRO) */
+	unsigned int *first; /* send with GSO: the first slot of each message, and the end */
+	void *block;	     /* the buffers when buf_size > 0, else NULL */
+	uint64_t truncated;  /* running count of truncated datagrams received */
 };
 
 /* A batch of n slots (1..1024), each with buf_size bytes of buffer (0: none). NULL when out
@@ -102,9 +120,11 @@ int ft_udp_recv_batch(const struct ft_udp *u, struct ft_udp_batch *b);
  * rest. It stops early only when the socket is full (EAGAIN, ENOBUFS): the caller sends the
  * remaining slots when the fd is writable. A negative errno only for errors of the socket
  * itself (-EBADF). On a dual-stack socket an AF_INET addr is rewritten in place to its
- * v4-mapped form.
+ * v4-mapped form. With gso_on, a run sent as one message shares its fate (err); an EIO on
+ * such a message (a device that cannot segment) turns gso_on off and the run is sent again
+ * datagram by datagram.
  */
-int ft_udp_send_batch(const struct ft_udp *u, struct ft_udp_batch *b, unsigned int count);
+int ft_udp_send_batch(struct ft_udp *u, struct ft_udp_batch *b, unsigned int count);
 
 /* True when a is an AF_INET6 address of the form ::ffff:a.b.c.d. */
 bool ft_udp_addr_is_v4mapped(const struct sockaddr_storage *a);

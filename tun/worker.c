@@ -132,6 +132,8 @@ static void flush_physical(struct ft_worker *w)
 		}
 		wp->tx_pkts = wp->tx_bytes = wp->rx_pkts = wp->rx_bytes = 0;
 		wp->dirty = false;
+		/* A handshake or its failure shows as traffic: note when the path state changed. */
+		ft_worker_path_state(w, wp, ft_worker_now_ns());
 	}
 	w->n_dirty = 0;
 }
@@ -242,6 +244,8 @@ static void on_proto_timer(uv_timer_t *t)
 
 	w->armed_deadline = 0;
 	ft_proto_tick(w->proto, ft_worker_now_ns());
+	for (size_t i = 0; i < w->n_peers; i++)
+		ft_worker_path_state(w, &w->peers[i], ft_worker_now_ns());
 	ft_worker_end_batch(w);
 }
 
@@ -369,9 +373,14 @@ static void on_tun(uv_poll_t *h, int status, int events)
 }
 
 /* A packet for the TUN: at once without offloads, else gathered for coalescing. */
+static void gro_flush(struct ft_worker *w);
+
 static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
 {
 	if (w->vnet) {
+		/* UDP_GRO can hand one batch many more packets than the table holds. */
+		if (w->n_gro == FT_WORKER_BATCH)
+			gro_flush(w);
 		w->gro_in[w->n_gro].iov_base = pkt;
 		w->gro_in[w->n_gro++].iov_len = len;
 		return;
@@ -457,6 +466,36 @@ static bool under_load(struct ft_worker *w, uint64_t now, bool initiation)
 	return now < w->under_load_until_ns;
 }
 
+static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
+		    const struct sockaddr_storage *from, uint64_t now)
+{
+	struct ft_proto_result res;
+	enum ft_proto_action act;
+	struct wpeer *wp;
+	bool load;
+
+	w->counters.udp_rx_datagrams++;
+	load = under_load(w, now, len > 0 && msg[0] == FT_WIRE_INITIATION);
+	act = ft_proto_receive(w->proto, msg, len, (const struct sockaddr *)from, now, load,
+			       w->reply, sizeof(w->reply), &res);
+	if (act == FT_PROTO_DROP)
+		return;
+	wp = find_wpeer(w, res.peer);
+	if (wp) {
+		wp->rx_pkts++;
+		wp->rx_bytes += len;
+		memcpy(&wp->rx_from, from, sizeof(*from));
+		mark_dirty(w, wp);
+	}
+	if (act == FT_PROTO_PACKET) {
+		if (w->stats)
+			ft_connstats_update_rx_virtual(w->stats, res.data, res.len);
+		tun_deliver(w, res.data, res.len);
+	} else if (act == FT_PROTO_REPLY) {
+		tx_append(w, wp, res.data, res.len, res.dst, true);
+	}
+}
+
 static void on_udp(uv_poll_t *h, int status, int events)
 {
 	struct ft_worker *w = ((struct udp_handle *)h->data)->w;
@@ -479,35 +518,22 @@ static void on_udp(uv_poll_t *h, int status, int events)
 	for (int i = 0; i < n; i++) {
 		struct ft_udp_slot *s = &w->rx->slots[i];
 		uint8_t *msg = s->iov.iov_base;
-		struct ft_proto_result res;
-		enum ft_proto_action act;
-		struct wpeer *wp;
-		bool load;
 
 		if (s->truncated) {
 			w->counters.udp_rx_truncated++;
 			continue;
 		}
-		w->counters.udp_rx_datagrams++;
-		load = under_load(w, now, s->len > 0 && msg[0] == FT_WIRE_INITIATION);
-		act = ft_proto_receive(w->proto, msg, s->len, (const struct sockaddr *)&s->addr,
-				       now, load, w->reply, sizeof(w->reply), &res);
-		if (act == FT_PROTO_DROP)
+		/* With UDP_GRO a slot holds several datagrams of one sender, gso_size each. */
+		if (s->gso_size && s->len > s->gso_size) {
+			for (size_t off = 0; off < s->len; off += s->gso_size) {
+				size_t len = s->len - off < s->gso_size ? s->len - off
+									: s->gso_size;
+
+				inbound(w, msg + off, len, &s->addr, now);
+			}
 			continue;
-		wp = find_wpeer(w, res.peer);
-		if (wp) {
-			wp->rx_pkts++;
-			wp->rx_bytes += s->len;
-			memcpy(&wp->rx_from, &s->addr, sizeof(s->addr));
-			mark_dirty(w, wp);
 		}
-		if (act == FT_PROTO_PACKET) {
-			if (w->stats)
-				ft_connstats_update_rx_virtual(w->stats, res.data, res.len);
-			tun_deliver(w, res.data, res.len);
-		} else if (act == FT_PROTO_REPLY) {
-			tx_append(w, wp, res.data, res.len, res.dst, true);
-		}
+		inbound(w, msg, s->len, &s->addr, now);
 	}
 	gro_flush(w);
 	ft_worker_end_batch(w);
@@ -1021,6 +1047,8 @@ int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh)
 	}
 	w->udp = *fresh;
 	ft_udp_close(&old);
+	if (w->vnet)
+		ft_udp_set_offloads(&w->udp, true, true);
 	return udp_poll_start(w);
 }
 
@@ -1107,6 +1135,8 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 			 strerror(-rc));
 		return rc;
 	}
+	if (w->vnet)
+		ft_udp_set_offloads(&w->udp, true, true);
 	w->fwmark = cfg->fwmark;
 	if (w->fwmark && (rc = ft_worker_set_fwmark(&w->udp, w->fwmark)) < 0) {
 		snprintf(err, errlen, "FwMark %u: %s", w->fwmark, strerror(-rc));

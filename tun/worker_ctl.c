@@ -15,7 +15,8 @@
  *   flowtun_top=PROTO SRC DST TXPKTS TXBYTES RXPKTS RXBYTES   its top connections by bytes
  * and per peer, after its standard keys:
  *   flowtun_peer_state=up|link-down|handshake-failing|no-session
- *   flowtun_peer_state_since=UNIX_SECONDS       when flowtun first noticed that state
+ *   flowtun_peer_state_since=UNIX_SECONDS       when the state began (seen at its first
+ *                                               batch, timer or link event after the change)
  *   flowtun_peer_path=IFNAME                    the underlay interface towards its endpoint
  * Values hold no '=', so a get=flowtun answer parses like any other.
  */
@@ -278,7 +279,13 @@ static bool named_in(const struct ft_uapi_set *set, const uint8_t key[FT_KEY_LEN
 	return false;
 }
 
-static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, uint64_t now)
+/*
+ * replace_peers (wg setconf) leaves exactly what the request says: a peer that stays keeps its
+ * sessions, but what the request omits (preshared key, endpoint, keepalive) is reset, as it
+ * would be on a peer created afresh.
+ */
+static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool replace,
+		      uint64_t now)
 {
 	struct wpeer *wp = ft_worker_find_peer_by_key(w, up->public_key);
 	const uint8_t *psk =
@@ -310,18 +317,19 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, uint64
 			ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer,
 							       up->persistent_keepalive, now);
 	} else {
-		if (up->has_preshared_key) {
+		if (up->has_preshared_key || replace) {
 			ft_proto_peer_set_preshared_key(w->proto, wp->peer, psk);
 			if ((rc = ft_worker_peer_set_psk(wp, psk)) < 0)
 				return rc;
 		}
-		if (up->has_endpoint) {
-			rc = ft_proto_peer_set_endpoint(w->proto, wp->peer,
-							(const struct sockaddr *)&up->endpoint);
+		if (up->has_endpoint || replace) {
+			rc = ft_proto_peer_set_endpoint(
+				w->proto, wp->peer,
+				up->has_endpoint ? (const struct sockaddr *)&up->endpoint : NULL);
 			if (rc < 0)
 				return rc;
 		}
-		if (up->has_persistent_keepalive) {
+		if (up->has_persistent_keepalive || replace) {
 			ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer,
 							       up->persistent_keepalive, now);
 			wp->keepalive = up->persistent_keepalive;
@@ -393,7 +401,7 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 			if (!named_in(set, w->peers[i].public_key))
 				ft_worker_peer_remove(w, &w->peers[i]);
 	for (size_t i = 0; i < set->n_peers; i++) {
-		rc = apply_peer(w, &set->peers[i], now);
+		rc = apply_peer(w, &set->peers[i], set->replace_peers, now);
 		if (rc < 0) {
 			/* Only memory can fail here; say so rather than hide a half-applied set. */
 			ft_log_warnx("%s: userspace API set stopped at peer %zu: %s", w->ifname, i,

@@ -36,6 +36,9 @@
 
 enum {
 	MAX_DATAGRAM = 1500,
+	VNET_HDR_LEN = 10, /* struct virtio_net_hdr, with PACKET_VNET_HDR */
+	GSO_UDP_L4 = 5,	   /* VIRTIO_NET_HDR_GSO_UDP_L4 */
+	ETH_HDR_LEN = 14,
 	MAX_CAPTURE = 1024,
 	MSG_INITIATION = 1,
 	MSG_RESPONSE = 2,
@@ -191,7 +194,7 @@ static uint64_t now_ms(void)
  * dst, else 0. Lengths are checked against what was captured before anything is read.
  */
 static size_t transport_payload(const uint8_t *pkt, size_t caplen, const struct sockaddr_in *dst,
-				const uint8_t **payload)
+				size_t max, const uint8_t **payload)
 {
 	size_t ihl, ip_len, udp_len;
 
@@ -209,8 +212,7 @@ static size_t transport_payload(const uint8_t *pkt, size_t caplen, const struct 
 	if (udp_len < 8 || udp_len > ip_len - ihl)
 		return 0;
 	udp_len -= 8;
-	if (udp_len < TRANSPORT_HEADER_LEN || udp_len > MAX_DATAGRAM ||
-	    pkt[ihl + 8] != MSG_TRANSPORT)
+	if (udp_len < TRANSPORT_HEADER_LEN || udp_len > max || pkt[ihl + 8] != MSG_TRANSPORT)
 		return 0;
 	*payload = pkt + ihl + 8;
 	return udp_len;
@@ -220,8 +222,9 @@ static int cmd_replay(const char *ifname, const struct sockaddr_in *dst, unsigne
 		      unsigned long repeat)
 {
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
-	uint8_t pkt[65536];
+	uint8_t pkt[VNET_HDR_LEN + 65536];
 	unsigned long n = 0, replayed = 0;
+	int one = 1;
 	uint64_t deadline = now_ms() + 10000;
 	int pfd = -1, ufd = -1, rc = 1;
 
@@ -231,11 +234,17 @@ static int cmd_replay(const char *ifname, const struct sockaddr_in *dst, unsigne
 		return 1;
 	}
 	/*
-	 * Cooked (SOCK_DGRAM): the packet without the link header. ETH_P_ALL, as the kernel
-	 * shows outgoing packets only to taps of every protocol; the parser skips non-IPv4.
+	 * Raw, for the vnet header (PACKET_VNET_HDR takes SOCK_RAW only). ETH_P_ALL, as the
+	 * kernel shows outgoing packets only to taps of every protocol; the parser skips
+	 * non-IPv4.
 	 */
-	pfd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ALL));
-	if (pfd < 0 || bind(pfd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+	pfd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+	/*
+	 * A sender with UDP_SEGMENT puts many datagrams in one frame on a veth: the vnet header
+	 * in front of each capture gives the segment size to cut them apart at.
+	 */
+	if (pfd < 0 || setsockopt(pfd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0 ||
+	    bind(pfd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
 		perror("udp-noise: packet socket");
 		goto out;
 	}
@@ -244,7 +253,7 @@ static int cmd_replay(const char *ifname, const struct sockaddr_in *dst, unsigne
 		const uint8_t *payload;
 		uint64_t now = now_ms();
 		ssize_t got;
-		size_t len;
+		size_t len, seg;
 
 		if (now >= deadline) {
 			fprintf(stderr, "udp-noise: captured %lu of %lu transport messages\n", n,
@@ -254,13 +263,28 @@ static int cmd_replay(const char *ifname, const struct sockaddr_in *dst, unsigne
 		if (poll(&p, 1, (int)(deadline - now)) <= 0)
 			continue;
 		got = recv(pfd, pkt, sizeof(pkt), MSG_DONTWAIT);
-		if (got <= 0)
+		/* The vnet header, then the Ethernet frame of the veth: IPv4 only. */
+		if (got <= VNET_HDR_LEN + ETH_HDR_LEN ||
+		    (pkt[VNET_HDR_LEN + 12] << 8 | pkt[VNET_HDR_LEN + 13]) != 0x0800)
 			continue;
-		len = transport_payload(pkt, (size_t)got, dst, &payload);
+		/* virtio_net_hdr: gso_type at 1, gso_size (little-endian) at 4. */
+		seg = pkt[1] == GSO_UDP_L4 ? (size_t)(pkt[4] | pkt[5] << 8) : 0;
+		len = transport_payload(pkt + VNET_HDR_LEN + ETH_HDR_LEN,
+					(size_t)got - VNET_HDR_LEN - ETH_HDR_LEN, dst,
+					seg ? sizeof(pkt) : MAX_DATAGRAM, &payload);
 		if (len == 0)
 			continue;
-		memcpy(captured[n], payload, len);
-		captured_len[n++] = len;
+		if (!seg || seg > MAX_DATAGRAM)
+			seg = len;
+		for (size_t off = 0; off < len && n < count; off += seg) {
+			size_t l = len - off < seg ? len - off : seg;
+
+			if (l < TRANSPORT_HEADER_LEN || l > MAX_DATAGRAM ||
+			    payload[off] != MSG_TRANSPORT)
+				break;
+			memcpy(captured[n], payload + off, l);
+			captured_len[n++] = l;
+		}
 	}
 	close(pfd);
 	pfd = -1;
