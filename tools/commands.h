@@ -29,6 +29,7 @@ extern const struct ft_command ft_command_pubkey;
 extern const struct ft_command ft_command_link_watch;
 extern const struct ft_command ft_command_link_status;
 extern const struct ft_command ft_command_flows;
+extern const struct ft_command ft_command_show;
 
 /* flowtun [-f] IFACE (wireguard-go's command line, for wg-quick): tools/cmd_serve.c. */
 bool ft_serve_is_invocation(int argc, char *argv[]);

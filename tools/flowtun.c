@@ -33,7 +33,7 @@ static const struct ft_command ft_command_version = {
 
 static const struct ft_command *const commands[] = {
 	&ft_command_up,		&ft_command_genkey,	 &ft_command_pubkey, &ft_command_genpsk,
-	&ft_command_link_watch, &ft_command_link_status, &ft_command_flows,
+	&ft_command_link_watch, &ft_command_link_status, &ft_command_show,   &ft_command_flows,
 	&ft_command_version,	&ft_command_help,
 };
 
