@@ -30,9 +30,12 @@ ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24, fd00::1/64" "$pb" "100.64.0.2/32,
 	198.18.0.2:51820 "FlowLog = $FT_TMP/flows-a.jsonl"
 ft_conf "$FT_TMP/b.conf" "$kb" "100.64.0.2/24, fd00::2/64" "$pa" "100.64.0.1/32, fd00::1/128" \
 	198.18.0.1:51820
-ft_up "$a" "$FT_TMP/a.conf"
+# FT_UP_FLAGS_A/_B: extra flowtun up options per side (up-nooffload.sh, up-mixed.sh).
+# shellcheck disable=SC2086
+ft_up "$a" "$FT_TMP/a.conf" ${FT_UP_FLAGS_A:-}
 pid_a=$FT_LAST_PID
-ft_up "$b" "$FT_TMP/b.conf"
+# shellcheck disable=SC2086
+ft_up "$b" "$FT_TMP/b.conf" ${FT_UP_FLAGS_B:-}
 pid_b=$FT_LAST_PID
 
 # Both directions and both families; a initiates the handshake (its first ping).
