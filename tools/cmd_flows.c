@@ -24,6 +24,7 @@
 
 #include "stats/flowread.h"
 #include "tools/commands.h"
+#include "tools/human.h"
 
 static int cmd_flows(int argc, char *argv[]);
 
@@ -172,20 +173,7 @@ static void table_print(const struct table *t)
 
 static void human_bytes(char *buf, uint64_t v)
 {
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-	double d = (double)v;
-	size_t u = 0;
-
-	if (v < 1024) {
-		snprintf(buf, CELL, "%" PRIu64 " B", v);
-		return;
-	}
-	d /= 1024;
-	while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		d /= 1024;
-		u++;
-	}
-	snprintf(buf, CELL, "%.1f %s", d, units[u]);
+	ft_human_bytes(buf, CELL, v, 1);
 }
 
 static void human_rate(char *buf, uint64_t bytes, uint64_t ms)

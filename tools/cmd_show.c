@@ -32,6 +32,7 @@
 #include <sodium.h>
 
 #include "tools/commands.h"
+#include "tools/human.h"
 #include "tun/key.h"
 #include "tun/uapi.h"
 
@@ -685,20 +686,7 @@ static void ago(char *buf, size_t size, uint64_t now, uint64_t then)
 /* "532 B", "1.23 KiB" ... "4.00 TiB", as wg(8) writes byte counts. */
 static void bytes(char *buf, size_t size, uint64_t b)
 {
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	size_t u = 0;
-
-	if (b < 1024) {
-		snprintf(buf, size, "%" PRIu64 " B", b);
-		return;
-	}
-	v /= 1024;
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, "%.2f %s", v, units[u]);
+	ft_human_bytes(buf, size, b, 2);
 }
 
 static const char *proto_name(unsigned int proto)
