@@ -199,7 +199,8 @@ static int encrypt(struct ft_proto *p, struct ft_peer *peer, uint8_t *buf, size_
 
 	if (err)
 		return err;
-	if (len)
+	/* The jitter (a getrandom call) only when the timer is not armed yet: not per packet. */
+	if (len && !ft_timers_armed(&peer->timers, FT_TIMER_NEW_HANDSHAKE))
 		ft_timers_data_sent(&peer->timers, now_ns, jitter(p));
 	ft_timers_any_authenticated_packet_sent(&peer->timers);
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
