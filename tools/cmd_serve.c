@@ -9,8 +9,9 @@
  *
  * flowtun's own settings come from /etc/flowtun/IFACE.conf when it exists (another file with
  * FLOWTUN_SETTINGS=PATH): an [Interface] with FlowLog, FlowLogInterval, FlowLogMaxConns,
- * LinkWatch, LinkPollInterval, Statistics, IPFIX and IPFIXTemplateInterval. FLOWTUN_FLOWLOG
- * overrides FlowLog. SIGHUP re-reads the file (the flow log is reopened).
+ * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval, Offload, User and
+ * Seccomp. FLOWTUN_FLOWLOG overrides FlowLog. SIGHUP re-reads the file (the flow log is
+ * reopened).
  */
 #include "config.h"
 
@@ -27,6 +28,7 @@
 #include "tools/runner.h"
 #include "tun/conf.h"
 #include "tun/log.h"
+#include "tun/privs.h"
 
 #define SETTINGS_DIR "/etc/flowtun"
 
@@ -146,13 +148,20 @@ int ft_serve_main(int argc, char *argv[])
 		argc--;
 		argv++;
 	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		ft_serve_print_usage(stdout);
+		return FT_EXIT_OK;
+	}
 	if (argc != 2)
 		return ft_command_usage_error(&serve_cmd, "expected one interface name");
 	ifname = argv[1];
 	if (!ifname[0] || strlen(ifname) >= IFNAMSIZ)
 		return ft_command_usage_error(&serve_cmd, "bad interface name '%s'", ifname);
+	ft_privs_no_dump();
 	if ((rc = load_settings(ifname, &cfg, path, sizeof(path))) != FT_EXIT_OK)
 		return rc;
+	ropts.user = cfg.user;
+	ropts.seccomp = cfg.seccomp;
 	ropts.config_path = path[0] ? path : NULL;
 	wopts.ifname = ifname;
 	wopts.config_path = ropts.config_path;

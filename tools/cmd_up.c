@@ -18,6 +18,7 @@
 #include "tools/runner.h"
 #include "tun/conf.h"
 #include "tun/log.h"
+#include "tun/privs.h"
 
 static int cmd_up(int argc, char *argv[]);
 
@@ -41,13 +42,18 @@ const struct ft_command ft_command_up = {
 		"      --no-link-monitor  do not watch the underlay links\n"
 		"      --no-link-reaction watch them, but do not re-handshake on link-up\n"
 		"      --no-offload       no TUN offloads (vnet header, TSO/USO, GRO)\n"
+		"  -u, --user USER        once up, drop to USER (name or uid:gid), keeping only\n"
+		"                         CAP_NET_ADMIN (config: User)\n"
+		"      --seccomp on|log|off  the syscall allow-list after the drop (default on;\n"
+		"                         config: Seccomp)\n"
 		"\n"
 		"CONFIG is the wg-quick format ([Interface] with PrivateKey or PrivateKeyFile,\n"
-		"ListenPort, Address, MTU; repeated [Peer] with PublicKey, PresharedKey,\n"
+		"ListenPort, Address, MTU, FwMark; repeated [Peer] with PublicKey, PresharedKey,\n"
 		"AllowedIPs, Endpoint, PersistentKeepalive) plus flowtun's keys in [Interface]:\n"
-		"FlowLog (path or -), FlowLogInterval (s, 5), FlowLogMaxConns (1060), LinkWatch,\n"
-		"LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off), IPFIX (host:port).\n"
-		"See flowtun(8).\n",
+		"FlowLog (a path, - or syslog), FlowLogInterval (s, 5), FlowLogMaxConns (1060),\n"
+		"LinkWatch, LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off),\n"
+		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp.\n"
+		"See flowtun-up(8).\n",
 	.run = cmd_up,
 };
 
@@ -87,6 +93,8 @@ static int cmd_up(int argc, char *argv[])
 		{ "no-link-monitor", no_argument, NULL, 'M' },
 		{ "no-link-reaction", no_argument, NULL, 'R' },
 		{ "no-offload", no_argument, NULL, 'O' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ft_worker_options wopts = { 0 };
@@ -94,10 +102,11 @@ static int cmd_up(int argc, char *argv[])
 	struct ft_config cfg;
 	char ifname[IFNAMSIZ] = "", err[512];
 	bool use_syslog = false;
+	const char *user = NULL, *seccomp = NULL;
 	int verbose = 0, opt, rc;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "i:dsv", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:dsvu:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
 			if (strlen(optarg) == 0 || strlen(optarg) >= IFNAMSIZ)
@@ -123,6 +132,12 @@ static int cmd_up(int argc, char *argv[])
 		case 'O':
 			wopts.no_offload = true;
 			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'S':
+			seccomp = optarg;
+			break;
 		default:
 			return ft_command_usage_error(cmd, "unknown option");
 		}
@@ -142,12 +157,16 @@ static int cmd_up(int argc, char *argv[])
 				 : FT_LOG_NOTICE,
 		    use_syslog);
 
+	/* No core dumps and no ptrace of a process that holds keys. */
+	ft_privs_no_dump();
 	rc = ft_config_load(ropts.config_path, &cfg, err, sizeof(err));
 	if (rc < 0)
 		return ft_command_error(cmd, "%s", err);
 
 	wopts.ifname = ifname;
 	wopts.config_path = ropts.config_path;
+	ropts.user = user ? user : cfg.user;
+	ropts.seccomp = seccomp ? seccomp : cfg.seccomp;
 	rc = ft_runner_run(&cfg, &wopts, &ropts);
 	ft_config_free(&cfg);
 	return rc;

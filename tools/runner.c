@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 
 #include "tools/runner.h"
 #include "tun/log.h"
+#include "tun/privs.h"
 
 struct runner {
 	uv_loop_t loop;
@@ -19,6 +21,7 @@ struct runner {
 	bool signals_open;
 	struct ft_worker *worker;
 	const struct ft_runner_options *opts;
+	int exit_code;
 };
 
 static void close_signals(struct runner *r)
@@ -92,8 +95,25 @@ static void on_usr1(uv_signal_t *h, int signum)
 {
 	struct runner *r = h->data;
 
-	if (r->worker)
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!r->worker)
+		return;
+	if (!ft_log_is_syslog()) {
 		ft_worker_dump_status(r->worker, stderr);
+		return;
+	}
+	/* Detached or under systemd with --syslog: the status goes where the log goes. */
+	f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	ft_worker_dump_status(r->worker, f);
+	fclose(f);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		ft_log(FT_LOG_NOTICE, "%s", line);
+	free(text);
 }
 
 static void start_signal(struct runner *r, uv_signal_t *h, uv_signal_cb cb, int signum)
@@ -107,6 +127,36 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 {
 	if (!uv_is_closing(h))
 		uv_close(h, NULL);
+}
+
+/*
+ * Privileges, once everything that needs root exists. Route changes on SIGHUP and the
+ * API's set keep working through CAP_NET_ADMIN; see tun/privs.c for what else is kept.
+ */
+static int drop_privileges(const struct ft_runner_options *o)
+{
+	enum ft_privs_seccomp_action action = FT_PRIVS_SECCOMP_KILL;
+	struct ft_privs_options po = { .user = o->user };
+	char err[256];
+	int on;
+
+	if (!o->user)
+		return 0;
+	on = ft_privs_seccomp_parse(o->seccomp ? o->seccomp : "on", &action);
+	if (on < 0) {
+		ft_log_warnx("bad seccomp setting '%s' (on, log or off)", o->seccomp);
+		return on;
+	}
+	if (ft_privs_drop(&po, err, sizeof(err)) < 0) {
+		ft_log_warnx("cannot drop privileges: %s", err);
+		return -EPERM;
+	}
+	if (on && ft_privs_seccomp(action, err, sizeof(err)) < 0) {
+		ft_log_warnx("cannot install the seccomp filter: %s", err);
+		return -EPERM;
+	}
+	ft_log_info("running as %s%s", o->user, on ? " with the seccomp allow-list" : "");
+	return 0;
 }
 
 static void report_ready(int fd, const char *err)
@@ -179,11 +229,16 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 		else
 			uv_loop_fork(&r.loop);
 	}
+	if (drop_privileges(ropts) < 0) {
+		/* Half dropped is no state to serve in: shut down cleanly and fail. */
+		stop(&r);
+		r.exit_code = 1;
+	}
 	uv_run(&r.loop, UV_RUN_DEFAULT);
 	/* Anything still open (the link monitor's handles close on their own) ends here. */
 	uv_walk(&r.loop, close_walk_cb, NULL);
 	uv_run(&r.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&r.loop) != 0)
 		ft_log_warnx("the loop still had handles at exit");
-	return 0;
+	return r.exit_code;
 }

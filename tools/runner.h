@@ -22,6 +22,13 @@ struct ft_runner_options {
 	bool settings_only; /* SIGHUP reloads config_path as settings (flowtun IFACE) */
 	int ready_fd;	    /* -1: none */
 	bool daemonize;	    /* flowtun up --daemon: detach once up, no parent waiting */
+	/*
+	 * Once up (device, socket, routes and flow log open): drop to this user, keeping only
+	 * CAP_NET_ADMIN, and install the seccomp allow-list (seccomp: on|kill|log|off, NULL: on).
+	 * NULL user: stay root.
+	 */
+	const char *user;
+	const char *seccomp;
 };
 
 int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts,

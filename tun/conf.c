@@ -603,6 +603,20 @@ static bool interface_key(struct parser *p, const char *key, const char *value)
 		return for_each_item(p, value, "IPFIX", add_ipfix);
 	if (strcasecmp(key, "IPFIXTemplateInterval") == 0)
 		return set_u32(p, key, value, 1, 86400, &cfg->ipfix_template_interval);
+	if (strcasecmp(key, "User") == 0 || strcasecmp(key, "Seccomp") == 0) {
+		char **slot = strcasecmp(key, "User") == 0 ? &cfg->user : &cfg->seccomp;
+
+		if (!*value || strlen(value) > 64) {
+			fail(p, "invalid %s '%s'", key, value);
+			return false;
+		}
+		free(*slot);
+		if (!(*slot = strdup(value))) {
+			fail_errno(p, -ENOMEM, p->lineno, "out of memory");
+			return false;
+		}
+		return true;
+	}
 	if (strcasecmp(key, "Offload") == 0) {
 		if (!parse_bool(value, &cfg->offload)) {
 			fail(p, "invalid %s '%s' (expected on or off)", key, value);
@@ -858,6 +872,8 @@ void ft_config_free(struct ft_config *cfg)
 	sodium_free(cfg->private_key);
 	free(cfg->addresses);
 	free(cfg->flow_log);
+	free(cfg->user);
+	free(cfg->seccomp);
 	for (size_t i = 0; i < cfg->n_link_watch; i++)
 		free(cfg->link_watch[i]);
 	free(cfg->link_watch);

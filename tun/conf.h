@@ -23,7 +23,7 @@
  *                PostDown, SaveConfig; flowtun's: FlowLog (a path, "-" for stdout or
  *                "syslog"), FlowLogInterval, FlowLogMaxConns, LinkWatch (list of
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
- *                repeatable), IPFIXTemplateInterval, Offload (on/off)
+ *                repeatable), IPFIXTemplateInterval, Offload (on/off), User, Seccomp
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
  *                PersistentKeepalive
  *
@@ -75,7 +75,9 @@ struct ft_config {
 	size_t n_ipfix;
 	uint32_t ipfix_template_interval; /* seconds between template refreshes */
 	bool statistics;
-	bool offload; /* TUN offloads (vnet header, TSO/USO, GRO); default on */
+	bool offload;  /* TUN offloads (vnet header, TSO/USO, GRO); default on */
+	char *user;    /* User: drop to it once up (tun/privs.h); NULL: stay root */
+	char *seccomp; /* Seccomp: on|kill|log|off, with User; NULL: on */
 	struct ft_config_peer *peers;
 	size_t n_peers;
 };

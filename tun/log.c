@@ -28,6 +28,11 @@ void ft_log_set_level(enum ft_log_level level)
 	log_level = level;
 }
 
+bool ft_log_is_syslog(void)
+{
+	return log_syslog;
+}
+
 bool ft_log_enabled(enum ft_log_level level)
 {
 	return level <= log_level;

@@ -26,6 +26,8 @@ enum ft_log_level {
 void ft_log_init(const char *ident, enum ft_log_level level, bool use_syslog);
 void ft_log_set_level(enum ft_log_level level);
 bool ft_log_enabled(enum ft_log_level level);
+/* True when messages go to syslog (ft_log_init), not stderr. */
+bool ft_log_is_syslog(void);
 
 void ft_log(enum ft_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ft_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -31,6 +31,12 @@ ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24, fd00::1/64" "$pb" "100.64.0.2/32,
 ft_conf "$FT_TMP/b.conf" "$kb" "100.64.0.2/24, fd00::2/64" "$pa" "100.64.0.1/32, fd00::1/128" \
 	198.18.0.1:51820
 # FT_UP_FLAGS_A/_B: extra flowtun up options per side (up-nooffload.sh, up-mixed.sh).
+# FT_UP_USER: the user a drops to (up-privs.sh); its flow log must then be writable by it.
+if [ -n "${FT_UP_USER:-}" ]; then
+	chmod 0755 "$FT_TMP"
+	touch "$FT_TMP/flows-a.jsonl"
+	chown "$FT_UP_USER" "$FT_TMP/flows-a.jsonl"
+fi
 # shellcheck disable=SC2086
 ft_up "$a" "$FT_TMP/a.conf" ${FT_UP_FLAGS_A:-}
 pid_a=$FT_LAST_PID

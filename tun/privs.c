@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Privileges and secrets: the user change, the capabilities kept, the seccomp allow-list and
+ * the core-dump settings (privs.h says when each is called).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/sockios.h>
+#include <linux/wireless.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cap-ng.h>
+#include <seccomp.h>
+
+#include "tun/privs.h"
+
+/* ---- the user ---- */
+
+/* A decimal id below UINT32_MAX (the kernel's "no id", (uid_t)-1), the whole of s. */
+static int parse_id(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 10)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v >= UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static bool all_digits(const char *s)
+{
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+int ft_privs_resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+	const char *colon;
+	struct passwd *pw;
+	uint32_t u, g;
+
+	if (!spec || !spec[0])
+		spec = FT_PRIVS_DEFAULT_USER;
+	if (strlen(spec) > LOGIN_NAME_MAX) {
+		snprintf(err, errlen, "user name too long (%zu characters)", strlen(spec));
+		return -EINVAL;
+	}
+	colon = strchr(spec, ':');
+	if (colon) {
+		if (parse_id(spec, (size_t)(colon - spec), &u) < 0 ||
+		    parse_id(colon + 1, strlen(colon + 1), &g) < 0) {
+			snprintf(err, errlen, "user '%s' is not UID:GID", spec);
+			return -EINVAL;
+		}
+	} else if (all_digits(spec)) {
+		if (parse_id(spec, strlen(spec), &u) < 0) {
+			snprintf(err, errlen, "user '%s' is not a valid UID", spec);
+			return -EINVAL;
+		}
+		/* A bare UID has no group of its own: take the primary group of its entry. */
+		errno = 0;
+		pw = getpwuid(u);
+		if (!pw) {
+			snprintf(err, errlen, "UID %s has no password entry: give UID:GID", spec);
+			return errno && errno != ENOENT ? -errno : -ENOENT;
+		}
+		g = pw->pw_gid;
+	} else {
+		errno = 0;
+		pw = getpwnam(spec);
+		if (!pw) {
+			snprintf(err, errlen, "unknown user '%s'", spec);
+			return errno && errno != ENOENT ? -errno : -ENOENT;
+		}
+		u = pw->pw_uid;
+		g = pw->pw_gid;
+	}
+	if (u == 0 || g == 0) {
+		snprintf(err, errlen, "user '%s' is root: running as root keeps every privilege",
+			 spec);
+		return -EINVAL;
+	}
+	*uid = u;
+	*gid = g;
+	return 0;
+}
+
+/* ---- capabilities ---- */
+
+static const char *change_id_error(int rc)
+{
+	static const char *const msgs[] = {
+		[1] = "libcap-ng is not initialised",
+		[2] = "cannot keep capabilities across the uid change",
+		[3] = "cannot apply the intermediate capabilities",
+		[4] = "cannot change the gid",
+		[5] = "cannot drop the supplementary groups",
+		[6] = "cannot change the uid",
+		[7] = "cannot stop keeping capabilities across uid changes",
+		[8] = "cannot clear the capability bounding set",
+		[9] = "cannot drop CAP_SETPCAP",
+		[10] = "cannot initialise the supplementary groups",
+	};
+
+	if (rc < 0 && -rc < (int)(sizeof(msgs) / sizeof(msgs[0])) && msgs[-rc])
+		return msgs[-rc];
+	return "unknown libcap-ng error";
+}
+
+/* The number of threads of this process, from /proc/self/task; 0 when it cannot be read. */
+static unsigned int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	unsigned int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * PR_SET_NO_NEW_PRIVS is a per-thread flag, and threads that exist already (libuv's pool)
+ * would keep an exec that gains privileges open to whoever takes one over. A filter that
+ * allows everything, loaded with TSYNC, is the kernel's only way to set the flag in every
+ * thread; it costs one trivial BPF run per syscall.
+ */
+static int sync_no_new_privs(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int rc;
+
+	if (!ctx)
+		return -ENOMEM;
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (rc == 0)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc;
+}
+
+int ft_privs_drop(const struct ft_privs_options *opts, char *err, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	err[0] = '\0';
+	rc = ft_privs_resolve_user(opts ? opts->user : NULL, &uid, &gid, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (geteuid() != 0) {
+		snprintf(err, errlen, "cannot change to uid %u: not running as root",
+			 (unsigned int)uid);
+		return -EPERM;
+	}
+
+	capng_clear(CAPNG_SELECT_BOTH);
+	/*
+	 * CAP_NET_ADMIN is the only capability kept, because after start-up the tunnel still
+	 * changes the network configuration over rtnetlink: SIGHUP adds and removes the
+	 * routes of changed AllowedIPs, and shutdown removes the routes and addresses and
+	 * sets tun0 down. (The link monitor's reaction to link-up only reads link state and
+	 * starts a handshake: no capability.) Everything else was needed only to create what
+	 * exists now: the TUN device (never re-opened), the UDP socket (a port below 1024
+	 * needs CAP_NET_BIND_SERVICE only to bind; a new ListenPort needs a restart), the
+	 * files opened as root. Not kept: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, which
+	 * would let a compromised tunnel read every file; so SIGHUP re-reads the config and
+	 * reopens the flow log only where the new user may (privs.h).
+	 */
+	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) < 0) {
+		snprintf(err, errlen, "cannot select CAP_NET_ADMIN");
+		return -EINVAL;
+	}
+	/*
+	 * The libcap-ng way: PR_SET_KEEPCAPS across setresgid/setresuid, the capabilities
+	 * above applied, keep-caps reset; no supplementary groups (root's would survive
+	 * the uid change otherwise); an empty bounding set, so not even an exec of a
+	 * file with capabilities can bring one back.
+	 */
+	errno = 0;
+	rc = capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+	if (rc < 0) {
+		int e = errno ? errno : EPERM;
+
+		snprintf(err, errlen, "dropping to uid %u gid %u: %s: %s", (unsigned int)uid,
+			 (unsigned int)gid, change_id_error(rc), strerror(e));
+		return -e;
+	}
+	/* No exec can gain privileges any more (setuid binaries, file capabilities). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "PR_SET_NO_NEW_PRIVS: %s", strerror(-rc));
+		return rc;
+	}
+	if (count_threads() != 1 && (rc = sync_no_new_privs()) < 0) {
+		snprintf(err, errlen, "no-new-privs for every thread: %s", strerror(-rc));
+		return rc;
+	}
+	/* The uid change resets dumpable to the fs.suid_dumpable sysctl: set it again. */
+	rc = ft_privs_no_dump();
+	if (rc < 0) {
+		snprintf(err, errlen, "PR_SET_DUMPABLE: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- secrets and core dumps ---- */
+
+int ft_privs_no_dump(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int ft_privs_dontdump(void *ptr, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t start, end;
+
+	if (!ptr || len == 0 || page <= 0 || len > UINTPTR_MAX - (uintptr_t)ptr - (uintptr_t)page)
+		return -EINVAL;
+	/* madvise works on whole pages: every page that holds a byte of the buffer. */
+	start = (uintptr_t)ptr & ~((uintptr_t)page - 1);
+	end = ((uintptr_t)ptr + len + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	if (madvise((void *)start, end - start, MADV_DONTDUMP) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- seccomp ---- */
+
+/*
+ * The syscalls of the running loop, found with strace -f on `flowtun up` in the demo's two
+ * namespaces under ping, iperf3 both ways, SIGUSR1, a SIGHUP that adds a route, a link
+ * flap of the watched underlay and SIGTERM (tests/netns/privs.sh repeats the drop and the
+ * filter around a real route change). Grouped by who makes them.
+ */
+static const char *const allowed_syscalls[] = {
+	/* the packet path: TUN read/write, batched UDP */
+	"read",
+	"write",
+	"readv",
+	"writev",
+	"recvmmsg",
+	"sendmmsg",
+	"recvfrom",
+	"sendto",
+	"recvmsg",
+	"sendmsg",
+	/* libuv: epoll, wake-ups, the self-pipe of signals, timers */
+	"epoll_wait",
+	"epoll_pwait",
+	"epoll_ctl",
+	"epoll_create1",
+	"eventfd2",
+	"pipe2",
+	"fcntl",
+	"clock_gettime",
+	"clock_getres",
+	"gettimeofday",
+	"nanosleep",
+	"clock_nanosleep",
+	"sched_yield",
+	/* signals: libuv's handlers, abort() */
+	"rt_sigaction",
+	"rt_sigprocmask",
+	"rt_sigreturn",
+	"sigaltstack",
+	"getpid",
+	"gettid",
+	"tgkill",
+	"restart_syscall",
+	/* memory: malloc, sodium_malloc's guard pages and mlock, sodium_free */
+	"brk",
+	"mmap",
+	"munmap",
+	"mremap",
+	"mprotect",
+	"madvise",
+	"mlock",
+	"munlock",
+	/* randomness: handshakes, timer jitter */
+	"getrandom",
+	/*
+	 * files: SIGHUP re-reads the config (and a PrivateKeyFile) and reopens the flow
+	 * log; /etc/localtime for log time stamps; libuv's pool writes the flow log
+	 */
+	"openat",
+	"close",
+	"fstat",
+	"newfstatat",
+	"statx",
+	"lseek",
+	"pread64",
+	"pwrite64",
+	"preadv",
+	"pwritev",
+	"fsync",
+	"fdatasync",
+	"unlink",
+	"getdents64",
+	/*
+	 * sockets: rtnetlink (routes on SIGHUP, link events), the link monitor's ioctl
+	 * socket, the userspace API's UNIX socket, getaddrinfo() of an Endpoint host name on
+	 * SIGHUP (DNS over UDP or TCP, nscd over UNIX). socket() itself is allowed below,
+	 * for these families only; ioctl() below, for the requests listed there.
+	 */
+	"bind",
+	"connect",
+	"getsockname",
+	"getpeername",
+	"setsockopt",
+	"getsockopt",
+	"accept4",
+	"listen",
+	"shutdown",
+	"poll",
+	"ppoll",
+	/* getaddrinfo() and getpwnam() may ask who we are */
+	"getuid",
+	"geteuid",
+	"getgid",
+	"getegid",
+	"uname",
+	/* libuv's thread pool (flow-log writes), glibc's pthread_create and thread exit */
+	"clone",
+	"clone3",
+	"futex",
+	"set_robust_list",
+	"rseq",
+	"sched_getaffinity",
+	"prlimit64",
+	"getrlimit",
+	"exit",
+	"exit_group",
+};
+
+/*
+ * LeakSanitizer's exit-time scan (sanitizer builds only) stops the threads from a traced
+ * clone: PR_SET_PTRACER and PR_SET_DUMPABLE, ptrace, waitpid, and the legacy open and getdents
+ * of its own raw syscalls (/proc/self/maps, /proc/self/task). Allowing them only here keeps
+ * them out of the release filter while the sanitizer build still reports leaks.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define FT_PRIVS_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FT_PRIVS_LSAN 1
+#endif
+#endif
+#ifdef FT_PRIVS_LSAN
+static const char *const lsan_syscalls[] = { "prctl",	"ptrace", "wait4",
+					     "getppid", "open",	  "getdents" };
+#endif
+
+/*
+ * ioctl requests: the link monitor (interface flags and index, ethtool link state, wireless
+ * association), libuv (FIONBIO, FIOCLEX) and stdio's isatty() on the log stream. Not the TUN
+ * requests: the device is never reconfigured through its fd after start-up.
+ */
+static const unsigned long allowed_ioctls[] = {
+	SIOCGIFFLAGS, SIOCGIFINDEX, SIOCGIFNAME, SIOCGIFMTU, SIOCETHTOOL, SIOCGIWAP,
+	FIONBIO,      FIOCLEX,	    FIONCLEX,	 FIONREAD,   TCGETS,	  TIOCGWINSZ,
+};
+
+/* socket() families: UDP underlay and DNS, rtnetlink, the UNIX API socket. */
+static const int allowed_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
+
+static int add_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
+{
+	int nr, rc;
+
+	for (size_t i = 0; i < sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]); i++) {
+		nr = seccomp_syscall_resolve_name(allowed_syscalls[i]);
+		/* Not every syscall exists on every architecture (clone3, getrlimit, ...). */
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		if (rc < 0) {
+			snprintf(err, errlen, "seccomp: cannot allow %s: %s", allowed_syscalls[i],
+				 strerror(-rc));
+			return rc;
+		}
+	}
+#ifdef FT_PRIVS_LSAN
+	for (size_t i = 0; i < sizeof(lsan_syscalls) / sizeof(lsan_syscalls[0]); i++) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+				      seccomp_syscall_resolve_name(lsan_syscalls[i]), 0);
+		if (rc < 0) {
+			snprintf(err, errlen, "seccomp: cannot allow %s: %s", lsan_syscalls[i],
+				 strerror(-rc));
+			return rc;
+		}
+	}
+#endif
+	for (size_t i = 0; i < sizeof(allowed_ioctls) / sizeof(allowed_ioctls[0]); i++) {
+		/* The request is an unsigned int in the kernel: compare the low 32 bits only. */
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, allowed_ioctls[i]));
+		if (rc < 0) {
+			snprintf(err, errlen, "seccomp: cannot allow ioctl %#lx: %s",
+				 allowed_ioctls[i], strerror(-rc));
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < sizeof(allowed_families) / sizeof(allowed_families[0]); i++) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)allowed_families[i]));
+		if (rc < 0) {
+			snprintf(err, errlen, "seccomp: cannot allow socket family %d: %s",
+				 allowed_families[i], strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int ft_privs_seccomp(enum ft_privs_seccomp_action action, char *err, size_t errlen)
+{
+	scmp_filter_ctx ctx;
+	uint32_t deflt;
+	int rc;
+
+	err[0] = '\0';
+	deflt = action == FT_PRIVS_SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS;
+	ctx = seccomp_init(deflt);
+	if (!ctx) {
+		snprintf(err, errlen, "seccomp: cannot create a filter");
+		return -ENOMEM;
+	}
+	/*
+	 * TSYNC: libuv's pool threads may exist already and must not stay unfiltered. NNP is
+	 * libseccomp's default (PR_SET_NO_NEW_PRIVS, required without CAP_SYS_ADMIN).
+	 */
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (rc == 0)
+		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
+	if (rc < 0) {
+		snprintf(err, errlen, "seccomp: cannot set the filter attributes: %s",
+			 strerror(-rc));
+		goto out;
+	}
+	rc = add_rules(ctx, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = seccomp_load(ctx);
+	if (rc < 0)
+		snprintf(err, errlen, "seccomp: cannot load the filter: %s", strerror(-rc));
+out:
+	seccomp_release(ctx);
+	return rc;
+}
+
+int ft_privs_seccomp_parse(const char *value, enum ft_privs_seccomp_action *action)
+{
+	if (strcmp(value, "on") == 0 || strcmp(value, "kill") == 0) {
+		*action = FT_PRIVS_SECCOMP_KILL;
+		return 1;
+	}
+	if (strcmp(value, "log") == 0) {
+		*action = FT_PRIVS_SECCOMP_LOG;
+		return 1;
+	}
+	if (strcmp(value, "off") == 0)
+		return 0;
+	return -EINVAL;
+}
