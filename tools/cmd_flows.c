@@ -55,7 +55,8 @@ const struct ft_command ft_command_flows = {
 		"Output:\n"
 		"  --json            JSON Lines, one object per entry or group\n"
 		"  --csv             CSV with a header line\n"
-		"  The table ends with a totals line summing the rows shown; JSON and CSV have none.\n\n"
+		"  The table ends with a totals line summing the rows shown (the physical rows, which\n"
+		"  carry the others, apart); JSON and CSV have none.\n\n"
 		"Following:\n"
 		"  -f, --follow      keep reading FILE as it grows, like tail -f; re-opens it when it\n"
 		"                    is rotated (a new inode) or truncated. One FILE only.\n"
@@ -87,6 +88,8 @@ struct flows {
 	struct ft_flowread_msg pending, line;
 	uint64_t count, shown_windows, first_ms, last_ms;
 	uint64_t rows, tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+	/* Physical datagrams carry the virtual packets: totalled apart, never added to them. */
+	uint64_t ptx_pkts, ptx_bytes, prx_pkts, prx_bytes;
 	bool malformed, failed, nomem;
 	struct ft_flowread_entry *sel; /* the entries of one window that pass the filters */
 	size_t sel_cap;
@@ -249,6 +252,13 @@ static void count_cells(char row[NCOL][CELL], size_t at, const struct ft_flowrea
 static void add_totals(struct flows *fl, const struct ft_flowread_entry *e)
 {
 	fl->rows++;
+	if (e->key.kind == FT_FLOWREAD_PHYSICAL) {
+		fl->ptx_pkts = ft_flowread_add_sat(fl->ptx_pkts, e->tx_pkts);
+		fl->ptx_bytes = ft_flowread_add_sat(fl->ptx_bytes, e->tx_bytes);
+		fl->prx_pkts = ft_flowread_add_sat(fl->prx_pkts, e->rx_pkts);
+		fl->prx_bytes = ft_flowread_add_sat(fl->prx_bytes, e->rx_bytes);
+		return;
+	}
 	fl->tx_pkts = ft_flowread_add_sat(fl->tx_pkts, e->tx_pkts);
 	fl->tx_bytes = ft_flowread_add_sat(fl->tx_bytes, e->tx_bytes);
 	fl->rx_pkts = ft_flowread_add_sat(fl->rx_pkts, e->rx_pkts);
@@ -537,6 +547,13 @@ static void print_totals(const struct flows *fl)
 	printf("%stotal: %" PRIu64 " %s, tx %" PRIu64 " pkts %s, rx %" PRIu64 " pkts %s\n",
 	       fl->rows ? "\n" : "", fl->rows, fl->aggregate ? "groups" : "entries", fl->tx_pkts,
 	       tb, fl->rx_pkts, rb);
+	if (fl->ptx_pkts || fl->prx_pkts) {
+		human_bytes(tb, fl->ptx_bytes);
+		human_bytes(rb, fl->prx_bytes);
+		printf("underlay (physical, not in the total): tx %" PRIu64 " pkts %s, rx %" PRIu64
+		       " pkts %s\n",
+		       fl->ptx_pkts, tb, fl->prx_pkts, rb);
+	}
 }
 
 static void handle_line(struct flows *fl, struct input *in, const char *line, size_t len)

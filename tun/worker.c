@@ -555,13 +555,25 @@ static bool prefix_contains(const struct ft_rtnl_prefix *p, const struct ft_addr
 }
 
 /*
- * Overlay: inside one of our own address prefixes, or a peer's host route (/32, /128: its
- * overlay address). Subnet: routed to a peer otherwise. Everything else went to or came from
+ * Overlay: inside one of our own address prefixes, a peer's host route (/32, /128: its
+ * overlay address), or link-scoped (link-local, multicast). Subnet: routed to a peer otherwise. Everything else went to or came from
  * beyond an exit peer.
  */
+static bool link_scoped(const struct ft_addr *a)
+{
+	if (a->family == AF_INET)
+		return (a->bytes[0] == 169 && a->bytes[1] == 254) || (a->bytes[0] & 0xf0) == 224;
+	return a->family == AF_INET6 &&
+	       (a->bytes[0] == 0xff || (a->bytes[0] == 0xfe && (a->bytes[1] & 0xc0) == 0x80));
+}
+
 static enum ft_flowlog_addr_kind classify(void *arg, const struct ft_addr *a)
 {
 	struct ft_worker *w = arg;
+
+	/* Link-local and multicast (router solicitations, mDNS) stay on the tunnel's link. */
+	if (link_scoped(a))
+		return FT_FLOWLOG_OVERLAY;
 
 	for (size_t i = 0; i < w->n_addrs; i++)
 		if (prefix_contains(&w->addrs[i], a))
@@ -627,6 +639,7 @@ static int ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *e
 	struct ft_ipfix_config ic = {
 		.collectors = collectors,
 		.template_refresh_ms = (uint64_t)cfg->ipfix_template_interval * 1000,
+		.arg = w, /* for on_ipfix_closed */
 	};
 	int rc;
 
