@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Flood generators for tests/netns/dos.sh and soak.sh, run inside a namespace the script
+ * created; each sends only to the address it is given, which the scripts take from
+ * 198.18.0.0/15 (underlay) or 100.64.0.0/10 (overlay):
+ *
+ *   hs-flood init ADDR PORT PUBKEY RATE SECONDS SOCKETS
+ *       real handshake initiations to the responder with static public key PUBKEY (base64)
+ *       from a static key it does not know, each with a valid mac1 (the responder must
+ *       authenticate mac1 before anything else, so only such messages reach its load check),
+ *       from SOCKETS UDP sockets, each on a source port of its own, round robin, at RATE
+ *       per second for SECONDS. Counts the cookie replies that come back. Prints
+ *       "sent N cookies M sockets S seconds T".
+ *   hs-flood garbage ADDR PORT SECONDS
+ *       datagrams no peer accepts, as fast as one socket and sendmmsg go, for SECONDS:
+ *       alternately random bytes of a random type and length and initiations (148 bytes,
+ *       type 1) whose mac1 is random. Prints "sent N seconds T rate R".
+ *   hs-flood udp ADDR PORT COUNT SIZE FIRST_PORT
+ *       exactly COUNT datagrams of SIZE payload bytes, datagram i from source port
+ *       FIRST_PORT + i (so COUNT distinct 5-tuples), a send that the local queue refused
+ *       (ENOBUFS, seen through IP_RECVERR) retried. Prints "sent COUNT".
+ *
+ * IPv4 only. Exit status 0, 1 on a failure (with a message), 2 on a usage error.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "tun/cookie.h"
+#include "tun/key.h"
+#include "tun/noise.h"
+#include "tun/wire.h"
+
+enum {
+	/* Distinct initiations made up front: making one costs two X25519 operations, which
+	 * would cap the rate; the responder cannot tell a resent one from a fresh one before
+	 * it does the DH work that the cookie is there to spare it. */
+	POOL = 256,
+	MAX_SOCKETS = 1024,
+	GARBAGE_BATCH = 64,
+	GARBAGE_MAX = 1500,
+	MAX_UDP_PAYLOAD = 1400,
+};
+
+static uint8_t pool[POOL][FT_WIRE_INITIATION_LEN];
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: hs-flood init ADDR PORT PUBKEY RATE SECONDS SOCKETS\n"
+			"       hs-flood garbage ADDR PORT SECONDS\n"
+			"       hs-flood udp ADDR PORT COUNT SIZE FIRST_PORT\n");
+	return 2;
+}
+
+static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_dest(const char *addr, const char *port, struct sockaddr_in *sin)
+{
+	unsigned long p;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1 || parse_ulong(port, 65535, &p) < 0 ||
+	    p == 0)
+		return -EINVAL;
+	sin->sin_port = htons((uint16_t)p);
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ULL),
+			       .tv_nsec = (long)(ns % 1000000000ULL) };
+
+	nanosleep(&ts, NULL);
+}
+
+/* POOL initiations from a fresh static key to the responder `pub`, macs added. */
+static int make_pool(const uint8_t pub[FT_KEY_LEN])
+{
+	struct ft_noise_identity id;
+	struct ft_cookie_maker maker;
+	struct ft_handshake *hs;
+	uint8_t priv[FT_KEY_LEN];
+	int rc;
+
+	ft_key_generate_private(priv);
+	rc = ft_noise_identity_init(&id, priv);
+	sodium_memzero(priv, sizeof(priv));
+	if (rc < 0)
+		return rc;
+	hs = ft_noise_handshake_create(&id, pub, NULL, NULL);
+	if (!hs) {
+		ft_noise_identity_clear(&id);
+		return -ENOMEM;
+	}
+	ft_cookie_maker_init(&maker, pub);
+	for (uint32_t i = 0; i < POOL && rc == 0; i++) {
+		rc = ft_noise_create_initiation(hs, pool[i], randombytes_random());
+		if (rc == 0)
+			ft_cookie_maker_add_macs(&maker, pool[i], FT_WIRE_INITIATION_LEN, now_ns());
+	}
+	ft_cookie_maker_clear(&maker);
+	ft_noise_handshake_destroy(hs);
+	ft_noise_identity_clear(&id);
+	return rc == 0 ? 0 : -EINVAL;
+}
+
+/* Reads what came back on the sockets: the number of cookie replies among it. */
+static unsigned long drain_cookies(const int *fds, size_t n)
+{
+	uint8_t buf[256];
+	unsigned long cookies = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		ssize_t r;
+
+		while ((r = recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT)) >= 0)
+			if (r == FT_WIRE_COOKIE_REPLY_LEN && buf[0] == FT_WIRE_COOKIE_REPLY)
+				cookies++;
+	}
+	return cookies;
+}
+
+static int cmd_init(const struct sockaddr_in *dst, const uint8_t pub[FT_KEY_LEN],
+		    unsigned long rate, unsigned long seconds, unsigned long nsocks)
+{
+	static int fds[MAX_SOCKETS];
+	unsigned long sent = 0, cookies = 0, total = rate * seconds;
+	uint64_t start, interval = 1000000000ULL / rate;
+	size_t open_fds = 0;
+	int rc = 1;
+
+	if (make_pool(pub) < 0) {
+		fprintf(stderr, "hs-flood: cannot make initiations\n");
+		return 1;
+	}
+	/* Each socket gets an ephemeral source port of its own at its first send. */
+	for (; open_fds < nsocks; open_fds++) {
+		fds[open_fds] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fds[open_fds] < 0) {
+			perror("hs-flood: socket");
+			goto out;
+		}
+	}
+	start = now_ns();
+	while (sent < total) {
+		/* Send what is due by now: a fixed rate, whatever the scheduler did. */
+		uint64_t due = (now_ns() - start) / interval + 1;
+
+		while (sent < due && sent < total) {
+			int fd = fds[sent % nsocks];
+
+			if (sendto(fd, pool[sent % POOL], FT_WIRE_INITIATION_LEN, 0,
+				   (const struct sockaddr *)dst, sizeof(*dst)) < 0 &&
+			    errno != ENOBUFS && errno != EAGAIN && errno != ECONNREFUSED) {
+				perror("hs-flood: sendto");
+				goto out;
+			}
+			sent++;
+		}
+		if (sent % 64 == 0 || sent == total)
+			cookies += drain_cookies(fds, nsocks);
+		sleep_ns(interval < 1000000 ? interval : 1000000);
+	}
+	/* The last replies are on their way. */
+	sleep_ns(200000000);
+	cookies += drain_cookies(fds, nsocks);
+	printf("sent %lu cookies %lu sockets %lu seconds %.2f\n", sent, cookies, nsocks,
+	       (double)(now_ns() - start) / 1e9);
+	rc = 0;
+out:
+	while (open_fds > 0)
+		close(fds[--open_fds]);
+	return rc;
+}
+
+static int cmd_garbage(const struct sockaddr_in *dst, unsigned long seconds)
+{
+	static uint8_t bufs[GARBAGE_BATCH][GARBAGE_MAX];
+	struct mmsghdr msgs[GARBAGE_BATCH];
+	struct iovec iov[GARBAGE_BATCH];
+	unsigned long sent = 0;
+	uint64_t start, end;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		perror("hs-flood: socket");
+		return 1;
+	}
+	memset(msgs, 0, sizeof(msgs));
+	/* Odd slots: initiations with a random mac1; even: random bytes of any type. */
+	for (int i = 0; i < GARBAGE_BATCH; i++) {
+		randombytes_buf(bufs[i], sizeof(bufs[i]));
+		iov[i].iov_base = bufs[i];
+		if (i % 2) {
+			memcpy(bufs[i], (const uint8_t[4]){ FT_WIRE_INITIATION, 0, 0, 0 }, 4);
+			iov[i].iov_len = FT_WIRE_INITIATION_LEN;
+		} else {
+			iov[i].iov_len = randombytes_uniform(GARBAGE_MAX + 1);
+		}
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_name = (void *)(uintptr_t)dst;
+		msgs[i].msg_hdr.msg_namelen = sizeof(*dst);
+	}
+	start = now_ns();
+	end = start + seconds * 1000000000ULL;
+	while (now_ns() < end) {
+		int r = sendmmsg(fd, msgs, GARBAGE_BATCH, 0);
+
+		if (r < 0) {
+			if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNREFUSED)
+				continue;
+			perror("hs-flood: sendmmsg");
+			close(fd);
+			return 1;
+		}
+		sent += (unsigned long)r;
+		/* Vary the random ones a little so that no two batches are the same. */
+		bufs[0][sent % GARBAGE_MAX]++;
+	}
+	close(fd);
+	printf("sent %lu seconds %.2f rate %.0f\n", sent, (double)(now_ns() - start) / 1e9,
+	       (double)sent * 1e9 / (double)(now_ns() - start));
+	return 0;
+}
+
+static int send_one(const struct sockaddr_in *dst, uint16_t sport, const uint8_t *buf, size_t len)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(sport) };
+	int one = 1, fd, rc = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Without IP_RECVERR a datagram dropped by the local queue looks sent. */
+	if (setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)&src, sizeof(src)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (int tries = 0;; tries++) {
+		if (sendto(fd, buf, len, 0, (const struct sockaddr *)dst, sizeof(*dst)) >= 0)
+			break;
+		if ((errno != ENOBUFS && errno != EAGAIN) || tries == 1000) {
+			rc = -errno;
+			goto out;
+		}
+		sleep_ns(1000000);
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+static int cmd_udp(const struct sockaddr_in *dst, unsigned long count, unsigned long size,
+		   unsigned long first)
+{
+	static uint8_t buf[MAX_UDP_PAYLOAD];
+	unsigned long sent = 0;
+
+	memset(buf, 0x5a, sizeof(buf));
+	for (; sent < count; sent++) {
+		int rc = send_one(dst, (uint16_t)(first + sent), buf, size);
+
+		if (rc < 0) {
+			fprintf(stderr, "hs-flood: port %lu: %s\n", first + sent, strerror(-rc));
+			break;
+		}
+		/*
+		 * A pause every 32: the TUN's queue holds 500 packets, and a packet the TUN
+		 * driver drops for a full queue is not reported to the sender, even with
+		 * IP_RECVERR. At most ~32,000 datagrams/s leaves a sanitizer build room.
+		 */
+		if (sent % 32 == 31)
+			sleep_ns(1000000);
+	}
+	printf("sent %lu\n", sent);
+	return sent == count ? 0 : 1;
+}
+
+int main(int argc, char *argv[])
+{
+	struct sockaddr_in dst;
+	unsigned long a, b, c;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (sodium_init() < 0) {
+		fprintf(stderr, "hs-flood: sodium_init failed\n");
+		return 1;
+	}
+	if (argc < 4 || parse_dest(argv[2], argv[3], &dst) < 0)
+		return usage();
+	if (argc == 8 && strcmp(argv[1], "init") == 0) {
+		uint8_t pub[FT_KEY_LEN];
+
+		if (ft_key_from_base64(pub, argv[4]) < 0 || parse_ulong(argv[5], 1000000, &a) < 0 ||
+		    a == 0 || parse_ulong(argv[6], 3600, &b) < 0 ||
+		    parse_ulong(argv[7], MAX_SOCKETS, &c) < 0 || c == 0)
+			return usage();
+		return cmd_init(&dst, pub, a, b, c);
+	}
+	if (argc == 5 && strcmp(argv[1], "garbage") == 0) {
+		if (parse_ulong(argv[4], 3600, &a) < 0)
+			return usage();
+		return cmd_garbage(&dst, a);
+	}
+	if (argc == 7 && strcmp(argv[1], "udp") == 0) {
+		if (parse_ulong(argv[4], 65535, &a) < 0 ||
+		    parse_ulong(argv[5], MAX_UDP_PAYLOAD, &b) < 0 ||
+		    parse_ulong(argv[6], 65535, &c) < 0 || c == 0 || a + c > 65536)
+			return usage();
+		return cmd_udp(&dst, a, b, c);
+	}
+	return usage();
+}
