@@ -194,6 +194,9 @@ int ft_link_rtnl_rx_bytes(struct mnl_socket *nl, uint32_t *seq, const char *ifna
 
 	if (!ft_link_valid_ifname(ifname))
 		return -EINVAL;
+	/* The request's padding goes to the kernel too: no stack bytes with it (valgrind). */
+	memset(buf, 0,
+	       MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*ifi)) + MNL_ATTR_HDRLEN + MNL_ALIGN(IFNAMSIZ));
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_GETLINK;
 	nlh->nlmsg_flags = NLM_F_REQUEST;

@@ -182,7 +182,7 @@ START_TEST(test_reorder_and_replay)
 {
 	struct pair p;
 	enum { N = 40 };
-	uint8_t msgs[N][64], buf[64];
+	uint8_t msgs[N][64] = { { 0 } }, buf[64];
 	size_t lens[N], plain_len;
 
 	pair_setup(&p);
