@@ -3,8 +3,9 @@
 #define FT_WORKER_INTERNAL_H
 
 /*
- * The worker's state, shared by its two files and nobody else: worker.c (the packet path,
- * set-up and tear-down) and worker_ctl.c (the userspace API backend and the status).
+ * The worker's state, shared by its files and nobody else: worker.c (the packet path),
+ * worker_setup.c (set-up and tear-down), worker_peers.c (peers, routes, link monitor, reload),
+ * worker_flows.c (flow records) and worker_ctl.c (the userspace API backend and the status).
  * Loop thread only.
  */
 #include <net/if.h>
@@ -176,6 +177,28 @@ int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk);
 void ft_worker_set_node_id(struct ft_worker *w);
 int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh);
 int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark);
+
+void ft_worker_report_gone(struct ft_worker *w, const char *why);
+void ft_worker_on_tun(uv_poll_t *h, int status, int events);
+void ft_worker_on_udp(uv_poll_t *h, int status, int events);
+void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
+			     const struct sockaddr *dst);
+
+/* worker_peers.c */
+void ft_worker_prefix_from_config(const struct ft_config_addr *a, struct ft_rtnl_prefix *p);
+void ft_worker_peer_free(struct wpeer *wp);
+int ft_worker_peer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, size_t errlen);
+void ft_worker_peer_remove_routes(struct ft_worker *w, struct wpeer *wp);
+int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *cp, char *err,
+			      size_t errlen);
+void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool underlay);
+
+/* worker_flows.c */
+void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
+		       size_t nv, const struct ft_conn_entry *p, size_t np);
+int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen);
+int ft_worker_ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
+			  size_t errlen);
 
 /* worker_ctl.c */
 extern const struct ft_uapi_ops ft_worker_uapi_ops;

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Flow records: each statistics dump goes to the flow-log writer and the IPFIX exporter, with
+ * every connection put in its bucket (virtual, subnet, exit) by what its addresses are.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "stats/flowlog.h"
+#include "tun/allowedips.h"
+#include "tun/log.h"
+#include "tun/worker_internal.h"
+
+/* ---- flow records ----------------------------------------------------------------------- */
+
+static bool prefix_contains(const struct ft_rtnl_prefix *p, const struct ft_addr *a)
+{
+	unsigned int full, rest;
+
+	if (p->family != a->family)
+		return false;
+	full = p->len / 8;
+	rest = p->len % 8;
+	if (memcmp(p->addr.bytes, a->bytes, full) != 0)
+		return false;
+	return rest == 0 || ((p->addr.bytes[full] ^ a->bytes[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+/*
+ * Overlay: inside one of our own address prefixes, a peer's host route (/32, /128: its
+ * overlay address), or link-scoped (link-local, multicast). Subnet: routed to a peer otherwise. Everything else went to or came from
+ * beyond an exit peer.
+ */
+static bool link_scoped(const struct ft_addr *a)
+{
+	if (a->family == AF_INET)
+		return (a->bytes[0] == 169 && a->bytes[1] == 254) || (a->bytes[0] & 0xf0) == 224;
+	return a->family == AF_INET6 &&
+	       (a->bytes[0] == 0xff || (a->bytes[0] == 0xfe && (a->bytes[1] & 0xc0) == 0x80));
+}
+
+static enum ft_flowlog_addr_kind classify(void *arg, const struct ft_addr *a)
+{
+	struct ft_worker *w = arg;
+
+	/* Link-local and multicast (router solicitations, mDNS) stay on the tunnel's link. */
+	if (link_scoped(a))
+		return FT_FLOWLOG_OVERLAY;
+
+	for (size_t i = 0; i < w->n_addrs; i++)
+		if (prefix_contains(&w->addrs[i], a))
+			return FT_FLOWLOG_OVERLAY;
+	for (size_t i = 0; i < w->n_peers; i++)
+		for (size_t j = 0; j < w->peers[i].n_routes; j++) {
+			const struct ft_rtnl_prefix *r = &w->peers[i].routes[j];
+
+			if (r->len == (r->family == AF_INET ? 32 : 128) && prefix_contains(r, a))
+				return FT_FLOWLOG_OVERLAY;
+		}
+	if (a->family &&
+	    ft_allowedips_lookup(ft_proto_allowedips(w->proto), a->family, a->bytes) != NULL)
+		return FT_FLOWLOG_SUBNET;
+	return FT_FLOWLOG_OTHER;
+}
+
+void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
+		       size_t nv, const struct ft_conn_entry *p, size_t np)
+{
+	struct ft_worker *w = arg;
+	struct ft_flowlog_meta meta = {
+		.node_id = w->node_id,
+		.node_name = w->node_name[0] ? w->node_name : NULL,
+		.classify = classify,
+		.classify_arg = w,
+	};
+
+	if (w->flow)
+		ft_flowwriter_write_dump(w->flow, &meta, start_ms, end_ms, v, nv, p, np);
+	if (w->ipfix)
+		ft_ipfix_exporter_export(w->ipfix, start_ms, end_ms, v, nv, p, np);
+}
+
+static void on_flow_error(void *arg, int err, const char *op, uint64_t lost)
+{
+	struct ft_worker *w = arg;
+
+	ft_log_warnx("flow log '%s': %s: %s (%" PRIu64 " messages lost so far)", w->flow_dest, op,
+		     strerror(-err), lost);
+}
+
+int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen)
+{
+	struct ft_flowwriter_config fc = { .error_cb = on_flow_error, .arg = w };
+
+	if (!dest)
+		return 0;
+	if (!(w->flow_dest = strdup(dest)))
+		return -ENOMEM;
+	fc.path = strcmp(dest, "syslog") == 0 ? NULL : dest;
+	w->flow = ft_flowwriter_create(w->loop, &fc);
+	if (!w->flow) {
+		snprintf(err, errlen, "flow log '%s': %s", dest, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int ft_worker_ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
+			  size_t errlen)
+{
+	struct sockaddr_storage collectors[FT_WORKER_MAX_IPFIX];
+	struct ft_ipfix_config ic = {
+		.collectors = collectors,
+		.template_refresh_ms = (uint64_t)cfg->ipfix_template_interval * 1000,
+		.arg = w, /* for on_ipfix_closed */
+	};
+	int rc;
+
+	if (cfg->n_ipfix == 0)
+		return 0;
+	if (cfg->n_ipfix > FT_WORKER_MAX_IPFIX) {
+		snprintf(err, errlen, "at most %d IPFIX collectors", FT_WORKER_MAX_IPFIX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_ipfix; i++) {
+		rc = ft_ipfix_parse_collector(cfg->ipfix[i], &collectors[i]);
+		if (rc < 0) {
+			snprintf(err, errlen, "IPFIX collector '%s': %s", cfg->ipfix[i],
+				 strerror(-rc));
+			return rc;
+		}
+		if (!(w->ipfix_names[i] = strdup(cfg->ipfix[i])))
+			return -ENOMEM;
+		w->n_ipfix = i + 1;
+	}
+	ic.n_collectors = cfg->n_ipfix;
+	/* The observation domain: the interface, so two tunnels of one host stay apart. */
+	ic.domain_id = (uint32_t)w->ifindex;
+	w->ipfix = ft_ipfix_exporter_create(w->loop, &ic);
+	if (!w->ipfix) {
+		snprintf(err, errlen, "IPFIX: %s", strerror(errno));
+		return -errno;
+	}
+	rc = ft_ipfix_exporter_start(w->ipfix);
+	if (rc < 0) {
+		snprintf(err, errlen, "IPFIX: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}

@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The worker's peers beside the protocol's: their endpoints (resolved at start, on link-up and
+ * reload), their AllowedIPs and the routes for them, the link monitor that watches the
+ * underlay interfaces towards them, and SIGHUP's reload. Loop thread only, never inside a
+ * packet batch (the peer array may move).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "stats/flowlog.h"
+#include "tun/allowedips.h"
+#include "tun/log.h"
+#include "tun/worker_internal.h"
+
+void ft_worker_prefix_from_config(const struct ft_config_addr *a, struct ft_rtnl_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->family = a->family;
+	p->len = a->cidr;
+	memcpy(p->addr.bytes, a->addr, a->family == AF_INET ? 4 : 16);
+}
+
+/* ---- peers and routes ------------------------------------------------------------------ */
+
+void ft_worker_peer_free(struct wpeer *wp)
+{
+	free(wp->endpoint_host);
+	free(wp->endpoint_port);
+	free(wp->routes);
+	free(wp->route_added);
+	sodium_free(wp->psk);
+	memset(wp, 0, sizeof(*wp));
+}
+
+int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk)
+{
+	if (!psk) {
+		sodium_free(wp->psk);
+		wp->psk = NULL;
+		return 0;
+	}
+	if (!wp->psk && !(wp->psk = sodium_malloc(FT_KEY_LEN)))
+		return -ENOMEM;
+	memcpy(wp->psk, psk, FT_KEY_LEN);
+	return 0;
+}
+
+/* Where the route to the peer's endpoint leaves (for the link monitor). */
+static void wpeer_find_path(struct ft_worker *w, struct wpeer *wp)
+{
+	int ifindex = 0;
+
+	wp->path_ifname[0] = '\0';
+	if (wp->peer->endpoint.ss_family == AF_UNSPEC)
+		return;
+	if (ft_rtnl_route_get(w->rtnl, (const struct sockaddr *)&wp->peer->endpoint, &ifindex) ==
+		    0 &&
+	    ifindex > 0)
+		ft_rtnl_ifname(w->rtnl, ifindex, wp->path_ifname);
+}
+
+int ft_worker_peer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int rc;
+
+	if (!wp->endpoint_host)
+		return 0;
+	rc = ft_config_resolve_endpoint(wp->endpoint_host, wp->endpoint_port, &ss, &len);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot resolve the endpoint '%s' port '%s': %s",
+			 wp->endpoint_host, wp->endpoint_port, strerror(-rc));
+		return rc;
+	}
+	rc = ft_proto_peer_set_endpoint(w->proto, wp->peer, (const struct sockaddr *)&ss);
+	if (rc < 0) {
+		snprintf(err, errlen, "endpoint '%s': %s", wp->endpoint_host, strerror(-rc));
+		return rc;
+	}
+	wpeer_find_path(w, wp);
+	return 0;
+}
+
+/* The configured AllowedIPs: into the protocol's table, and routes when we manage them. */
+static int wpeer_set_routes(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
+			    char *err, size_t errlen)
+{
+	size_t n = cp->n_allowed_ips;
+	int rc;
+
+	wp->routes = calloc(n ? n : 1, sizeof(*wp->routes));
+	wp->route_added = calloc(n ? n : 1, sizeof(bool));
+	if (!wp->routes || !wp->route_added)
+		return -ENOMEM;
+	wp->n_routes = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct ft_config_addr *a = &cp->allowed_ips[i];
+
+		ft_worker_prefix_from_config(a, &wp->routes[i]);
+		rc = ft_proto_allowedip_add(w->proto, wp->peer, a->family, a->addr, a->cidr);
+		if (rc < 0) {
+			snprintf(err, errlen, "AllowedIPs of the peer of line %u: %s", cp->line,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	if (n && w->manage_routes) {
+		rc = ft_rtnl_routes_add(w->rtnl, w->ifindex, w->addrs, (unsigned int)w->n_addrs,
+					wp->routes, (unsigned int)n, wp->route_added);
+		if (rc < 0) {
+			snprintf(err, errlen,
+				 "cannot add the routes of the peer of line %u: %s%s%s", cp->line,
+				 strerror(-rc), ft_rtnl_last_error(w->rtnl)[0] ? ": " : "",
+				 ft_rtnl_last_error(w->rtnl));
+			return rc;
+		}
+	}
+	/* The physical stats key a peer by its first AllowedIP: its overlay address. */
+	if (n && wp->routes[0].family == AF_INET)
+		ft_addr_set_v4(&wp->overlay, wp->routes[0].addr.bytes);
+	else if (n)
+		ft_addr_set_v6(&wp->overlay, wp->routes[0].addr.bytes);
+	return 0;
+}
+
+void ft_worker_peer_remove_routes(struct ft_worker *w, struct wpeer *wp)
+{
+	for (size_t i = 0; i < wp->n_routes; i++) {
+		if (wp->route_added[i] && w->ifindex > 0)
+			ft_rtnl_route_del(w->rtnl, w->ifindex, &wp->routes[i]);
+		wp->route_added[i] = false;
+	}
+}
+
+static int grow_peers(struct ft_worker *w)
+{
+	size_t n = w->n_peers + 1;
+	struct wpeer *peers = realloc(w->peers, n * sizeof(*peers));
+	struct wpeer **dirty;
+
+	if (!peers)
+		return -ENOMEM;
+	w->peers = peers;
+	dirty = realloc(w->dirty, n * sizeof(*dirty));
+	if (!dirty)
+		return -ENOMEM;
+	w->dirty = dirty;
+	memset(&w->peers[w->n_peers], 0, sizeof(*peers));
+	return 0;
+}
+
+/*
+ * Adds a peer from pc (the protocol's view) and, for a peer of the config file, cp (its
+ * endpoint name, AllowedIPs and routes). Not inside a batch: the peer array may move.
+ */
+int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
+		       const struct ft_config_peer *cp, char *err, size_t errlen)
+{
+	struct wpeer *wp;
+	int rc;
+
+	if ((rc = grow_peers(w)) < 0)
+		return rc;
+	wp = &w->peers[w->n_peers];
+	rc = ft_proto_peer_add(w->proto, pc, &wp->peer);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot add the peer: %s", strerror(-rc));
+		return rc;
+	}
+	w->n_peers++;
+	memcpy(wp->public_key, pc->public_key, FT_KEY_LEN);
+	wp->keepalive = (uint16_t)pc->persistent_keepalive_s;
+	if ((rc = ft_worker_peer_set_psk(wp, pc->preshared_key)) < 0)
+		return rc;
+	if (pc->endpoint)
+		wpeer_find_path(w, wp);
+	if (!cp)
+		return 0;
+	if (cp->endpoint_host) {
+		wp->endpoint_host = strdup(cp->endpoint_host);
+		wp->endpoint_port = strdup(cp->endpoint_port);
+		if (!wp->endpoint_host || !wp->endpoint_port)
+			return -ENOMEM;
+		if ((rc = ft_worker_peer_resolve(w, wp, err, errlen)) < 0)
+			return rc;
+	}
+	return wpeer_set_routes(w, wp, cp, err, errlen);
+}
+
+void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp)
+{
+	size_t i = (size_t)(wp - w->peers);
+
+	ft_worker_peer_remove_routes(w, wp);
+	ft_proto_peer_remove(w->proto, wp->peer);
+	ft_worker_peer_free(wp);
+	/* Keep the array dense: the last peer takes the freed place. */
+	if (i != w->n_peers - 1)
+		w->peers[i] = w->peers[w->n_peers - 1];
+	w->n_peers--;
+}
+
+int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *cp, char *err,
+			      size_t errlen)
+{
+	struct ft_peer_config pc = {
+		.preshared_key = cp->preshared_key,
+		.persistent_keepalive_s = cp->persistent_keepalive,
+	};
+	int rc;
+
+	memcpy(pc.public_key, cp->public_key, FT_KEY_LEN);
+	rc = ft_worker_peer_add(w, &pc, cp, err, errlen);
+	if (rc < 0 && !err[0])
+		snprintf(err, errlen, "the peer of line %u: %s", cp->line, strerror(-rc));
+	return rc;
+}
+
+/* ---- link monitor ----------------------------------------------------------------------- */
+
+static void remember_link(struct ft_worker *w, const struct ft_link_iface_sample *li,
+			  uint64_t wall_ms)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_links; i++)
+		if (strcmp(w->links[i].name, li->name) == 0)
+			break;
+	if (i == w->n_links) {
+		if (w->n_links == FT_WORKER_MAX_LINKS)
+			return;
+		snprintf(w->links[i].name, sizeof(w->links[i].name), "%s", li->name);
+		w->n_links++;
+	}
+	w->links[i].state = li->state;
+	w->links[i].since_ms = wall_ms;
+}
+
+static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s, void *arg)
+{
+	struct ft_worker *w = arg;
+	char err[256];
+
+	for (size_t i = 0; i < s->n_ifaces; i++) {
+		const struct ft_link_iface_sample *li = &s->ifaces[i];
+		bool up = li->state == FT_LINK_UP;
+
+		/*
+		 * Our own device is watched only to learn that it was deleted (wg-quick down):
+		 * its fd never says so, epoll reports nothing when a TUN device goes.
+		 */
+		if (strcmp(li->name, w->ifname) == 0) {
+			if (li->state == FT_LINK_ERROR && li->err == -ENODEV)
+				ft_worker_report_gone(w, "the interface was deleted");
+			continue;
+		}
+		if (!li->changed)
+			continue;
+		remember_link(w, li, s->wall_ms);
+		ft_log(FT_LOG_NOTICE, "underlay %s: %s", li->name, ft_link_state_str(li->state));
+		if (s->seq == 0 && up)
+			continue; /* the first sample: nothing came back */
+		if (up)
+			w->counters.link_up_events++;
+		else
+			w->counters.link_down_events++;
+		for (size_t j = 0; j < w->n_peers; j++) {
+			struct wpeer *wp = &w->peers[j];
+
+			if (wp->path_ifname[0] && strcmp(wp->path_ifname, li->name) != 0)
+				continue;
+			wp->path_down = !up;
+			if (!up || !w->link_reaction)
+				continue;
+			/*
+			 * The link is back: the endpoint may have moved, and waiting for the
+			 * retry timer would waste up to REKEY_TIMEOUT.
+			 */
+			if (ft_worker_peer_resolve(w, wp, err, sizeof(err)) < 0)
+				ft_log_warnx("%s", err);
+			ft_proto_peer_initiate(w->proto, wp->peer, ft_worker_now_ns());
+		}
+	}
+	ft_worker_end_batch(w);
+}
+
+/*
+ * Watches the underlay interfaces (LinkWatch, or those the routes to the peers leave through)
+ * and, always, our own device, whose deletion is the signal to go.
+ */
+void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool underlay)
+{
+	const char *names[FT_WORKER_MAX_LINKS + 1];
+	size_t n = 0;
+	struct ft_link_monitor_options o = {
+		.period_ms = (uint64_t)cfg->link_poll_interval * 1000,
+	};
+	int rc;
+
+	names[n++] = w->ifname;
+	if (underlay && cfg->n_link_watch) {
+		for (size_t i = 0; i < cfg->n_link_watch && n <= FT_WORKER_MAX_LINKS; i++)
+			if (strcmp(cfg->link_watch[i], w->ifname) != 0)
+				names[n++] = cfg->link_watch[i];
+	} else if (underlay) {
+		for (size_t i = 0; i < w->n_peers && n <= FT_WORKER_MAX_LINKS; i++) {
+			bool dup = false;
+
+			if (!w->peers[i].path_ifname[0])
+				continue;
+			for (size_t j = 0; j < n; j++)
+				dup = dup || strcmp(names[j], w->peers[i].path_ifname) == 0;
+			if (!dup)
+				names[n++] = w->peers[i].path_ifname;
+		}
+	}
+	o.ifnames = names;
+	o.n_ifnames = n;
+	rc = ft_link_monitor_create(&w->link, w->loop, &o, on_link, w);
+	if (rc == 0)
+		rc = ft_link_monitor_start(w->link);
+	if (rc < 0) {
+		ft_log_warnx("link monitor: %s (carrying on without it)", strerror(-rc));
+		return;
+	}
+	for (size_t i = 1; i < n; i++)
+		ft_log_info("watching the link of %s", names[i]);
+}
+
+/* ---- reload ----------------------------------------------------------------------------- */
+
+static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
+		       char *err, size_t errlen)
+{
+	struct ft_peer *peer = wp->peer;
+	int rc;
+
+	ft_proto_peer_set_preshared_key(w->proto, peer, cp->preshared_key);
+	if ((rc = ft_worker_peer_set_psk(wp, cp->preshared_key)) < 0)
+		return rc;
+	ft_proto_peer_set_persistent_keepalive(w->proto, peer, cp->persistent_keepalive,
+					       ft_worker_now_ns());
+	wp->keepalive = cp->persistent_keepalive;
+	free(wp->endpoint_host);
+	free(wp->endpoint_port);
+	wp->endpoint_host = cp->endpoint_host ? strdup(cp->endpoint_host) : NULL;
+	wp->endpoint_port = cp->endpoint_port ? strdup(cp->endpoint_port) : NULL;
+	if (cp->endpoint_host && (!wp->endpoint_host || !wp->endpoint_port))
+		return -ENOMEM;
+	if (wp->endpoint_host && ft_worker_peer_resolve(w, wp, err, errlen) < 0)
+		ft_log_warnx("%s", err);
+	/* AllowedIPs: the new set replaces the old; routes follow. */
+	for (size_t i = 0; i < wp->n_routes; i++)
+		ft_proto_allowedip_remove(w->proto, wp->routes[i].family, wp->routes[i].addr.bytes,
+					  wp->routes[i].len);
+	ft_worker_peer_remove_routes(w, wp);
+	free(wp->routes);
+	free(wp->route_added);
+	wp->routes = NULL;
+	wp->route_added = NULL;
+	wp->n_routes = 0;
+	return wpeer_set_routes(w, wp, cp, err, errlen);
+}
+
+int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
+{
+	bool *keep;
+	int rc = 0;
+
+	err[0] = '\0';
+	if (w->closing)
+		return -ESHUTDOWN;
+	ft_worker_flush_all(w);
+	/* Peers that are no longer in the file go; the others keep their sessions. */
+	keep = calloc(w->n_peers ? w->n_peers : 1, sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->n_peers; i++)
+		for (size_t j = 0; j < cfg->n_peers && !keep[i]; j++)
+			keep[i] = sodium_memcmp(w->peers[i].public_key, cfg->peers[j].public_key,
+						FT_KEY_LEN) == 0;
+	for (size_t i = w->n_peers; i-- > 0;) {
+		if (keep[i])
+			continue;
+		ft_log_info("%s: peer removed by reload", w->ifname);
+		ft_worker_peer_remove(w, &w->peers[i]);
+	}
+	free(keep);
+	for (size_t j = 0; j < cfg->n_peers && rc == 0; j++) {
+		struct wpeer *wp = ft_worker_find_peer_by_key(w, cfg->peers[j].public_key);
+
+		if (wp)
+			rc = reload_peer(w, wp, &cfg->peers[j], err, errlen);
+		else
+			rc = ft_worker_config_peer_add(w, &cfg->peers[j], err, errlen);
+	}
+	/* The flow log may have been moved by logrotate. */
+	if (w->flow)
+		ft_flowwriter_reopen(w->flow);
+	if (rc == 0 && (cfg->mtu != w->mtu || cfg->listen_port != w->udp.port ||
+			cfg->n_addresses != w->n_addrs ||
+			(cfg->flow_log && w->flow_dest && strcmp(cfg->flow_log, w->flow_dest)))) {
+		snprintf(err, errlen,
+			 "MTU, Address, ListenPort and FlowLog changes need a restart");
+		ft_log_warnx("%s: %s", w->config_path ? w->config_path : w->ifname, err);
+	}
+	ft_worker_end_batch(w);
+	return rc;
+}
