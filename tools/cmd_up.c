@@ -42,6 +42,8 @@ const struct ft_command ft_command_up = {
 		"      --no-link-monitor  do not watch the underlay links\n"
 		"      --no-link-reaction watch them, but do not re-handshake on link-up\n"
 		"      --no-offload       no TUN offloads (vnet header, TSO/USO, GRO)\n"
+		"      --no-udp-offload   TUN offloads, but no UDP_SEGMENT/UDP_GRO on the underlay\n"
+		"      --batch N          packets per wake-up, 1 to 64 (default 64; for benchmarks)\n"
 		"  -u, --user USER        once up, drop to USER (name or uid:gid), keeping only\n"
 		"                         CAP_NET_ADMIN (config: User)\n"
 		"      --seccomp on|log|off  the syscall allow-list after the drop (default on;\n"
@@ -93,6 +95,8 @@ static int cmd_up(int argc, char *argv[])
 		{ "no-link-monitor", no_argument, NULL, 'M' },
 		{ "no-link-reaction", no_argument, NULL, 'R' },
 		{ "no-offload", no_argument, NULL, 'O' },
+		{ "no-udp-offload", no_argument, NULL, 'U' },
+		{ "batch", required_argument, NULL, 'B' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "seccomp", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
@@ -132,6 +136,19 @@ static int cmd_up(int argc, char *argv[])
 		case 'O':
 			wopts.no_offload = true;
 			break;
+		case 'U':
+			wopts.no_udp_offload = true;
+			break;
+		case 'B': {
+			char *end;
+			unsigned long b = strtoul(optarg, &end, 10);
+
+			if (*optarg < '0' || *optarg > '9' || *end || b < 1 || b > 64)
+				return ft_command_usage_error(cmd, "bad --batch '%s' (1 to 64)",
+							      optarg);
+			wopts.batch = (unsigned int)b;
+			break;
+		}
 		case 'u':
 			user = optarg;
 			break;

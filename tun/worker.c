@@ -292,7 +292,7 @@ static void on_tun_vnet(struct ft_worker *w)
 {
 	unsigned int used = 0;
 
-	for (int reads = 0; reads < FT_WORKER_BATCH; reads++) {
+	for (unsigned int reads = 0; reads < w->batch; reads++) {
 		ssize_t r = read(w->tun_fd, w->tun_read_buf,
 				 FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
 		struct ft_vnet_hdr vh;
@@ -350,7 +350,7 @@ void ft_worker_on_tun(uv_poll_t *h, int status, int events)
 		on_tun_vnet(w);
 		return;
 	}
-	n = ft_tundev_read_batch(w->tun_fd, w->tun_iov, w->tun_len, FT_WORKER_BATCH);
+	n = ft_tundev_read_batch(w->tun_fd, w->tun_iov, w->tun_len, w->batch);
 	if (n <= 0) {
 		if (n < 0)
 			tun_read_failed(w, n);

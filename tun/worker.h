@@ -73,6 +73,13 @@ struct ft_worker_options {
 	bool no_uapi;
 	/* TUN offloads off even when the config asks for them (flowtun up --no-offload). */
 	bool no_offload;
+	/* UDP_SEGMENT/UDP_GRO off while the TUN offloads stay (--no-udp-offload). */
+	bool no_udp_offload;
+	/*
+	 * Packets per wake-up (0: 64). For measuring what batching gains: 1 makes one recvmmsg
+	 * and one sendmmsg per datagram, as an unbatched tunnel would.
+	 */
+	unsigned int batch;
 	const char *uapi_path;
 	ft_worker_gone_cb gone; /* may be NULL */
 	void *gone_arg;

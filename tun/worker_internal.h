@@ -136,7 +136,9 @@ struct ft_worker {
 	/* Offloads: the TUN speaks vnet headers; super-packets are read whole and split, and
 	 * received packets are coalesced before they are written. */
 	bool vnet;
+	bool udp_offload;      /* UDP_SEGMENT and UDP_GRO on the underlay socket (with vnet) */
 	unsigned int offloads; /* FT_TUN_F_* set on the device */
+	unsigned int batch;    /* TUN reads and datagrams per wake-up, 1..FT_WORKER_BATCH */
 	uint8_t *tun_read_buf; /* one super-packet behind its vnet header */
 	struct iovec gro_in[FT_WORKER_BATCH];
 	struct iovec gro_out[FT_WORKER_BATCH];

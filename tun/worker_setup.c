@@ -98,7 +98,7 @@ int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh)
 	w->udp = *fresh;
 	ft_udp_close(&old);
 	if (w->vnet)
-		ft_udp_set_offloads(&w->udp, true, true);
+		ft_udp_set_offloads(&w->udp, w->udp_offload, w->udp_offload);
 	return udp_poll_start(w);
 }
 
@@ -186,7 +186,7 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 		return rc;
 	}
 	if (w->vnet)
-		ft_udp_set_offloads(&w->udp, true, true);
+		ft_udp_set_offloads(&w->udp, w->udp_offload, w->udp_offload);
 	w->fwmark = cfg->fwmark;
 	if (w->fwmark && (rc = ft_worker_set_fwmark(&w->udp, w->fwmark)) < 0) {
 		snprintf(err, errlen, "FwMark %u: %s", w->fwmark, strerror(-rc));
@@ -201,7 +201,7 @@ static int setup_buffers(struct ft_worker *w)
 	/* Round up to a cache line so that slots do not share one. */
 	w->slot_size = (w->slot_size + 63) & ~(size_t)63;
 	w->tun_block = malloc(w->slot_size * FT_WORKER_TUN_SLOTS);
-	w->rx = ft_udp_batch_create(FT_WORKER_BATCH, FT_WORKER_RX_BUF);
+	w->rx = ft_udp_batch_create(w->batch, FT_WORKER_RX_BUF);
 	w->tx = ft_udp_batch_create(FT_WORKER_TX_SLOTS, w->slot_size);
 	if (!w->tun_block || !w->rx || !w->tx)
 		return -ENOMEM;
@@ -298,6 +298,8 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	w->link_reaction = !opts->no_link_reaction;
 	w->manage_routes = !opts->no_routes;
 	w->vnet = cfg->offload && !opts->no_offload;
+	w->udp_offload = w->vnet && !opts->no_udp_offload;
+	w->batch = opts->batch && opts->batch < FT_WORKER_BATCH ? opts->batch : FT_WORKER_BATCH;
 	w->gone = opts->gone;
 	w->gone_arg = opts->gone_arg;
 	snprintf(w->ifname, sizeof(w->ifname), "%s", opts->ifname);
