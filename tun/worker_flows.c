@@ -21,23 +21,20 @@
 
 /* ---- flow records ----------------------------------------------------------------------- */
 
+/* Is a inside prefix p? The rtnetlink prefix test, with a as a host prefix. */
 static bool prefix_contains(const struct ft_rtnl_prefix *p, const struct ft_addr *a)
 {
-	unsigned int full, rest;
+	struct ft_rtnl_prefix host = { .family = a->family,
+				       .len = a->family == AF_INET ? 32 : 128 };
 
-	if (p->family != a->family)
-		return false;
-	full = p->len / 8;
-	rest = p->len % 8;
-	if (memcmp(p->addr.bytes, a->bytes, full) != 0)
-		return false;
-	return rest == 0 || ((p->addr.bytes[full] ^ a->bytes[full]) & (0xff00 >> rest) & 0xff) == 0;
+	memcpy(host.addr.bytes, a->bytes, sizeof(host.addr.bytes));
+	return ft_rtnl_prefix_covers(p, &host);
 }
 
 /*
  * Overlay: inside one of our own address prefixes, a peer's host route (/32, /128: its
- * overlay address), or link-scoped (link-local, multicast). Subnet: routed to a peer otherwise. Everything else went to or came from
- * beyond an exit peer.
+ * overlay address), or link-scoped (link-local, multicast). Subnet: routed to a peer
+ * otherwise. Everything else went to or came from beyond an exit peer.
  */
 static bool link_scoped(const struct ft_addr *a)
 {
