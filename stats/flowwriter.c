@@ -46,6 +46,7 @@ struct ft_flowwriter {
 	uint64_t close_timeout_ms;
 	ft_flowwriter_error_cb error_cb;
 	void *arg;
+	int (*open_file)(const char *path);
 
 	int fd, old_fd;		   /* -1 when none */
 	bool reopen_wanted;	   /* open again before the next line */
@@ -127,12 +128,28 @@ static void on_old_closed(uv_fs_t *req)
 	pump(w);
 }
 
-static void on_open(uv_fs_t *req)
+/*
+ * On the thread pool: opens the file, through the config's open_file when there is one (the
+ * privileged opener of a tunnel that dropped its privileges).
+ */
+static void open_work(uv_work_t *req)
 {
 	struct ft_flowwriter *w = req->data;
-	int rc = (int)req->result;
 
-	uv_fs_req_cleanup(req);
+	if (w->open_file) {
+		w->work_err = w->open_file(w->path);
+		return;
+	}
+	w->work_err = open(w->path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC, 0640);
+	if (w->work_err < 0)
+		w->work_err = -errno;
+}
+
+static void open_done(uv_work_t *req, int status)
+{
+	struct ft_flowwriter *w = req->data;
+	int rc = status < 0 ? status : w->work_err;
+
 	w->busy = false;
 	if (rc < 0) {
 		/*
@@ -301,8 +318,7 @@ static void pump(struct ft_flowwriter *w)
 		if (w->dest == DEST_FILE && (w->fd < 0 || w->reopen_wanted)) {
 			w->reopen_wanted = false;
 			w->busy = true;
-			rc = uv_fs_open(w->loop, &w->req, w->path,
-					O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640, on_open);
+			rc = uv_queue_work(w->loop, &w->work, open_work, open_done);
 			if (rc < 0) {
 				w->busy = false;
 				if (w->fd < 0)
@@ -353,6 +369,7 @@ struct ft_flowwriter *ft_flowwriter_create(uv_loop_t *loop, const struct ft_flow
 						    : FT_FLOWWRITER_CLOSE_TIMEOUT_MS;
 	w->error_cb = cfg->error_cb;
 	w->arg = cfg->arg;
+	w->open_file = cfg->open_file;
 	w->fd = w->dest == DEST_STDOUT ? STDOUT_FILENO : -1;
 	w->old_fd = -1;
 	w->tail = &w->head;

@@ -64,6 +64,11 @@ struct ft_flowwriter_config {
 	uint64_t close_timeout_ms;	 /* 0: FT_FLOWWRITER_CLOSE_TIMEOUT_MS */
 	ft_flowwriter_error_cb error_cb; /* may be NULL */
 	void *arg;
+	/*
+	 * Opens path for appending, on the thread pool (so it must be thread-safe): an fd or a
+	 * negative errno. NULL: open(2) with O_WRONLY | O_APPEND | O_CREAT, mode 0640.
+	 */
+	int (*open_file)(const char *path);
 };
 
 struct ft_flowwriter_counters {

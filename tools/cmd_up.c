@@ -44,9 +44,10 @@ const struct ft_command ft_command_up = {
 		"      --no-offload       no TUN offloads (vnet header, TSO/USO, GRO)\n"
 		"      --no-udp-offload   TUN offloads, but no UDP_SEGMENT/UDP_GRO on the underlay\n"
 		"      --batch N          packets per wake-up, 1 to 64 (default 64; for benchmarks)\n"
-		"  -u, --user USER        once up, drop to USER (name or uid:gid), keeping only\n"
-		"                         CAP_NET_ADMIN (config: User)\n"
-		"      --seccomp on|log|off  the syscall allow-list after the drop (default on;\n"
+		"  -u, --user USER        once up, drop to USER (name or uid:gid) keeping only\n"
+		"                         CAP_NET_ADMIN (config: User; default: the user flowtun\n"
+		"                         if it exists, else nobody; root: no drop)\n"
+		"      --seccomp on|log|off  the syscall allow-list after the drop (default off;\n"
 		"                         config: Seccomp)\n"
 		"\n"
 		"CONFIG is the wg-quick format ([Interface] with PrivateKey or PrivateKeyFile,\n"
@@ -107,6 +108,7 @@ static int cmd_up(int argc, char *argv[])
 	char ifname[IFNAMSIZ] = "", err[512];
 	bool use_syslog = false;
 	const char *user = NULL, *seccomp = NULL;
+	char *abs_path;
 	int verbose = 0, opt, rc;
 
 	optind = 1;
@@ -176,9 +178,19 @@ static int cmd_up(int argc, char *argv[])
 
 	/* No core dumps and no ptrace of a process that holds keys. */
 	ft_privs_no_dump();
+	/*
+	 * Read by its absolute path, so that a relative PrivateKeyFile resolves the same way
+	 * at start and on SIGHUP (after detaching to /, through the opener).
+	 */
+	abs_path = ft_runner_absolute_path(ropts.config_path);
+	if (!abs_path)
+		return ft_command_error(cmd, "%s: %s", ropts.config_path, strerror(errno));
+	ropts.config_path = abs_path;
 	rc = ft_config_load(ropts.config_path, &cfg, err, sizeof(err));
-	if (rc < 0)
+	if (rc < 0) {
+		free(abs_path);
 		return ft_command_error(cmd, "%s", err);
+	}
 
 	wopts.ifname = ifname;
 	wopts.config_path = ropts.config_path;
@@ -186,5 +198,6 @@ static int cmd_up(int argc, char *argv[])
 	ropts.seccomp = seccomp ? seccomp : cfg.seccomp;
 	rc = ft_runner_run(&cfg, &wopts, &ropts);
 	ft_config_free(&cfg);
+	free(abs_path);
 	return rc;
 }

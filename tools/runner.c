@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "tools/runner.h"
 #include "tun/log.h"
+#include "tun/opener.h"
 #include "tun/privs.h"
 
 struct runner {
@@ -21,6 +23,7 @@ struct runner {
 	bool signals_open;
 	struct ft_worker *worker;
 	const struct ft_runner_options *opts;
+	char *config_path; /* opts->config_path made absolute: a detached runner moves to / */
 	int exit_code;
 };
 
@@ -69,11 +72,11 @@ static void on_hup(uv_signal_t *h, int signum)
 	char err[512];
 	int rc;
 
-	if (!r->opts->config_path || !r->worker)
+	if (!r->config_path || !r->worker)
 		return;
 	rc = r->opts->settings_only
-		     ? ft_config_load_settings(r->opts->config_path, &cfg, err, sizeof(err))
-		     : ft_config_load(r->opts->config_path, &cfg, err, sizeof(err));
+		     ? ft_config_load_settings(r->config_path, &cfg, err, sizeof(err))
+		     : ft_config_load(r->config_path, &cfg, err, sizeof(err));
 	if (rc < 0) {
 		ft_log_warnx("reload: %s (keeping the running configuration)", err);
 		return;
@@ -86,8 +89,7 @@ static void on_hup(uv_signal_t *h, int signum)
 	if (rc < 0)
 		ft_log_warnx("reload: %s", err);
 	else
-		ft_log(FT_LOG_NOTICE, "reloaded %s%s%s", r->opts->config_path, err[0] ? ": " : "",
-		       err);
+		ft_log(FT_LOG_NOTICE, "reloaded %s%s%s", r->config_path, err[0] ? ": " : "", err);
 	ft_config_free(&cfg);
 }
 
@@ -129,33 +131,91 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
-/*
- * Privileges, once everything that needs root exists. Route changes on SIGHUP and the
- * API's set keep working through CAP_NET_ADMIN; see tun/privs.c for what else is kept.
- */
-static int drop_privileges(const struct ft_runner_options *o)
+char *ft_runner_absolute_path(const char *path)
 {
-	enum ft_privs_seccomp_action action = FT_PRIVS_SECCOMP_KILL;
-	struct ft_privs_options po = { .user = o->user };
-	char err[256];
-	int on;
+	char cwd[PATH_MAX];
+	char *out;
 
-	if (!o->user)
-		return 0;
-	on = ft_privs_seccomp_parse(o->seccomp ? o->seccomp : "on", &action);
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	/* Not realpath(): the file may be a symlink an administrator swaps on purpose. */
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
+/*
+ * The user to drop to: the configured one, "root" for none, by default the `flowtun` system
+ * user if there is one, else nobody (tun/privs.h). NULL: stay as we are; a process that does
+ * not run as root has nothing to drop unless a user was asked for (then ft_privs_drop says
+ * why it cannot).
+ */
+static const char *target_user(const struct ft_runner_options *o)
+{
+	if (o->user)
+		return strcmp(o->user, "root") == 0 ? NULL : o->user;
+	return geteuid() == 0 ? ft_privs_default_user() : NULL;
+}
+
+/*
+ * Privileges, once everything that needs root exists: the opener first (it must be forked
+ * while we are root, and knows by then every file a reload may open), then the drop, then
+ * the filter. Route changes on SIGHUP and the API's set keep working through CAP_NET_ADMIN;
+ * see tun/privs.c for what else is kept and tun/opener.h for the files.
+ */
+static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *why, size_t whylen)
+{
+	const struct ft_runner_options *o = r->opts;
+	enum ft_privs_seccomp_action action = FT_PRIVS_SECCOMP_KILL;
+	const char *user = target_user(o);
+	struct ft_privs_options po = { .user = user };
+	struct ft_opener_path paths[] = {
+		{ FT_OPENER_READ, r->config_path },
+		{ FT_OPENER_READ, cfg->private_key_file },
+		{ FT_OPENER_APPEND, ft_worker_flow_log_path(r->worker) },
+		{ FT_OPENER_UNLINK, ft_worker_uapi_path(r->worker) },
+	};
+	char err[400];
+	int on, rc;
+
+	why[0] = '\0';
+	on = ft_privs_seccomp_parse(o->seccomp ? o->seccomp : "off", &action);
 	if (on < 0) {
-		ft_log_warnx("bad seccomp setting '%s' (on, log or off)", o->seccomp);
+		snprintf(why, whylen, "bad seccomp setting '%s' (on, log or off)", o->seccomp);
 		return on;
 	}
+	if (!user) {
+		if (o->user)
+			ft_log(FT_LOG_NOTICE, "User = root: keeping every privilege");
+		if (on)
+			ft_log_warnx("Seccomp = %s needs a user to drop to: not installed",
+				     o->seccomp);
+		return 0;
+	}
+	/* A relative PrivateKeyFile (from `flowtun up` with a relative config) stays unknown. */
+	if (paths[1].path && paths[1].path[0] != '/')
+		paths[1].path = NULL;
+	rc = ft_opener_start(paths, sizeof(paths) / sizeof(paths[0]), err, sizeof(err));
+	if (rc < 0) {
+		snprintf(why, whylen,
+			 "cannot start the opener: %s (User = root keeps root instead)", err);
+		return rc;
+	}
 	if (ft_privs_drop(&po, err, sizeof(err)) < 0) {
-		ft_log_warnx("cannot drop privileges: %s", err);
+		snprintf(why, whylen,
+			 "cannot drop privileges to '%s': %s (User = root keeps root instead)",
+			 user, err);
 		return -EPERM;
 	}
 	if (on && ft_privs_seccomp(action, err, sizeof(err)) < 0) {
-		ft_log_warnx("cannot install the seccomp filter: %s", err);
+		snprintf(why, whylen, "cannot install the seccomp filter: %s", err);
 		return -EPERM;
 	}
-	ft_log_info("running as %s%s", o->user, on ? " with the seccomp allow-list" : "");
+	ft_log(FT_LOG_NOTICE, "running as %s (uid %u), keeping CAP_NET_ADMIN; opener pid %ld%s",
+	       user, (unsigned int)getuid(), (long)ft_opener_pid(),
+	       on ? "; seccomp allow-list on" : "");
 	return 0;
 }
 
@@ -195,6 +255,8 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (ropts->config_path && !(r.config_path = ft_runner_absolute_path(ropts->config_path)))
+		ft_log_warn("%s: SIGHUP will not reload it", ropts->config_path);
 	uv_loop_init(&r.loop);
 	wopts.gone = on_gone;
 	wopts.gone_arg = &r;
@@ -222,17 +284,27 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 
 	if (ropts->ready_fd >= 0) {
 		detach();
-		report_ready(ropts->ready_fd, NULL);
 	} else if (ropts->daemonize) {
 		if (daemon(0, 0) < 0)
 			ft_log_warn("cannot detach");
 		else
 			uv_loop_fork(&r.loop);
 	}
-	if (drop_privileges(ropts) < 0) {
+	if (drop_privileges(&r, cfg, err, sizeof(err)) < 0) {
 		/* Half dropped is no state to serve in: shut down cleanly and fail. */
+		ft_log_warnx("%s", err);
 		stop(&r);
 		r.exit_code = 1;
+	}
+	/*
+	 * Ready only once dropped: the parent (wg-quick's `flowtun IFACE`) must not report
+	 * success for a tunnel that is about to shut down.
+	 */
+	if (ropts->ready_fd >= 0) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "flowtun %s: %s", ropts->name, err);
+		report_ready(ropts->ready_fd, r.exit_code ? msg : NULL);
 	}
 	uv_run(&r.loop, UV_RUN_DEFAULT);
 	/* Anything still open (the link monitor's handles close on their own) ends here. */
@@ -240,5 +312,7 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 	uv_run(&r.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&r.loop) != 0)
 		ft_log_warnx("the loop still had handles at exit");
+	ft_opener_stop();
+	free(r.config_path);
 	return r.exit_code;
 }

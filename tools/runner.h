@@ -23,13 +23,20 @@ struct ft_runner_options {
 	int ready_fd;	    /* -1: none */
 	bool daemonize;	    /* flowtun up --daemon: detach once up, no parent waiting */
 	/*
-	 * Once up (device, socket, routes and flow log open): drop to this user, keeping only
-	 * CAP_NET_ADMIN, and install the seccomp allow-list (seccomp: on|kill|log|off, NULL: on).
-	 * NULL user: stay root.
+	 * Once up (device, socket and routes exist): start the opener (tun/opener.h), drop to
+	 * this user keeping only CAP_NET_ADMIN, and install the seccomp allow-list if asked
+	 * (seccomp: on|kill|log|off, NULL: off). NULL user: the `flowtun` user if it exists,
+	 * else nobody (when running as root); "root": keep every privilege.
 	 */
 	const char *user;
 	const char *seccomp;
 };
+
+/*
+ * path made absolute against the working directory (symlinks kept), malloc'd; NULL with
+ * errno set.
+ */
+char *ft_runner_absolute_path(const char *path);
 
 int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts,
 		  const struct ft_runner_options *ropts);

@@ -37,6 +37,7 @@
 #include <sodium.h>
 
 #include "tun/conf.h"
+#include "tun/opener.h"
 
 enum section {
 	SECTION_NONE,
@@ -430,10 +431,17 @@ static bool read_private_key_file(struct parser *p, const char *key, const char 
 		return false;
 	}
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* Through the opener: after the privilege drop a reload reads root's files with it. */
+	fd = ft_opener_open(path, FT_OPENER_READ);
 	if (fd < 0) {
-		ret = errno;
-		fail_errno(p, -ret, p->lineno, "%s '%s': %s", key, shown, strerror(ret));
+		fail_errno(p, fd, p->lineno, "%s '%s': %s", key, shown, strerror(-fd));
+		return false;
+	}
+	free(p->cfg->private_key_file);
+	p->cfg->private_key_file = strdup(path);
+	if (!p->cfg->private_key_file) {
+		fail_errno(p, -ENOMEM, p->lineno, "out of memory");
+		close(fd);
 		return false;
 	}
 	/*
@@ -872,6 +880,7 @@ void ft_config_free(struct ft_config *cfg)
 	sodium_free(cfg->private_key);
 	free(cfg->addresses);
 	free(cfg->flow_log);
+	free(cfg->private_key_file);
 	free(cfg->user);
 	free(cfg->seccomp);
 	for (size_t i = 0; i < cfg->n_link_watch; i++)
@@ -998,11 +1007,10 @@ static int load(const char *path, bool settings_only, struct ft_config *cfg, cha
 		snprintf(errbuf, errlen, "%s: libsodium failed to initialise", path);
 		return -EIO;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = ft_opener_open(path, FT_OPENER_READ);
 	if (fd < 0) {
-		ret = -errno;
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return ret;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(-fd));
+		return fd;
 	}
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;

@@ -59,8 +59,9 @@ struct ft_config_peer {
 };
 
 struct ft_config {
-	uint8_t *private_key;		  /* FT_KEY_LEN bytes of sodium_malloc memory; always set */
-	uint16_t listen_port;		  /* 0: any free port */
+	uint8_t *private_key;	/* FT_KEY_LEN bytes of sodium_malloc memory; always set */
+	char *private_key_file; /* the PrivateKeyFile read (relative ones resolved), or NULL */
+	uint16_t listen_port;	/* 0: any free port */
 	struct ft_config_addr *addresses; /* as written (host bits kept) */
 	size_t n_addresses;
 	uint32_t mtu;
@@ -77,7 +78,7 @@ struct ft_config {
 	bool statistics;
 	bool offload;  /* TUN offloads (vnet header, TSO/USO, GRO); default on */
 	char *user;    /* User: drop to it once up (tun/privs.h); NULL: stay root */
-	char *seccomp; /* Seccomp: on|kill|log|off, with User; NULL: on */
+	char *seccomp; /* Seccomp: on|kill|log|off, with User; NULL: off */
 	struct ft_config_peer *peers;
 	size_t n_peers;
 };

@@ -55,6 +55,11 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+const char *ft_privs_default_user(void)
+{
+	return getpwnam(FT_PRIVS_DEDICATED_USER) ? FT_PRIVS_DEDICATED_USER : FT_PRIVS_FALLBACK_USER;
+}
+
 int ft_privs_resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen)
 {
 	const char *colon;
@@ -62,7 +67,7 @@ int ft_privs_resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err, s
 	uint32_t u, g;
 
 	if (!spec || !spec[0])
-		spec = FT_PRIVS_DEFAULT_USER;
+		spec = ft_privs_default_user();
 	if (strlen(spec) > LOGIN_NAME_MAX) {
 		snprintf(err, errlen, "user name too long (%zu characters)", strlen(spec));
 		return -EINVAL;
@@ -191,8 +196,8 @@ int ft_privs_drop(const struct ft_privs_options *opts, char *err, size_t errlen)
 	 * exists now: the TUN device (never re-opened), the UDP socket (a port below 1024
 	 * needs CAP_NET_BIND_SERVICE only to bind; a new ListenPort needs a restart), the
 	 * files opened as root. Not kept: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, which
-	 * would let a compromised tunnel read every file; so SIGHUP re-reads the config and
-	 * reopens the flow log only where the new user may (privs.h).
+	 * would let a compromised tunnel read every file; the files it opens again (config,
+	 * key file, flow log, API socket) go through the opener (tun/opener.h).
 	 */
 	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) < 0) {
 		snprintf(err, errlen, "cannot select CAP_NET_ADMIN");
@@ -362,6 +367,8 @@ static const char *const allowed_syscalls[] = {
 	"getrlimit",
 	"exit",
 	"exit_group",
+	/* ft_opener_stop() reaps the opener at exit */
+	"wait4",
 };
 
 /*
@@ -378,8 +385,7 @@ static const char *const allowed_syscalls[] = {
 #endif
 #endif
 #ifdef FT_PRIVS_LSAN
-static const char *const lsan_syscalls[] = { "prctl",	"ptrace", "wait4",
-					     "getppid", "open",	  "getdents" };
+static const char *const lsan_syscalls[] = { "prctl", "ptrace", "getppid", "open", "getdents" };
 #endif
 
 /*

@@ -28,10 +28,11 @@
  * shutdown removes routes and addresses; link-up needs none, it only re-handshakes) are made
  * by the process itself under the kept CAP_NET_ADMIN, not by a privileged helper: they are
  * rtnetlink messages on a socket the process already has, and a helper would need the same
- * capability plus an IPC protocol of its own to audit. What the drop does cost: SIGHUP can
- * re-read CONFIG (and a PrivateKeyFile) and reopen the flow log only where the new user may,
- * so run as a dedicated user that owns them (a `flowtun` system user), not as nobody, when
- * SIGHUP matters; a refused re-read keeps the running configuration.
+ * capability plus an IPC protocol of its own to audit. Files are the other way round: the
+ * config and key file re-read on SIGHUP, the flow log reopened and the API socket removed at
+ * exit are root's, and go through the opener (tun/opener.h), a helper forked before the drop
+ * that can open only those paths, rather than CAP_DAC_READ_SEARCH/CAP_DAC_OVERRIDE, which
+ * would open every file.
  *
  * Start-up only, on the loop thread. Threads that already exist (libuv's pool) change uid
  * with it (glibc applies set*id to every thread) and lose every capability, as the kernel
@@ -41,13 +42,18 @@
  * bounding set stays full: harmless with no capabilities and no-new-privs.
  */
 
-#define FT_PRIVS_DEFAULT_USER "nobody"
+/* The user of a tunnel that names none: the dedicated system user, or nobody without one. */
+#define FT_PRIVS_DEDICATED_USER "flowtun"
+#define FT_PRIVS_FALLBACK_USER "nobody"
+
+/* FT_PRIVS_DEDICATED_USER if the password database has it, else FT_PRIVS_FALLBACK_USER. */
+const char *ft_privs_default_user(void);
 
 struct ft_privs_options {
 	/*
 	 * The user to run as: a name from the password database (its primary group is used),
 	 * "UID:GID", or a bare "UID" that must exist in the password database. NULL or "":
-	 * FT_PRIVS_DEFAULT_USER. Root (uid 0 or gid 0) is refused: it would keep everything.
+	 * ft_privs_default_user(). Root (uid 0 or gid 0) is refused: it would keep everything.
 	 */
 	const char *user;
 };

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "tun/log.h"
+#include "tun/opener.h"
 #include "tun/uapi.h"
 
 /* Longest value any valid set key takes: an endpoint. Longer values are refused unread. */
@@ -1057,7 +1058,7 @@ void ft_uapi_server_close(struct ft_uapi_server *s, void (*cb)(void *arg), void 
 	s->close_arg = arg;
 	/* Someone else's socket may have replaced ours: only ours is removed. */
 	if (still_ours(s))
-		unlink(s->path);
+		ft_opener_unlink(s->path);
 	while (s->clients)
 		client_close(s->clients);
 	s->pending_closes += 2;

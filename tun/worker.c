@@ -538,6 +538,17 @@ uint16_t ft_worker_listen_port(const struct ft_worker *w)
 	return w->udp.port;
 }
 
+const char *ft_worker_uapi_path(const struct ft_worker *w)
+{
+	return w->uapi ? ft_uapi_server_path(w->uapi) : NULL;
+}
+
+const char *ft_worker_flow_log_path(const struct ft_worker *w)
+{
+	/* "-" (stdout) and "syslog" are no files; every file path is absolute by now. */
+	return w->flow_dest && w->flow_dest[0] == '/' ? w->flow_dest : NULL;
+}
+
 const struct ft_worker_counters *ft_worker_counters(const struct ft_worker *w)
 {
 	return &w->counters;

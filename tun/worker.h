@@ -114,6 +114,9 @@ void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg);
 
 const char *ft_worker_ifname(const struct ft_worker *w);
 uint16_t ft_worker_listen_port(const struct ft_worker *w);
+/* The userspace API socket served, or NULL; the flow log file (absolute), or NULL. */
+const char *ft_worker_uapi_path(const struct ft_worker *w);
+const char *ft_worker_flow_log_path(const struct ft_worker *w);
 const struct ft_worker_counters *ft_worker_counters(const struct ft_worker *w);
 /* Writes a human-readable status (peers, counters, links) to f; for SIGUSR1 and tests. */
 void ft_worker_dump_status(struct ft_worker *w, FILE *f);

@@ -8,15 +8,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "stats/flowlog.h"
 #include "tun/allowedips.h"
 #include "tun/log.h"
+#include "tun/opener.h"
 #include "tun/worker_internal.h"
 
 /* ---- flow records ----------------------------------------------------------------------- */
@@ -93,14 +96,41 @@ static void on_flow_error(void *arg, int err, const char *op, uint64_t lost)
 		     strerror(-err), lost);
 }
 
+/* The flow log opens through the opener, which can still do it after the privilege drop. */
+static int open_flow_log(const char *path)
+{
+	return ft_opener_open(path, FT_OPENER_APPEND);
+}
+
 int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen)
 {
-	struct ft_flowwriter_config fc = { .error_cb = on_flow_error, .arg = w };
+	struct ft_flowwriter_config fc = {
+		.error_cb = on_flow_error,
+		.arg = w,
+		.open_file = open_flow_log,
+	};
+	char cwd[PATH_MAX];
 
 	if (!dest)
 		return 0;
-	if (!(w->flow_dest = strdup(dest)))
+	if (dest[0] != '/' && strcmp(dest, "-") != 0 && strcmp(dest, "syslog") != 0) {
+		/*
+		 * A relative path is taken from the working directory at start: a detached
+		 * tunnel moves to / and the opener knows absolute paths only.
+		 */
+		if (!getcwd(cwd, sizeof(cwd))) {
+			snprintf(err, errlen, "flow log '%s': working directory: %s", dest,
+				 strerror(errno));
+			return -errno;
+		}
+		if (asprintf(&w->flow_dest, "%s/%s", cwd, dest) < 0)
+			w->flow_dest = NULL;
+	} else {
+		w->flow_dest = strdup(dest);
+	}
+	if (!w->flow_dest)
 		return -ENOMEM;
+	dest = w->flow_dest;
 	fc.path = strcmp(dest, "syslog") == 0 ? NULL : dest;
 	w->flow = ft_flowwriter_create(w->loop, &fc);
 	if (!w->flow) {

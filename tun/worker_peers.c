@@ -372,6 +372,17 @@ static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_co
 	return wpeer_set_routes(w, wp, cp, err, errlen);
 }
 
+/* The FlowLog of a config against the running one, which has relative paths made absolute. */
+static bool same_flow_log(const char *conf, const char *running)
+{
+	size_t lc = strlen(conf), lr = strlen(running);
+
+	if (strcmp(conf, running) == 0)
+		return true;
+	return conf[0] != '/' && lr > lc && running[lr - lc - 1] == '/' &&
+	       strcmp(running + lr - lc, conf) == 0;
+}
+
 int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
 {
 	bool *keep;
@@ -407,9 +418,10 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 	/* The flow log may have been moved by logrotate. */
 	if (w->flow)
 		ft_flowwriter_reopen(w->flow);
-	if (rc == 0 && (cfg->mtu != w->mtu || cfg->listen_port != w->udp.port ||
-			cfg->n_addresses != w->n_addrs ||
-			(cfg->flow_log && w->flow_dest && strcmp(cfg->flow_log, w->flow_dest)))) {
+	if (rc == 0 &&
+	    (cfg->mtu != w->mtu || cfg->listen_port != w->udp.port ||
+	     cfg->n_addresses != w->n_addrs ||
+	     (cfg->flow_log && w->flow_dest && !same_flow_log(cfg->flow_log, w->flow_dest)))) {
 		snprintf(err, errlen,
 			 "MTU, Address, ListenPort and FlowLog changes need a restart");
 		ft_log_warnx("%s: %s", w->config_path ? w->config_path : w->ifname, err);

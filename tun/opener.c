@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The opener (see opener.h): the helper process and the tunnel's side of its socketpair.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cap-ng.h>
+#include <seccomp.h>
+
+#include "tun/log.h"
+#include "tun/opener.h"
+
+struct request {
+	uint32_t op;
+	char path[FT_OPENER_PATH_MAX];
+};
+
+struct reply {
+	int32_t rc; /* 0 (an fd attached for READ and APPEND) or a negative errno */
+};
+
+struct entry {
+	enum ft_opener_op op;
+	const char *path;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int sock_fd = -1;
+static pid_t child_pid;
+
+/*
+ * The operation itself, in the opener or, without one, in the caller. The flags are fixed by
+ * op: O_NONBLOCK keeps a FIFO named as the config or flow log from hanging the opener (a
+ * FIFO with no reader fails with ENXIO instead); the config reader refuses what is not a
+ * regular file.
+ */
+static int do_op(enum ft_opener_op op, const char *path, int *fd)
+{
+	struct stat st;
+
+	*fd = -1;
+	switch (op) {
+	case FT_OPENER_READ:
+		*fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		return *fd < 0 ? -errno : 0;
+	case FT_OPENER_APPEND:
+		*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
+			   0640);
+		return *fd < 0 ? -errno : 0;
+	case FT_OPENER_UNLINK:
+		if (lstat(path, &st) < 0)
+			return -errno;
+		if (!S_ISSOCK(st.st_mode))
+			return -ENOTSOCK;
+		return unlink(path) < 0 ? -errno : 0;
+	}
+	return -EINVAL;
+}
+
+/* ---- the helper ---- */
+
+/* One reply, with fd attached when fd >= 0. 0, or -1 when the tunnel is gone. */
+static int send_reply(int sock, int32_t rc, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct reply rep = { .rc = rc };
+	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	do {
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(rep) ? 0 : -1;
+}
+
+/* What the helper may call once set up: its loop, and what exits and aborts need. */
+static int child_seccomp(void)
+{
+	static const char *const names[] = {
+		"recvmsg",
+		"sendmsg",
+		"openat",
+		"open",
+		"close",
+		"newfstatat",
+		"lstat",
+		"fstat",
+		"statx",
+		"unlink",
+		"unlinkat",
+		"exit",
+		"exit_group",
+		"rt_sigreturn",
+		"rt_sigprocmask",
+		/* abort() on a sanitizer report */
+		"getpid",
+		"gettid",
+		"tgkill",
+		"write",
+		"mmap",
+		"munmap",
+	};
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int rc = 0, nr;
+
+	if (!ctx)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && rc == 0; i++) {
+		nr = seccomp_syscall_resolve_name(names[i]);
+		if (nr != __NR_SCMP_ERROR)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	if (rc == 0)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc;
+}
+
+/*
+ * Everything the helper does before it serves: only its socket and stdio left open (not the
+ * TUN device, whose fd would keep tun0 alive after the tunnel exits), the group signals
+ * ignored, no groups, no capabilities (permitted, effective, inheritable, ambient, bounding),
+ * no-new-privs, its filter. 0 or a negative errno.
+ */
+static int child_setup(int sock)
+{
+	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE };
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+	sigset_t none;
+	int null;
+
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		sigaction(ignored[i], &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (sock != 3) {
+		if (dup2(sock, 3) < 0)
+			return -errno;
+		close(sock);
+	}
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		if (null > 3)
+			close(null);
+	}
+	if (close_range(4, ~0u, 0) < 0)
+		for (int fd = 4; fd < 65536; fd++)
+			close(fd);
+
+	prctl(PR_SET_NAME, "flowtun-opener", 0, 0, 0);
+	if (setgroups(0, NULL) < 0)
+		return -errno;
+	/* uid 0 stays: ownership of root's files is the one right the helper uses. */
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_apply(CAPNG_SELECT_BOTH) < 0)
+		return -EPERM;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return child_seccomp();
+}
+
+static _Noreturn void child_main(int sock, const struct entry *list, size_t n)
+{
+	struct request req;
+	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int rc = child_setup(sock);
+	ssize_t got;
+
+	if (send_reply(3, rc, -1) < 0 || rc < 0)
+		_exit(1);
+	for (;;) {
+		const struct entry *e = NULL;
+		int fd = -1;
+
+		do {
+			msg.msg_flags = 0;
+			got = recvmsg(3, &msg, 0);
+		} while (got < 0 && errno == EINTR);
+		if (got == 0)
+			_exit(0); /* the tunnel closed its end: it exited */
+		/* Anything but a whole request, or fds sent to the helper: the asker is broken. */
+		if (got != (ssize_t)sizeof(req) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+		    !memchr(req.path, '\0', sizeof(req.path)))
+			_exit(2);
+		for (size_t i = 0; i < n && !e; i++)
+			if (list[i].op == (enum ft_opener_op)req.op &&
+			    strcmp(list[i].path, req.path) == 0)
+				e = &list[i];
+		rc = e ? do_op(e->op, e->path, &fd) : -EPERM;
+		if (send_reply(3, rc, fd) < 0)
+			_exit(0);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* ---- the tunnel's side ---- */
+
+/* Receives one reply (and its fd) on sock_fd. The reply's rc, or a negative errno. */
+static int recv_reply(int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct reply rep;
+	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*fd = -1;
+	do {
+		n = recvmsg(sock_fd, &msg, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EPIPE;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	if (n != (ssize_t)sizeof(rep) || (msg.msg_flags & MSG_CTRUNC)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return -EPROTO;
+	}
+	return rep.rc;
+}
+
+/*
+ * The operation, directly or through the opener: rc of the reply with *fd set, or a negative
+ * errno of the exchange.
+ */
+static int ask(enum ft_opener_op op, const char *path, int *fd)
+{
+	struct request req;
+	size_t len = strlen(path);
+	ssize_t n;
+	int rc;
+
+	*fd = -1;
+	if (len >= sizeof(req.path))
+		return -ENAMETOOLONG;
+	memset(&req, 0, sizeof(req));
+	req.op = (uint32_t)op;
+	memcpy(req.path, path, len);
+	/*
+	 * First as ourselves: a file the tunnel's user may open (a flow log chowned to it)
+	 * needs no help, and one the opener's uid 0 without capabilities may not (owned by
+	 * that user, mode 0644) could only be opened this way.
+	 */
+	rc = do_op(op, path, fd);
+	if (rc != -EACCES && rc != -EPERM)
+		return rc;
+	pthread_mutex_lock(&lock);
+	if (sock_fd < 0) {
+		pthread_mutex_unlock(&lock);
+		return rc;
+	}
+	do {
+		n = send(sock_fd, &req, sizeof(req), MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		rc = errno == ECONNREFUSED || errno == ECONNRESET ? -EPIPE : -errno;
+	else
+		rc = recv_reply(fd);
+	pthread_mutex_unlock(&lock);
+	if (rc == -EPERM)
+		ft_log_warnx("%s was not named when flowtun started: it can be opened again only "
+			     "after a restart",
+			     path);
+	else if (rc == -EPIPE)
+		ft_log_warnx("the opener is gone: %s cannot be %s", path,
+			     op == FT_OPENER_UNLINK ? "removed" : "opened");
+	/* Paranoia: an fd with an error, or READ/APPEND success without one. */
+	if (rc < 0 && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	} else if (rc == 0 && op != FT_OPENER_UNLINK && *fd < 0) {
+		rc = -EPROTO;
+	}
+	return rc;
+}
+
+int ft_opener_open(const char *path, enum ft_opener_op op)
+{
+	int fd, rc;
+
+	if (op != FT_OPENER_READ && op != FT_OPENER_APPEND)
+		return -EINVAL;
+	rc = ask(op, path, &fd);
+	return rc < 0 ? rc : fd;
+}
+
+int ft_opener_unlink(const char *path)
+{
+	int fd;
+
+	return ask(FT_OPENER_UNLINK, path, &fd);
+}
+
+pid_t ft_opener_pid(void)
+{
+	return sock_fd >= 0 ? child_pid : 0;
+}
+
+int ft_opener_start(const struct ft_opener_path *paths, size_t n, char *err, size_t errlen)
+{
+	struct entry list[FT_OPENER_MAX_PATHS];
+	size_t used = 0;
+	int sv[2], fd, rc;
+	pid_t pid;
+
+	err[0] = '\0';
+	if (sock_fd >= 0) {
+		snprintf(err, errlen, "the opener runs already");
+		return -EALREADY;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!paths[i].path || !paths[i].path[0])
+			continue;
+		if (paths[i].path[0] != '/' || strlen(paths[i].path) >= FT_OPENER_PATH_MAX ||
+		    paths[i].op < FT_OPENER_READ || paths[i].op > FT_OPENER_UNLINK) {
+			snprintf(err, errlen, "the opener takes absolute paths only, not '%s'",
+				 paths[i].path);
+			return -EINVAL;
+		}
+		if (used == FT_OPENER_MAX_PATHS) {
+			snprintf(err, errlen, "more than %d paths for the opener",
+				 FT_OPENER_MAX_PATHS);
+			return -EINVAL;
+		}
+		/* The child's copy of the stack is all it needs: no allocation to free. */
+		list[used].op = paths[i].op;
+		list[used].path = paths[i].path;
+		used++;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "opener socketpair: %s", strerror(-rc));
+		return rc;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		snprintf(err, errlen, "cannot fork the opener: %s", strerror(-rc));
+		return rc;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(sv[1], list, used);
+	}
+	close(sv[1]);
+	sock_fd = sv[0];
+	child_pid = pid;
+	/* Its first reply says whether it set itself up. */
+	pthread_mutex_lock(&lock);
+	rc = recv_reply(&fd);
+	pthread_mutex_unlock(&lock);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "the opener could not set itself up: %s (it needs CAP_SETGID and "
+			 "CAP_SETPCAP to drop its groups and capabilities)",
+			 strerror(-rc));
+		ft_opener_stop();
+		return rc;
+	}
+	return 0;
+}
+
+void ft_opener_stop(void)
+{
+	pid_t pid = child_pid;
+
+	pthread_mutex_lock(&lock);
+	if (sock_fd < 0) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	close(sock_fd);
+	sock_fd = -1;
+	child_pid = 0;
+	pthread_mutex_unlock(&lock);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
