@@ -197,7 +197,8 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 	/* A relative PrivateKeyFile (from `flowtun up` with a relative config) stays unknown. */
 	if (paths[1].path && paths[1].path[0] != '/')
 		paths[1].path = NULL;
-	rc = ft_opener_start(paths, sizeof(paths) / sizeof(paths[0]), err, sizeof(err));
+	rc = ft_opener_start("/proc/self/exe", paths, sizeof(paths) / sizeof(paths[0]), err,
+			     sizeof(err));
 	if (rc < 0) {
 		snprintf(why, whylen,
 			 "cannot start the opener: %s (User = root keeps root instead)", err);

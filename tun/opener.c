@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,9 @@ static pid_t child_pid;
  * The operation itself, in the opener or, without one, in the caller. The flags are fixed by
  * op: O_NONBLOCK keeps a FIFO named as the config or flow log from hanging the opener (a
  * FIFO with no reader fails with ENXIO instead); the config reader refuses what is not a
- * regular file.
+ * regular file. O_NOFOLLOW on the flow log: in a directory the tunnel's user may write, that
+ * user could otherwise swap the log for a symlink to any file root owns and have the opener
+ * open it for appending.
  */
 static int do_op(enum ft_opener_op op, const char *path, int *fd)
 {
@@ -59,7 +62,9 @@ static int do_op(enum ft_opener_op op, const char *path, int *fd)
 		*fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 		return *fd < 0 ? -errno : 0;
 	case FT_OPENER_APPEND:
-		*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
+		*fd = open(path,
+			   O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW |
+				   O_CLOEXEC,
 			   0640);
 		return *fd < 0 ? -errno : 0;
 	case FT_OPENER_UNLINK:
@@ -147,12 +152,13 @@ static int child_seccomp(void)
 }
 
 /*
- * Everything the helper does before it serves: only its socket and stdio left open (not the
- * TUN device, whose fd would keep tun0 alive after the tunnel exits), the group signals
- * ignored, no groups, no capabilities (permitted, effective, inheritable, ambient, bounding),
- * no-new-privs, its filter. 0 or a negative errno.
+ * Between fork and exec, in the child of a process that may have threads: async-signal-safe
+ * calls only. The socket becomes fd 3, stdin and stdout /dev/null (stderr stays, for a
+ * message), nothing else survives the exec (not the TUN device, whose fd would keep tun0
+ * alive after the tunnel exits); the signals a terminal or systemd sends the whole group are
+ * ignored (an ignored signal stays ignored across exec), none blocked.
  */
-static int child_setup(int sock)
+static _Noreturn void child_exec(int sock, const char *exe, char *const argv[])
 {
 	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE };
 	struct sigaction sa = { .sa_handler = SIG_IGN };
@@ -163,23 +169,35 @@ static int child_setup(int sock)
 		sigaction(ignored[i], &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-
 	if (sock != 3) {
 		if (dup2(sock, 3) < 0)
-			return -errno;
+			_exit(126);
 		close(sock);
 	}
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
-		if (null > 3)
-			close(null);
 	}
 	if (close_range(4, ~0u, 0) < 0)
 		for (int fd = 4; fd < 65536; fd++)
 			close(fd);
+	execv(exe, argv);
+	_exit(127);
+}
 
+/*
+ * After the exec, before serving: no groups, no capabilities (permitted, effective,
+ * inheritable, ambient, bounding), no-new-privs, its filter. 0 or a negative errno.
+ */
+static int child_setup(void)
+{
+	struct stat st;
+
+	if (fstat(3, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -EBADF;
+	/* Again: fds the runtime (a sanitizer) may have opened during start-up. */
+	close_range(4, ~0u, 0);
 	prctl(PR_SET_NAME, "flowtun-opener", 0, 0, 0);
 	if (setgroups(0, NULL) < 0)
 		return -errno;
@@ -192,14 +210,43 @@ static int child_setup(int sock)
 	return child_seccomp();
 }
 
-static _Noreturn void child_main(int sock, const struct entry *list, size_t n)
+/* "r:/path", "a:/path" or "u:/path" into e; false if it is none of them. */
+static bool parse_entry(const char *arg, struct entry *e)
 {
+	static const char ops[] = {
+		[FT_OPENER_READ] = 'r', [FT_OPENER_APPEND] = 'a', [FT_OPENER_UNLINK] = 'u'
+	};
+
+	for (int op = FT_OPENER_READ; op <= FT_OPENER_UNLINK; op++) {
+		if (arg[0] == ops[op] && arg[1] == ':' && arg[2] == '/' &&
+		    strlen(arg + 2) < FT_OPENER_PATH_MAX) {
+			e->op = (enum ft_opener_op)op;
+			e->path = arg + 2;
+			return true;
+		}
+	}
+	return false;
+}
+
+void ft_opener_main(int argc, char **argv)
+{
+	struct entry list[FT_OPENER_MAX_PATHS];
 	struct request req;
 	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int rc = child_setup(sock);
+	size_t n = 0;
 	ssize_t got;
+	int rc = 0;
 
+	if (argc < 2 || strcmp(argv[1], FT_OPENER_ARG) != 0)
+		return;
+	for (int i = 2; i < argc && rc == 0; i++) {
+		if (n == FT_OPENER_MAX_PATHS || !parse_entry(argv[i], &list[n]))
+			rc = -EINVAL;
+		n++;
+	}
+	if (rc == 0)
+		rc = child_setup();
 	if (send_reply(3, rc, -1) < 0 || rc < 0)
 		_exit(1);
 	for (;;) {
@@ -253,7 +300,7 @@ static int recv_reply(int *fd)
 		n = recvmsg(sock_fd, &msg, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return -errno;
+		return errno == ECONNRESET ? -EPIPE : -errno;
 	if (n == 0)
 		return -EPIPE;
 	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
@@ -320,6 +367,9 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 		*fd = -1;
 	} else if (rc == 0 && op != FT_OPENER_UNLINK && *fd < 0) {
 		rc = -EPROTO;
+	} else if (op == FT_OPENER_UNLINK && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
 	}
 	return rc;
 }
@@ -346,11 +396,15 @@ pid_t ft_opener_pid(void)
 	return sock_fd >= 0 ? child_pid : 0;
 }
 
-int ft_opener_start(const struct ft_opener_path *paths, size_t n, char *err, size_t errlen)
+int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t n, char *err,
+		    size_t errlen)
 {
-	struct entry list[FT_OPENER_MAX_PATHS];
+	static const char ops[] = {
+		[FT_OPENER_READ] = 'r', [FT_OPENER_APPEND] = 'a', [FT_OPENER_UNLINK] = 'u'
+	};
+	char *argv[FT_OPENER_MAX_PATHS + 3] = { "flowtun-opener", FT_OPENER_ARG };
 	size_t used = 0;
-	int sv[2], fd, rc;
+	int sv[2], fd, rc = 0;
 	pid_t pid;
 
 	err[0] = '\0';
@@ -358,29 +412,41 @@ int ft_opener_start(const struct ft_opener_path *paths, size_t n, char *err, siz
 		snprintf(err, errlen, "the opener runs already");
 		return -EALREADY;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!paths[i].path || !paths[i].path[0])
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const char *path = paths[i].path;
+
+		if (!path || !path[0])
 			continue;
-		if (paths[i].path[0] != '/' || strlen(paths[i].path) >= FT_OPENER_PATH_MAX ||
-		    paths[i].op < FT_OPENER_READ || paths[i].op > FT_OPENER_UNLINK) {
+		if (paths[i].op < FT_OPENER_READ || paths[i].op > FT_OPENER_UNLINK) {
+			snprintf(err, errlen, "no opener operation %d for '%s'", (int)paths[i].op,
+				 path);
+			rc = -EINVAL;
+		} else if (path[0] != '/') {
 			snprintf(err, errlen, "the opener takes absolute paths only, not '%s'",
-				 paths[i].path);
-			return -EINVAL;
-		}
-		if (used == FT_OPENER_MAX_PATHS) {
+				 path);
+			rc = -EINVAL;
+		} else if (strlen(path) >= FT_OPENER_PATH_MAX) {
+			snprintf(err, errlen,
+				 "a path of %zu bytes for the opener (at most %d): '%.64s...'",
+				 strlen(path), FT_OPENER_PATH_MAX - 1, path);
+			rc = -EINVAL;
+		} else if (used == FT_OPENER_MAX_PATHS) {
 			snprintf(err, errlen, "more than %d paths for the opener",
 				 FT_OPENER_MAX_PATHS);
-			return -EINVAL;
+			rc = -EINVAL;
+		} else if (asprintf(&argv[2 + used], "%c:%s", ops[paths[i].op], path) < 0) {
+			argv[2 + used] = NULL;
+			rc = -ENOMEM;
+		} else {
+			used++;
 		}
-		/* The child's copy of the stack is all it needs: no allocation to free. */
-		list[used].op = paths[i].op;
-		list[used].path = paths[i].path;
-		used++;
 	}
+	if (rc < 0)
+		goto out;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "opener socketpair: %s", strerror(-rc));
-		return rc;
+		goto out;
 	}
 	pid = fork();
 	if (pid < 0) {
@@ -388,16 +454,14 @@ int ft_opener_start(const struct ft_opener_path *paths, size_t n, char *err, siz
 		close(sv[0]);
 		close(sv[1]);
 		snprintf(err, errlen, "cannot fork the opener: %s", strerror(-rc));
-		return rc;
+		goto out;
 	}
-	if (pid == 0) {
-		close(sv[0]);
-		child_main(sv[1], list, used);
-	}
+	if (pid == 0)
+		child_exec(sv[1], exe, argv);
 	close(sv[1]);
 	sock_fd = sv[0];
 	child_pid = pid;
-	/* Its first reply says whether it set itself up. */
+	/* Its first reply says whether it set itself up (EOF: the exec failed). */
 	pthread_mutex_lock(&lock);
 	rc = recv_reply(&fd);
 	pthread_mutex_unlock(&lock);
@@ -405,13 +469,15 @@ int ft_opener_start(const struct ft_opener_path *paths, size_t n, char *err, siz
 		close(fd);
 	if (rc < 0) {
 		snprintf(err, errlen,
-			 "the opener could not set itself up: %s (it needs CAP_SETGID and "
+			 "the opener (%s) could not set itself up: %s (it needs CAP_SETGID and "
 			 "CAP_SETPCAP to drop its groups and capabilities)",
-			 strerror(-rc));
+			 exe, strerror(-rc));
 		ft_opener_stop();
-		return rc;
 	}
-	return 0;
+out:
+	for (size_t i = 0; i < used; i++)
+		free(argv[2 + i]);
+	return rc;
 }
 
 void ft_opener_stop(void)

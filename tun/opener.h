@@ -13,9 +13,11 @@
  * its PrivateKeyFile) re-read on SIGHUP, the flow log reopened on SIGHUP (logrotate) and
  * created again after a failure, and the API socket removed at exit. Keeping CAP_DAC_OVERRIDE
  * or CAP_DAC_READ_SEARCH for them would let a compromised tunnel read or write every file on
- * the machine (/etc/shadow, other tunnels' keys). Instead ft_opener_start() forks, before the
- * drop, a helper that:
+ * the machine (/etc/shadow, other tunnels' keys). Instead ft_opener_start() forks and execs,
+ * before the drop, a helper that:
  *
+ *   - is a fresh image of the program (exec, not just fork): no copy of the tunnel's memory,
+ *     so no copy of its keys in pages that are not locked, and addresses of its own;
  *   - stays uid 0 but holds no capability at all (the bounding set empty, no-new-privs, no
  *     supplementary groups): it can open what root owns by ownership alone, nothing else;
  *   - knows a fixed list of (operation, path) pairs given at start, and does nothing else:
@@ -46,7 +48,8 @@
 
 enum ft_opener_op {
 	FT_OPENER_READ = 1, /* O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC */
-	FT_OPENER_APPEND,   /* O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC, mode 0640 */
+	FT_OPENER_APPEND,   /* O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK |
+			       O_NOFOLLOW | O_CLOEXEC, mode 0640 (a symlink: -ELOOP) */
 	FT_OPENER_UNLINK,   /* unlink(), only if lstat() says it is a socket */
 };
 
@@ -59,13 +62,24 @@ struct ft_opener_path {
 #define FT_OPENER_PATH_MAX 4096
 
 /*
- * Forks the opener with paths (copied; entries with a NULL or empty path are skipped; at most
- * FT_OPENER_MAX_PATHS). Call as root, before ft_privs_drop() and after every path is known.
- * 0, or a negative errno with a message in err: -EALREADY if one runs, -EINVAL for a relative
- * or too long path, or too many.
+ * The program's argv[1] in the opener's process. A program that starts an opener (flowtun,
+ * the tests) calls ft_opener_main(argc, argv) first thing in main(): it returns at once
+ * unless argv[1] is FT_OPENER_ARG, and never returns if it is.
+ */
+#define FT_OPENER_ARG "--flowtun-opener"
+void ft_opener_main(int argc, char **argv);
+
+/*
+ * Forks and execs exe (normally "/proc/self/exe") as the opener of paths (entries with a NULL
+ * or empty path are skipped; at most FT_OPENER_MAX_PATHS). Call as root, before
+ * ft_privs_drop() and after every path is known. 0, or a negative errno with a message in
+ * err: -EALREADY if one runs; -EINVAL for a relative or too long path, a bad op, or too many;
+ * the opener's own error (-EPERM without CAP_SETGID or CAP_SETPCAP, -EPIPE if exe could not be
+ * run or is not a program that calls ft_opener_main()).
  */
 #define FT_OPENER_MAX_PATHS 16
-int ft_opener_start(const struct ft_opener_path *paths, size_t n, char *err, size_t errlen);
+int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t n, char *err,
+		    size_t errlen);
 
 /*
  * Opens path for op (FT_OPENER_READ or FT_OPENER_APPEND): an fd (close-on-exec) or a negative
@@ -77,7 +91,7 @@ int ft_opener_open(const char *path, enum ft_opener_op op);
 /* Removes the socket at path. 0 or a negative errno (-ENOTSOCK if it is no socket). */
 int ft_opener_unlink(const char *path);
 
-/* The opener's PID, or 0 when none runs. */
+/* The opener's PID from start to stop (even if it died in between), or 0. */
 pid_t ft_opener_pid(void);
 
 /* Closes the socketpair (the opener exits on it) and reaps it. No-op when none runs. */

@@ -130,6 +130,12 @@ check_dropped() {
 	ost=/proc/$opid/status
 	[ "$(cat /proc/"$opid"/comm)" = flowtun-opener ] ||
 		ft_fail "the child $opid is '$(cat /proc/"$opid"/comm)', not flowtun-opener"
+	# A fresh image (fork and exec), not a copy of the tunnel's memory and its keys; its
+	# command line is the list of what it may open.
+	tr '\0' ' ' <"/proc/$opid/cmdline" | grep -q "^flowtun-opener --flowtun-opener r:/" ||
+		ft_fail "the opener $opid was not exec'd: $(tr '\0' ' ' <"/proc/$opid/cmdline")"
+	[ "$(stat -L -c %i /proc/"$opid"/exe)" = "$(stat -L -c %i /proc/"$1"/exe)" ] ||
+		ft_fail "the opener $opid does not run flowtun's program"
 	want_field "$ost" Uid "0 0 0 0"
 	want_field "$ost" CapEff 0000000000000000
 	want_field "$ost" CapPrm 0000000000000000
