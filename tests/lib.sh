@@ -50,6 +50,15 @@ ft_bg() {
 	FT_LAST_PID=$!
 }
 
+# ft_is_child PID: PID is a process of ours, not yet reaped (a zombie of ours counts: signalling
+# it is harmless). The parent is the 4th field of /proc/PID/stat, after the name in parentheses.
+ft_is_child() {
+	local st ppid
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r _ ppid _ <<<"${st##*) }"
+	[ "$ppid" = "$$" ]
+}
+
 ft_cleanup_add() {
 	FT_CLEANUP_CMDS="$*
 $FT_CLEANUP_CMDS"
@@ -74,15 +83,16 @@ ft_cleanup() {
 	printf '%s\n' "$FT_CLEANUP_CMDS" | while IFS= read -r c; do
 		[ -n "$c" ] && eval "$c" >/dev/null 2>&1
 	done
+	# Only our own children: a PID already waited for (ft_stop) may belong to someone else by now.
 	for p in $FT_PIDS; do
-		kill -TERM "$p" 2>/dev/null
+		ft_is_child "$p" && kill -TERM "$p" 2>/dev/null
 	done
 	for p in $FT_PIDS; do
 		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-			kill -0 "$p" 2>/dev/null || break
+			ft_is_child "$p" || break
 			sleep 0.1
 		done
-		kill -KILL "$p" 2>/dev/null
+		ft_is_child "$p" && kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
 	# Every namespace with this test's prefix, also those made in a $(...) subshell, whose
