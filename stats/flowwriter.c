@@ -78,6 +78,7 @@ static void fail(struct ft_flowwriter *w, int err, const char *op)
 {
 	w->c.errors++;
 	w->c.last_error = err;
+	w->c.failing = err;
 	if (!w->in_episode) {
 		w->in_episode = true;
 		w->c.episodes++;
@@ -116,6 +117,7 @@ static void line_written(struct ft_flowwriter *w)
 	w->c.lines++;
 	w->c.bytes += w->head->len;
 	w->in_episode = false;
+	w->c.failing = 0;
 	pop_head(w, false, NULL);
 }
 

@@ -83,6 +83,7 @@ struct ft_flowwriter_counters {
 	uint64_t episodes;	/* error_cb calls */
 	uint64_t reopens;	/* files opened (the first open counts) */
 	int last_error;		/* negative errno of the last failure, 0 if none */
+	int failing;		/* ... while failing: 0 again once a line is written */
 	size_t queued_lines, queued_bytes;
 };
 

@@ -313,6 +313,7 @@ START_TEST(test_open_fails_then_recovers)
 	struct ctx c;
 	struct ft_flowwriter *w;
 	struct ft_conn_entry *v = dump(2);
+	struct ft_flowwriter_counters cnt;
 	char path[200], sub[100];
 	json_int_t lost;
 	char *got;
@@ -327,8 +328,15 @@ START_TEST(test_open_fails_then_recovers)
 	ck_assert_int_eq(c.errors, 1);
 	ck_assert_int_eq(c.last_err, -ENOENT);
 	ck_assert_str_eq(c.last_op, "open");
+	ft_flowwriter_get_counters(w, &cnt);
+	ck_assert_int_eq(cnt.failing, -ENOENT);
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
 	ck_assert_int_eq(ft_flowwriter_write_dump(w, &meta, T0, T1, v, 2, NULL, 0), 1);
+	ck_assert_int_eq(uv_run(&c.loop, UV_RUN_DEFAULT), 0);
+	/* Written again: no longer failing; the last error is still on record. */
+	ft_flowwriter_get_counters(w, &cnt);
+	ck_assert_int_eq(cnt.failing, 0);
+	ck_assert_int_eq(cnt.last_error, -ENOENT);
 	close_and_finish(&c, w);
 	got = slurp(path);
 	ck_assert_uint_eq(check_lines(got, &lost), 1);

@@ -767,7 +767,7 @@ static void print_device(FILE *f, const struct show_dev *d, const struct show_op
 		fprintf(f, "  flow log: %s (%" PRIu64 " lines, %" PRIu64 " lost", d->flowlog,
 			d->flowlog_lines, d->flowlog_lost);
 		if (d->flowlog_error)
-			fprintf(f, ", last error: %s",
+			fprintf(f, ", failing: %s",
 				d->flowlog_error < 4096 ? strerror((int)d->flowlog_error) : "?");
 		fprintf(f, ")\n");
 	}

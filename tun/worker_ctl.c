@@ -9,7 +9,9 @@
  *   flowtun_link=IFNAME STATE SINCE_MS          one per watched underlay link
  *   flowtun_counter=NAME VALUE                  every drop counter and event, zero or not
  *   flowtun_flowlog=DEST, flowtun_flowlog_lines=N, flowtun_flowlog_lost=N,
- *   flowtun_flowlog_error=ERRNO                 when there is a flow log
+ *   flowtun_flowlog_error=ERRNO                 when there is a flow log; ERRNO is that of
+ *                                               the failure going on, 0 once a line is
+ *                                               written again
  *   flowtun_ipfix=COLLECTOR, flowtun_ipfix_messages=N, flowtun_ipfix_errors=N
  *   flowtun_window_start_ms=MS                  the statistics window now open (0: empty)
  *   flowtun_top=PROTO SRC DST TXPKTS TXBYTES RXPKTS RXBYTES   its top connections by bytes
@@ -157,7 +159,7 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 		ft_uapi_write_kv(wr, "flowtun_flowlog", "%s", w->flow_dest);
 		ft_uapi_write_kv(wr, "flowtun_flowlog_lines", "%" PRIu64, fc.lines);
 		ft_uapi_write_kv(wr, "flowtun_flowlog_lost", "%" PRIu64, fc.lost);
-		ft_uapi_write_kv(wr, "flowtun_flowlog_error", "%d", -fc.last_error);
+		ft_uapi_write_kv(wr, "flowtun_flowlog_error", "%d", -fc.failing);
 	}
 	if (w->ipfix) {
 		struct ft_ipfix_counters ic;
