@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The opener: the direct operations without a helper, the argument checks of
- * ft_opener_start(self_exe, ), and with the helper running (as root) the allow-list, its credentials
+ * ft_opener_start(), and with the helper running (as root) the allow-list, its credentials
  * and fds, its death, its stop and concurrent askers. Each call first tries the operation as
  * the caller, so the tests ask as the dropped tunnel would (as_tunnel()): otherwise a root
  * test would never reach the helper. Without root the helper cannot empty its bounding set,
- * so there each running test checks that ft_opener_start(self_exe, ) fails cleanly and that the calls
+ * so there each running test checks that ft_opener_start() fails cleanly and that the calls
  * then act directly.
  *
  * Every test runs in its own process (fork mode is forced in main()): the opener is global
@@ -175,7 +175,7 @@ static void assert_no_children(void)
 static bool start_or_fallback(const struct ft_opener_path *paths, size_t n)
 {
 	char err[256] = "x";
-	int rc = ft_opener_start(self_exe, paths, n, err, sizeof(err));
+	int rc = ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, n, err, sizeof(err));
 
 	if (geteuid() == 0) {
 		ck_assert_msg(rc == 0, "ft_opener_start: %d (%s)", rc, err);
@@ -403,7 +403,7 @@ START_TEST(test_listed)
 }
 END_TEST
 
-/* ---- ft_opener_start(self_exe, )'s arguments ---- */
+/* ---- ft_opener_start()'s arguments ---- */
 
 static char long_path[FT_OPENER_PATH_MAX + 2];
 
@@ -448,7 +448,7 @@ START_TEST(test_start_bad)
 		paths[i].op = (enum ft_opener_op)bad_starts[_i].op;
 		paths[i].path = p;
 	}
-	rc = ft_opener_start(self_exe, paths, n, err, sizeof(err));
+	rc = ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, n, err, sizeof(err));
 	ck_assert_msg(rc == -EINVAL, "%s: %d (%s)", bad_starts[_i].why, rc, err);
 	ck_assert_msg(strstr(err, bad_starts[_i].quoted) != NULL, "%s: '%s' not in: %s",
 		      bad_starts[_i].why, bad_starts[_i].quoted, err);
@@ -507,7 +507,9 @@ START_TEST(test_start_twice)
 	if (!start_or_fallback(paths, 1))
 		return;
 	pid = ft_opener_pid();
-	ck_assert_int_eq(ft_opener_start(self_exe, paths, 1, err, sizeof(err)), -EALREADY);
+	ck_assert_int_eq(ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, 1, err,
+					 sizeof(err)),
+			 -EALREADY);
 	ck_assert_msg(err[0] != '\0', "no message");
 	ck_assert_int_eq(ft_opener_pid(), pid);
 	ft_opener_stop();
@@ -1051,6 +1053,56 @@ START_TEST(test_direct_first)
 }
 END_TEST
 
+/*
+ * What the tunnel's user could arrange around a listed path: a hard link to another file, a
+ * symlink swapped in for the flow log, a FIFO, and a path in a directory it owns (which the
+ * opener leaves out at start). Root only: without root there is no helper.
+ */
+START_TEST(test_swaps_refused)
+{
+	char dir[128], hard[192], other[192], sym[192], fifo[192], mine[192], key[192];
+	struct ft_opener_path list[4];
+	int rc_hard, rc_sym, rc_fifo, rc_key;
+
+	if (!suite_root)
+		return;
+	test_dir(dir, sizeof(dir));
+	join(hard, sizeof(hard), dir, "log");
+	join(other, sizeof(other), dir, "passwd");
+	join(sym, sizeof(sym), dir, "log2");
+	join(fifo, sizeof(fifo), dir, "fifo");
+	join(mine, sizeof(mine), dir, "mine");
+	join(key, sizeof(key), mine, "key");
+	write_file(other, FILE_CONTENT);
+	ck_assert_int_eq(chmod(other, 0600), 0);
+	ck_assert_int_eq(link(other, hard), 0);
+	ck_assert_int_eq(symlink(other, sym), 0);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(mkdir(mine, 0700), 0);
+	write_file(key, FILE_CONTENT);
+	ck_assert_int_eq(chmod(key, 0600), 0);
+	ck_assert_int_eq(chown(mine, TUNNEL_ID, TUNNEL_ID), 0);
+	list[0] = (struct ft_opener_path){ FT_OPENER_APPEND, hard };
+	list[1] = (struct ft_opener_path){ FT_OPENER_APPEND, sym };
+	list[2] = (struct ft_opener_path){ FT_OPENER_READ, fifo };
+	list[3] = (struct ft_opener_path){ FT_OPENER_READ, key };
+	ck_assert(start_or_fallback(list, N(list)));
+
+	as_tunnel();
+	rc_hard = ft_opener_open(hard, FT_OPENER_APPEND);
+	rc_sym = ft_opener_open(sym, FT_OPENER_APPEND);
+	rc_fifo = ft_opener_open(fifo, FT_OPENER_READ);
+	rc_key = ft_opener_open(key, FT_OPENER_READ);
+	as_root();
+	ck_assert_msg(rc_hard == -EINVAL, "a file with two links: %d", rc_hard);
+	ck_assert_msg(rc_sym == -ELOOP, "a symlink as the flow log: %d", rc_sym);
+	ck_assert_msg(rc_fifo == -EINVAL, "a FIFO as the config: %d", rc_fifo);
+	ck_assert_msg(rc_key == -EPERM, "a path in the tunnel user's directory: %d", rc_key);
+	assert_content(other, FILE_CONTENT);
+	ft_opener_stop();
+}
+END_TEST
+
 /* ---- concurrent askers ---- */
 
 /*
@@ -1151,6 +1203,7 @@ static Suite *opener_suite(void)
 	tcase_add_loop_test(running, test_helper_killed, 0, N(after_death));
 	tcase_add_test(running, test_helper_killed_pending);
 	tcase_add_test(running, test_direct_first);
+	tcase_add_test(running, test_swaps_refused);
 	tcase_add_test(running, test_threads);
 	suite_add_tcase(s, running);
 	return s;

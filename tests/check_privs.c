@@ -340,7 +340,9 @@ static void drop_child(const void *arg)
 		_exit(22);
 	capng_get_caps_process();
 	if (!capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_ADMIN) ||
-	    !capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN))
+	    !capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN) ||
+	    !capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_BIND_SERVICE) ||
+	    !capng_have_capability(CAPNG_PERMITTED, CAP_NET_BIND_SERVICE))
 		_exit(23);
 	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_ADMIN) ||
 	    capng_have_capability(CAPNG_EFFECTIVE, CAP_SETUID) ||

@@ -65,8 +65,6 @@ static int cmd_help(int argc, char *argv[])
 {
 	const struct ft_command *cmd;
 
-	/* A running tunnel's opener (tun/opener.h) is this program, started with its argv[1]. */
-	ft_opener_main(argc, argv);
 	if (argc < 2) {
 		print_overview(stdout);
 		return FT_EXIT_OK;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cap-ng.h>
 #include <uv.h>
 
 #include "tools/runner.h"
@@ -178,10 +179,13 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 		{ FT_OPENER_UNLINK, ft_worker_uapi_path(r->worker) },
 	};
 	char err[400];
+	uid_t uid;
+	gid_t gid;
 	int on, rc;
 
 	why[0] = '\0';
-	on = ft_privs_seccomp_parse(o->seccomp ? o->seccomp : "off", &action);
+	/* The allow-list comes with a user asked for by name; the default drop is without it. */
+	on = ft_privs_seccomp_parse(o->seccomp ? o->seccomp : o->user ? "on" : "off", &action);
 	if (on < 0) {
 		snprintf(why, whylen, "bad seccomp setting '%s' (on, log or off)", o->seccomp);
 		return on;
@@ -189,16 +193,36 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 	if (!user) {
 		if (o->user)
 			ft_log(FT_LOG_NOTICE, "User = root: keeping every privilege");
-		if (on)
+		if (on && o->seccomp)
 			ft_log_warnx("Seccomp = %s needs a user to drop to: not installed",
 				     o->seccomp);
 		return 0;
 	}
-	/* A relative PrivateKeyFile (from `flowtun up` with a relative config) stays unknown. */
-	if (paths[1].path && paths[1].path[0] != '/')
-		paths[1].path = NULL;
-	rc = ft_opener_start("/proc/self/exe", paths, sizeof(paths) / sizeof(paths[0]), err,
-			     sizeof(err));
+	/*
+	 * The default drop, where a service manager left root without what dropping takes
+	 * (a unit from before it, with CAP_NET_ADMIN alone): keep running as that limited root
+	 * rather than not at all. A user asked for by name is a requirement: fail below.
+	 */
+	if (!o->user && (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETUID) ||
+			 !capng_have_capability(CAPNG_EFFECTIVE, CAP_SETGID) ||
+			 !capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))) {
+		ft_log_warnx("cannot drop to %s: CAP_SETUID, CAP_SETGID or CAP_SETPCAP is not "
+			     "available; staying root with the capabilities given",
+			     user);
+		return 0;
+	}
+	/* The opener takes absolute paths only; cmd_up reads the config by one, so this is a
+	 * guard for other callers, whose relative key file would then need a restart. */
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (paths[i].path && paths[i].path[0] != '/')
+			paths[i].path = NULL;
+	rc = ft_privs_resolve_user(user, &uid, &gid, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(why, whylen, "%s (User = root keeps root instead)", err);
+		return rc;
+	}
+	rc = ft_opener_start("/proc/self/exe", uid, gid, paths, sizeof(paths) / sizeof(paths[0]),
+			     err, sizeof(err));
 	if (rc < 0) {
 		snprintf(why, whylen,
 			 "cannot start the opener: %s (User = root keeps root instead)", err);
@@ -214,9 +238,10 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 		snprintf(why, whylen, "cannot install the seccomp filter: %s", err);
 		return -EPERM;
 	}
-	ft_log(FT_LOG_NOTICE, "running as %s (uid %u), keeping CAP_NET_ADMIN; opener pid %ld%s",
-	       user, (unsigned int)getuid(), (long)ft_opener_pid(),
-	       on ? "; seccomp allow-list on" : "");
+	ft_log(FT_LOG_NOTICE,
+	       "running as %s (uid %u), keeping CAP_NET_ADMIN and CAP_NET_BIND_SERVICE; opener "
+	       "pid %ld%s",
+	       user, (unsigned int)uid, (long)ft_opener_pid(), on ? "; seccomp allow-list on" : "");
 	return 0;
 }
 

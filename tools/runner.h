@@ -24,7 +24,7 @@ struct ft_runner_options {
 	bool daemonize;	    /* flowtun up --daemon: detach once up, no parent waiting */
 	/*
 	 * Once up (device, socket and routes exist): start the opener (tun/opener.h), drop to
-	 * this user keeping only CAP_NET_ADMIN, and install the seccomp allow-list if asked
+	 * this user keeping only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE, and install the seccomp allow-list if asked
 	 * (seccomp: on|kill|log|off, NULL: off). NULL user: the `flowtun` user if it exists,
 	 * else nobody (when running as root); "root": keep every privilege.
 	 */

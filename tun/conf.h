@@ -77,8 +77,8 @@ struct ft_config {
 	uint32_t ipfix_template_interval; /* seconds between template refreshes */
 	bool statistics;
 	bool offload;  /* TUN offloads (vnet header, TSO/USO, GRO); default on */
-	char *user;    /* User: drop to it once up (tun/privs.h); NULL: stay root */
-	char *seccomp; /* Seccomp: on|kill|log|off, with User; NULL: off */
+	char *user;    /* User: drop to it once up (tun/privs.h); NULL: the default user */
+	char *seccomp; /* Seccomp: on|kill|log|off; NULL: on with User, else off */
 	struct ft_config_peer *peers;
 	size_t n_peers;
 };

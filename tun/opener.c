@@ -32,7 +32,8 @@ struct request {
 };
 
 struct reply {
-	int32_t rc; /* 0 (an fd attached for READ and APPEND) or a negative errno */
+	int32_t rc;	  /* 0 (an fd attached for READ and APPEND) or a negative errno */
+	uint32_t refused; /* 1: the pair is not in the list (rc is -EPERM) */
 };
 
 struct entry {
@@ -40,53 +41,76 @@ struct entry {
 	const char *path;
 };
 
+/* The letters of the operations in the opener's argv: "r:/etc/flowtun/tun0.conf". */
+static const char op_letters[] = {
+	[FT_OPENER_READ] = 'r',
+	[FT_OPENER_APPEND] = 'a',
+	[FT_OPENER_UNLINK] = 'u',
+};
+
+static void stop_status(int *status);
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int sock_fd = -1;
+static int sock_fd = -1; /* both under lock */
 static pid_t child_pid;
 
 /*
- * The operation itself, in the opener or, without one, in the caller. The flags are fixed by
- * op: O_NONBLOCK keeps a FIFO named as the config or flow log from hanging the opener (a
- * FIFO with no reader fails with ENXIO instead); the config reader refuses what is not a
- * regular file. O_NOFOLLOW on the flow log: in a directory the tunnel's user may write, that
- * user could otherwise swap the log for a symlink to any file root owns and have the opener
- * open it for appending.
+ * The operation itself, in the opener (in_opener) or, without one, in the caller. The flags
+ * are fixed by op. O_NONBLOCK on READ keeps a FIFO named as the config from hanging start-up
+ * (the config reader refuses what is not a regular file).
+ *
+ * In the opener, which can open anything root owns, what it opens must be a regular file with
+ * one link: the tunnel's user may not reach another file through a hard link to it, or a
+ * block device. The flow log opens with O_NOFOLLOW (and O_NONBLOCK, for a FIFO with no
+ * reader), so that a symlink swapped in for it is refused; ft_opener_start() refuses paths in
+ * directories the tunnel's user may write, which covers the symlinks further up and the
+ * config (READ follows a symlink: an administrator may swap the config by one).
  */
-static int do_op(enum ft_opener_op op, const char *path, int *fd)
+static int do_op(enum ft_opener_op op, const char *path, bool in_opener, int *fd)
 {
 	struct stat st;
+	int flags;
 
 	*fd = -1;
 	switch (op) {
 	case FT_OPENER_READ:
 		*fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-		return *fd < 0 ? -errno : 0;
+		break;
 	case FT_OPENER_APPEND:
-		*fd = open(path,
-			   O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW |
-				   O_CLOEXEC,
-			   0640);
-		return *fd < 0 ? -errno : 0;
+		flags = O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC;
+		if (in_opener)
+			flags |= O_NOFOLLOW | O_NONBLOCK;
+		*fd = open(path, flags, 0640);
+		break;
 	case FT_OPENER_UNLINK:
 		if (lstat(path, &st) < 0)
 			return -errno;
 		if (!S_ISSOCK(st.st_mode))
 			return -ENOTSOCK;
 		return unlink(path) < 0 ? -errno : 0;
+	default:
+		return -EINVAL;
 	}
-	return -EINVAL;
+	if (*fd < 0)
+		return -errno;
+	if (in_opener && (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+		close(*fd);
+		*fd = -1;
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* ---- the helper ---- */
 
 /* One reply, with fd attached when fd >= 0. 0, or -1 when the tunnel is gone. */
-static int send_reply(int sock, int32_t rc, int fd)
+static int send_reply(int sock, int32_t rc, bool refused, int fd)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct reply rep = { .rc = rc };
+	struct reply rep = { .rc = rc, .refused = refused };
 	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *c;
@@ -169,7 +193,11 @@ static _Noreturn void child_exec(int sock, const char *exe, char *const argv[])
 		sigaction(ignored[i], &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (sock != 3) {
+	if (sock == 3) {
+		/* Already in place, but created close-on-exec. */
+		if (fcntl(3, F_SETFD, 0) < 0)
+			_exit(126);
+	} else {
 		if (dup2(sock, 3) < 0)
 			_exit(126);
 		close(sock);
@@ -213,12 +241,8 @@ static int child_setup(void)
 /* "r:/path", "a:/path" or "u:/path" into e; false if it is none of them. */
 static bool parse_entry(const char *arg, struct entry *e)
 {
-	static const char ops[] = {
-		[FT_OPENER_READ] = 'r', [FT_OPENER_APPEND] = 'a', [FT_OPENER_UNLINK] = 'u'
-	};
-
 	for (int op = FT_OPENER_READ; op <= FT_OPENER_UNLINK; op++) {
-		if (arg[0] == ops[op] && arg[1] == ':' && arg[2] == '/' &&
+		if (arg[0] == op_letters[op] && arg[1] == ':' && arg[2] == '/' &&
 		    strlen(arg + 2) < FT_OPENER_PATH_MAX) {
 			e->op = (enum ft_opener_op)op;
 			e->path = arg + 2;
@@ -247,7 +271,7 @@ void ft_opener_main(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = child_setup();
-	if (send_reply(3, rc, -1) < 0 || rc < 0)
+	if (send_reply(3, rc, false, -1) < 0 || rc < 0)
 		_exit(1);
 	for (;;) {
 		const struct entry *e = NULL;
@@ -267,8 +291,8 @@ void ft_opener_main(int argc, char **argv)
 			if (list[i].op == (enum ft_opener_op)req.op &&
 			    strcmp(list[i].path, req.path) == 0)
 				e = &list[i];
-		rc = e ? do_op(e->op, e->path, &fd) : -EPERM;
-		if (send_reply(3, rc, fd) < 0)
+		rc = e ? do_op(e->op, e->path, true, &fd) : -EPERM;
+		if (send_reply(3, rc, !e, fd) < 0)
 			_exit(0);
 		if (fd >= 0)
 			close(fd);
@@ -278,7 +302,7 @@ void ft_opener_main(int argc, char **argv)
 /* ---- the tunnel's side ---- */
 
 /* Receives one reply (and its fd) on sock_fd. The reply's rc, or a negative errno. */
-static int recv_reply(int *fd)
+static int recv_reply(int *fd, bool *refused)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -313,6 +337,7 @@ static int recv_reply(int *fd)
 		*fd = -1;
 		return -EPROTO;
 	}
+	*refused = rep.refused != 0;
 	return rep.rc;
 }
 
@@ -324,23 +349,24 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 {
 	struct request req;
 	size_t len = strlen(path);
+	bool refused = false;
 	ssize_t n;
 	int rc;
 
 	*fd = -1;
 	if (len >= sizeof(req.path))
 		return -ENAMETOOLONG;
-	memset(&req, 0, sizeof(req));
-	req.op = (uint32_t)op;
-	memcpy(req.path, path, len);
 	/*
 	 * First as ourselves: a file the tunnel's user may open (a flow log chowned to it)
 	 * needs no help, and one the opener's uid 0 without capabilities may not (owned by
 	 * that user, mode 0644) could only be opened this way.
 	 */
-	rc = do_op(op, path, fd);
+	rc = do_op(op, path, false, fd);
 	if (rc != -EACCES && rc != -EPERM)
 		return rc;
+	memset(&req, 0, sizeof(req));
+	req.op = (uint32_t)op;
+	memcpy(req.path, path, len);
 	pthread_mutex_lock(&lock);
 	if (sock_fd < 0) {
 		pthread_mutex_unlock(&lock);
@@ -352,24 +378,21 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 	if (n < 0)
 		rc = errno == ECONNREFUSED || errno == ECONNRESET ? -EPIPE : -errno;
 	else
-		rc = recv_reply(fd);
+		rc = recv_reply(fd, &refused);
 	pthread_mutex_unlock(&lock);
-	if (rc == -EPERM)
+	if (refused)
 		ft_log_warnx("%s was not named when flowtun started: it can be opened again only "
 			     "after a restart",
 			     path);
 	else if (rc == -EPIPE)
 		ft_log_warnx("the opener is gone: %s cannot be %s", path,
 			     op == FT_OPENER_UNLINK ? "removed" : "opened");
-	/* Paranoia: an fd with an error, or READ/APPEND success without one. */
-	if (rc < 0 && *fd >= 0) {
+	/* Paranoia: an fd with an error or an UNLINK, or READ/APPEND success without one. */
+	if ((rc < 0 || op == FT_OPENER_UNLINK) && *fd >= 0) {
 		close(*fd);
 		*fd = -1;
 	} else if (rc == 0 && op != FT_OPENER_UNLINK && *fd < 0) {
 		rc = -EPROTO;
-	} else if (op == FT_OPENER_UNLINK && *fd >= 0) {
-		close(*fd);
-		*fd = -1;
 	}
 	return rc;
 }
@@ -393,24 +416,100 @@ int ft_opener_unlink(const char *path)
 
 pid_t ft_opener_pid(void)
 {
-	return sock_fd >= 0 ? child_pid : 0;
+	pid_t pid;
+
+	pthread_mutex_lock(&lock);
+	pid = sock_fd >= 0 ? child_pid : 0;
+	pthread_mutex_unlock(&lock);
+	return pid;
 }
 
-int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t n, char *err,
-		    size_t errlen)
+/*
+ * Whether the tunnel's user (uid, gid) may change directory d: own it, write it as its group,
+ * or write it as anyone without the sticky bit. Then it could swap what a path names below d.
+ */
+static bool dir_open_to(const char *d, uid_t uid, gid_t gid, struct stat *st)
 {
-	static const char ops[] = {
-		[FT_OPENER_READ] = 'r', [FT_OPENER_APPEND] = 'a', [FT_OPENER_UNLINK] = 'u'
-	};
+	if (lstat(d, st) < 0 || !S_ISDIR(st->st_mode))
+		return false; /* a symlink: its target is checked through realpath() */
+	return st->st_uid == uid || ((st->st_mode & S_IWGRP) && st->st_gid == gid) ||
+	       ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX));
+}
+
+/* Each directory above path, as written; 0, or -EPERM naming the first unsafe one in err. */
+static int check_dirs(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	char d[FT_OPENER_PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	snprintf(d, sizeof(d), "%s", path);
+	while ((slash = strrchr(d, '/'))) {
+		slash[slash == d ? 1 : 0] = '\0';
+		if (dir_open_to(d, uid, gid, &st)) {
+			snprintf(
+				err, errlen,
+				"%s: the directory %s (owner %u, group %u, mode %04o) is writable by "
+				"uid %u: the opener will not reopen a path that user may swap",
+				path, d, (unsigned int)st.st_uid, (unsigned int)st.st_gid,
+				(unsigned int)(st.st_mode & 07777), (unsigned int)uid);
+			return -EPERM;
+		}
+		if (slash == d)
+			break;
+	}
+	return 0;
+}
+
+/*
+ * The directories above path as written and above what it resolves to (for a file not created
+ * yet, what its directory resolves to) must all be out of the tunnel user's reach.
+ */
+static int check_path(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	char *real = realpath(path, NULL), *dir, *slash;
+	int rc = check_dirs(path, uid, gid, err, errlen);
+
+	if (rc == 0 && !real && (dir = strdup(path))) {
+		slash = strrchr(dir, '/');
+		slash[slash == dir ? 1 : 0] = '\0';
+		real = realpath(dir, NULL);
+		free(dir);
+		/* The directory itself is checked as the last step up from a child of it. */
+		if (real) {
+			char *child = NULL;
+
+			if (asprintf(&child, "%s/x", strcmp(real, "/") ? real : "") >= 0)
+				rc = check_dirs(child, uid, gid, err, errlen);
+			free(child);
+			free(real);
+			return rc;
+		}
+	}
+	if (rc == 0 && real)
+		rc = check_dirs(real, uid, gid, err, errlen);
+	free(real);
+	return rc;
+}
+
+int ft_opener_start(const char *exe, uid_t uid, gid_t gid, const struct ft_opener_path *paths,
+		    size_t n, char *err, size_t errlen)
+{
 	char *argv[FT_OPENER_MAX_PATHS + 3] = { "flowtun-opener", FT_OPENER_ARG };
+	char why[FT_OPENER_PATH_MAX + 256];
+	sigset_t all, old;
 	size_t used = 0;
-	int sv[2], fd, rc = 0;
+	int sv[2], fd, rc = 0, status;
+	bool refused;
 	pid_t pid;
 
 	err[0] = '\0';
-	if (sock_fd >= 0) {
+	pthread_mutex_lock(&lock);
+	rc = sock_fd >= 0 ? -EALREADY : 0;
+	pthread_mutex_unlock(&lock);
+	if (rc < 0) {
 		snprintf(err, errlen, "the opener runs already");
-		return -EALREADY;
+		return rc;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const char *path = paths[i].path;
@@ -434,7 +533,10 @@ int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t 
 			snprintf(err, errlen, "more than %d paths for the opener",
 				 FT_OPENER_MAX_PATHS);
 			rc = -EINVAL;
-		} else if (asprintf(&argv[2 + used], "%c:%s", ops[paths[i].op], path) < 0) {
+		} else if (check_path(path, uid, gid, why, sizeof(why)) < 0) {
+			/* Left out: the tunnel runs, a reload of it will say it needs a restart. */
+			ft_log_warnx("%s", why);
+		} else if (asprintf(&argv[2 + used], "%c:%s", op_letters[paths[i].op], path) < 0) {
 			argv[2 + used] = NULL;
 			rc = -ENOMEM;
 		} else {
@@ -448,31 +550,41 @@ int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t 
 		snprintf(err, errlen, "opener socketpair: %s", strerror(-rc));
 		goto out;
 	}
+	/*
+	 * No signal handler of ours may run in the child before it set its signals for the
+	 * exec: libuv's would write to the loop's signal pipe, which the child shares.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = fork();
-	if (pid < 0) {
-		rc = -errno;
+	if (pid == 0)
+		child_exec(sv[1], exe, argv);
+	rc = pid < 0 ? -errno : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(sv[1]);
+	if (rc < 0) {
 		close(sv[0]);
-		close(sv[1]);
 		snprintf(err, errlen, "cannot fork the opener: %s", strerror(-rc));
 		goto out;
 	}
-	if (pid == 0)
-		child_exec(sv[1], exe, argv);
-	close(sv[1]);
-	sock_fd = sv[0];
-	child_pid = pid;
 	/* Its first reply says whether it set itself up (EOF: the exec failed). */
 	pthread_mutex_lock(&lock);
-	rc = recv_reply(&fd);
+	sock_fd = sv[0];
+	child_pid = pid;
+	rc = recv_reply(&fd, &refused);
 	pthread_mutex_unlock(&lock);
 	if (fd >= 0)
 		close(fd);
-	if (rc < 0) {
-		snprintf(err, errlen,
-			 "the opener (%s) could not set itself up: %s (it needs CAP_SETGID and "
-			 "CAP_SETPCAP to drop its groups and capabilities)",
-			 exe, strerror(-rc));
+	if (rc == -EPIPE) {
+		stop_status(&status);
+		snprintf(err, errlen, "the opener %s did not start (exit status %d)", exe,
+			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	} else if (rc < 0) {
 		ft_opener_stop();
+		snprintf(err, errlen, "the opener could not set itself up: %s%s", strerror(-rc),
+			 rc == -EPERM ? " (it needs CAP_SETGID and CAP_SETPCAP to drop its groups "
+					"and capabilities)"
+				      : "");
 	}
 out:
 	for (size_t i = 0; i < used; i++)
@@ -480,10 +592,11 @@ out:
 	return rc;
 }
 
-void ft_opener_stop(void)
+static void stop_status(int *status)
 {
-	pid_t pid = child_pid;
+	pid_t pid;
 
+	*status = 0;
 	pthread_mutex_lock(&lock);
 	if (sock_fd < 0) {
 		pthread_mutex_unlock(&lock);
@@ -491,8 +604,16 @@ void ft_opener_stop(void)
 	}
 	close(sock_fd);
 	sock_fd = -1;
+	pid = child_pid;
 	child_pid = 0;
 	pthread_mutex_unlock(&lock);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
+}
+
+void ft_opener_stop(void)
+{
+	int status;
+
+	stop_status(&status);
 }

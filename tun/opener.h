@@ -2,7 +2,6 @@
 #ifndef FT_OPENER_H
 #define FT_OPENER_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,21 +34,28 @@
  * that fails with EACCES or EPERM: a file the tunnel's user owns (a flow log chowned to it)
  * is one the opener may not open, having no CAP_DAC_OVERRIDE.
  *
- * A path not in the list (a reload that names a new PrivateKeyFile, say) is refused with
- * -EPERM and a log line saying that a restart is needed. Route and address changes do not go
+ * What the opener opens must be a regular file with a single link (else -EINVAL): not a
+ * device, not another file reached through a hard link. A path not in the list (a reload that
+ * names a new PrivateKeyFile, say) is refused with -EPERM and a log line saying that a restart
+ * is needed. Route and address changes do not go
  * through the opener: the tunnel keeps CAP_NET_ADMIN for those (privs.c says why).
  *
  * Without ft_opener_start() (flowtun staying root, the tests) the calls below do only the
  * direct attempt, with the same flags.
  *
  * Thread-safe: the flow log opens on libuv's pool while a SIGHUP re-reads the config on the
- * loop; requests are serialised by a mutex.
+ * loop; requests are serialised by a mutex. The opener is one per process, not a handle passed
+ * around: the config reader that uses it has no tunnel to take one from, and the privileges
+ * it stands in for are the process's too.
+ *
+ * ft_opener_pid() and ft_opener_stop() (it closes the socketpair, the opener exits on it, and
+ * reaps it; no-op when none runs) are for the loop thread, like start.
  */
 
 enum ft_opener_op {
 	FT_OPENER_READ = 1, /* O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC */
-	FT_OPENER_APPEND,   /* O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK |
-			       O_NOFOLLOW | O_CLOEXEC, mode 0640 (a symlink: -ELOOP) */
+	FT_OPENER_APPEND,   /* O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC, mode 0640;
+			       in the opener also O_NOFOLLOW | O_NONBLOCK (a symlink: -ELOOP) */
 	FT_OPENER_UNLINK,   /* unlink(), only if lstat() says it is a socket */
 };
 
@@ -58,8 +64,9 @@ struct ft_opener_path {
 	const char *path; /* absolute; compared byte for byte */
 };
 
-/* The longest path the opener takes (PATH_MAX - 1 bytes and its NUL). */
+/* The longest path the opener takes (PATH_MAX - 1 bytes and its NUL), and how many. */
 #define FT_OPENER_PATH_MAX 4096
+#define FT_OPENER_MAX_PATHS 16
 
 /*
  * The program's argv[1] in the opener's process. A program that starts an opener (flowtun,
@@ -70,16 +77,18 @@ struct ft_opener_path {
 void ft_opener_main(int argc, char **argv);
 
 /*
- * Forks and execs exe (normally "/proc/self/exe") as the opener of paths (entries with a NULL
- * or empty path are skipped; at most FT_OPENER_MAX_PATHS). Call as root, before
- * ft_privs_drop() and after every path is known. 0, or a negative errno with a message in
- * err: -EALREADY if one runs; -EINVAL for a relative or too long path, a bad op, or too many;
- * the opener's own error (-EPERM without CAP_SETGID or CAP_SETPCAP, -EPIPE if exe could not be
- * run or is not a program that calls ft_opener_main()).
+ * Forks and execs exe (normally "/proc/self/exe") as the opener of paths, for a tunnel that
+ * will run as uid/gid. Entries with a NULL or empty path are skipped; so is, with a warning in
+ * the log, a path under a directory uid/gid may change (own, or write as its group, or write
+ * without the sticky bit), as written or as resolved: that user could swap the file for
+ * another. Call as root, on the loop thread, before ft_privs_drop() and after every path is
+ * known. 0, or a negative errno with a message in err: -EALREADY if one runs; -EINVAL for a
+ * relative or too long path, a bad op, or more than FT_OPENER_MAX_PATHS; -EPERM without
+ * CAP_SETGID or CAP_SETPCAP; -EPIPE if exe did not start (not found, or not a program that
+ * calls ft_opener_main()).
  */
-#define FT_OPENER_MAX_PATHS 16
-int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t n, char *err,
-		    size_t errlen);
+int ft_opener_start(const char *exe, uid_t uid, gid_t gid, const struct ft_opener_path *paths,
+		    size_t n, char *err, size_t errlen);
 
 /*
  * Opens path for op (FT_OPENER_READ or FT_OPENER_APPEND): an fd (close-on-exec) or a negative
@@ -93,8 +102,6 @@ int ft_opener_unlink(const char *path);
 
 /* The opener's PID from start to stop (even if it died in between), or 0. */
 pid_t ft_opener_pid(void);
-
-/* Closes the socketpair (the opener exits on it) and reaps it. No-op when none runs. */
 void ft_opener_stop(void);
 
 #endif

@@ -172,6 +172,7 @@ static int sync_no_new_privs(void)
 
 int ft_privs_drop(const struct ft_privs_options *opts, char *err, size_t errlen)
 {
+	bool have_bind;
 	uid_t uid;
 	gid_t gid;
 	int rc;
@@ -186,21 +187,33 @@ int ft_privs_drop(const struct ft_privs_options *opts, char *err, size_t errlen)
 		return -EPERM;
 	}
 
-	capng_clear(CAPNG_SELECT_BOTH);
 	/*
-	 * CAP_NET_ADMIN is the only capability kept, because after start-up the tunnel still
-	 * changes the network configuration over rtnetlink: SIGHUP adds and removes the
+	 * CAP_NET_ADMIN is kept because after start-up the tunnel still changes the network
+	 * configuration over rtnetlink: SIGHUP adds and removes the
 	 * routes of changed AllowedIPs, and shutdown removes the routes and addresses and
 	 * sets tun0 down. (The link monitor's reaction to link-up only reads link state and
 	 * starts a handshake: no capability.) Everything else was needed only to create what
-	 * exists now: the TUN device (never re-opened), the UDP socket (a port below 1024
-	 * needs CAP_NET_BIND_SERVICE only to bind; a new ListenPort needs a restart), the
-	 * files opened as root. Not kept: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, which
+	 * exists now: the TUN device (never re-opened), the UDP socket, the files opened as
+	 * root. Not kept: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, which
 	 * would let a compromised tunnel read every file; the files it opens again (config,
 	 * key file, flow log, API socket) go through the opener (tun/opener.h).
 	 */
+	/*
+	 * CAP_NET_BIND_SERVICE, because the userspace API may move the UDP socket: wg-quick
+	 * sets ListenPort through it after `flowtun IFACE` is up (and dropped), and a port
+	 * below 1024 (500, 443, 53: ports firewalls let through) needs it to bind. It grants
+	 * nothing else. Only if we have it: a service manager may have left it out.
+	 */
+	capng_get_caps_process();
+	have_bind = capng_have_capability(CAPNG_PERMITTED, CAP_NET_BIND_SERVICE);
+	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) < 0) {
 		snprintf(err, errlen, "cannot select CAP_NET_ADMIN");
+		return -EINVAL;
+	}
+	if (have_bind &&
+	    capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_BIND_SERVICE) < 0) {
+		snprintf(err, errlen, "cannot select CAP_NET_BIND_SERVICE");
 		return -EINVAL;
 	}
 	/*

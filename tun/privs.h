@@ -14,7 +14,7 @@
  *                          ptrace by the same user, /proc/PID/{mem,environ,...} root-only
  *   ft_privs_drop()        once ft_worker_create() returned and the flow log is open (after
  *                          detaching, before uv_run()): setuid to an unprivileged user
- *                          keeping only CAP_NET_ADMIN, an empty bounding set, no
+ *                          keeping only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE, an empty bounding set, no
  *                          supplementary groups, PR_SET_NO_NEW_PRIVS
  *   ft_privs_seccomp()     right after: the allow-list of the syscalls the running loop
  *                          makes (sanitizer builds add what LeakSanitizer's exit scan needs)
@@ -67,7 +67,7 @@ struct ft_privs_options {
 int ft_privs_resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen);
 
 /*
- * Changes to the user of opts and keeps only CAP_NET_ADMIN (see privs.c for why). 0, or a
+ * Changes to the user of opts and keeps only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (see privs.c for why). 0, or a
  * negative errno with a message in err: -EPERM when not running as root (or without
  * CAP_SETUID/CAP_SETGID), -EINVAL/-ENOENT from ft_privs_resolve_user(). On failure the
  * process may be half-dropped: the caller must exit.

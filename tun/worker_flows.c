@@ -119,9 +119,11 @@ int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_
 		 * tunnel moves to / and the opener knows absolute paths only.
 		 */
 		if (!getcwd(cwd, sizeof(cwd))) {
+			int e = errno;
+
 			snprintf(err, errlen, "flow log '%s': working directory: %s", dest,
-				 strerror(errno));
-			return -errno;
+				 strerror(e));
+			return -e;
 		}
 		if (asprintf(&w->flow_dest, "%s/%s", cwd, dest) < 0)
 			w->flow_dest = NULL;

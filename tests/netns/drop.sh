@@ -16,7 +16,7 @@
 #   | veth-a 198.18.0.1/24 -------+------ veth ------+------- veth-b 198.18.0.2/24 |
 #   +-----------------------------+                  +-----------------------------+
 #
-# 1. a runs as the default user with CAP_NET_ADMIN only, an empty bounding set and
+# 1. a runs as the default user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only, an empty bounding set and
 #    no-new-privs; its one child is the opener: uid 0, no capability, seccomp, fds 0-3 only.
 # 2. ping through the tunnel.
 # 3. SIGHUP reloads a changed config: a peer's keepalive, and AllowedIPs whose route is added
@@ -113,14 +113,14 @@ reload() {
 	grep -E 'reloaded |reload: ' "$2" | tail -n 1
 }
 
-# check_dropped PID LOG: PID runs as the default user with CAP_NET_ADMIN only and one child,
+# check_dropped PID LOG: PID runs as the default user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only and one child,
 # the opener, locked down; sets opid.
 check_dropped() {
 	local st=/proc/$1/status ost kids fds
 	ft_wait_for 10 grep -q "opener pid" "$2" || ft_fail "no 'running as' line in $2: $(cat "$2")"
 	want_field "$st" Uid "$uid $uid $uid $uid"
-	want_field "$st" CapEff 0000000000001000
-	want_field "$st" CapPrm 0000000000001000
+	want_field "$st" CapEff 0000000000001400
+	want_field "$st" CapPrm 0000000000001400
 	want_field "$st" CapBnd 0000000000000000
 	want_field "$st" NoNewPrivs 1
 	kids=$(children "$1")
@@ -145,7 +145,7 @@ check_dropped() {
 	want_field "$ost" Seccomp 2
 	fds=$(find /proc/"$opid"/fd -mindepth 1 -printf '%f\n' | sort -n | tr '\n' ' ')
 	[ "$fds" = "0 1 2 3 " ] || ft_fail "the opener $opid has fds $fds(want 0 1 2 3 only)"
-	grep -q "running as $user (uid $uid), keeping CAP_NET_ADMIN; opener pid $opid" "$2" ||
+	grep -q "running as $user (uid $uid), keeping CAP_NET_ADMIN and CAP_NET_BIND_SERVICE; opener pid $opid" "$2" ||
 		ft_fail "the log does not name the opener $opid: $(grep 'running as' "$2")"
 }
 
@@ -265,7 +265,7 @@ bounded() {
 }
 ft_stop "$pid_b" "$FT_TMP/b.conf.log" || ft_fail "flowtun b did not exit 0 on SIGTERM"
 cat "$FT_TMP/b.conf.log" >>"$FT_TMP/earlier.log"
-unit=$(bounded -all,+net_admin,+setuid,+setgid,+setpcap unit)
+unit=$(bounded -all,+net_admin,+net_bind_service,+setuid,+setgid,+setpcap unit)
 FLOWTUN=$unit ft_up "$b" "$FT_TMP/b.conf"
 pid_b=$FT_LAST_PID
 check_dropped "$pid_b" "$FT_TMP/b.conf.log"
@@ -274,27 +274,46 @@ out=$(reload "$pid_b" "$FT_TMP/b.conf.log")
 grep -q "reloaded " <<<"$out" || ft_fail "b under the unit's bounding set: $out"
 [ "$(keepalive "$pid_b")" = 15 ] || ft_fail "b's keepalive is $(keepalive "$pid_b"), want 15"
 ft_ping "$b" 100.64.0.1 || ft_fail "b (unit bounding set) cannot ping 100.64.0.1"
+# A ListenPort below 1024 through the API after the drop (wg-quick's order): CAP_NET_BIND_SERVICE.
+ft_wg "$pid_b" set tun0 listen-port 500 || ft_fail "b cannot move to port 500 after the drop"
+[ "$(ft_wg "$pid_b" show tun0 listen-port)" = 500 ] ||
+	ft_fail "b's port is $(ft_wg "$pid_b" show tun0 listen-port), want 500"
 ft_stop "$pid_b" "$FT_TMP/b.conf.log" || ft_fail "b (unit bounding set) did not exit 0"
 cat "$FT_TMP/b.conf.log" >>"$FT_TMP/earlier.log"
 
-# CAP_NET_ADMIN alone: the tunnel comes up as root, cannot drop, and must not serve half-dropped.
+# CAP_NET_ADMIN alone (a unit from before the drop): by default the tunnel stays the limited
+# root it was started as, and says so; with a user asked for by name it refuses to start rather
+# than serve half-dropped.
 lone=$(bounded -all,+net_admin netadmin)
 log_b=$FT_TMP/b.conf.log
 : >"$log_b"
-ft_bg ft_ns_exec "$b" "$lone" up --interface tun0 "$FT_TMP/b.conf" 2>>"$log_b"
+FLOWTUN=$lone ft_up "$b" "$FT_TMP/b.conf"
+pid_b=$FT_LAST_PID
+grep -q "cannot drop to .*staying root" "$log_b" ||
+	ft_fail "b with CAP_NET_ADMIN alone did not say it stays root: $(cat "$log_b")"
+want_field "/proc/$pid_b/status" Uid "0 0 0 0"
+want_field "/proc/$pid_b/status" CapEff 0000000000001000
+[ -z "$(children "$pid_b")" ] || ft_fail "b staying root has children: $(children "$pid_b")"
+ft_ping "$b" 100.64.0.1 || ft_fail "b (CAP_NET_ADMIN alone) cannot ping 100.64.0.1"
+ft_stop "$pid_b" "$log_b" || ft_fail "b (CAP_NET_ADMIN alone) did not exit 0"
+cat "$log_b" >>"$FT_TMP/earlier.log"
+: >"$log_b"
+ft_bg ft_ns_exec "$b" "$lone" up --interface tun0 --user nobody "$FT_TMP/b.conf" 2>>"$log_b"
 pid_b=$FT_LAST_PID
 rc=0
 # Our own child stays a zombie until waited for: kill -0 would still find it.
 ft_wait_for 10 sh -c "[ ! -e /proc/$pid_b ] || [ \$(awk '{print \$3}' /proc/$pid_b/stat) = Z ]" ||
-	ft_fail "b with CAP_NET_ADMIN alone still runs: $(cat "$log_b")"
+	ft_fail "b --user nobody with CAP_NET_ADMIN alone still runs: $(cat "$log_b")"
 wait "$pid_b" || rc=$?
-[ "$rc" -ne 0 ] || ft_fail "b with CAP_NET_ADMIN alone exited 0: $(cat "$log_b")"
+[ "$rc" -ne 0 ] || ft_fail "b --user nobody with CAP_NET_ADMIN alone exited 0: $(cat "$log_b")"
 grep -q "User = root" "$log_b" || ft_fail "b's message does not name 'User = root': $(cat "$log_b")"
 ! grep -q "running as" "$log_b" || ft_fail "b claims to run dropped: $(cat "$log_b")"
 ! ip -n "$b" link show tun0 >/dev/null 2>&1 || ft_fail "tun0 left in $b after the failed start"
 ! ip netns pids "$b" | grep -q . || ft_fail "processes left in $b: $(ip netns pids "$b")"
-pass "unit bounding set: b up, dropped, reloaded (keepalive 15), pinged; CAP_NET_ADMIN alone:" \
-	"exit $rc, '$(grep -o 'cannot [^(]*' "$log_b" | head -n 1 | sed 's/ *$//')'"
+pass "unit bounding set: b up, dropped, reloaded (keepalive 15), pinged, moved to port 500;" \
+	"CAP_NET_ADMIN alone:" \
+	"stays root by default (pinged), --user nobody exits $rc," \
+	"'$(grep -o 'cannot [^(]*' "$log_b" | head -n 1 | sed 's/ *$//')'"
 
 ft_stop "$pid_a" "$log_a" || ft_fail "flowtun a (root) did not exit 0 on SIGTERM"
 grep -qiE "leak|AddressSanitizer|runtime error|still had handles" "$FT_TMP"/*.log "$dir"/*.log &&
