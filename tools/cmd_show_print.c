@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+/*
+ * flowtun show's output: a parsed answer (struct show_dev, filled by cmd_show.c) printed as text,
+ * the way wg(8) prints it plus the flowtun extras, or built into a JSON object. It is apart from
+ * cmd_show.c because it is presentation only: it does no I/O but to the FILE it is given and
+ * never sees the raw answer or a key that is still secret.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "tools/cmd_show_internal.h"
+#include "tools/human.h"
+
+/* ---- text ------------------------------------------------------------------------------- */
+
+/* "1 year, 2 days, 1 minute, 3 seconds", as wg(8) writes durations; "0 seconds" for 0. */
+static void pretty_time(char *buf, size_t size, uint64_t left)
+{
+	static const struct {
+		const char *unit;
+		uint64_t seconds;
+	} units[] = {
+		{ "year", 365 * 24 * 3600 },
+		{ "day", 24 * 3600 },
+		{ "hour", 3600 },
+		{ "minute", 60 },
+		{ "second", 1 },
+	};
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (left == 0) {
+		snprintf(buf, size, "0 seconds");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && off < size; i++) {
+		uint64_t n = left / units[i].seconds;
+		int w;
+
+		left %= units[i].seconds;
+		if (!n)
+			continue;
+		w = snprintf(buf + off, size - off, "%s%" PRIu64 " %s%s", off ? ", " : "", n,
+			     units[i].unit, n == 1 ? "" : "s");
+		if (w < 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+/* "1 minute, 3 seconds ago", "Now" as wg(8) says it, or a clock-skew note. */
+static void ago(char *buf, size_t size, uint64_t now, uint64_t then)
+{
+	char d[128];
+
+	if (then == now) {
+		snprintf(buf, size, "Now");
+	} else if (then > now) {
+		snprintf(buf, size, "in the future (the clock went backwards?)");
+	} else {
+		pretty_time(d, sizeof(d), now - then);
+		snprintf(buf, size, "%s ago", d);
+	}
+}
+
+/* "532 B", "1.23 KiB" ... "4.00 TiB", as wg(8) writes byte counts. */
+static void bytes(char *buf, size_t size, uint64_t b)
+{
+	ft_human_bytes(buf, size, b, 2);
+}
+
+static const char *proto_name(unsigned int proto)
+{
+	switch (proto) {
+	case 1:
+		return "icmp";
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 58:
+		return "ipv6-icmp";
+	case 255:
+		return "fragment";
+	default:
+		return NULL;
+	}
+}
+
+static const char *link_state_text(const char *s)
+{
+	if (strcmp(s, "link") == 0)
+		return "up";
+	if (strcmp(s, "no-link") == 0)
+		return "down";
+	return s;
+}
+
+static const char *peer_state_text(const char *s)
+{
+	if (strcmp(s, "link-down") == 0)
+		return "link down";
+	if (strcmp(s, "handshake-failing") == 0)
+		return "handshake failing";
+	if (strcmp(s, "no-session") == 0)
+		return "no session";
+	return s;
+}
+
+static void print_for(FILE *f, const struct show_opts *o, uint64_t since)
+{
+	char t[128];
+
+	if (since == 0)
+		return;
+	if (since > o->now) {
+		fprintf(f, " (since a time in the future: the clock went backwards?)");
+		return;
+	}
+	pretty_time(t, sizeof(t), o->now - since);
+	fprintf(f, " for %s", t);
+}
+
+void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_opts *o)
+{
+	char a[64], b[64], t[160];
+	bool any = false;
+
+	fprintf(f, "interface: %s\n", d->name);
+	if (d->has_public_key) {
+		fprintf(f, "  public key: %s\n", d->public_key);
+		fprintf(f, "  private key: (hidden)\n");
+	}
+	if (d->listen_port)
+		fprintf(f, "  listening port: %" PRIu64 "\n", d->listen_port);
+	if (d->fwmark)
+		fprintf(f, "  fwmark: 0x%" PRIx64 "\n", d->fwmark);
+	if (d->iface && strcmp(d->iface, d->name) != 0)
+		fprintf(f, "  device: %s\n", d->iface);
+	for (size_t i = 0; i < d->n_links; i++) {
+		fprintf(f, "  underlay %s: %s", d->links[i].name,
+			link_state_text(d->links[i].state));
+		print_for(f, o, d->links[i].since_ms / 1000);
+		fputc('\n', f);
+	}
+	if (d->flowlog) {
+		fprintf(f, "  flow log: %s (%" PRIu64 " lines, %" PRIu64 " lost", d->flowlog,
+			d->flowlog_lines, d->flowlog_lost);
+		if (d->flowlog_error)
+			fprintf(f, ", failing: %s",
+				d->flowlog_error < 4096 ? strerror((int)d->flowlog_error) : "?");
+		fprintf(f, ")\n");
+	}
+	for (size_t i = 0; i < d->n_ipfix; i++)
+		fprintf(f, "  ipfix collector: %s\n", d->ipfix[i]);
+	if (d->has_ipfix_counts)
+		fprintf(f, "  ipfix: %" PRIu64 " messages, %" PRIu64 " lost to send errors\n",
+			d->ipfix_messages, d->ipfix_errors);
+	for (size_t i = 0; i < d->n_counters; i++) {
+		if (!o->all && d->counters[i].value == 0)
+			continue;
+		if (!any)
+			fprintf(f, "  counters:\n");
+		any = true;
+		fprintf(f, "    %s: %" PRIu64 "\n", d->counters[i].name, d->counters[i].value);
+	}
+	if (d->extras && !d->has_window)
+		fprintf(f, "  statistics: off (no flow log and no IPFIX collector)\n");
+	if (d->n_top) {
+		fprintf(f, "  top connections");
+		if (d->has_window && d->window_start_ms) {
+			ago(t, sizeof(t), o->now, d->window_start_ms / 1000);
+			fprintf(f, " (window opened %s)", t);
+		}
+		fprintf(f, ":\n");
+	}
+	for (size_t i = 0; i < d->n_top; i++) {
+		const struct show_top *e = &d->top[i];
+		const char *pn = proto_name(e->proto);
+
+		bytes(a, sizeof(a), e->tx_bytes);
+		bytes(b, sizeof(b), e->rx_bytes);
+		if (pn)
+			fprintf(f, "    %s", pn);
+		else
+			fprintf(f, "    proto %u", e->proto);
+		fprintf(f,
+			" %s -> %s: %s sent (%" PRIu64 " packet%s), %s received (%" PRIu64
+			" packet%s)\n",
+			e->src, e->dst, a, e->tx_packets, e->tx_packets == 1 ? "" : "s", b,
+			e->rx_packets, e->rx_packets == 1 ? "" : "s");
+	}
+	for (size_t i = 0; i < d->n_peers; i++) {
+		const struct show_peer *p = &d->peers[i];
+
+		fprintf(f, "\npeer: %s\n", p->public_key);
+		if (p->has_psk)
+			fprintf(f, "  preshared key: (hidden)\n");
+		if (p->endpoint)
+			fprintf(f, "  endpoint: %s\n", p->endpoint);
+		fprintf(f, "  allowed ips: ");
+		for (size_t j = 0; j < p->n_allowed; j++)
+			fprintf(f, "%s%s", j ? ", " : "", p->allowed[j]);
+		fprintf(f, "%s\n", p->n_allowed ? "" : "(none)");
+		if (p->handshake_sec) {
+			ago(t, sizeof(t), o->now, p->handshake_sec);
+			fprintf(f, "  latest handshake: %s\n", t);
+		}
+		if (p->rx_bytes || p->tx_bytes) {
+			bytes(a, sizeof(a), p->rx_bytes);
+			bytes(b, sizeof(b), p->tx_bytes);
+			fprintf(f, "  transfer: %s received, %s sent\n", a, b);
+		}
+		if (p->keepalive) {
+			pretty_time(t, sizeof(t), p->keepalive);
+			fprintf(f, "  persistent keepalive: every %s\n", t);
+		}
+		if (p->state) {
+			fprintf(f, "  path: %s", peer_state_text(p->state));
+			print_for(f, o, p->state_since);
+			if (p->path)
+				fprintf(f, ", via %s", p->path);
+			fputc('\n', f);
+		}
+	}
+}
+
+/* ---- JSON ------------------------------------------------------------------------------- */
+
+static json_t *json_u64(uint64_t v)
+{
+	return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/* Every json_object_set_new() steals its value, also on failure: no leak on that path. */
+json_t *ft_show_device_json(const struct show_dev *d)
+{
+	json_t *o = json_object(), *a, *x;
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "interface", json_string(d->name));
+	if (d->has_public_key)
+		json_object_set_new(o, "publicKey", json_string(d->public_key));
+	json_object_set_new(o, "listenPort", json_u64(d->listen_port));
+	json_object_set_new(o, "fwmark", json_u64(d->fwmark));
+	json_object_set_new(o, "flowtunExtras", json_boolean(d->extras));
+	if (d->iface)
+		json_object_set_new(o, "device", json_string(d->iface));
+	json_object_set_new(o, "links", a = json_array());
+	for (size_t i = 0; a && i < d->n_links; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:o}", "name", d->links[i].name,
+						   "state", d->links[i].state, "sinceMs",
+						   json_u64(d->links[i].since_ms)));
+	json_object_set_new(o, "counters", x = json_object());
+	for (size_t i = 0; x && i < d->n_counters; i++)
+		json_object_set_new(x, d->counters[i].name, json_u64(d->counters[i].value));
+	if (d->flowlog)
+		json_object_set_new(o, "flowLog",
+				    json_pack("{s:s, s:o, s:o, s:o}", "destination", d->flowlog,
+					      "lines", json_u64(d->flowlog_lines), "lost",
+					      json_u64(d->flowlog_lost), "error",
+					      json_u64(d->flowlog_error)));
+	if (d->n_ipfix || d->has_ipfix_counts) {
+		json_t *c = json_array();
+
+		for (size_t i = 0; c && i < d->n_ipfix; i++)
+			json_array_append_new(c, json_string(d->ipfix[i]));
+		json_object_set_new(o, "ipfix",
+				    json_pack("{s:o*, s:o, s:o}", "collectors", c, "messages",
+					      json_u64(d->ipfix_messages), "errors",
+					      json_u64(d->ipfix_errors)));
+	}
+	if (d->has_window)
+		json_object_set_new(o, "windowStartMs", json_u64(d->window_start_ms));
+	json_object_set_new(o, "top", a = json_array());
+	for (size_t i = 0; a && i < d->n_top; i++) {
+		const struct show_top *e = &d->top[i];
+		const char *pn = proto_name(e->proto);
+
+		json_array_append_new(
+			a, json_pack("{s:i, s:s?, s:s, s:s, s:o, s:o, s:o, s:o}", "proto",
+				     (int)e->proto, "protoName", pn, "src", e->src, "dst", e->dst,
+				     "txPkts", json_u64(e->tx_packets), "txBytes",
+				     json_u64(e->tx_bytes), "rxPkts", json_u64(e->rx_packets),
+				     "rxBytes", json_u64(e->rx_bytes)));
+	}
+	json_object_set_new(o, "peers", a = json_array());
+	for (size_t i = 0; a && i < d->n_peers; i++) {
+		const struct show_peer *p = &d->peers[i];
+		json_t *po = json_object(), *ips = json_array();
+
+		for (size_t j = 0; ips && j < p->n_allowed; j++)
+			json_array_append_new(ips, json_string(p->allowed[j]));
+		if (!po) {
+			json_decref(ips);
+			break;
+		}
+		json_object_set_new(po, "publicKey", json_string(p->public_key));
+		json_object_set_new(po, "presharedKey", json_boolean(p->has_psk));
+		json_object_set_new(po, "endpoint",
+				    p->endpoint ? json_string(p->endpoint) : json_null());
+		json_object_set_new(po, "allowedIps", ips);
+		json_object_set_new(po, "latestHandshake", json_u64(p->handshake_sec));
+		json_object_set_new(po, "rxBytes", json_u64(p->rx_bytes));
+		json_object_set_new(po, "txBytes", json_u64(p->tx_bytes));
+		json_object_set_new(po, "persistentKeepalive", json_u64(p->keepalive));
+		if (p->state) {
+			json_object_set_new(po, "state", json_string(p->state));
+			json_object_set_new(po, "stateSince", json_u64(p->state_since));
+		}
+		if (p->path)
+			json_object_set_new(po, "path", json_string(p->path));
+		json_array_append_new(a, po);
+	}
+	return o;
+}
