@@ -191,6 +191,25 @@ static bool start_or_fallback(const struct ft_opener_path *paths, size_t n)
 }
 
 /*
+ * A fresh dir of the test with a file f (FILE_CONTENT), and the opener started with READ of f
+ * as its one listed pair (the list goes onto the helper's command line, so it may be local).
+ * The helper's PID, or 0 without root, where start_or_fallback() has checked the fallback.
+ */
+static pid_t start_reading(char *f, size_t size)
+{
+	char dir[128];
+	struct ft_opener_path list[1];
+
+	test_dir(dir, sizeof(dir));
+	join(f, size, dir, "f");
+	write_file(f, FILE_CONTENT);
+	list[0] = (struct ft_opener_path){ FT_OPENER_READ, f };
+	if (!start_or_fallback(list, N(list)))
+		return 0;
+	return ft_opener_pid();
+}
+
+/*
  * This thread's file accesses as the dropped tunnel's: fsuid and fsgid TUNNEL_ID (which also
  * clears the filesystem capabilities, CAP_DAC_OVERRIDE and co.) and no supplementary groups
  * (root's group 0 would read the 0640 files the helper creates). Per thread: the test's other
@@ -737,18 +756,13 @@ END_TEST
 START_TEST(test_helper_ignores_signals)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
-	char dir[128], f[192];
-	struct ft_opener_path list[1];
+	char f[192];
 	pid_t pid;
 	int fd;
 
-	test_dir(dir, sizeof(dir));
-	join(f, sizeof(f), dir, "f");
-	write_file(f, FILE_CONTENT);
-	list[0] = (struct ft_opener_path){ FT_OPENER_READ, f };
-	if (!start_or_fallback(list, N(list)))
+	pid = start_reading(f, sizeof(f));
+	if (!pid)
 		return;
-	pid = ft_opener_pid();
 	for (int i = 0; i < N(sigs); i++)
 		ck_assert_int_eq(kill(pid, sigs[i]), 0);
 	/* A round trip after the signals: any of them that killed it would show here. */
@@ -947,20 +961,15 @@ static char proc_state(pid_t pid)
 
 START_TEST(test_helper_killed_pending)
 {
-	char dir[128], f[192];
-	struct ft_opener_path list[1];
+	char f[192];
 	struct pending p = { 0 };
 	pthread_t t;
 	pid_t pid, tid;
 	int fd;
 
-	test_dir(dir, sizeof(dir));
-	join(f, sizeof(f), dir, "f");
-	write_file(f, FILE_CONTENT);
-	list[0] = (struct ft_opener_path){ FT_OPENER_READ, f };
-	if (!start_or_fallback(list, N(list)))
+	pid = start_reading(f, sizeof(f));
+	if (!pid)
 		return;
-	pid = ft_opener_pid();
 	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
 	/* Stopped for real, before the request goes: else it could still take it off the queue. */
 	while (proc_state(pid) != 'T')

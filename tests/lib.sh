@@ -110,6 +110,11 @@ trap 'exit 143' TERM
 # ---- Helpers of the data-plane tests (tests/netns/up.sh, interop.sh, roam.sh, ...) ----------
 #
 #   ft_veth NS_A IF_A NS_B IF_B       a veth pair between two namespaces, both ends up
+#   ft_pair                           the usual two ends: namespaces a and b (their names in
+#                                     $a and $b), veth-a 198.18.0.1/24 in a <-> veth-b
+#                                     198.18.0.2/24 in b, a flowtun key each (private $ka
+#                                     $kb, public $pa $pb). Not in $(...): the namespaces
+#                                     and these globals must reach the test's shell
 #   ft_conf FILE KEY ADDRS PEER_PUB ALLOWED [ENDPOINT [EXTRA]]
 #                                     a flowtun config: [Interface] on port 51820 with ADDRS,
 #                                     one [Peer]; EXTRA lines go into [Interface]
@@ -128,6 +133,19 @@ ft_veth() {
 	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
 	ip -n "$1" link set "$2" up
 	ip -n "$3" link set "$4" up
+}
+
+# The globals are the test's to use (shellcheck cannot see that from here).
+# shellcheck disable=SC2034
+ft_pair() {
+	ft_netns a >/dev/null
+	ft_netns b >/dev/null
+	a=$FT_PREFIX-a b=$FT_PREFIX-b
+	ft_veth "$a" veth-a "$b" veth-b
+	ip -n "$a" addr add 198.18.0.1/24 dev veth-a
+	ip -n "$b" addr add 198.18.0.2/24 dev veth-b
+	ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey)
+	pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
 }
 
 ft_conf() {

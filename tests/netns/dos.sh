@@ -25,6 +25,7 @@
 #   |   hs-flood init / garbage --+----------------->+-> 198.18.0.2:51820          |
 #   | veth-a 198.18.0.1/24 -------+------ veth ------+------- veth-b 198.18.0.2/24 |
 #   +-----------------------------+                  +-----------------------------+
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
@@ -42,15 +43,7 @@ FLOOD_RATE=5000 FLOOD_SECS=6 IPERF_SECS=4 N_FLOWS=20000 GARBAGE_SECS=3
 # 400 bytes per initiation (30,000 of them) or per flow (20,000) would exceed it.
 RSS_GROWTH_KB=8192
 
-ft_netns a >/dev/null
-ft_netns b >/dev/null
-a=$FT_PREFIX-a b=$FT_PREFIX-b
-ft_veth "$a" veth-a "$b" veth-b
-ip -n "$a" addr add 198.18.0.1/24 dev veth-a
-ip -n "$b" addr add 198.18.0.2/24 dev veth-b
-
-ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey)
-pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
+ft_pair
 flows=$FT_TMP/a.flows
 ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24" "$pb" "100.64.0.2/32" 198.18.0.2:51820 \
 	"FlowLog = $flows

@@ -27,6 +27,7 @@
 # 7. --user root keeps uid 0 and every capability, with no opener.
 # 8. under the systemd unit's bounding set b comes up, drops and reloads; with CAP_NET_ADMIN
 #    alone it refuses to run half-dropped and says so.
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
@@ -48,15 +49,7 @@ else
 	uid=65534
 fi
 
-ft_netns a >/dev/null
-ft_netns b >/dev/null
-a=$FT_PREFIX-a b=$FT_PREFIX-b
-ft_veth "$a" veth-a "$b" veth-b
-ip -n "$a" addr add 198.18.0.1/24 dev veth-a
-ip -n "$b" addr add 198.18.0.2/24 dev veth-b
-
-ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey)
-pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
+ft_pair
 
 dir=$FT_TMP/conf-a
 conf_a=$dir/a.conf

@@ -16,6 +16,7 @@
 # What goes over the iperf3 UDP flow (iperf3 3.x): the client's 4-byte "connect" datagram, the
 # server's 4-byte reply, then COUNT datagrams of SIZE bytes from the client. An IPv4 + UDP
 # header adds 28 bytes to each. The windows are 1 s long, so the flow spans several of them.
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
@@ -25,15 +26,7 @@ ft_require_cmd ip ping iperf3 jq ss
 SIZE=1200 COUNT=2000 CPORT=40123 RATE=8M
 HDR=28 CONNECT=4 # iperf3's UDP connect message and its reply, 4 bytes each
 
-ft_netns a >/dev/null
-ft_netns b >/dev/null
-a=$FT_PREFIX-a b=$FT_PREFIX-b
-ft_veth "$a" veth-a "$b" veth-b
-ip -n "$a" addr add 198.18.0.1/24 dev veth-a
-ip -n "$b" addr add 198.18.0.2/24 dev veth-b
-
-ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey)
-pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
+ft_pair
 # udp_run NS_SRV NS_CLI: iperf3 UDP, COUNT datagrams of SIZE bytes from client port CPORT, at
 # RATE. Datagrams lost on the way (a loaded machine: a socket buffer overflows) would make the
 # counts unknowable, so a run with loss is retried from the next client port, a new flow, up to

@@ -17,6 +17,7 @@
 #
 # Each tmpfs is mounted on $FT_TMP/fs in the private mount namespace that `ip netns exec` gives
 # flowtun (lib.sh's ft_ns_exec), never on the host: the test reaches it with nsenter.
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
@@ -28,12 +29,7 @@ ENOSPC=28 EROFS=30
 FS=$FT_TMP/fs
 mkdir -p "$FS"
 
-ft_netns a >/dev/null
-ft_netns b >/dev/null
-a=$FT_PREFIX-a b=$FT_PREFIX-b
-ft_veth "$a" veth-a "$b" veth-b
-ip -n "$a" addr add 198.18.0.1/24 dev veth-a
-ip -n "$b" addr add 198.18.0.2/24 dev veth-b
+ft_pair
 
 # flowtun behind a wrapper that mounts the tmpfs (options in FT_FS_OPTS) in flowtun's own
 # mount namespace and then execs it, so that ft_up's PID is still flowtun's.
@@ -43,8 +39,6 @@ mount -t tmpfs -o "\$FT_FS_OPTS" flowtun-flowfail "$FS" && exec "$FLOWTUN" "\$@"
 EOF
 chmod +x "$FT_TMP/mounted-flowtun"
 
-ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey)
-pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
 extra="FlowLog = $FS/flows.jsonl
 FlowLogInterval = 1"
 ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24" "$pb" "100.64.0.2/32" 198.18.0.2:51820 "$extra"

@@ -16,6 +16,7 @@
 # One IPFIX record is one direction of one flow-log entry in one window: tx as keyed, rx with
 # source and destination swapped; a physical entry's egress record has no source (0.0.0.0:0)
 # and its ingress record no destination (stats/ipfix.h).
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
@@ -24,14 +25,11 @@ ft_require_cmd ip ping iperf3 jq ss nfcapd nfdump
 
 SIZE=1000 COUNT=2000 CPORT=40124 RATE=8M PORT=4739
 
-ft_netns a >/dev/null
-ft_netns b >/dev/null
+ft_pair
+# The collector's namespace c, on a veth of its own from a.
 ft_netns c >/dev/null
-a=$FT_PREFIX-a b=$FT_PREFIX-b c=$FT_PREFIX-c
-ft_veth "$a" veth-a "$b" veth-b
+c=$FT_PREFIX-c
 ft_veth "$a" veth-ac "$c" veth-c
-ip -n "$a" addr add 198.18.0.1/24 dev veth-a
-ip -n "$b" addr add 198.18.0.2/24 dev veth-b
 ip -n "$a" addr add 198.18.1.1/24 dev veth-ac
 ip -n "$c" addr add 198.18.1.2/24 dev veth-c
 
@@ -69,8 +67,6 @@ udp_run() {
 	ft_fail "iperf3 lost datagrams in each of 3 runs (is the machine overloaded?)"
 }
 
-ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey)
-pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
 ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24" "$pb" "100.64.0.2/32" 198.18.0.2:51820 \
 	"FlowLog = $FT_TMP/flows-a.jsonl
 FlowLogInterval = 1

@@ -13,21 +13,14 @@
 #   | veth-a 198.18.0.1/24 -------+------ veth ------+------- veth-b 198.18.0.2/24 |
 #   |     -> .11 -> .21           |                  |                  -> .12     |
 #   +-----------------------------+                  +-----------------------------+
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
 ft_require_cmd ip ping
 [ -x "$FLOWTUN" ] || ft_fail "no flowtun binary at $FLOWTUN"
 
-ft_netns a >/dev/null
-ft_netns b >/dev/null
-a=$FT_PREFIX-a b=$FT_PREFIX-b
-ft_veth "$a" veth-a "$b" veth-b
-ip -n "$a" addr add 198.18.0.1/24 dev veth-a
-ip -n "$b" addr add 198.18.0.2/24 dev veth-b
-
-ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey)
-pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
+ft_pair
 ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24, fd00::1/64" "$pb" "100.64.0.2/32, fd00::2/128" \
 	198.18.0.2:51820
 ft_conf "$FT_TMP/b.conf" "$kb" "100.64.0.2/24, fd00::2/64" "$pa" "100.64.0.1/32, fd00::1/128" \

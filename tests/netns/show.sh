@@ -13,6 +13,7 @@
 #   |   (FlowLog, LinkWatch)      |                  |   + wg setconf, PSK, 25 s   |
 #   | veth-a 198.18.0.1/24 -------+------ veth ------+------- veth-b 198.18.0.2/24 |
 #   +-----------------------------+                  +-----------------------------+
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
@@ -20,15 +21,8 @@ ft_require_cmd ip ping iperf3 jq wg nsenter
 [ -x "$FLOWTUN" ] || ft_fail "no flowtun binary at $FLOWTUN"
 golden=${top_srcdir:-$(dirname "$0")/../..}/tests/data/show
 
-ft_netns a >/dev/null
-ft_netns b >/dev/null
-a=$FT_PREFIX-a b=$FT_PREFIX-b
-ft_veth "$a" veth-a "$b" veth-b
-ip -n "$a" addr add 198.18.0.1/24 dev veth-a
-ip -n "$b" addr add 198.18.0.2/24 dev veth-b
-
-ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey) psk=$("$FLOWTUN" genpsk)
-pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
+ft_pair
+psk=$("$FLOWTUN" genpsk)
 # A long flow-log interval, so that the statistics window is still open when show asks.
 ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24, fd00::1/64" "$pb" "100.64.0.2/32, fd00::2/128" \
 	198.18.0.2:51820 "FlowLog = $FT_TMP/flows-a.jsonl

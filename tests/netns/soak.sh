@@ -24,6 +24,7 @@
 #   |   iperf3 -c  (loop) --------+-- (tunnel) ----->+-> iperf3 -s                 |
 #   | veth-a 198.18.0.1/24 (flaps)+------ veth ------+------- veth-b 198.18.0.2/24 |
 #   +-----------------------------+                  +-----------------------------+
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
@@ -37,15 +38,7 @@ EVENT_SECS=4
 # (also under ASan) catches a leak of ~14 KiB per second over 10 minutes or per event.
 RSS_GROWTH_KB=8192
 
-ft_netns a >/dev/null
-ft_netns b >/dev/null
-a=$FT_PREFIX-a b=$FT_PREFIX-b
-ft_veth "$a" veth-a "$b" veth-b
-ip -n "$a" addr add 198.18.0.1/24 dev veth-a
-ip -n "$b" addr add 198.18.0.2/24 dev veth-b
-
-ka=$("$FLOWTUN" genkey) kb=$("$FLOWTUN" genkey)
-pa=$("$FLOWTUN" pubkey <<<"$ka") pb=$("$FLOWTUN" pubkey <<<"$kb")
+ft_pair
 pc=$("$FLOWTUN" genkey | "$FLOWTUN" pubkey)
 flows=$FT_TMP/a.flows
 # IPv4 only: a TUN with IPv6 addresses sends MLD and router solicitations of its own at any
