@@ -203,9 +203,10 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 	 * (a unit from before it, with CAP_NET_ADMIN alone): keep running as that limited root
 	 * rather than not at all. A user asked for by name is a requirement: fail below.
 	 */
-	if (!o->user && (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETUID) ||
-			 !capng_have_capability(CAPNG_EFFECTIVE, CAP_SETGID) ||
-			 !capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))) {
+	if (!o->user && capng_get_caps_process() == 0 &&
+	    (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETUID) ||
+	     !capng_have_capability(CAPNG_EFFECTIVE, CAP_SETGID) ||
+	     !capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))) {
 		ft_log_warnx("cannot drop to %s: CAP_SETUID, CAP_SETGID or CAP_SETPCAP is not "
 			     "available; staying root with the capabilities given",
 			     user);
