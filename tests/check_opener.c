@@ -175,7 +175,7 @@ static void assert_no_children(void)
 static bool start_or_fallback(const struct ft_opener_path *paths, size_t n)
 {
 	char err[256] = "x";
-	int rc = ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, n, err, sizeof(err));
+	int rc = ft_opener_start(self_exe, paths, n, err, sizeof(err));
 
 	if (geteuid() == 0) {
 		ck_assert_msg(rc == 0, "ft_opener_start: %d (%s)", rc, err);
@@ -253,12 +253,14 @@ static const struct op_case {
 	mode_t umask;
 	int rc; /* 0: success (an fd for the opens) */
 	enum after after;
-	mode_t mode; /* of a created file */
+	mode_t mode;   /* of a created file */
+	int listed_rc; /* through the opener, when it differs from rc (0: the same) */
 } op_cases[] = {
 	{ "READ of a file", "f", P_FILE, C_READ, 022, 0, A_SAME, 0 },
 	{ "READ of a missing file", "missing", P_NONE, C_READ, 022, -ENOENT, A_SAME, 0 },
 	{ "READ in a missing dir", "nodir/f", P_NONE, C_READ, 022, -ENOENT, A_SAME, 0 },
-	{ "READ of a socket", "s", P_SOCKET, C_READ, 022, -ENXIO, A_SAME, 0 },
+	/* The opener opens nothing but a regular file: EINVAL before any open(2) of it. */
+	{ "READ of a socket", "s", P_SOCKET, C_READ, 022, -ENXIO, A_SAME, 0, -EINVAL },
 	{ "APPEND to a file", "log", P_FILE, C_APPEND, 022, 0, A_APPENDED, 0 },
 	{ "APPEND creates, umask 022", "newlog", P_NONE, C_APPEND, 022, 0, A_CREATED, 0640 },
 	{ "APPEND creates, umask 027", "newlog", P_NONE, C_APPEND, 027, 0, A_CREATED, 0640 },
@@ -311,6 +313,7 @@ static enum ft_opener_op listed_op(enum call call)
 /* Runs the case, as the tunnel when tunnel is set, and checks the result as root. */
 static void run_op_case(const struct op_case *c, const char *path, bool tunnel)
 {
+	int want = tunnel && c->listed_rc ? c->listed_rc : c->rc;
 	char buf[256];
 	struct stat st;
 	int rc, fl;
@@ -339,8 +342,8 @@ static void run_op_case(const struct op_case *c, const char *path, bool tunnel)
 	}
 	if (tunnel)
 		as_root();
-	if (c->rc < 0 || c->call == C_UNLINK) {
-		ck_assert_msg(rc == c->rc, "%s: %d, want %d", c->why, rc, c->rc);
+	if (want < 0 || c->call == C_UNLINK) {
+		ck_assert_msg(rc == want, "%s: %d, want %d", c->why, rc, want);
 	} else {
 		ck_assert_msg(rc >= 0, "%s: %d, want an fd", c->why, rc);
 		assert_cloexec(rc);
@@ -467,7 +470,7 @@ START_TEST(test_start_bad)
 		paths[i].op = (enum ft_opener_op)bad_starts[_i].op;
 		paths[i].path = p;
 	}
-	rc = ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, n, err, sizeof(err));
+	rc = ft_opener_start(self_exe, paths, n, err, sizeof(err));
 	ck_assert_msg(rc == -EINVAL, "%s: %d (%s)", bad_starts[_i].why, rc, err);
 	ck_assert_msg(strstr(err, bad_starts[_i].quoted) != NULL, "%s: '%s' not in: %s",
 		      bad_starts[_i].why, bad_starts[_i].quoted, err);
@@ -526,9 +529,7 @@ START_TEST(test_start_twice)
 	if (!start_or_fallback(paths, 1))
 		return;
 	pid = ft_opener_pid();
-	ck_assert_int_eq(ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, 1, err,
-					 sizeof(err)),
-			 -EALREADY);
+	ck_assert_int_eq(ft_opener_start(self_exe, paths, 1, err, sizeof(err)), -EALREADY);
 	ck_assert_msg(err[0] != '\0', "no message");
 	ck_assert_int_eq(ft_opener_pid(), pid);
 	ft_opener_stop();
@@ -1106,8 +1107,66 @@ START_TEST(test_swaps_refused)
 	ck_assert_msg(rc_hard == -EINVAL, "a file with two links: %d", rc_hard);
 	ck_assert_msg(rc_sym == -ELOOP, "a symlink as the flow log: %d", rc_sym);
 	ck_assert_msg(rc_fifo == -EINVAL, "a FIFO as the config: %d", rc_fifo);
-	ck_assert_msg(rc_key == -EPERM, "a path in the tunnel user's directory: %d", rc_key);
+	/* Root without CAP_DAC_READ_SEARCH cannot search nobody's 0700 directory either. */
+	ck_assert_msg(rc_key == -EACCES, "a path in the tunnel user's directory: %d", rc_key);
 	assert_content(other, FILE_CONTENT);
+	ft_opener_stop();
+}
+END_TEST
+
+/*
+ * A directory on the way swapped for a symlink to another after start (what a user who owns,
+ * or may write, a directory on the path could do), and a directory that did not exist at
+ * start: the opener refuses (-ESTALE) and creates nothing in the other place. Root only.
+ */
+START_TEST(test_redirects_refused)
+{
+	char dir[128], cfg[192], conf[192], evil[192], secret[192], logs[192], log[192];
+	char later[192], later_log[192], old[200], evil_log[200];
+	struct ft_opener_path list[3];
+	int rc_conf, rc_log, rc_later;
+
+	if (!suite_root)
+		return;
+	test_dir(dir, sizeof(dir));
+	join(cfg, sizeof(cfg), dir, "cfg");
+	join(conf, sizeof(conf), cfg, "c.conf");
+	join(evil, sizeof(evil), dir, "evil");
+	join(secret, sizeof(secret), evil, "c.conf");
+	join(logs, sizeof(logs), dir, "logs");
+	join(log, sizeof(log), logs, "f.log");
+	join(later, sizeof(later), dir, "later");
+	join(later_log, sizeof(later_log), later, "f.log");
+	join(evil_log, sizeof(evil_log), evil, "f.log");
+	ck_assert_int_eq(mkdir(cfg, 0755), 0);
+	ck_assert_int_eq(mkdir(evil, 0755), 0);
+	ck_assert_int_eq(mkdir(logs, 0755), 0);
+	write_file(conf, FILE_CONTENT);
+	write_file(secret, "secret\n");
+	ck_assert_int_eq(chmod(conf, 0600), 0);
+	ck_assert_int_eq(chmod(secret, 0600), 0);
+	list[0] = (struct ft_opener_path){ FT_OPENER_READ, conf };
+	list[1] = (struct ft_opener_path){ FT_OPENER_APPEND, log };
+	list[2] = (struct ft_opener_path){ FT_OPENER_APPEND, later_log };
+	ck_assert(start_or_fallback(list, N(list)));
+
+	snprintf(old, sizeof(old), "%s.old", cfg);
+	ck_assert_int_eq(rename(cfg, old), 0);
+	ck_assert_int_eq(symlink(evil, cfg), 0);
+	snprintf(old, sizeof(old), "%s.old", logs);
+	ck_assert_int_eq(rename(logs, old), 0);
+	ck_assert_int_eq(symlink(evil, logs), 0);
+	ck_assert_int_eq(mkdir(later, 0755), 0);
+	as_tunnel();
+	rc_conf = ft_opener_open(conf, FT_OPENER_READ);
+	rc_log = ft_opener_open(log, FT_OPENER_APPEND);
+	rc_later = ft_opener_open(later_log, FT_OPENER_APPEND);
+	as_root();
+	ck_assert_msg(rc_conf == -ESTALE, "the config's directory swapped: %d", rc_conf);
+	ck_assert_msg(rc_log == -ESTALE, "the flow log's directory swapped: %d", rc_log);
+	ck_assert_msg(rc_later == -ESTALE, "a directory made after start: %d", rc_later);
+	ck_assert(!exists(evil_log));
+	ck_assert(!exists(later_log));
 	ft_opener_stop();
 }
 END_TEST
@@ -1213,6 +1272,7 @@ static Suite *opener_suite(void)
 	tcase_add_test(running, test_helper_killed_pending);
 	tcase_add_test(running, test_direct_first);
 	tcase_add_test(running, test_swaps_refused);
+	tcase_add_test(running, test_redirects_refused);
 	tcase_add_test(running, test_threads);
 	suite_add_tcase(s, running);
 	return s;

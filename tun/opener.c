@@ -39,6 +39,12 @@ struct reply {
 struct entry {
 	enum ft_opener_op op;
 	const char *path;
+	/*
+	 * Where path led when the opener started (root's view, before the drop): the file
+	 * (READ: every symlink resolved) and its directory (APPEND, UNLINK: the last component
+	 * is not followed). NULL when it did not resolve then.
+	 */
+	char *canon, *canon_dir;
 };
 
 /* The letters of the operations in the opener's argv: "r:/etc/flowtun/tun0.conf". */
@@ -55,33 +61,22 @@ static int sock_fd = -1; /* both under lock */
 static pid_t child_pid;
 
 /*
- * The operation itself, in the opener (in_opener) or, without one, in the caller. The flags
- * are fixed by op. O_NONBLOCK on READ keeps a FIFO named as the config from hanging start-up
- * (the config reader refuses what is not a regular file).
- *
- * In the opener, which can open anything root owns, what it opens must be a regular file with
- * one link: the tunnel's user may not reach another file through a hard link to it, or a
- * block device. The flow log opens with O_NOFOLLOW (and O_NONBLOCK, for a FIFO with no
- * reader), so that a symlink swapped in for it is refused; ft_opener_start() refuses paths in
- * directories the tunnel's user may write, which covers the symlinks further up and the
- * config (READ follows a symlink: an administrator may swap the config by one).
+ * The operation itself, by the tunnel directly (no opener, or a file its user may open). The
+ * flags are fixed by op. O_NONBLOCK on READ keeps a FIFO named as the config from hanging
+ * start-up (the config reader refuses what is not a regular file).
  */
-static int do_op(enum ft_opener_op op, const char *path, bool in_opener, int *fd)
+static int do_op(enum ft_opener_op op, const char *path, int *fd)
 {
 	struct stat st;
-	int flags;
 
 	*fd = -1;
 	switch (op) {
 	case FT_OPENER_READ:
 		*fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-		break;
+		return *fd < 0 ? -errno : 0;
 	case FT_OPENER_APPEND:
-		flags = O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC;
-		if (in_opener)
-			flags |= O_NOFOLLOW | O_NONBLOCK;
-		*fd = open(path, flags, 0640);
-		break;
+		*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC, 0640);
+		return *fd < 0 ? -errno : 0;
 	case FT_OPENER_UNLINK:
 		if (lstat(path, &st) < 0)
 			return -errno;
@@ -91,17 +86,134 @@ static int do_op(enum ft_opener_op op, const char *path, bool in_opener, int *fd
 	default:
 		return -EINVAL;
 	}
-	if (*fd < 0)
-		return -errno;
-	if (in_opener && (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
-		close(*fd);
-		*fd = -1;
-		return -EINVAL;
-	}
-	return 0;
 }
 
 /* ---- the helper ---- */
+
+/* Whether fd is open on the file named want (the kernel's name of it, in /proc/self/fd). */
+static bool named(int fd, const char *want)
+{
+	char link[32], got[FT_OPENER_PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, got, sizeof(got));
+	return n > 0 && (size_t)n < sizeof(got) && (size_t)n == strlen(want) &&
+	       memcmp(got, want, (size_t)n) == 0;
+}
+
+/* The directory part of path, opened O_PATH; -errno. */
+static int open_dir_of(const char *path)
+{
+	char dir[FT_OPENER_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t len = slash == path ? 1 : (size_t)(slash - path);
+
+	int fd;
+
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * The operation in the opener, which may open anything root owns. The tunnel's user may
+ * control a directory on the way (own it, write it through a group or an ACL, or it is
+ * sticky); whatever it swaps in there, the opener touches only the file the path named when
+ * it started, by the kernel's own name of what it opened, or creates in that same directory:
+ *
+ *   READ    open O_PATH (symlinks followed), check it is that file, a regular file with one
+ *           link (no hard link to /etc/shadow, no device: O_PATH opens nothing yet), then
+ *           reopen it for reading through /proc/self/fd;
+ *   APPEND  open the directory O_PATH and check it is that directory; create or open the
+ *           last component in it with O_NOFOLLOW (and O_NONBLOCK, for a FIFO with no
+ *           reader); check again what was opened (a hard link removed in between shows as
+ *           "(deleted)");
+ *   UNLINK  in the checked directory, remove the last component if it is a socket.
+ *
+ * A path that leads elsewhere now gives -ESTALE; not a regular file with one link, -EINVAL.
+ */
+static int opener_op(const struct entry *e, int *fd)
+{
+	const char *base = strrchr(e->path, '/') + 1;
+	char self[32];
+	struct stat st;
+	int pfd, dfd, rc = 0;
+
+	*fd = -1;
+	if (e->op == FT_OPENER_READ) {
+		pfd = open(e->path, O_PATH | O_CLOEXEC);
+		if (pfd < 0)
+			return -errno;
+		if (fstat(pfd, &st) < 0)
+			rc = -errno;
+		else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+			rc = -EINVAL;
+		else if (!e->canon || !named(pfd, e->canon))
+			rc = -ESTALE;
+		if (rc == 0) {
+			snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+			*fd = open(self, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			rc = *fd < 0 ? -errno : 0;
+		}
+		close(pfd);
+		return rc;
+	}
+	dfd = open_dir_of(e->path);
+	if (dfd < 0)
+		return dfd;
+	if (!e->canon_dir || !named(dfd, e->canon_dir)) {
+		rc = -ESTALE;
+	} else if (e->op == FT_OPENER_UNLINK) {
+		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = -errno;
+		else if (!S_ISSOCK(st.st_mode))
+			rc = -ENOTSOCK;
+		else if (unlinkat(dfd, base, 0) < 0)
+			rc = -errno;
+	} else {
+		*fd = openat(dfd, base,
+			     O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW |
+				     O_CLOEXEC,
+			     0640);
+		if (*fd < 0)
+			rc = -errno;
+		else if (fstat(*fd, &st) < 0)
+			rc = -errno;
+		else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+			rc = -EINVAL;
+		else if (!named(*fd, e->canon))
+			rc = -ESTALE;
+		if (rc < 0 && *fd >= 0) {
+			close(*fd);
+			*fd = -1;
+		}
+	}
+	close(dfd);
+	return rc;
+}
+
+/*
+ * The names of e's path as root sees them at start (struct entry): READ resolves all of it,
+ * APPEND and UNLINK the directory only. Before the filter: realpath() allocates.
+ */
+static void resolve_entry(struct entry *e)
+{
+	const char *slash = strrchr(e->path, '/');
+	char *dir;
+
+	if (e->op == FT_OPENER_READ) {
+		e->canon = realpath(e->path, NULL);
+		return;
+	}
+	dir = strndup(e->path, slash == e->path ? 1 : (size_t)(slash - e->path));
+	e->canon_dir = dir ? realpath(dir, NULL) : NULL;
+	free(dir);
+	if (e->canon_dir && asprintf(&e->canon, "%s/%s",
+				     strcmp(e->canon_dir, "/") ? e->canon_dir : "", slash + 1) < 0)
+		e->canon = NULL;
+}
 
 /* One reply, with fd attached when fd >= 0. 0, or -1 when the tunnel is gone. */
 static int send_reply(int sock, int32_t rc, bool refused, int fd)
@@ -136,6 +248,8 @@ static int send_reply(int sock, int32_t rc, bool refused, int fd)
 static int child_seccomp(void)
 {
 	static const char *const names[] = {
+		"readlink",
+		"readlinkat",
 		"recvmsg",
 		"sendmsg",
 		"openat",
@@ -246,6 +360,7 @@ static bool parse_entry(const char *arg, struct entry *e)
 		    strlen(arg + 2) < FT_OPENER_PATH_MAX) {
 			e->op = (enum ft_opener_op)op;
 			e->path = arg + 2;
+			e->canon = e->canon_dir = NULL;
 			return true;
 		}
 	}
@@ -269,6 +384,8 @@ void ft_opener_main(int argc, char **argv)
 			rc = -EINVAL;
 		n++;
 	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		resolve_entry(&list[i]);
 	if (rc == 0)
 		rc = child_setup();
 	if (send_reply(3, rc, false, -1) < 0 || rc < 0)
@@ -291,7 +408,7 @@ void ft_opener_main(int argc, char **argv)
 			if (list[i].op == (enum ft_opener_op)req.op &&
 			    strcmp(list[i].path, req.path) == 0)
 				e = &list[i];
-		rc = e ? do_op(e->op, e->path, true, &fd) : -EPERM;
+		rc = e ? opener_op(e, &fd) : -EPERM;
 		if (send_reply(3, rc, !e, fd) < 0)
 			_exit(0);
 		if (fd >= 0)
@@ -361,7 +478,7 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 	 * needs no help, and one the opener's uid 0 without capabilities may not (owned by
 	 * that user, mode 0644) could only be opened this way.
 	 */
-	rc = do_op(op, path, false, fd);
+	rc = do_op(op, path, fd);
 	if (rc != -EACCES && rc != -EPERM)
 		return rc;
 	memset(&req, 0, sizeof(req));
@@ -383,6 +500,11 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 	if (refused)
 		ft_log_warnx("%s was not named when flowtun started: it can be opened again only "
 			     "after a restart",
+			     path);
+	else if (rc == -ESTALE)
+		ft_log_warnx("%s leads elsewhere than when flowtun started (a directory or symlink "
+			     "on the way changed, or it did not exist then): refused; a restart "
+			     "takes the new place",
 			     path);
 	else if (rc == -EPIPE)
 		ft_log_warnx("the opener is gone: %s cannot be %s", path,
@@ -424,79 +546,10 @@ pid_t ft_opener_pid(void)
 	return pid;
 }
 
-/*
- * Whether the tunnel's user (uid, gid) may change directory d: own it, write it as its group,
- * or write it as anyone without the sticky bit. Then it could swap what a path names below d.
- */
-static bool dir_open_to(const char *d, uid_t uid, gid_t gid, struct stat *st)
-{
-	if (lstat(d, st) < 0 || !S_ISDIR(st->st_mode))
-		return false; /* a symlink: its target is checked through realpath() */
-	return st->st_uid == uid || ((st->st_mode & S_IWGRP) && st->st_gid == gid) ||
-	       ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX));
-}
-
-/* Each directory above path, as written; 0, or -EPERM naming the first unsafe one in err. */
-static int check_dirs(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
-{
-	char d[FT_OPENER_PATH_MAX];
-	struct stat st;
-	char *slash;
-
-	snprintf(d, sizeof(d), "%s", path);
-	while ((slash = strrchr(d, '/'))) {
-		slash[slash == d ? 1 : 0] = '\0';
-		if (dir_open_to(d, uid, gid, &st)) {
-			snprintf(
-				err, errlen,
-				"%s: the directory %s (owner %u, group %u, mode %04o) is writable by "
-				"uid %u: the opener will not reopen a path that user may swap",
-				path, d, (unsigned int)st.st_uid, (unsigned int)st.st_gid,
-				(unsigned int)(st.st_mode & 07777), (unsigned int)uid);
-			return -EPERM;
-		}
-		if (slash == d)
-			break;
-	}
-	return 0;
-}
-
-/*
- * The directories above path as written and above what it resolves to (for a file not created
- * yet, what its directory resolves to) must all be out of the tunnel user's reach.
- */
-static int check_path(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
-{
-	char *real = realpath(path, NULL), *dir, *slash;
-	int rc = check_dirs(path, uid, gid, err, errlen);
-
-	if (rc == 0 && !real && (dir = strdup(path))) {
-		slash = strrchr(dir, '/');
-		slash[slash == dir ? 1 : 0] = '\0';
-		real = realpath(dir, NULL);
-		free(dir);
-		/* The directory itself is checked as the last step up from a child of it. */
-		if (real) {
-			char *child = NULL;
-
-			if (asprintf(&child, "%s/x", strcmp(real, "/") ? real : "") >= 0)
-				rc = check_dirs(child, uid, gid, err, errlen);
-			free(child);
-			free(real);
-			return rc;
-		}
-	}
-	if (rc == 0 && real)
-		rc = check_dirs(real, uid, gid, err, errlen);
-	free(real);
-	return rc;
-}
-
-int ft_opener_start(const char *exe, uid_t uid, gid_t gid, const struct ft_opener_path *paths,
-		    size_t n, char *err, size_t errlen)
+int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t n, char *err,
+		    size_t errlen)
 {
 	char *argv[FT_OPENER_MAX_PATHS + 3] = { "flowtun-opener", FT_OPENER_ARG };
-	char why[FT_OPENER_PATH_MAX + 256];
 	sigset_t all, old;
 	size_t used = 0;
 	int sv[2], fd, rc = 0, status;
@@ -533,9 +586,6 @@ int ft_opener_start(const char *exe, uid_t uid, gid_t gid, const struct ft_opene
 			snprintf(err, errlen, "more than %d paths for the opener",
 				 FT_OPENER_MAX_PATHS);
 			rc = -EINVAL;
-		} else if (check_path(path, uid, gid, why, sizeof(why)) < 0) {
-			/* Left out: the tunnel runs, a reload of it will say it needs a restart. */
-			ft_log_warnx("%s", why);
 		} else if (asprintf(&argv[2 + used], "%c:%s", op_letters[paths[i].op], path) < 0) {
 			argv[2 + used] = NULL;
 			rc = -ENOMEM;
