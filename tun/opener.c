@@ -347,6 +347,9 @@ static int child_setup(void)
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_apply(CAPNG_SELECT_BOTH) < 0)
 		return -EPERM;
+	/* libcap-ng leaves the bounding set as it is, and says 0, without CAP_SETPCAP. */
+	if (prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0)
+		return -EPERM;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return child_seccomp();
@@ -505,6 +508,9 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 		ft_log_warnx("%s leads elsewhere than when flowtun started (a directory or symlink "
 			     "on the way changed, or it did not exist then): refused; a restart "
 			     "takes the new place",
+			     path);
+	else if (rc == -EINVAL)
+		ft_log_warnx("%s is not a regular file with a single link: the opener refuses it",
 			     path);
 	else if (rc == -EPIPE)
 		ft_log_warnx("the opener is gone: %s cannot be %s", path,
