@@ -175,7 +175,7 @@ static void assert_no_children(void)
 static bool start_or_fallback(const struct ft_opener_path *paths, size_t n)
 {
 	char err[256] = "x";
-	int rc = ft_opener_start(self_exe, paths, n, err, sizeof(err));
+	int rc = ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, n, err, sizeof(err));
 
 	if (geteuid() == 0) {
 		ck_assert_msg(rc == 0, "ft_opener_start: %d (%s)", rc, err);
@@ -257,15 +257,16 @@ static const struct op_case {
 	int listed_rc; /* through the opener, when it differs from rc (0: the same) */
 } op_cases[] = {
 	{ "READ of a file", "f", P_FILE, C_READ, 022, 0, A_SAME, 0 },
-	{ "READ of a missing file", "missing", P_NONE, C_READ, 022, -ENOENT, A_SAME, 0 },
-	{ "READ in a missing dir", "nodir/f", P_NONE, C_READ, 022, -ENOENT, A_SAME, 0 },
-	/* The opener opens nothing but a regular file: EINVAL before any open(2) of it. */
-	{ "READ of a socket", "s", P_SOCKET, C_READ, 022, -ENXIO, A_SAME, 0, -EINVAL },
+	/* Through the opener: a path that did not resolve at its start stays refused. */
+	{ "READ of a missing file", "missing", P_NONE, C_READ, 022, -ENOENT, A_SAME, 0, -EPERM },
+	{ "READ in a missing dir", "nodir/f", P_NONE, C_READ, 022, -ENOENT, A_SAME, 0, -EPERM },
+	{ "READ of a socket", "s", P_SOCKET, C_READ, 022, -ENXIO, A_SAME, 0 },
 	{ "APPEND to a file", "log", P_FILE, C_APPEND, 022, 0, A_APPENDED, 0 },
 	{ "APPEND creates, umask 022", "newlog", P_NONE, C_APPEND, 022, 0, A_CREATED, 0640 },
 	{ "APPEND creates, umask 027", "newlog", P_NONE, C_APPEND, 027, 0, A_CREATED, 0640 },
 	{ "APPEND creates, umask 077", "newlog", P_NONE, C_APPEND, 077, 0, A_CREATED, 0600 },
-	{ "APPEND in a missing dir", "nodir/log", P_NONE, C_APPEND, 022, -ENOENT, A_SAME, 0 },
+	{ "APPEND in a missing dir", "nodir/log", P_NONE, C_APPEND, 022, -ENOENT, A_SAME, 0,
+	  -EPERM },
 	{ "APPEND to a directory", "d", P_DIR, C_APPEND, 022, -EISDIR, A_SAME, 0 },
 	{ "UNLINK of a socket", "s", P_SOCKET, C_UNLINK, 022, 0, A_GONE, 0 },
 	{ "UNLINK of a regular file", "f", P_FILE, C_UNLINK, 022, -ENOTSOCK, A_SAME, 0 },
@@ -470,7 +471,7 @@ START_TEST(test_start_bad)
 		paths[i].op = (enum ft_opener_op)bad_starts[_i].op;
 		paths[i].path = p;
 	}
-	rc = ft_opener_start(self_exe, paths, n, err, sizeof(err));
+	rc = ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, n, err, sizeof(err));
 	ck_assert_msg(rc == -EINVAL, "%s: %d (%s)", bad_starts[_i].why, rc, err);
 	ck_assert_msg(strstr(err, bad_starts[_i].quoted) != NULL, "%s: '%s' not in: %s",
 		      bad_starts[_i].why, bad_starts[_i].quoted, err);
@@ -529,7 +530,9 @@ START_TEST(test_start_twice)
 	if (!start_or_fallback(paths, 1))
 		return;
 	pid = ft_opener_pid();
-	ck_assert_int_eq(ft_opener_start(self_exe, paths, 1, err, sizeof(err)), -EALREADY);
+	ck_assert_int_eq(ft_opener_start(self_exe, TUNNEL_ID, TUNNEL_ID, paths, 1, err,
+					 sizeof(err)),
+			 -EALREADY);
 	ck_assert_msg(err[0] != '\0', "no message");
 	ck_assert_int_eq(ft_opener_pid(), pid);
 	ft_opener_stop();
@@ -1071,8 +1074,9 @@ END_TEST
 START_TEST(test_swaps_refused)
 {
 	char dir[128], hard[192], other[192], sym[192], fifo[192], mine[192], key[192];
-	struct ft_opener_path list[4];
-	int rc_hard, rc_sym, rc_fifo, rc_key;
+	char grp[192], gkey[192];
+	struct ft_opener_path list[5];
+	int rc_hard, rc_sym, rc_fifo, rc_key, rc_gkey;
 
 	if (!suite_root)
 		return;
@@ -1092,10 +1096,18 @@ START_TEST(test_swaps_refused)
 	write_file(key, FILE_CONTENT);
 	ck_assert_int_eq(chmod(key, 0600), 0);
 	ck_assert_int_eq(chown(mine, TUNNEL_ID, TUNNEL_ID), 0);
+	join(grp, sizeof(grp), dir, "grp");
+	join(gkey, sizeof(gkey), grp, "key");
+	ck_assert_int_eq(mkdir(grp, 0770), 0);
+	write_file(gkey, FILE_CONTENT);
+	ck_assert_int_eq(chmod(gkey, 0600), 0);
+	ck_assert_int_eq(chown(grp, 0, TUNNEL_ID), 0);
+	ck_assert_int_eq(chmod(grp, 0770), 0);
 	list[0] = (struct ft_opener_path){ FT_OPENER_APPEND, hard };
 	list[1] = (struct ft_opener_path){ FT_OPENER_APPEND, sym };
 	list[2] = (struct ft_opener_path){ FT_OPENER_READ, fifo };
 	list[3] = (struct ft_opener_path){ FT_OPENER_READ, key };
+	list[4] = (struct ft_opener_path){ FT_OPENER_READ, gkey };
 	ck_assert(start_or_fallback(list, N(list)));
 
 	as_tunnel();
@@ -1103,12 +1115,17 @@ START_TEST(test_swaps_refused)
 	rc_sym = ft_opener_open(sym, FT_OPENER_APPEND);
 	rc_fifo = ft_opener_open(fifo, FT_OPENER_READ);
 	rc_key = ft_opener_open(key, FT_OPENER_READ);
+	rc_gkey = ft_opener_open(gkey, FT_OPENER_READ);
 	as_root();
-	ck_assert_msg(rc_hard == -EINVAL, "a file with two links: %d", rc_hard);
+	/* In a directory only root may change, a second link is root's own doing. */
+	ck_assert_msg(rc_hard >= 0, "a file with two links: %d", rc_hard);
+	close(rc_hard);
 	ck_assert_msg(rc_sym == -ELOOP, "a symlink as the flow log: %d", rc_sym);
 	ck_assert_msg(rc_fifo == -EINVAL, "a FIFO as the config: %d", rc_fifo);
-	/* Root without CAP_DAC_READ_SEARCH cannot search nobody's 0700 directory either. */
-	ck_assert_msg(rc_key == -EACCES, "a path in the tunnel user's directory: %d", rc_key);
+	/* Refused at start: in it the user could rename any root file of that filesystem
+	 * to the key's name. */
+	ck_assert_msg(rc_key == -EPERM, "a path in the tunnel user's directory: %d", rc_key);
+	ck_assert_msg(rc_gkey == -EPERM, "a path in its group's directory: %d", rc_gkey);
 	assert_content(other, FILE_CONTENT);
 	ft_opener_stop();
 }
@@ -1116,13 +1133,14 @@ END_TEST
 
 /*
  * A directory on the way swapped for a symlink to another after start (what a user who owns,
- * or may write, a directory on the path could do), and a directory that did not exist at
- * start: the opener refuses (-ESTALE) and creates nothing in the other place. Root only.
+ * or may write, a directory above the file's could do): the opener still works in the
+ * directory it pinned, and creates nothing in the other place; a directory that did not
+ * exist at start stays refused. Root only.
  */
-START_TEST(test_redirects_refused)
+START_TEST(test_redirects_pinned)
 {
 	char dir[128], cfg[192], conf[192], evil[192], secret[192], logs[192], log[192];
-	char later[192], later_log[192], old[200], evil_log[200];
+	char later[192], later_log[192], old[220], evil_log[200], buf[256];
 	struct ft_opener_path list[3];
 	int rc_conf, rc_log, rc_later;
 
@@ -1162,9 +1180,16 @@ START_TEST(test_redirects_refused)
 	rc_log = ft_opener_open(log, FT_OPENER_APPEND);
 	rc_later = ft_opener_open(later_log, FT_OPENER_APPEND);
 	as_root();
-	ck_assert_msg(rc_conf == -ESTALE, "the config's directory swapped: %d", rc_conf);
-	ck_assert_msg(rc_log == -ESTALE, "the flow log's directory swapped: %d", rc_log);
-	ck_assert_msg(rc_later == -ESTALE, "a directory made after start: %d", rc_later);
+	/* The pinned directories, now cfg.old and logs.old: the files named at start. */
+	ck_assert_msg(rc_conf >= 0, "the config's directory swapped: %d", rc_conf);
+	slurp_fd(rc_conf, buf, sizeof(buf));
+	ck_assert_str_eq(buf, FILE_CONTENT);
+	close(rc_conf);
+	ck_assert_msg(rc_log >= 0, "the flow log's directory swapped: %d", rc_log);
+	close(rc_log);
+	snprintf(old, sizeof(old), "%s.old/f.log", logs);
+	ck_assert(exists(old));
+	ck_assert_msg(rc_later == -EPERM, "a directory made after start: %d", rc_later);
 	ck_assert(!exists(evil_log));
 	ck_assert(!exists(later_log));
 	ft_opener_stop();
@@ -1272,7 +1297,7 @@ static Suite *opener_suite(void)
 	tcase_add_test(running, test_helper_killed_pending);
 	tcase_add_test(running, test_direct_first);
 	tcase_add_test(running, test_swaps_refused);
-	tcase_add_test(running, test_redirects_refused);
+	tcase_add_test(running, test_redirects_pinned);
 	tcase_add_test(running, test_threads);
 	suite_add_tcase(s, running);
 	return s;

@@ -222,8 +222,8 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 		snprintf(why, whylen, "%s (User = root keeps root instead)", err);
 		return rc;
 	}
-	rc = ft_opener_start("/proc/self/exe", paths, sizeof(paths) / sizeof(paths[0]), err,
-			     sizeof(err));
+	rc = ft_opener_start("/proc/self/exe", uid, gid, paths, sizeof(paths) / sizeof(paths[0]),
+			     err, sizeof(err));
 	if (rc < 0) {
 		snprintf(why, whylen,
 			 "cannot start the opener: %s (User = root keeps root instead)", err);

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cap-ng.h>
@@ -40,11 +41,14 @@ struct entry {
 	enum ft_opener_op op;
 	const char *path;
 	/*
-	 * Where path led when the opener started (root's view, before the drop): the file
-	 * (READ: every symlink resolved) and its directory (APPEND, UNLINK: the last component
-	 * is not followed). NULL when it did not resolve then.
+	 * Pinned when the opener starts (root's view, before the drop): the directory the
+	 * file is in (READ: of the path with every symlink resolved; APPEND, UNLINK: of the
+	 * path's directory resolved) as an O_PATH fd, and the file's name in it. dirfd -1:
+	 * the entry is refused, why says why.
 	 */
-	char *canon, *canon_dir;
+	int dirfd;
+	char *base;
+	const char *why;
 };
 
 /* The letters of the operations in the opener's argv: "r:/etc/flowtun/tun0.conf". */
@@ -75,7 +79,9 @@ static int do_op(enum ft_opener_op op, const char *path, int *fd)
 		*fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 		return *fd < 0 ? -errno : 0;
 	case FT_OPENER_APPEND:
-		*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC, 0640);
+		/* O_NONBLOCK: a FIFO with no reader would hang a pool thread for good. */
+		*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
+			   0640);
 		return *fd < 0 ? -errno : 0;
 	case FT_OPENER_UNLINK:
 		if (lstat(path, &st) < 0)
@@ -90,129 +96,134 @@ static int do_op(enum ft_opener_op op, const char *path, int *fd)
 
 /* ---- the helper ---- */
 
-/* Whether fd is open on the file named want (the kernel's name of it, in /proc/self/fd). */
-static bool named(int fd, const char *want)
-{
-	char link[32], got[FT_OPENER_PATH_MAX];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, got, sizeof(got));
-	return n > 0 && (size_t)n < sizeof(got) && (size_t)n == strlen(want) &&
-	       memcmp(got, want, (size_t)n) == 0;
-}
-
-/* The directory part of path, opened O_PATH; -errno. */
-static int open_dir_of(const char *path)
-{
-	char dir[FT_OPENER_PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t len = slash == path ? 1 : (size_t)(slash - path);
-
-	int fd;
-
-	memcpy(dir, path, len);
-	dir[len] = '\0';
-	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
 /*
- * The operation in the opener, which may open anything root owns. The tunnel's user may
- * control a directory on the way (own it, write it through a group or an ACL, or it is
- * sticky); whatever it swaps in there, the opener touches only the file the path named when
- * it started, by the kernel's own name of what it opened, or creates in that same directory:
- *
- *   READ    open O_PATH (symlinks followed), check it is that file, a regular file with one
- *           link (no hard link to /etc/shadow, no device: O_PATH opens nothing yet), then
- *           reopen it for reading through /proc/self/fd;
- *   APPEND  open the directory O_PATH and check it is that directory; create or open the
- *           last component in it with O_NOFOLLOW (and O_NONBLOCK, for a FIFO with no
- *           reader); check again what was opened (a hard link removed in between shows as
- *           "(deleted)");
- *   UNLINK  in the checked directory, remove the last component if it is a socket.
- *
- * A path that leads elsewhere now gives -ESTALE; not a regular file with one link, -EINVAL.
+ * The operation in the opener, which may open anything root owns, always inside the
+ * directory pinned at start (struct entry) and by the name of the file in it: whatever is
+ * renamed, swapped or linked anywhere above it later, the opener works in that directory
+ * only. The directory is one the tunnel's user cannot change (trusted(), checked at start:
+ * only root can change that afterwards), so what is in it is root's doing: an editor's new
+ * inode, logrotate's new file. O_NOFOLLOW: a symlink put there is refused (-ELOOP); what is
+ * not a regular file, -EINVAL; O_NONBLOCK, so that a FIFO does not hang the opener.
  */
 static int opener_op(const struct entry *e, int *fd)
 {
-	const char *base = strrchr(e->path, '/') + 1;
-	char self[32];
 	struct stat st;
-	int pfd, dfd, rc = 0;
+	int rc = 0;
 
 	*fd = -1;
-	if (e->op == FT_OPENER_READ) {
-		pfd = open(e->path, O_PATH | O_CLOEXEC);
-		if (pfd < 0)
+	if (e->dirfd < 0)
+		return -EPERM;
+	switch (e->op) {
+	case FT_OPENER_UNLINK:
+		if (fstatat(e->dirfd, e->base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
-		if (fstat(pfd, &st) < 0)
-			rc = -errno;
-		else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
-			rc = -EINVAL;
-		else if (!e->canon || !named(pfd, e->canon))
-			rc = -ESTALE;
-		if (rc == 0) {
-			snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
-			*fd = open(self, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-			rc = *fd < 0 ? -errno : 0;
-		}
-		close(pfd);
-		return rc;
-	}
-	dfd = open_dir_of(e->path);
-	if (dfd < 0)
-		return dfd;
-	if (!e->canon_dir || !named(dfd, e->canon_dir)) {
-		rc = -ESTALE;
-	} else if (e->op == FT_OPENER_UNLINK) {
-		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			rc = -errno;
-		else if (!S_ISSOCK(st.st_mode))
-			rc = -ENOTSOCK;
-		else if (unlinkat(dfd, base, 0) < 0)
-			rc = -errno;
-	} else {
-		*fd = openat(dfd, base,
+		if (!S_ISSOCK(st.st_mode))
+			return -ENOTSOCK;
+		return unlinkat(e->dirfd, e->base, 0) < 0 ? -errno : 0;
+	case FT_OPENER_READ:
+		*fd = openat(e->dirfd, e->base,
+			     O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		break;
+	case FT_OPENER_APPEND:
+		*fd = openat(e->dirfd, e->base,
 			     O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW |
 				     O_CLOEXEC,
 			     0640);
-		if (*fd < 0)
-			rc = -errno;
-		else if (fstat(*fd, &st) < 0)
-			rc = -errno;
-		else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
-			rc = -EINVAL;
-		else if (!named(*fd, e->canon))
-			rc = -ESTALE;
-		if (rc < 0 && *fd >= 0) {
-			close(*fd);
-			*fd = -1;
-		}
+		break;
+	default:
+		return -EINVAL;
 	}
-	close(dfd);
+	if (*fd < 0)
+		return -errno;
+	if (fstat(*fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	if (rc < 0) {
+		close(*fd);
+		*fd = -1;
+	}
 	return rc;
 }
 
 /*
- * The names of e's path as root sees them at start (struct entry): READ resolves all of it,
- * APPEND and UNLINK the directory only. Before the filter: realpath() allocates.
+ * Whether the tunnel's user (uid, gid; it has no other groups) cannot change the directory
+ * at fd, so cannot rename, replace or link what is in it: it does not own it, others may not
+ * write it (sticky or not: a name not yet taken could be taken), its group may not write it
+ * when that is the user's group, and it has no POSIX ACL that could let the user write (the
+ * group write bit is then the ACL's mask). Only root can change any of that later.
  */
-static void resolve_entry(struct entry *e)
+static const char *untrusted(const char *dir, int fd, uid_t uid, gid_t gid)
 {
-	const char *slash = strrchr(e->path, '/');
-	char *dir;
+	struct stat st;
 
+	if (fstat(fd, &st) < 0)
+		return "cannot be examined";
+	if (st.st_uid == uid)
+		return "is owned by the tunnel's user";
+	if (st.st_mode & S_IWOTH)
+		return "may be written by anyone";
+	if ((st.st_mode & S_IWGRP) && st.st_gid == gid)
+		return "may be written by the tunnel's group";
+	if ((st.st_mode & S_IWGRP) && (getxattr(dir, "system.posix_acl_access", NULL, 0) >= 0 ||
+				       (errno != ENODATA && errno != ENOTSUP)))
+		return "has an ACL that may let the tunnel's user write it";
+	return NULL;
+}
+
+/*
+ * Pins e's directory (struct entry) for a tunnel running as uid/gid. Before the filter:
+ * realpath() allocates. A path whose directory does not exist or that the user could change
+ * stays refused, with why for the start-up message.
+ */
+static void resolve_entry(struct entry *e, uid_t uid, gid_t gid)
+{
+	char *real = NULL, *dir = NULL, *slash;
+
+	e->dirfd = -1;
+	e->base = NULL;
 	if (e->op == FT_OPENER_READ) {
-		e->canon = realpath(e->path, NULL);
+		real = realpath(e->path, NULL);
+	} else {
+		slash = strrchr(e->path, '/');
+		dir = strndup(e->path, slash == e->path ? 1 : (size_t)(slash - e->path));
+		real = dir ? realpath(dir, NULL) : NULL;
+		if (real &&
+		    asprintf(&dir, "%s/%s", strcmp(real, "/") ? real : "", slash + 1) >= 0) {
+			free(real);
+			real = dir;
+			dir = NULL;
+		} else {
+			free(real);
+			real = NULL;
+		}
+		free(dir);
+	}
+	if (!real) {
+		e->why = "does not exist (or its directory does not)";
+		dprintf(STDERR_FILENO,
+			"flowtun: %s %s: the opener will not open it after the privilege drop "
+			"(restart once it exists)\n",
+			e->path, e->why);
 		return;
 	}
-	dir = strndup(e->path, slash == e->path ? 1 : (size_t)(slash - e->path));
-	e->canon_dir = dir ? realpath(dir, NULL) : NULL;
-	free(dir);
-	if (e->canon_dir && asprintf(&e->canon, "%s/%s",
-				     strcmp(e->canon_dir, "/") ? e->canon_dir : "", slash + 1) < 0)
-		e->canon = NULL;
+	slash = strrchr(real, '/');
+	e->base = strdup(slash + 1);
+	*slash = '\0';
+	dir = real[0] ? real : "/";
+	e->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (e->dirfd < 0 || !e->base) {
+		e->why = "cannot be opened";
+	} else if ((e->why = untrusted(dir, e->dirfd, uid, gid))) {
+		close(e->dirfd);
+		e->dirfd = -1;
+	}
+	if (e->why)
+		dprintf(STDERR_FILENO,
+			"flowtun: %s: its directory %s %s: the opener will not open it after the "
+			"privilege drop (restart with a root-owned directory, or User = root)\n",
+			e->path, dir, e->why);
+	free(real);
 }
 
 /* One reply, with fd attached when fd >= 0. 0, or -1 when the tunnel is gone. */
@@ -248,8 +259,6 @@ static int send_reply(int sock, int32_t rc, bool refused, int fd)
 static int child_seccomp(void)
 {
 	static const char *const names[] = {
-		"readlink",
-		"readlinkat",
 		"recvmsg",
 		"sendmsg",
 		"openat",
@@ -334,12 +343,8 @@ static _Noreturn void child_exec(int sock, const char *exe, char *const argv[])
  */
 static int child_setup(void)
 {
-	struct stat st;
+	int rc;
 
-	if (fstat(3, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return -EBADF;
-	/* Again: fds the runtime (a sanitizer) may have opened during start-up. */
-	close_range(4, ~0u, 0);
 	prctl(PR_SET_NAME, "flowtun-opener", 0, 0, 0);
 	if (setgroups(0, NULL) < 0)
 		return -errno;
@@ -348,8 +353,9 @@ static int child_setup(void)
 	if (capng_apply(CAPNG_SELECT_BOTH) < 0)
 		return -EPERM;
 	/* libcap-ng leaves the bounding set as it is, and says 0, without CAP_SETPCAP. */
-	if (prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0)
-		return -EPERM;
+	for (int cap = 0; (rc = prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) >= 0; cap++)
+		if (rc)
+			return -EPERM;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return child_seccomp();
@@ -363,7 +369,6 @@ static bool parse_entry(const char *arg, struct entry *e)
 		    strlen(arg + 2) < FT_OPENER_PATH_MAX) {
 			e->op = (enum ft_opener_op)op;
 			e->path = arg + 2;
-			e->canon = e->canon_dir = NULL;
 			return true;
 		}
 	}
@@ -376,19 +381,28 @@ void ft_opener_main(int argc, char **argv)
 	struct request req;
 	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	unsigned int uid, gid;
+	struct stat st;
 	size_t n = 0;
 	ssize_t got;
 	int rc = 0;
 
 	if (argc < 2 || strcmp(argv[1], FT_OPENER_ARG) != 0)
 		return;
-	for (int i = 2; i < argc && rc == 0; i++) {
+	/* argv: the flag, "i:UID:GID" of the tunnel's user, then one "o:/path" per entry. */
+	if (argc < 3 || sscanf(argv[2], "i:%u:%u", &uid, &gid) != 2)
+		rc = -EINVAL;
+	for (int i = 3; i < argc && rc == 0; i++) {
 		if (n == FT_OPENER_MAX_PATHS || !parse_entry(argv[i], &list[n]))
 			rc = -EINVAL;
 		n++;
 	}
+	if (fstat(3, &st) < 0 || !S_ISSOCK(st.st_mode))
+		rc = -EBADF;
+	/* Again: fds the runtime (a sanitizer) may have opened during start-up. */
+	close_range(4, ~0u, 0);
 	for (size_t i = 0; i < n && rc == 0; i++)
-		resolve_entry(&list[i]);
+		resolve_entry(&list[i], (uid_t)uid, (gid_t)gid);
 	if (rc == 0)
 		rc = child_setup();
 	if (send_reply(3, rc, false, -1) < 0 || rc < 0)
@@ -504,11 +518,8 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 		ft_log_warnx("%s was not named when flowtun started: it can be opened again only "
 			     "after a restart",
 			     path);
-	else if (rc == -ESTALE)
-		ft_log_warnx("%s leads elsewhere than when flowtun started (a directory or symlink "
-			     "on the way changed, or it did not exist then): refused; a restart "
-			     "takes the new place",
-			     path);
+	else if (rc == -EPERM)
+		ft_log_warnx("%s is refused by the opener (the start-up log said why)", path);
 	else if (rc == -EINVAL)
 		ft_log_warnx("%s is not a regular file with a single link: the opener refuses it",
 			     path);
@@ -552,10 +563,10 @@ pid_t ft_opener_pid(void)
 	return pid;
 }
 
-int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t n, char *err,
-		    size_t errlen)
+int ft_opener_start(const char *exe, uid_t uid, gid_t gid, const struct ft_opener_path *paths,
+		    size_t n, char *err, size_t errlen)
 {
-	char *argv[FT_OPENER_MAX_PATHS + 3] = { "flowtun-opener", FT_OPENER_ARG };
+	char ids[32], *argv[FT_OPENER_MAX_PATHS + 4] = { "flowtun-opener", FT_OPENER_ARG, ids };
 	sigset_t all, old;
 	size_t used = 0;
 	int sv[2], fd, rc = 0, status;
@@ -563,6 +574,7 @@ int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t 
 	pid_t pid;
 
 	err[0] = '\0';
+	snprintf(ids, sizeof(ids), "i:%u:%u", (unsigned int)uid, (unsigned int)gid);
 	pthread_mutex_lock(&lock);
 	rc = sock_fd >= 0 ? -EALREADY : 0;
 	pthread_mutex_unlock(&lock);
@@ -592,8 +604,8 @@ int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t 
 			snprintf(err, errlen, "more than %d paths for the opener",
 				 FT_OPENER_MAX_PATHS);
 			rc = -EINVAL;
-		} else if (asprintf(&argv[2 + used], "%c:%s", op_letters[paths[i].op], path) < 0) {
-			argv[2 + used] = NULL;
+		} else if (asprintf(&argv[3 + used], "%c:%s", op_letters[paths[i].op], path) < 0) {
+			argv[3 + used] = NULL;
 			rc = -ENOMEM;
 		} else {
 			used++;
@@ -644,7 +656,7 @@ int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t 
 	}
 out:
 	for (size_t i = 0; i < used; i++)
-		free(argv[2 + i]);
+		free(argv[3 + i]);
 	return rc;
 }
 

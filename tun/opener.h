@@ -34,9 +34,9 @@
  * that fails with EACCES or EPERM: a file the tunnel's user owns (a flow log chowned to it)
  * is one the opener may not open, having no CAP_DAC_OVERRIDE.
  *
- * What the opener opens must be the file the path named at start (else -ESTALE), a regular
- * file with a single link (else -EINVAL): not a device, not another file reached through a
- * hard link or a directory swapped on the way (opener.c, opener_op(), says how). A path not in the list (a reload that
+ * What the opener opens must be a regular file (else -EINVAL) and not a symlink (-ELOOP) in
+ * the directory pinned at start (opener.c, opener_op(), says why that is enough); a path it
+ * refused at start gives -EPERM. A path not in the list (a reload that
  * names a new PrivateKeyFile, say) is refused with -EPERM and a log line saying that a restart
  * is needed. Route and address changes do not go
  * through the opener: the tunnel keeps CAP_NET_ADMIN for those (privs.c says why).
@@ -55,8 +55,8 @@
 
 enum ft_opener_op {
 	FT_OPENER_READ = 1, /* O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC */
-	FT_OPENER_APPEND,   /* O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC, mode 0640;
-			       in the opener also O_NOFOLLOW | O_NONBLOCK (a symlink: -ELOOP) */
+	FT_OPENER_APPEND,   /* O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
+			       mode 0640; in the opener also O_NOFOLLOW (a symlink: -ELOOP) */
 	FT_OPENER_UNLINK,   /* unlink(), only if lstat() says it is a socket */
 };
 
@@ -79,17 +79,20 @@ void ft_opener_main(int argc, char **argv);
 
 /*
  * Forks and execs exe (normally "/proc/self/exe") as the opener of paths (entries with a NULL
- * or empty path are skipped). The opener notes where each path leads as it starts (the file
- * for READ, the directory for APPEND and UNLINK) and later touches nothing else: a path that
- * leads elsewhere by then (a directory or symlink on the way changed) is refused with -ESTALE
- * and a log line; a path that did not resolve at start stays refused. Call as root, on the
- * loop thread, before ft_privs_drop() and after every path is known. 0, or a negative errno
- * with a message in err: -EALREADY if one runs; -EINVAL for a relative or too long path, a bad
- * op, or more than FT_OPENER_MAX_PATHS; -EPERM without CAP_SETGID or CAP_SETPCAP; -EPIPE if
- * exe did not start (not found, or not a program that calls ft_opener_main()).
+ * or empty path are skipped) for a tunnel that will run as uid/gid. As it starts, the opener
+ * pins the directory of each path (of the file with its symlinks resolved, for READ) and
+ * later works only in it, by the file's name: nothing renamed or swapped above it matters.
+ * It refuses for good, saying so on stderr, a path whose directory does not exist then or
+ * that uid/gid could change (owns, may write as its group or by an ACL, or anyone may write),
+ * since in such a directory the user could put any file of root's under the name. Call as
+ * root, on the loop thread, before ft_privs_drop() and after every path is known. 0, or a
+ * negative errno with a message in err: -EALREADY if one runs; -EINVAL for a relative or too
+ * long path, a bad op, or more than FT_OPENER_MAX_PATHS; -EPERM without CAP_SETGID or
+ * CAP_SETPCAP; -EPIPE if exe did not start (not found, or not a program that calls
+ * ft_opener_main()).
  */
-int ft_opener_start(const char *exe, const struct ft_opener_path *paths, size_t n, char *err,
-		    size_t errlen);
+int ft_opener_start(const char *exe, uid_t uid, gid_t gid, const struct ft_opener_path *paths,
+		    size_t n, char *err, size_t errlen);
 
 /*
  * Opens path for op (FT_OPENER_READ or FT_OPENER_APPEND): an fd (close-on-exec) or a negative

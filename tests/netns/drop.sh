@@ -17,7 +17,8 @@
 #   +-----------------------------+                  +-----------------------------+
 #
 # 1. a runs as the default user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only, an empty bounding set and
-#    no-new-privs; its one child is the opener: uid 0, no capability, seccomp, fds 0-3 only.
+#    no-new-privs; its one child is the opener: uid 0, no capability, seccomp, fds 0-3 and
+#    the directories it pinned only.
 # 2. ping through the tunnel.
 # 3. SIGHUP reloads a changed config: a peer's keepalive, and AllowedIPs whose route is added
 #    and removed again (CAP_NET_ADMIN).
@@ -125,7 +126,7 @@ check_dropped() {
 		ft_fail "the child $opid is '$(cat /proc/"$opid"/comm)', not flowtun-opener"
 	# A fresh image (fork and exec), not a copy of the tunnel's memory and its keys; its
 	# command line is the list of what it may open.
-	tr '\0' ' ' <"/proc/$opid/cmdline" | grep -q "^flowtun-opener --flowtun-opener r:/" ||
+	tr '\0' ' ' <"/proc/$opid/cmdline" | grep -q "^flowtun-opener --flowtun-opener i:[0-9]*:[0-9]* r:/" ||
 		ft_fail "the opener $opid was not exec'd: $(tr '\0' ' ' <"/proc/$opid/cmdline")"
 	[ "$(stat -L -c %i /proc/"$opid"/exe)" = "$(stat -L -c %i /proc/"$1"/exe)" ] ||
 		ft_fail "the opener $opid does not run flowtun's program"
@@ -136,8 +137,14 @@ check_dropped() {
 	want_field "$ost" CapAmb 0000000000000000
 	want_field "$ost" NoNewPrivs 1
 	want_field "$ost" Seccomp 2
+	# fds 0-3 (stdio, the socketpair) and the directories it pinned, nothing else: no TUN,
+	# no UDP socket, no file.
+	for fd in /proc/"$opid"/fd/*; do
+		n=${fd##*/}
+		[ "$n" -le 3 ] || [ -d "$fd" ] ||
+			ft_fail "the opener $opid holds fd $n: $(readlink "$fd") (want 0-3 and directories)"
+	done
 	fds=$(find /proc/"$opid"/fd -mindepth 1 -printf '%f\n' | sort -n | tr '\n' ' ')
-	[ "$fds" = "0 1 2 3 " ] || ft_fail "the opener $opid has fds $fds(want 0 1 2 3 only)"
 	grep -q "running as $user (uid $uid), keeping CAP_NET_ADMIN and CAP_NET_BIND_SERVICE; opener pid $opid" "$2" ||
 		ft_fail "the log does not name the opener $opid: $(grep 'running as' "$2")"
 }
@@ -152,7 +159,7 @@ check_dropped "$pid_a" "$log_a"
 opid_a=$opid
 check_dropped "$pid_b" "$FT_TMP/b.conf.log"
 pass "a and b run as $user (uid $uid), CapEff=CapPrm=CAP_NET_ADMIN, CapBnd 0, NoNewPrivs;" \
-	"opener $opid_a: uid 0, no caps, Seccomp 2, fds 0-3, named in the log"
+	"opener $opid_a: uid 0, no caps, Seccomp 2, fds 0-3 + pinned dirs, named in the log"
 
 # ---- 2. the tunnel --------------------------------------------------------------------------
 ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"
