@@ -1196,6 +1196,77 @@ START_TEST(test_redirects_pinned)
 }
 END_TEST
 
+/*
+ * Where the user controls a directory above the file's: a symlink it left in its directory
+ * pointing at a root-only file (READ), and a root-owned subdirectory of its directory swapped
+ * for a symlink to another root directory (APPEND). Every directory looked up in is checked,
+ * so both are refused at start and nothing is created in the other place; a relative symlink
+ * with '..' through root's directories still works. Root only.
+ */
+START_TEST(test_walk_checks_every_directory)
+{
+	char dir[128], u[192], conf[192], secretdir[192], secret[192], n[192], sub[192];
+	char old[220], crond[192], flows[220], crond_flows[220], etc[192], fdir[192], fconf[220];
+	char link[220], buf[256];
+	struct ft_opener_path list[3];
+	int rc_conf, rc_flows, rc_link;
+
+	if (!suite_root)
+		return;
+	test_dir(dir, sizeof(dir));
+	join(u, sizeof(u), dir, "u");
+	join(conf, sizeof(conf), u, "tun0.conf");
+	join(secretdir, sizeof(secretdir), dir, "secretdir");
+	join(secret, sizeof(secret), secretdir, "secret");
+	join(n, sizeof(n), dir, "n");
+	join(sub, sizeof(sub), n, "sub");
+	join(crond, sizeof(crond), dir, "crond");
+	snprintf(flows, sizeof(flows), "%s/flows", sub);
+	snprintf(crond_flows, sizeof(crond_flows), "%s/flows", crond);
+	join(etc, sizeof(etc), dir, "etc");
+	join(fdir, sizeof(fdir), dir, "flowtun");
+	snprintf(fconf, sizeof(fconf), "%s/wg0.conf", fdir);
+	snprintf(link, sizeof(link), "%s/wg0.conf", etc);
+	ck_assert_int_eq(mkdir(u, 0755), 0);
+	ck_assert_int_eq(mkdir(secretdir, 0755), 0);
+	ck_assert_int_eq(mkdir(n, 0755), 0);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	ck_assert_int_eq(mkdir(crond, 0755), 0);
+	ck_assert_int_eq(mkdir(etc, 0700), 0);
+	ck_assert_int_eq(mkdir(fdir, 0700), 0);
+	write_file(secret, "secret\n");
+	ck_assert_int_eq(chmod(secret, 0600), 0);
+	write_file(fconf, FILE_CONTENT);
+	ck_assert_int_eq(chmod(fconf, 0600), 0);
+	ck_assert_int_eq(symlink("../flowtun/wg0.conf", link), 0);
+	/* What the user did in its directories before the opener started. */
+	ck_assert_int_eq(symlink(secret, conf), 0);
+	ck_assert_int_eq(chown(u, TUNNEL_ID, TUNNEL_ID), 0);
+	snprintf(old, sizeof(old), "%s.old", sub);
+	ck_assert_int_eq(rename(sub, old), 0);
+	ck_assert_int_eq(symlink(crond, sub), 0);
+	ck_assert_int_eq(chown(n, TUNNEL_ID, TUNNEL_ID), 0);
+	list[0] = (struct ft_opener_path){ FT_OPENER_READ, conf };
+	list[1] = (struct ft_opener_path){ FT_OPENER_APPEND, flows };
+	list[2] = (struct ft_opener_path){ FT_OPENER_READ, link };
+	ck_assert(start_or_fallback(list, N(list)));
+
+	as_tunnel();
+	rc_conf = ft_opener_open(conf, FT_OPENER_READ);
+	rc_flows = ft_opener_open(flows, FT_OPENER_APPEND);
+	rc_link = ft_opener_open(link, FT_OPENER_READ);
+	as_root();
+	ck_assert_msg(rc_conf == -EPERM, "a symlink in the user's directory: %d", rc_conf);
+	ck_assert_msg(rc_flows == -EPERM, "a directory swapped in the user's: %d", rc_flows);
+	ck_assert(!exists(crond_flows));
+	ck_assert_msg(rc_link >= 0, "a relative symlink through root's directories: %d", rc_link);
+	slurp_fd(rc_link, buf, sizeof(buf));
+	ck_assert_str_eq(buf, FILE_CONTENT);
+	close(rc_link);
+	ft_opener_stop();
+}
+END_TEST
+
 /* ---- concurrent askers ---- */
 
 /*
@@ -1298,6 +1369,7 @@ static Suite *opener_suite(void)
 	tcase_add_test(running, test_direct_first);
 	tcase_add_test(running, test_swaps_refused);
 	tcase_add_test(running, test_redirects_pinned);
+	tcase_add_test(running, test_walk_checks_every_directory);
 	tcase_add_test(running, test_threads);
 	suite_add_tcase(s, running);
 	return s;

@@ -113,6 +113,10 @@ static int opener_op(const struct entry *e, int *fd)
 	*fd = -1;
 	if (e->dirfd < 0)
 		return -EPERM;
+	/* Still root's and closed to others (a chmod or chown since start); the ACL was seen
+	 * at start only: getxattr() is not in the filter. */
+	if (fstat(e->dirfd, &st) < 0 || st.st_uid != 0 || (st.st_mode & S_IWOTH))
+		return -EPERM;
 	switch (e->op) {
 	case FT_OPENER_UNLINK:
 		if (fstatat(e->dirfd, e->base, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -147,83 +151,149 @@ static int opener_op(const struct entry *e, int *fd)
 }
 
 /*
- * Whether the tunnel's user (uid, gid; it has no other groups) cannot change the directory
- * at fd, so cannot rename, replace or link what is in it: it does not own it, others may not
- * write it (sticky or not: a name not yet taken could be taken), its group may not write it
- * when that is the user's group, and it has no POSIX ACL that could let the user write (the
- * group write bit is then the ACL's mask). Only root can change any of that later.
+ * Why the tunnel's user (uid, gid; it has no other groups) could change the directory at fd
+ * (rename, replace or link what is in it), or NULL if it cannot: the directory must belong to
+ * root, nobody else may write it, its group may not when that is the user's, and no POSIX ACL
+ * may let the user write (the group write bit is then the ACL's mask). A sticky directory
+ * anyone may write (/tmp) is allowed where sticky_ok and the entry looked up in it is root's:
+ * the user can then neither rename nor remove that entry. Only root can change any of this.
  */
-static const char *untrusted(const char *dir, int fd, uid_t uid, gid_t gid)
+static const char *untrusted(int fd, uid_t uid, gid_t gid, bool sticky_ok, uid_t entry_owner)
 {
+	char self[32];
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
 		return "cannot be examined";
-	if (st.st_uid == uid)
-		return "is owned by the tunnel's user";
-	if (st.st_mode & S_IWOTH)
+	if (st.st_uid != 0)
+		return st.st_uid == uid ? "is owned by the tunnel's user" : "is not root's";
+	if ((st.st_mode & S_IWOTH) && !(sticky_ok && (st.st_mode & S_ISVTX) && entry_owner == 0))
 		return "may be written by anyone";
 	if ((st.st_mode & S_IWGRP) && st.st_gid == gid)
 		return "may be written by the tunnel's group";
-	if ((st.st_mode & S_IWGRP) && (getxattr(dir, "system.posix_acl_access", NULL, 0) >= 0 ||
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if ((st.st_mode & S_IWGRP) && (getxattr(self, "system.posix_acl_access", NULL, 0) >= 0 ||
 				       (errno != ENODATA && errno != ENOTSUP)))
 		return "has an ACL that may let the tunnel's user write it";
 	return NULL;
 }
 
 /*
- * Pins e's directory (struct entry) for a tunnel running as uid/gid. Before the filter:
- * realpath() allocates. A path whose directory does not exist or that the user could change
- * stays refused, with why for the start-up message.
+ * Looks path up from / as the kernel would, one component at a time (openat O_PATH |
+ * O_NOFOLLOW, symlinks followed by hand, at most 40), checking every directory a name is
+ * looked up in with untrusted(): a symlink or a directory the user could change anywhere on
+ * the way would let it choose where the path leads. The last component is followed too when
+ * follow_last (READ). On success the directory the file is in, pinned (the last directory
+ * checked, strictly: no sticky exception, a free name there could be taken), and the file's
+ * name in it (malloc'd); else -1 and *why. Before the filter.
  */
+static int walk(const char *path, bool follow_last, uid_t uid, gid_t gid, char **base,
+		const char **why)
+{
+	char rest[2 * FT_OPENER_PATH_MAX], target[FT_OPENER_PATH_MAX], comp[FT_OPENER_PATH_MAX];
+	int cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), next, hops = 0;
+	struct stat st;
+	size_t len;
+	ssize_t n;
+	char *p;
+
+	*base = NULL;
+	snprintf(rest, sizeof(rest), "%s", path);
+	for (;;) {
+		if (cur < 0) {
+			*why = "cannot be looked up";
+			return -1;
+		}
+		p = rest + strspn(rest, "/");
+		len = strcspn(p, "/");
+		if (len == 0 || len >= sizeof(comp)) {
+			*why = "does not name a file";
+			break;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		memmove(rest, p + len, strlen(p + len) + 1);
+		bool last = rest[strspn(rest, "/")] == '\0';
+
+		if (strcmp(comp, ".") == 0 && !last)
+			continue;
+		if (last && !follow_last) {
+			/* The directory the file is in: strictly checked, then pinned. */
+			if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+				*why = "does not name a file";
+				break;
+			}
+			if ((*why = untrusted(cur, uid, gid, false, 1)))
+				break;
+			*base = strdup(comp);
+			if (!*base) {
+				*why = "cannot be looked up";
+				break;
+			}
+			return cur;
+		}
+		next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 || fstat(next, &st) < 0) {
+			*why = "does not exist (or a directory on the way does not)";
+			if (next >= 0)
+				close(next);
+			break;
+		}
+		if ((*why = untrusted(cur, uid, gid, !last, st.st_uid))) {
+			close(next);
+			break;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			n = readlinkat(next, "", target, sizeof(target) - 1);
+			close(next);
+			if (n <= 0 || ++hops > 40 || (size_t)n + strlen(rest) + 2 > sizeof(rest)) {
+				*why = "has a symlink that cannot be followed";
+				break;
+			}
+			target[n] = '\0';
+			/* The target, then what was left of the path. */
+			memmove(rest + n + 1, rest, strlen(rest) + 1);
+			memcpy(rest, target, (size_t)n);
+			rest[n] = '/';
+			if (target[0] == '/') {
+				close(cur);
+				cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			}
+			continue;
+		}
+		if (last) {
+			/* READ: the file itself; its directory strictly checked, then pinned. */
+			close(next);
+			if ((*why = untrusted(cur, uid, gid, false, st.st_uid)))
+				break;
+			*base = strdup(comp);
+			if (!*base) {
+				*why = "cannot be looked up";
+				break;
+			}
+			return cur;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			close(next);
+			*why = "has a component that is not a directory";
+			break;
+		}
+		close(cur);
+		cur = next;
+	}
+	close(cur);
+	return -1;
+}
+
+/* Pins e's directory (struct entry) for a tunnel of uid/gid, or says on stderr why not. */
 static void resolve_entry(struct entry *e, uid_t uid, gid_t gid)
 {
-	char *real = NULL, *dir = NULL, *slash;
-
-	e->dirfd = -1;
-	e->base = NULL;
-	if (e->op == FT_OPENER_READ) {
-		real = realpath(e->path, NULL);
-	} else {
-		slash = strrchr(e->path, '/');
-		dir = strndup(e->path, slash == e->path ? 1 : (size_t)(slash - e->path));
-		real = dir ? realpath(dir, NULL) : NULL;
-		if (real &&
-		    asprintf(&dir, "%s/%s", strcmp(real, "/") ? real : "", slash + 1) >= 0) {
-			free(real);
-			real = dir;
-			dir = NULL;
-		} else {
-			free(real);
-			real = NULL;
-		}
-		free(dir);
-	}
-	if (!real) {
-		e->why = "does not exist (or its directory does not)";
+	e->dirfd = walk(e->path, e->op == FT_OPENER_READ, uid, gid, &e->base, &e->why);
+	if (e->dirfd < 0)
 		dprintf(STDERR_FILENO,
 			"flowtun: %s %s: the opener will not open it after the privilege drop "
-			"(restart once it exists)\n",
+			"(restart once it is in directories only root may change, or User = root)\n",
 			e->path, e->why);
-		return;
-	}
-	slash = strrchr(real, '/');
-	e->base = strdup(slash + 1);
-	*slash = '\0';
-	dir = real[0] ? real : "/";
-	e->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (e->dirfd < 0 || !e->base) {
-		e->why = "cannot be opened";
-	} else if ((e->why = untrusted(dir, e->dirfd, uid, gid))) {
-		close(e->dirfd);
-		e->dirfd = -1;
-	}
-	if (e->why)
-		dprintf(STDERR_FILENO,
-			"flowtun: %s: its directory %s %s: the opener will not open it after the "
-			"privilege drop (restart with a root-owned directory, or User = root)\n",
-			e->path, dir, e->why);
-	free(real);
 }
 
 /* One reply, with fd attached when fd >= 0. 0, or -1 when the tunnel is gone. */
@@ -375,13 +445,33 @@ static bool parse_entry(const char *arg, struct entry *e)
 	return false;
 }
 
+/* "i:UID:GID", each a decimal below 2^32 - 1 (the kernel's "no id"). */
+static int parse_ids(const char *s, unsigned int *uid, unsigned int *gid)
+{
+	unsigned long u, g;
+	char *end;
+
+	if (strncmp(s, "i:", 2) != 0 || s[2] < '0' || s[2] > '9')
+		return -EINVAL;
+	errno = 0;
+	u = strtoul(s + 2, &end, 10);
+	if (errno || *end != ':' || end[1] < '0' || end[1] > '9' || u >= UINT32_MAX)
+		return -EINVAL;
+	g = strtoul(end + 1, &end, 10);
+	if (errno || *end || g >= UINT32_MAX)
+		return -EINVAL;
+	*uid = (unsigned int)u;
+	*gid = (unsigned int)g;
+	return 0;
+}
+
 void ft_opener_main(int argc, char **argv)
 {
 	struct entry list[FT_OPENER_MAX_PATHS];
 	struct request req;
 	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	unsigned int uid, gid;
+	unsigned int uid = 0, gid = 0;
 	struct stat st;
 	size_t n = 0;
 	ssize_t got;
@@ -390,7 +480,7 @@ void ft_opener_main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], FT_OPENER_ARG) != 0)
 		return;
 	/* argv: the flag, "i:UID:GID" of the tunnel's user, then one "o:/path" per entry. */
-	if (argc < 3 || sscanf(argv[2], "i:%u:%u", &uid, &gid) != 2)
+	if (argc < 3 || parse_ids(argv[2], &uid, &gid) < 0)
 		rc = -EINVAL;
 	for (int i = 3; i < argc && rc == 0; i++) {
 		if (n == FT_OPENER_MAX_PATHS || !parse_entry(argv[i], &list[n]))
