@@ -111,8 +111,12 @@ tun_drops0=$(ip netns exec "$a" cat /sys/class/net/tun0/statistics/tx_dropped)
 out=$(ip netns exec "$a" "$flood" udp 100.64.0.2 9 $N_FLOWS 100 20000) ||
 	ft_fail "hs-flood udp: $out"
 tun_drops1=$(ip netns exec "$a" cat /sys/class/net/tun0/statistics/tx_dropped)
-[ "$tun_drops1" -eq "$tun_drops0" ] ||
-	ft_fail "the kernel dropped $((tun_drops1 - tun_drops0)) packets at tun0 before flowtun"
+# A loaded machine (a sanitizer build beside other work) may drop a few at tun0's queue
+# before flowtun reads them: flowtun must count exactly every packet it was given.
+kdrops=$((tun_drops1 - tun_drops0))
+[ "$kdrops" -le $((N_FLOWS / 10)) ] ||
+	ft_fail "the kernel dropped $kdrops of $N_FLOWS packets at tun0 before flowtun"
+given=$((N_FLOWS - kdrops))
 sleep 0.5
 rss1=$(rss_kb "$pid_a")
 ft_stop "$pid_a" "$log_a" || ft_fail "flowtun a did not exit cleanly on SIGTERM"
@@ -128,10 +132,13 @@ maxent=$(jq -s 'map([.virtualTraffic, .subnetTraffic, .exitTraffic, .physicalTra
 lines=$(wc -l <"$flows")
 lost=$(jq -s 'map(.lost // 0) | max' "$flows")
 ft_log "flow log: $lines messages, at most $maxent entries each; port 9: $pkts packets," \
-	"$bytes bytes in $conns entries (sent $N_FLOWS x 128 bytes); a's VmRSS $rss0 -> $rss1 kB"
+	"$bytes bytes in $conns entries (sent $N_FLOWS x 128 bytes, $kdrops dropped by the" \
+	"kernel before flowtun); a's VmRSS $rss0 -> $rss1 kB"
 [ "$lost" -eq 0 ] || ft_fail "the flow writer lost $lost messages"
-[ "$pkts" -eq $N_FLOWS ] || ft_fail "flow log counts $pkts packets to port 9, sent $N_FLOWS"
-[ "$bytes" -eq $((N_FLOWS * 128)) ] || ft_fail "flow log counts $bytes bytes to port 9"
+[ "$pkts" -eq $given ] ||
+	ft_fail "flow log counts $pkts packets to port 9, flowtun was given $given"
+[ "$bytes" -eq $((given * 128)) ] || ft_fail "flow log counts $bytes bytes to port 9"
+[ "$conns" -eq $given ] || ft_fail "flow log has $conns entries for $given unique 5-tuples"
 [ "$maxent" -le 100 ] || ft_fail "a flow-log message holds $maxent entries (> 100)"
 [ "$lines" -ge $((N_FLOWS / 100)) ] || ft_fail "only $lines messages for $N_FLOWS flows"
 [ $((rss1 - rss0)) -le $RSS_GROWTH_KB ] ||
