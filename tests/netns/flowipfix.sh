@@ -91,7 +91,10 @@ ft_stop "$pid_a" "$FT_TMP/a.conf.log" || unclean="flowtun a did not exit cleanly
 ft_stop "$pid_b" "$FT_TMP/b.conf.log" || unclean="$unclean${unclean:+; }flowtun b did not"
 ! grep -qiE "leak|AddressSanitizer|runtime error|still had handles" "$FT_TMP"/*.conf.log ||
 	unclean="$unclean${unclean:+; }sanitizer or leak report in the flowtun logs"
-sleep 1
+# Until nfcapd has read them all (its socket's Recv-Q is 0), then a moment to file them.
+ft_wait_for 20 sh -c "ip netns exec '$c' ss -Hlun 'sport = :$PORT' | awk '\$2 != 0 {exit 1}'" ||
+	ft_fail "nfcapd did not read its socket"
+sleep 0.5
 kill -TERM "$nfcapd_pid"
 for _ in $(seq 100); do kill -0 "$nfcapd_pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$nfcapd_pid" 2>/dev/null && ft_fail "nfcapd did not stop"

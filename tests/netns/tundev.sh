@@ -34,7 +34,9 @@ probe_pid=$FT_LAST_PID
 ft_expect() {
 	local deadline=$(( $(ft_now_ms) + 20000 ))
 	until grep -qx "$1" "$FT_TMP/out"; do
-		if ! kill -0 "$probe_pid" 2>/dev/null || [ "$(ft_now_ms)" -gt "$deadline" ]; then
+		# Dead or late, look once more: it may have printed the line just before exiting.
+		if { ! kill -0 "$probe_pid" 2>/dev/null || [ "$(ft_now_ms)" -gt "$deadline" ]; } &&
+			! grep -qx "$1" "$FT_TMP/out"; then
 			cat "$FT_TMP/out" >&2
 			ft_fail "the probe did not print '$1'"
 		fi
