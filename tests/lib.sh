@@ -128,6 +128,13 @@ trap 'exit 143' TERM
 #                                     Not in $(...): the server's PID must reach the cleanup
 #   ft_stop PID [LOG]                 SIGTERM and wait: 0 when it exited with status 0; else
 #                                     the end of LOG (its stderr: sanitizer reports) is shown
+#   ft_udp_run NS_SRV NS_CLI          iperf3 UDP to 100.64.0.2: COUNT datagrams of SIZE bytes
+#                                     at RATE from client port CPORT, retried from the next
+#                                     port (a new flow) when any was lost, up to three times;
+#                                     leaves CPORT at the run that lost nothing
+#   ft_rss_kb PID                     its VmRSS in kB
+#   ft_nfcapd_stop NS PORT PID        stop nfcapd (PID, listening on PORT in NS) once it has
+#                                     read every queued datagram, and wait for it to exit
 
 ft_veth() {
 	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
@@ -245,4 +252,42 @@ ft_wg() {
 	local pid=$1
 	shift
 	nsenter --target "$pid" --mount --net wg "$@"
+}
+
+# Datagrams lost on the way (a loaded machine: a socket buffer overflows) would make the counts
+# unknowable: hence the retries.
+ft_udp_run() {
+	local srv_ns=$1 cli_ns=$2 out sent lost srv try
+	for try in 1 2 3; do
+		ft_bg ip netns exec "$srv_ns" iperf3 -s -1 -B 100.64.0.2 >/dev/null 2>&1
+		srv=$FT_LAST_PID
+		ft_wait_for 5 sh -c "ip netns exec $srv_ns ss -ltn | grep -q ':5201 '" ||
+			ft_fail "iperf3 server did not start in $srv_ns"
+		out=$(ip netns exec "$cli_ns" timeout 30 iperf3 -c 100.64.0.2 -u -l "$SIZE" \
+			-k "$COUNT" -b "$RATE" -w 4M --cport "$CPORT" -J) ||
+			ft_fail "iperf3 UDP run failed: $(jq -r '.error // empty' <<<"$out")"
+		wait "$srv" 2>/dev/null || true
+		sent=$(jq -r '.end.sum.packets' <<<"$out")
+		lost=$(jq -r '.end.sum.lost_packets // 0' <<<"$out")
+		ft_log "iperf3 run $try from port $CPORT: $sent datagrams of $SIZE bytes sent," \
+			"$lost lost (receiver's count)"
+		[ "$sent" -eq "$COUNT" ] || ft_fail "iperf3 sent $sent datagrams, not $COUNT"
+		[ "$lost" -ne 0 ] || return 0
+		CPORT=$((CPORT + 1))
+	done
+	ft_fail "iperf3 lost datagrams in each of 3 runs (is the machine overloaded?)"
+}
+
+ft_rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
+
+# nfcapd has no way to say it has filed what it received: wait until its socket's Recv-Q is 0
+# (under load that took more than a fixed second), give it a moment to file them, then TERM.
+ft_nfcapd_stop() {
+	local ns=$1 port=$2 pid=$3
+	ft_wait_for 20 sh -c "ip netns exec '$ns' ss -Hlun 'sport = :$port' | awk '\$2 != 0 {exit 1}'" ||
+		ft_fail "nfcapd did not read its socket"
+	sleep 0.5
+	kill -TERM "$pid"
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$pid" 2>/dev/null || ft_fail "nfcapd did not stop"
 }

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cap-ng.h>
@@ -26,6 +27,7 @@
 
 #include "tun/log.h"
 #include "tun/opener.h"
+#include "tun/privs.h"
 
 struct request {
 	uint32_t op;
@@ -445,33 +447,15 @@ static bool parse_entry(const char *arg, struct entry *e)
 	return false;
 }
 
-/* "i:UID:GID", each a decimal below 2^32 - 1 (the kernel's "no id"). */
-static int parse_ids(const char *s, unsigned int *uid, unsigned int *gid)
-{
-	unsigned long u, g;
-	char *end;
-
-	if (strncmp(s, "i:", 2) != 0 || s[2] < '0' || s[2] > '9')
-		return -EINVAL;
-	errno = 0;
-	u = strtoul(s + 2, &end, 10);
-	if (errno || *end != ':' || end[1] < '0' || end[1] > '9' || u >= UINT32_MAX)
-		return -EINVAL;
-	g = strtoul(end + 1, &end, 10);
-	if (errno || *end || g >= UINT32_MAX)
-		return -EINVAL;
-	*uid = (unsigned int)u;
-	*gid = (unsigned int)g;
-	return 0;
-}
-
 void ft_opener_main(int argc, char **argv)
 {
 	struct entry list[FT_OPENER_MAX_PATHS];
 	struct request req;
 	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	unsigned int uid = 0, gid = 0;
+	char why[128];
+	uid_t uid = 0;
+	gid_t gid = 0;
 	struct stat st;
 	size_t n = 0;
 	ssize_t got;
@@ -480,7 +464,8 @@ void ft_opener_main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], FT_OPENER_ARG) != 0)
 		return;
 	/* argv: the flag, "i:UID:GID" of the tunnel's user, then one "o:/path" per entry. */
-	if (argc < 3 || parse_ids(argv[2], &uid, &gid) < 0)
+	if (argc < 3 || strncmp(argv[2], "i:", 2) != 0 ||
+	    ft_privs_resolve_user(argv[2] + 2, &uid, &gid, why, sizeof(why)) < 0)
 		rc = -EINVAL;
 	for (int i = 3; i < argc && rc == 0; i++) {
 		if (n == FT_OPENER_MAX_PATHS || !parse_entry(argv[i], &list[n]))
@@ -492,7 +477,7 @@ void ft_opener_main(int argc, char **argv)
 	/* Again: fds the runtime (a sanitizer) may have opened during start-up. */
 	close_range(4, ~0u, 0);
 	for (size_t i = 0; i < n && rc == 0; i++)
-		resolve_entry(&list[i], (uid_t)uid, (gid_t)gid);
+		resolve_entry(&list[i], uid, gid);
 	if (rc == 0)
 		rc = child_setup();
 	if (send_reply(3, rc, false, -1) < 0 || rc < 0)
@@ -566,6 +551,34 @@ static int recv_reply(int *fd, bool *refused)
 }
 
 /*
+ * Says why the opener did not do what was asked, where the errno alone would not. Rate
+ * limited: the flow writer tries to open again with each line while the file is refused.
+ */
+static void log_refusal(const char *path, enum ft_opener_op op, int rc, bool refused)
+{
+	struct timespec ts;
+	const char *why;
+
+	if (refused)
+		why = "was not named when flowtun started: it can be opened again only after a "
+		      "restart";
+	else if (rc == -EPERM)
+		why = "is refused by the opener (the start-up log said why)";
+	else if (rc == -EINVAL)
+		why = "is not a regular file: the opener refuses it";
+	else if (rc == -ELOOP)
+		why = "is a symlink now: the opener does not follow it";
+	else if (rc == -EPIPE)
+		why = op == FT_OPENER_UNLINK ? "cannot be removed: the opener is gone"
+					     : "cannot be opened: the opener is gone";
+	else
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	FT_LOG_RATELIMITED((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+			   FT_LOG_WARNING, "%s %s", path, why);
+}
+
+/*
  * The operation, directly or through the opener: rc of the reply with *fd set, or a negative
  * errno of the exchange.
  */
@@ -604,18 +617,7 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 	else
 		rc = recv_reply(fd, &refused);
 	pthread_mutex_unlock(&lock);
-	if (refused)
-		ft_log_warnx("%s was not named when flowtun started: it can be opened again only "
-			     "after a restart",
-			     path);
-	else if (rc == -EPERM)
-		ft_log_warnx("%s is refused by the opener (the start-up log said why)", path);
-	else if (rc == -EINVAL)
-		ft_log_warnx("%s is not a regular file with a single link: the opener refuses it",
-			     path);
-	else if (rc == -EPIPE)
-		ft_log_warnx("the opener is gone: %s cannot be %s", path,
-			     op == FT_OPENER_UNLINK ? "removed" : "opened");
+	log_refusal(path, op, rc, refused);
 	/* Paranoia: an fd with an error or an UNLINK, or READ/APPEND success without one. */
 	if ((rc < 0 || op == FT_OPENER_UNLINK) && *fd >= 0) {
 		close(*fd);

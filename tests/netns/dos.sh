@@ -56,7 +56,6 @@ ft_up "$b" "$FT_TMP/b.conf"
 pid_b=$FT_LAST_PID log_b=$FT_TMP/b.conf.log
 ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"
 
-rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 # utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat, after the "(comm)").
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 hz=$(getconf CLK_TCK)
@@ -73,7 +72,7 @@ ft_iperf "$b" "$a" 100.64.0.2 "$IPERF_SECS"
 mbps_quiet=$FT_MBPS
 counters "$pid_b" "$log_b"
 cookies0=$(c cookie_sent)
-rss0=$(rss_kb "$pid_b") cpu0=$(cpu_ticks "$pid_b")
+rss0=$(ft_rss_kb "$pid_b") cpu0=$(cpu_ticks "$pid_b")
 
 ft_bg ip netns exec "$a" "$flood" init 198.18.0.2 51820 "$pb" $FLOOD_RATE $FLOOD_SECS 256 \
 	>"$FT_TMP/flood.out"
@@ -81,9 +80,9 @@ flood_pid=$FT_LAST_PID
 sleep 1
 ft_iperf "$b" "$a" 100.64.0.2 "$IPERF_SECS"
 mbps_flood=$FT_MBPS
-rss_peak=$(rss_kb "$pid_b")
+rss_peak=$(ft_rss_kb "$pid_b")
 wait "$flood_pid" || ft_fail "hs-flood init failed: $(cat "$FT_TMP/flood.out")"
-cpu1=$(cpu_ticks "$pid_b") rss1=$(rss_kb "$pid_b")
+cpu1=$(cpu_ticks "$pid_b") rss1=$(ft_rss_kb "$pid_b")
 [ "$rss_peak" -gt "$rss1" ] && rss1=$rss_peak
 counters "$pid_b" "$log_b"
 cookies=$(( $(c cookie_sent) - cookies0 ))
@@ -106,7 +105,7 @@ ft_ping "$a" 100.64.0.2 3 || ft_fail "a cannot ping b after the handshake flood"
 passed=$((passed + 1))
 
 # ---- 2. unique 5-tuples against FlowLogMaxConns ------------------------------------------
-rss0=$(rss_kb "$pid_a")
+rss0=$(ft_rss_kb "$pid_a")
 tun_drops0=$(ip netns exec "$a" cat /sys/class/net/tun0/statistics/tx_dropped)
 out=$(ip netns exec "$a" "$flood" udp 100.64.0.2 9 $N_FLOWS 100 20000) ||
 	ft_fail "hs-flood udp: $out"
@@ -118,7 +117,7 @@ kdrops=$((tun_drops1 - tun_drops0))
 	ft_fail "the kernel dropped $kdrops of $N_FLOWS packets at tun0 before flowtun"
 given=$((N_FLOWS - kdrops))
 sleep 0.5
-rss1=$(rss_kb "$pid_a")
+rss1=$(ft_rss_kb "$pid_a")
 ft_stop "$pid_a" "$log_a" || ft_fail "flowtun a did not exit cleanly on SIGTERM"
 [ -s "$flows" ] || ft_fail "a wrote no flow log"
 # The datagrams to port 9, over every message and bucket; the largest message.

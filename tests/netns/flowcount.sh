@@ -27,32 +27,6 @@ SIZE=1200 COUNT=2000 CPORT=40123 RATE=8M
 HDR=28 CONNECT=4 # iperf3's UDP connect message and its reply, 4 bytes each
 
 ft_pair
-# udp_run NS_SRV NS_CLI: iperf3 UDP, COUNT datagrams of SIZE bytes from client port CPORT, at
-# RATE. Datagrams lost on the way (a loaded machine: a socket buffer overflows) would make the
-# counts unknowable, so a run with loss is retried from the next client port, a new flow, up to
-# three times. Sets CPORT to the port of the run that lost nothing.
-udp_run() {
-	local srv_ns=$1 cli_ns=$2 out sent lost srv try
-	for try in 1 2 3; do
-		ft_bg ip netns exec "$srv_ns" iperf3 -s -1 -B 100.64.0.2 >/dev/null 2>&1
-		srv=$FT_LAST_PID
-		ft_wait_for 5 sh -c "ip netns exec $srv_ns ss -ltn | grep -q ':5201 '" ||
-			ft_fail "iperf3 server did not start in $srv_ns"
-		out=$(ip netns exec "$cli_ns" timeout 30 iperf3 -c 100.64.0.2 -u -l "$SIZE" \
-			-k "$COUNT" -b "$RATE" -w 4M --cport "$CPORT" -J) ||
-			ft_fail "iperf3 UDP run failed: $(jq -r '.error // empty' <<<"$out")"
-		wait "$srv" 2>/dev/null || true
-		sent=$(jq -r '.end.sum.packets' <<<"$out")
-		lost=$(jq -r '.end.sum.lost_packets // 0' <<<"$out")
-		ft_log "iperf3 run $try from port $CPORT: $sent datagrams of $SIZE bytes sent," \
-			"$lost lost (receiver's count)"
-		[ "$sent" -eq "$COUNT" ] || ft_fail "iperf3 sent $sent datagrams, not $COUNT"
-		[ "$lost" -ne 0 ] || return 0
-		CPORT=$((CPORT + 1))
-	done
-	ft_fail "iperf3 lost datagrams in each of 3 runs (is the machine overloaded?)"
-}
-
 ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24" "$pb" "100.64.0.2/32" 198.18.0.2:51820 \
 	"FlowLog = $FT_TMP/flows-a.jsonl
 FlowLogInterval = 1"
@@ -66,7 +40,7 @@ pid_b=$FT_LAST_PID
 ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"
 
 # The UDP run; the rate is far below what the veth carries.
-udp_run "$b" "$a"
+ft_udp_run "$b" "$a"
 
 ft_stop "$pid_a" "$FT_TMP/a.conf.log" || ft_fail "flowtun a did not exit cleanly on SIGTERM"
 ft_stop "$pid_b" "$FT_TMP/b.conf.log" || ft_fail "flowtun b did not exit cleanly on SIGTERM"

@@ -41,32 +41,6 @@ nfcapd_pid=$FT_LAST_PID
 ft_wait_for 10 sh -c "ip netns exec '$c' ss -Hlun 'sport = :$PORT' | grep -q ." ||
 	ft_fail "nfcapd did not start"
 
-# udp_run NS_SRV NS_CLI: iperf3 UDP, COUNT datagrams of SIZE bytes from client port CPORT, at
-# RATE. Datagrams lost on the way (a loaded machine: a socket buffer overflows) would make the
-# counts unknowable, so a run with loss is retried from the next client port, a new flow, up to
-# three times. Sets CPORT to the port of the run that lost nothing.
-udp_run() {
-	local srv_ns=$1 cli_ns=$2 out sent lost srv try
-	for try in 1 2 3; do
-		ft_bg ip netns exec "$srv_ns" iperf3 -s -1 -B 100.64.0.2 >/dev/null 2>&1
-		srv=$FT_LAST_PID
-		ft_wait_for 5 sh -c "ip netns exec $srv_ns ss -ltn | grep -q ':5201 '" ||
-			ft_fail "iperf3 server did not start in $srv_ns"
-		out=$(ip netns exec "$cli_ns" timeout 30 iperf3 -c 100.64.0.2 -u -l "$SIZE" \
-			-k "$COUNT" -b "$RATE" -w 4M --cport "$CPORT" -J) ||
-			ft_fail "iperf3 UDP run failed: $(jq -r '.error // empty' <<<"$out")"
-		wait "$srv" 2>/dev/null || true
-		sent=$(jq -r '.end.sum.packets' <<<"$out")
-		lost=$(jq -r '.end.sum.lost_packets // 0' <<<"$out")
-		ft_log "iperf3 run $try from port $CPORT: $sent datagrams of $SIZE bytes sent," \
-			"$lost lost (receiver's count)"
-		[ "$sent" -eq "$COUNT" ] || ft_fail "iperf3 sent $sent datagrams, not $COUNT"
-		[ "$lost" -ne 0 ] || return 0
-		CPORT=$((CPORT + 1))
-	done
-	ft_fail "iperf3 lost datagrams in each of 3 runs (is the machine overloaded?)"
-}
-
 ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24" "$pb" "100.64.0.2/32" 198.18.0.2:51820 \
 	"FlowLog = $FT_TMP/flows-a.jsonl
 FlowLogInterval = 1
@@ -80,7 +54,7 @@ pid_b=$FT_LAST_PID
 
 ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"
 ip netns exec "$b" ping -c 3 -i 0.2 -W 2 100.64.0.1 >/dev/null || ft_fail "lost pings b -> a"
-udp_run "$b" "$a"
+ft_udp_run "$b" "$a"
 
 # SIGTERM sends the last dump before flowtun exits; nfcapd reads its socket before it handles
 # its own SIGTERM, but give the datagrams on the veth a moment to be queued there.
@@ -91,13 +65,7 @@ ft_stop "$pid_a" "$FT_TMP/a.conf.log" || unclean="flowtun a did not exit cleanly
 ft_stop "$pid_b" "$FT_TMP/b.conf.log" || unclean="$unclean${unclean:+; }flowtun b did not"
 ! grep -qiE "leak|AddressSanitizer|runtime error|still had handles" "$FT_TMP"/*.conf.log ||
 	unclean="$unclean${unclean:+; }sanitizer or leak report in the flowtun logs"
-# Until nfcapd has read them all (its socket's Recv-Q is 0), then a moment to file them.
-ft_wait_for 20 sh -c "ip netns exec '$c' ss -Hlun 'sport = :$PORT' | awk '\$2 != 0 {exit 1}'" ||
-	ft_fail "nfcapd did not read its socket"
-sleep 0.5
-kill -TERM "$nfcapd_pid"
-for _ in $(seq 100); do kill -0 "$nfcapd_pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$nfcapd_pid" 2>/dev/null && ft_fail "nfcapd did not stop"
+ft_nfcapd_stop "$c" "$PORT" "$nfcapd_pid"
 file=$(find "$DIR" -type f -name 'nfcapd.[0-9]*' | head -n 1)
 [ -n "$file" ] || ft_fail "nfcapd wrote no file: $(cat "$FT_TMP/nfcapd.log")"
 

@@ -42,15 +42,8 @@ run_case() {
 	ft_wait_for 10 sh -c "ip netns exec '$C' ss -Hlun 'sport = :$PORT' | grep -q ." ||
 		ft_fail "$name: nfcapd did not start"
 	want=$(ip netns exec "$E" "$PROBE" "$@" "198.18.1.2:$PORT") || ft_fail "$name: probe failed"
-	# The datagrams are on a local veth: they are queued at nfcapd's socket before the probe
-	# returns. Wait until nfcapd has read them all (its socket's Recv-Q is 0: under load that
-	# took more than the second this once slept), then give it a moment to file them.
-	ft_wait_for 20 sh -c "ip netns exec '$C' ss -Hlun 'sport = :$PORT' | awk '\$2 != 0 {exit 1}'" ||
-		ft_fail "$name: nfcapd did not read its socket"
-	sleep 0.5
-	kill -TERM "$pid"
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && ft_fail "$name: nfcapd did not stop"
+	# The datagrams are on a local veth: queued at nfcapd's socket before the probe returns.
+	ft_nfcapd_stop "$C" "$PORT" "$pid"
 	file=$(find "$DIR" -type f -name 'nfcapd.[0-9]*' | head -n 1)
 	[ -n "$file" ] || ft_fail "$name: nfcapd wrote no file"
 	nfdump -r "$file" -q -N -o 'fmt:%sa %sp %da %dp %pr %pkt %byt' | tr -s ' ' >"$FT_TMP/flows.txt"

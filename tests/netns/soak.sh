@@ -58,14 +58,13 @@ ft_up "$b" "$FT_TMP/b.conf"
 pid_b=$FT_LAST_PID log_b=$FT_TMP/b.conf.log
 ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"
 
-rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 nfds() { ls "/proc/$1/fd" | wc -l; }
 
 ft_bg ip netns exec "$b" iperf3 -s -B 100.64.0.2 >/dev/null 2>&1
 ft_wait_for 5 sh -c "ip netns exec $b ss -ltn | grep -q ':5201 '" || ft_fail "no iperf3 server"
 # Warm-up: one run, then the baselines.
 ip netns exec "$a" timeout 20 iperf3 -c 100.64.0.2 -t 2 >/dev/null || ft_fail "first iperf3"
-fds0=$(nfds "$pid_a") rss0=$(rss_kb "$pid_a") rss_max=$rss0
+fds0=$(nfds "$pid_a") rss0=$(ft_rss_kb "$pid_a") rss_max=$rss0
 
 # The traffic: back-to-back iperf3 runs until the stop file appears; one line per run.
 stop=$FT_TMP/stop
@@ -123,7 +122,7 @@ while [ $(( $(date +%s) - start )) -lt "$SOAK_SECS" ]; do
 	esac
 	n_events=$((n_events + 1))
 	kill -0 "$pid_a" || ft_fail "flowtun a died after: $ev"
-	r=$(rss_kb "$pid_a")
+	r=$(ft_rss_kb "$pid_a")
 	[ "$r" -gt "$rss_max" ] && rss_max=$r
 	ft_log "t=$(( $(date +%s) - start ))s $ev: a's VmRSS $r kB, $(nfds "$pid_a") fds"
 done
@@ -142,7 +141,7 @@ ft_log "soak of $SOAK_SECS s: $n_events events ($restarts restarts of b), $runs 
 
 # Quiet now: the last flow-log windows see no more packets from the TUN.
 sleep 1
-fds1=$(nfds "$pid_a") rss1=$(rss_kb "$pid_a")
+fds1=$(nfds "$pid_a") rss1=$(ft_rss_kb "$pid_a")
 [ "$rss1" -gt "$rss_max" ] && rss_max=$rss1
 ft_status "$pid_a" "$log_a" | awk 'NF == 2 {print $1, $2}' >"$FT_TMP/counters"
 c() { awk -v n="$1" '$1 == n {v = $2} END {print v + 0}' "$FT_TMP/counters"; }
