@@ -158,7 +158,7 @@ pid_b=$FT_LAST_PID
 check_dropped "$pid_a" "$log_a"
 opid_a=$opid
 check_dropped "$pid_b" "$FT_TMP/b.conf.log"
-pass "a and b run as $user (uid $uid), CapEff=CapPrm=CAP_NET_ADMIN, CapBnd 0, NoNewPrivs;" \
+pass "a and b run as $user (uid $uid), CapEff=CapPrm=CAP_NET_ADMIN+CAP_NET_BIND_SERVICE, CapBnd 0, NoNewPrivs;" \
 	"opener $opid_a: uid 0, no caps, Seccomp 2, fds 0-3 + pinned dirs, named in the log"
 
 # ---- 2. the tunnel --------------------------------------------------------------------------
