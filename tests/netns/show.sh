@@ -17,7 +17,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
-ft_require_cmd ip ping iperf3 jq wg nsenter
+ft_require_cmd ip ping iperf3 jq wg nsenter socat
 [ -x "$FLOWTUN" ] || ft_fail "no flowtun binary at $FLOWTUN"
 golden=${top_srcdir:-$(dirname "$0")/../..}/tests/data/show
 
