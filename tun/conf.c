@@ -475,27 +475,26 @@ int ft_config_load_settings(const char *path, struct ft_config *cfg, char *errbu
 	return load(path, true, cfg, errbuf, errlen);
 }
 
-int ft_config_resolve_endpoint(const char *host, const char *port, struct sockaddr_storage *ss,
-			       socklen_t *len)
+int ft_config_endpoint_from_addrinfo(const struct addrinfo *res, struct sockaddr_storage *ss,
+				     socklen_t *len)
 {
-	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_DGRAM,
-		.ai_protocol = IPPROTO_UDP,
-		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
-	};
-	struct addrinfo *res = NULL, *ai;
-	int ret;
-
-	/* Numeric forms first: they need no resolver and cannot block. */
-	ret = getaddrinfo(host, port, &hints, &res);
-	if (ret == EAI_NONAME) {
-		hints.ai_flags = AI_NUMERICSERV;
-		ret = getaddrinfo(host, port, &hints, &res);
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+		    ai->ai_addrlen <= sizeof(*ss)) {
+			memset(ss, 0, sizeof(*ss));
+			memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+			*len = ai->ai_addrlen;
+			return 0;
+		}
 	}
+	return -ENOENT;
+}
+
+static int gai_errno(int ret)
+{
 	switch (ret) {
 	case 0:
-		break;
+		return 0;
 	case EAI_NONAME:
 #ifdef EAI_NODATA
 	case EAI_NODATA:
@@ -513,17 +512,40 @@ int ft_config_resolve_endpoint(const char *host, const char *port, struct sockad
 	default:
 		return -EINVAL;
 	}
-	ret = -ENOENT;
-	for (ai = res; ai; ai = ai->ai_next) {
-		if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
-		    ai->ai_addrlen <= sizeof(*ss)) {
-			memset(ss, 0, sizeof(*ss));
-			memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-			*len = ai->ai_addrlen;
-			ret = 0;
-			break;
-		}
-	}
-	freeaddrinfo(res);
+}
+
+static int resolve(const char *host, const char *port, int flags, struct sockaddr_storage *ss,
+		   socklen_t *len)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_DGRAM,
+		.ai_protocol = IPPROTO_UDP,
+		.ai_flags = flags,
+	};
+	struct addrinfo *res = NULL;
+	int ret = gai_errno(getaddrinfo(host, port, &hints, &res));
+
+	if (ret == 0)
+		ret = ft_config_endpoint_from_addrinfo(res, ss, len);
+	if (res)
+		freeaddrinfo(res);
+	return ret;
+}
+
+int ft_config_resolve_numeric(const char *host, const char *port, struct sockaddr_storage *ss,
+			      socklen_t *len)
+{
+	return resolve(host, port, AI_NUMERICHOST | AI_NUMERICSERV, ss, len);
+}
+
+int ft_config_resolve_endpoint(const char *host, const char *port, struct sockaddr_storage *ss,
+			       socklen_t *len)
+{
+	/* Numeric forms first: they need no resolver and cannot block. */
+	int ret = ft_config_resolve_numeric(host, port, ss, len);
+
+	if (ret == -ENOENT)
+		ret = resolve(host, port, AI_NUMERICSERV, ss, len);
 	return ret;
 }

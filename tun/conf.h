@@ -122,5 +122,12 @@ int ft_config_parse_prefix(const char *s, bool mask_host_bits, struct ft_config_
  */
 int ft_config_resolve_endpoint(const char *host, const char *port, struct sockaddr_storage *ss,
 			       socklen_t *len);
+/* The numeric forms only: never blocks. -ENOENT for anything else (a name), -EINVAL. */
+int ft_config_resolve_numeric(const char *host, const char *port, struct sockaddr_storage *ss,
+			      socklen_t *len);
+/* The first IPv4 or IPv6 address of a getaddrinfo() answer: 0 or -ENOENT. */
+struct addrinfo;
+int ft_config_endpoint_from_addrinfo(const struct addrinfo *res, struct sockaddr_storage *ss,
+				     socklen_t *len);
 
 #endif

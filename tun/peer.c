@@ -26,6 +26,9 @@ void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uin
 	info->last_handshake = peer->last_handshake_wall;
 	info->queued = peer->queue.count;
 	info->has_session = ft_keypair_fresh(kp, now_ns, FT_REJECT_AFTER_TIME_NS);
+	/* Armed by each initiation sent; disarmed by a completed handshake and by giving up. */
+	info->handshake_pending = ft_timers_armed(&peer->timers, FT_TIMER_RETRANSMIT_HANDSHAKE);
+	info->last_handshake_ns = peer->last_handshake_ns;
 }
 
 socklen_t ft_peer_sockaddr_len(const struct sockaddr *sa)

@@ -53,6 +53,8 @@ struct ft_peer {
 	struct ft_timers timers;
 	uint64_t last_initiation_ns; /* when we last sent an initiation */
 	bool sent_initiation;
+	/* That initiation as sent (it went on the wire: no secret), for identical copies. */
+	uint8_t last_initiation[FT_WIRE_INITIATION_LEN];
 
 	struct sockaddr_storage endpoint; /* ss_family AF_UNSPEC: none known */
 
@@ -73,6 +75,8 @@ struct ft_peer_info {
 	struct timespec last_handshake; /* wall clock; zero: never */
 	uint32_t queued;		/* packets waiting for a session */
 	bool has_session;		/* a current keypair we may send with */
+	bool handshake_pending;		/* our initiation awaits its answer; retries are armed */
+	uint64_t last_handshake_ns;	/* CLOCK_MONOTONIC of the latest session; 0: never */
 };
 
 void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uint64_t now_ns);

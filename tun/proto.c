@@ -165,6 +165,7 @@ static void send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t n
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
 	ft_timers_any_authenticated_packet_sent(&peer->timers);
 	ft_timers_handshake_initiated(&peer->timers, now_ns, jitter(p));
+	memcpy(peer->last_initiation, msg, sizeof(msg));
 	output(p, peer, msg, sizeof(msg));
 }
 
@@ -454,6 +455,23 @@ void ft_proto_peer_initiate(struct ft_proto *p, struct ft_peer *peer, uint64_t n
 	 */
 	peer->sent_initiation = false;
 	send_initiation(p, peer, now_ns, false);
+}
+
+int ft_proto_peer_resend_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
+{
+	/*
+	 * A copy, not a new initiation: the responder answers whichever copy reaches it first
+	 * (a later one fails its timestamp check), and that answer still matches our state. A
+	 * new initiation would replace the state the answer to the first one needs.
+	 */
+	if (!peer->sent_initiation || peer->hs->state != FT_HANDSHAKE_CREATED_INITIATION ||
+	    now_ns - peer->last_initiation_ns >= FT_REKEY_TIMEOUT_NS || !ft_peer_has_endpoint(peer))
+		return -ENOENT;
+	/* A cookie reply may have come since the first copy: mac2 uses it then. */
+	ft_cookie_maker_add_macs(&peer->cookie, peer->last_initiation,
+				 sizeof(peer->last_initiation), now_ns);
+	output(p, peer, peer->last_initiation, sizeof(peer->last_initiation));
+	return 0;
 }
 
 /* ---- receive ---- */

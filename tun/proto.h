@@ -204,5 +204,11 @@ uint64_t ft_proto_next_deadline(const struct ft_proto *p);
 
 /* Starts a handshake with peer now (e.g. when its link came up). */
 void ft_proto_peer_initiate(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns);
+/*
+ * Sends the initiation in flight again, byte for byte (mac2 refreshed if a cookie came), for a
+ * path that has just come back and may have lost it. 0, or -ENOENT when no initiation of ours
+ * awaits an answer (none sent, answered, superseded, or older than REKEY_TIMEOUT).
+ */
+int ft_proto_peer_resend_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns);
 
 #endif

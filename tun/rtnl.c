@@ -10,6 +10,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
@@ -240,6 +241,7 @@ bool ft_rtnl_prefix_covers(const struct ft_rtnl_prefix *outer, const struct ft_r
 
 struct link_reply {
 	int ifindex;
+	unsigned int flags; /* ifi_flags */
 	char name[IFNAMSIZ];
 };
 
@@ -267,6 +269,7 @@ static int cb_link(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	ifi = mnl_nlmsg_get_payload(nlh);
 	lr->ifindex = ifi->ifi_index;
+	lr->flags = ifi->ifi_flags;
 	return mnl_attr_parse(nlh, sizeof(*ifi), link_attr, lr);
 }
 
@@ -517,38 +520,81 @@ undo:
 struct route_reply {
 	int oif;
 	int type;
+	int gw_family; /* AF_UNSPEC: no gateway */
+	uint8_t gw[16];
+};
+
+/* RTA_GATEWAY is of the route's family; RTA_VIA (an IPv4 route via IPv6) names its own. */
+static void route_gateway(struct route_reply *rr, int family, const struct nlattr *attr)
+{
+	const uint8_t *p = mnl_attr_get_payload(attr);
+	uint16_t len = mnl_attr_get_payload_len(attr);
+	unsigned int bytes;
+
+	if (mnl_attr_get_type(attr) == RTA_VIA) {
+		uint16_t via_family;
+
+		if (len < sizeof(via_family))
+			return;
+		memcpy(&via_family, p, sizeof(via_family));
+		family = via_family;
+		p += sizeof(via_family);
+		len -= sizeof(via_family);
+	}
+	bytes = family_bytes(family);
+	if (!bytes || len != bytes)
+		return;
+	rr->gw_family = family;
+	memcpy(rr->gw, p, bytes);
+}
+
+struct route_parse {
+	struct route_reply *rr;
+	int family;
 };
 
 static int route_attr(const struct nlattr *attr, void *data)
 {
-	struct route_reply *rr = data;
+	struct route_parse *rp = data;
 
-	if (mnl_attr_get_type(attr) == RTA_OIF && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
-		rr->oif = (int)mnl_attr_get_u32(attr);
+	switch (mnl_attr_get_type(attr)) {
+	case RTA_OIF:
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+			rp->rr->oif = (int)mnl_attr_get_u32(attr);
+		break;
+	case RTA_GATEWAY:
+	case RTA_VIA:
+		route_gateway(rp->rr, rp->family, attr);
+		break;
+	default:
+		break;
+	}
 	return MNL_CB_OK;
 }
 
 static int cb_route(const struct nlmsghdr *nlh, void *data)
 {
-	struct route_reply *rr = data;
+	struct route_parse rp = { .rr = data };
 	const struct rtmsg *rtm;
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
 		return MNL_CB_OK;
 	rtm = mnl_nlmsg_get_payload(nlh);
-	rr->type = rtm->rtm_type;
-	return mnl_attr_parse(nlh, sizeof(*rtm), route_attr, rr);
+	rp.rr->type = rtm->rtm_type;
+	rp.family = rtm->rtm_family;
+	return mnl_attr_parse(nlh, sizeof(*rtm), route_attr, &rp);
 }
 
-/* RTM_GETROUTE for one address: the link it leaves through and the route's type. */
-static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int *oif, int *type)
+/* RTM_GETROUTE for one address: the link it leaves through, the route's type, its gateway. */
+static int route_lookup_reply(struct ft_rtnl *r, int family, const uint8_t *addr,
+			      struct route_reply *rr)
 {
 	uint8_t buf[RTNL_REQ_SIZE];
-	struct route_reply rr = { 0 };
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
 	int rc;
 
+	memset(rr, 0, sizeof(*rr));
 	memset(buf, 0, sizeof(buf));
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_GETROUTE;
@@ -556,27 +602,33 @@ static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int 
 	rtm->rtm_family = (uint8_t)family;
 	rtm->rtm_dst_len = (uint8_t)(family_bytes(family) * 8);
 	mnl_attr_put(nlh, RTA_DST, family_bytes(family), addr);
-	rc = talk(r, nlh, cb_route, &rr);
+	rc = talk(r, nlh, cb_route, rr);
 	if (rc < 0)
 		return rc;
-	if (rr.oif <= 0)
-		return -ENETUNREACH;
+	return rr->oif > 0 ? 0 : -ENETUNREACH;
+}
+
+static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int *oif, int *type)
+{
+	struct route_reply rr;
+	int rc = route_lookup_reply(r, family, addr, &rr);
+
+	if (rc < 0)
+		return rc;
 	*oif = rr.oif;
 	*type = rr.type;
 	return 0;
 }
 
-int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifindex)
+/* The address of a destination sockaddr as the kernel routes it: a v4-mapped one as IPv4. */
+static int dst_addr(const struct sockaddr *dst, int *family, uint8_t addr[16])
 {
-	uint8_t addr[16];
-	int family, type;
-
 	if (dst->sa_family == AF_INET) {
 		struct sockaddr_in sin;
 
 		memcpy(&sin, dst, sizeof(sin));
 		memcpy(addr, &sin.sin_addr, 4);
-		family = AF_INET;
+		*family = AF_INET;
 	} else if (dst->sa_family == AF_INET6) {
 		struct sockaddr_in6 sin6;
 
@@ -584,13 +636,112 @@ int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifinde
 		if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
 			/* The dual-stack socket sends these as IPv4: look up the IPv4 route. */
 			memcpy(addr, &sin6.sin6_addr.s6_addr[12], 4);
-			family = AF_INET;
+			*family = AF_INET;
 		} else {
 			memcpy(addr, &sin6.sin6_addr, 16);
-			family = AF_INET6;
+			*family = AF_INET6;
 		}
 	} else {
 		return -EAFNOSUPPORT;
 	}
+	return 0;
+}
+
+int ft_rtnl_route_get_path(struct ft_rtnl *r, const struct sockaddr *dst, struct ft_rtnl_path *path)
+{
+	struct route_reply rr;
+	uint8_t addr[16];
+	int family, rc;
+
+	memset(path, 0, sizeof(*path));
+	if ((rc = dst_addr(dst, &family, addr)) < 0)
+		return rc;
+	if ((rc = route_lookup_reply(r, family, addr, &rr)) < 0)
+		return rc;
+	/* Unicast and local (our own address) routes carry packets; the others refuse them. */
+	if (rr.type != RTN_UNICAST && rr.type != RTN_LOCAL)
+		return -ENETUNREACH;
+	path->oif = rr.oif;
+	path->has_gateway = rr.gw_family != AF_UNSPEC;
+	path->family = path->has_gateway ? rr.gw_family : family;
+	memcpy(path->nexthop, path->has_gateway ? rr.gw : addr, family_bytes(path->family));
+	return 0;
+}
+
+int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifindex)
+{
+	uint8_t addr[16];
+	int family, type, rc;
+
+	if ((rc = dst_addr(dst, &family, addr)) < 0)
+		return rc;
 	return route_lookup(r, family, addr, ifindex, &type);
+}
+
+/* --- neighbours --- */
+
+static int cb_neigh(const struct nlmsghdr *nlh, void *data)
+{
+	uint16_t *state = data;
+	struct ndmsg ndm;
+
+	if (nlh->nlmsg_type != RTM_NEWNEIGH || mnl_nlmsg_get_payload_len(nlh) < sizeof(ndm))
+		return MNL_CB_OK;
+	memcpy(&ndm, mnl_nlmsg_get_payload(nlh), sizeof(ndm));
+	*state = ndm.ndm_state;
+	return MNL_CB_OK;
+}
+
+static int neigh_request(struct ft_rtnl *r, uint16_t type, int ifindex, int family,
+			 const uint8_t *addr, uint16_t *state)
+{
+	uint8_t buf[RTNL_REQ_SIZE];
+	unsigned int bytes = family_bytes(family);
+	struct nlmsghdr *nlh;
+	struct ndmsg *ndm;
+
+	if (!bytes)
+		return -EAFNOSUPPORT;
+	if (ifindex <= 0)
+		return -ENODEV;
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = (uint8_t)family;
+	ndm->ndm_ifindex = ifindex;
+	mnl_attr_put(nlh, NDA_DST, bytes, addr);
+	return talk(r, nlh, state ? cb_neigh : NULL, state);
+}
+
+int ft_rtnl_neigh_get(struct ft_rtnl *r, int ifindex, int family, const uint8_t *addr,
+		      uint16_t *state)
+{
+	*state = NUD_NONE;
+	return neigh_request(r, RTM_GETNEIGH, ifindex, family, addr, state);
+}
+
+int ft_rtnl_neigh_del(struct ft_rtnl *r, int ifindex, int family, const uint8_t *addr)
+{
+	return neigh_request(r, RTM_DELNEIGH, ifindex, family, addr, NULL);
+}
+
+int ft_rtnl_link_flags(struct ft_rtnl *r, int ifindex, unsigned int *flags)
+{
+	uint8_t buf[RTNL_REQ_SIZE];
+	struct link_reply lr = { 0 };
+	struct nlmsghdr *nlh;
+	int rc;
+
+	if (ifindex <= 0)
+		return -ENODEV;
+	memset(buf, 0, sizeof(buf));
+	link_request(buf, RTM_GETLINK, 0, ifindex, &nlh);
+	rc = talk(r, nlh, cb_link, &lr);
+	if (rc < 0)
+		return rc;
+	if (lr.ifindex != ifindex)
+		return -ENODEV;
+	*flags = lr.flags;
+	return 0;
 }

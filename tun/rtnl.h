@@ -97,4 +97,61 @@ int ft_rtnl_routes_add(struct ft_rtnl *r, int ifindex, const struct ft_rtnl_pref
  */
 int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifindex);
 
+/*
+ * The path to dst in more detail, for the checks made when a path comes back: the link it
+ * leaves through and the next hop whose neighbour entry (ARP, NDP) the kernel needs, the
+ * gateway or dst itself. 0, -ENETUNREACH (no route, or a route that refuses: unreachable,
+ * blackhole, prohibit), or another negative errno.
+ */
+struct ft_rtnl_path {
+	int oif;
+	int family; /* of the next hop */
+	uint8_t nexthop[16];
+	bool has_gateway;
+};
+int ft_rtnl_route_get_path(struct ft_rtnl *r, const struct sockaddr *dst,
+			   struct ft_rtnl_path *path);
+
+/* The link's flags (IFF_UP, IFF_RUNNING, IFF_NOARP, ... as ifi_flags). 0 or -ENODEV. */
+int ft_rtnl_link_flags(struct ft_rtnl *r, int ifindex, unsigned int *flags);
+
+/*
+ * The state (NUD_* of linux/neighbour.h) of the neighbour entry of addr (4 or 16 bytes of
+ * family) on link ifindex: 0, -ENOENT when there is none, or another negative errno (a kernel
+ * older than 5.0 cannot answer for one entry: -EINVAL or -EOPNOTSUPP).
+ */
+int ft_rtnl_neigh_get(struct ft_rtnl *r, int ifindex, int family, const uint8_t *addr,
+		      uint16_t *state);
+/* Deletes that entry and the packets queued on it: 0, -ENOENT, -EPERM without CAP_NET_ADMIN. */
+int ft_rtnl_neigh_del(struct ft_rtnl *r, int ifindex, int family, const uint8_t *addr);
+
+/*
+ * Route and address changes (IPv4 and IPv6) as they happen, on a non-blocking socket of its
+ * own for the caller's poll loop. ft_rtnl_events_read() reads a bounded batch of what is
+ * queued and calls cb for each change; an overflow of the socket (changes lost) is reported
+ * as FT_RTNL_EV_LOST. 0 or a negative errno other than EAGAIN.
+ */
+struct ft_rtnl_events;
+
+enum ft_rtnl_event_kind {
+	FT_RTNL_EV_ROUTE_ADD,
+	FT_RTNL_EV_ROUTE_DEL,
+	FT_RTNL_EV_ADDR_ADD,
+	FT_RTNL_EV_ADDR_DEL,
+	FT_RTNL_EV_LOST,
+};
+
+struct ft_rtnl_event {
+	enum ft_rtnl_event_kind kind;
+	int ifindex;		      /* a route's RTA_OIF (0: none), an address's link */
+	struct ft_rtnl_prefix prefix; /* a route's destination, an address and its length */
+};
+
+typedef void (*ft_rtnl_event_cb)(void *arg, const struct ft_rtnl_event *ev);
+
+int ft_rtnl_events_open(struct ft_rtnl_events **out);
+int ft_rtnl_events_fd(const struct ft_rtnl_events *e);
+int ft_rtnl_events_read(struct ft_rtnl_events *e, ft_rtnl_event_cb cb, void *arg);
+void ft_rtnl_events_close(struct ft_rtnl_events *e);
+
 #endif

@@ -43,6 +43,10 @@ struct ft_worker;
 	X(udp_tx_dropped)    /* send queue full: datagram dropped */                    \
 	X(link_down_events)  /* a watched underlay link went down */                    \
 	X(link_up_events)    /* a watched underlay link came (back) up */               \
+	X(path_returns)	     /* a route or address change gave a peer its path back */  \
+	X(path_kicks)	     /* handshakes started when a peer's path came back */      \
+	X(neigh_flushed)     /* stale next-hop neighbour entries deleted by a kick */   \
+	X(handshake_copies)  /* identical copies of an initiation sent by a kick */     \
 	X(tun_gso_reads)     /* super-packets read from the TUN (offloads on) */        \
 	X(tun_gro_writes)    /* coalesced super-packets written to the TUN */           \
 	X(tun_bad_vnet)	     /* a TUN read with a vnet header or packet we refuse */

@@ -38,6 +38,8 @@ enum {
 	FT_WORKER_LOAD_INITIATIONS = 128,
 	FT_WORKER_MAX_LINKS = 16,
 	FT_WORKER_MAX_IPFIX = 8,
+	/* Endpoint names resolved at once in libuv's pool, which the flow-log writes share. */
+	FT_WORKER_MAX_RESOLVES = 2,
 };
 
 /* What `flowtun show` says of a peer's path. */
@@ -68,6 +70,24 @@ struct wpeer {
 	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
 	struct sockaddr_storage rx_from;
 	bool dirty;
+
+	/*
+	 * The endpoint the worker set last (from the configuration, the API or a resolution), or
+	 * what it was when the configured one changed: the protocol's endpoint differs from it
+	 * only when the peer roamed since, and a roamed endpoint is kept (worker_resolve.c).
+	 */
+	struct sockaddr_storage ep_set;
+	uint64_t resolve_gen;	   /* the resolution of endpoint_host in flight; 0: none */
+	unsigned int resolve_wait; /* FT_RESOLVE_* + FT_RESOLVE_WANTED: waits for a free slot */
+	/* The path to the endpoint and its kick when it comes back (worker_path.c). */
+	bool path_routable; /* the kernel had a route at the last look */
+	bool path_lost;	    /* a route or address change may have taken it */
+	int path_oif;	    /* the link of that route */
+	struct wpeer_kick {
+		uint64_t start_ns, last_copy_ns;
+		uint8_t copies; /* initiations sent by this kick, the first and its copies */
+		bool active, neigh_checked;
+	} kick;
 };
 
 /* The UDP socket's poll handle: allocated, so that a new listen port can replace it. */
@@ -110,6 +130,16 @@ struct ft_worker {
 	struct ft_link_monitor *link;
 	struct link_seen links[FT_WORKER_MAX_LINKS];
 	size_t n_links;
+	/* worker_path.c: route and address events, kicks of paths that came back. */
+	struct ft_rtnl_events *path_events;
+	uv_poll_t path_poll;
+	uv_timer_t kick_timer;
+	bool path_handles;
+	size_t n_kicking;
+	/* worker_resolve.c: endpoint names in libuv's pool. */
+	struct resolve_req *resolves; /* in flight */
+	unsigned int n_resolving;
+	uint64_t resolve_last_gen;
 	struct ft_flowwriter *flow;
 	char *flow_dest; /* as configured: a path, "-" or "syslog" */
 	struct ft_ipfix_exporter *ipfix;
@@ -194,6 +224,66 @@ void ft_worker_peer_remove_routes(struct ft_worker *w, struct wpeer *wp);
 int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *cp, char *err,
 			      size_t errlen);
 void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool underlay);
+
+/* worker_path.c: a path that came back (see there) */
+void ft_worker_path_start(struct ft_worker *w);
+/* Closes the handles with cb (each of which the caller counts): returns how many. */
+unsigned int ft_worker_path_close(struct ft_worker *w, uv_close_cb cb);
+void ft_worker_path_kick(struct ft_worker *w, struct wpeer *wp);
+/* The route to the endpoint now: path_routable, path_oif and path_ifname. */
+void ft_worker_path_update(struct ft_worker *w, struct wpeer *wp);
+
+/* The kick's timing (worker_path.c). */
+enum {
+	FT_KICK_INTERVAL_MS = 20, /* between checks */
+	/* How long a kick lasts: the kernel's linkwatch may make a device operational up to a
+	 * second after its carrier came. */
+	FT_KICK_SPAN_MS = 2000,
+	/* Between copies: over twice the 20 ms a responder waits between initiations it takes. */
+	FT_KICK_COPY_GAP_MS = 40,
+	/* A neighbour probe unanswered this long is made again (an answer takes < 1 ms). */
+	FT_KICK_REPROBE_MS = 50,
+	FT_KICK_MAX_COPIES = 8,
+};
+
+/* What a kick does at one check, from what it sees (pure, for the tests). */
+struct ft_kick_view {
+	bool handshake_done; /* a session was made since the kick began */
+	bool expired;	     /* its span has passed */
+	bool routable;	     /* an endpoint, and a route to it */
+	bool running;	     /* the route's link is up and running */
+	bool needs_neigh;    /* the link resolves neighbours (ARP, NDP) */
+	uint16_t neigh;	     /* NUD_* of the next hop; NUD_NONE: none, or unknown */
+	bool neigh_checked;  /* an earlier check of this kick saw the neighbour */
+	unsigned int copies; /* initiations this kick sent */
+	uint64_t since_copy_ms;
+};
+enum {
+	FT_KICK_WAIT = 0,
+	FT_KICK_FLUSH = 1 << 0, /* delete the neighbour entry first */
+	FT_KICK_SEND = 1 << 1,	/* a new initiation */
+	FT_KICK_COPY = 1 << 2,	/* a copy of the one in flight */
+	FT_KICK_END = 1 << 3,	/* done, or given up: the protocol's timers carry on */
+};
+unsigned int ft_worker_kick_decide(const struct ft_kick_view *v);
+
+/* worker_resolve.c: endpoint names off the loop */
+enum {
+	FT_RESOLVE_KICK = 1 << 0,   /* kick the path when the endpoint changed */
+	FT_RESOLVE_WANTED = 1 << 1, /* (resolve_wait) a resolution waits */
+};
+/*
+ * Resolves wp->endpoint_host: a numeric one at once, a name in libuv's pool, the endpoint set
+ * in the callback unless the peer roamed since (see ep_set). A failure is logged there.
+ */
+void ft_worker_resolve_start(struct ft_worker *w, struct wpeer *wp, unsigned int flags);
+/* The configured endpoint changed: what is learnt until now gives way to it. */
+void ft_worker_resolve_config_changed(struct ft_worker *w, struct wpeer *wp);
+/* Sets the endpoint unless the peer roamed since the worker last set it. */
+void ft_worker_endpoint_apply(struct ft_worker *w, struct wpeer *wp,
+			      const struct sockaddr_storage *ss, unsigned int flags);
+/* At close: requests in flight are cancelled or left to free themselves. */
+void ft_worker_resolve_detach(struct ft_worker *w);
 
 /* worker_flows.c */
 void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,

@@ -54,20 +54,11 @@ int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk)
 	return 0;
 }
 
-/* Where the route to the peer's endpoint leaves (for the link monitor). */
-static void wpeer_find_path(struct ft_worker *w, struct wpeer *wp)
-{
-	int ifindex = 0;
-
-	wp->path_ifname[0] = '\0';
-	if (wp->peer->endpoint.ss_family == AF_UNSPEC)
-		return;
-	if (ft_rtnl_route_get(w->rtnl, (const struct sockaddr *)&wp->peer->endpoint, &ifindex) ==
-		    0 &&
-	    ifindex > 0)
-		ft_rtnl_ifname(w->rtnl, ifindex, wp->path_ifname);
-}
-
+/*
+ * The endpoint name resolved on the spot, blocking: at start only, before the loop serves
+ * anything (a name that does not resolve then is a configuration error to report at once).
+ * Later resolutions go through the thread pool (worker_resolve.c).
+ */
 int ft_worker_peer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -87,7 +78,8 @@ int ft_worker_peer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, siz
 		snprintf(err, errlen, "endpoint '%s': %s", wp->endpoint_host, strerror(-rc));
 		return rc;
 	}
-	wpeer_find_path(w, wp);
+	wp->ep_set = ss;
+	ft_worker_path_update(w, wp);
 	return 0;
 }
 
@@ -182,8 +174,10 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 	wp->keepalive = (uint16_t)pc->persistent_keepalive_s;
 	if ((rc = ft_worker_peer_set_psk(wp, pc->preshared_key)) < 0)
 		return rc;
-	if (pc->endpoint)
-		wpeer_find_path(w, wp);
+	if (pc->endpoint) {
+		memcpy(&wp->ep_set, pc->endpoint, ft_peer_sockaddr_len(pc->endpoint));
+		ft_worker_path_update(w, wp);
+	}
 	if (!cp)
 		return 0;
 	if (cp->endpoint_host) {
@@ -191,7 +185,10 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		wp->endpoint_port = strdup(cp->endpoint_port);
 		if (!wp->endpoint_host || !wp->endpoint_port)
 			return -ENOMEM;
-		if ((rc = ft_worker_peer_resolve(w, wp, err, errlen)) < 0)
+		/* Once the loop runs (a reload), the name resolves off it; its failure is logged. */
+		if (w->handles_ready)
+			ft_worker_resolve_start(w, wp, 0);
+		else if ((rc = ft_worker_peer_resolve(w, wp, err, errlen)) < 0)
 			return rc;
 	}
 	return wpeer_set_routes(w, wp, cp, err, errlen);
@@ -200,6 +197,9 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp)
 {
 	size_t i = (size_t)(wp - w->peers);
+
+	if (wp->kick.active && w->n_kicking > 0)
+		w->n_kicking--;
 
 	ft_worker_peer_remove_routes(w, wp);
 	ft_proto_peer_remove(w->proto, wp->peer);
@@ -217,12 +217,17 @@ int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *
 		.preshared_key = cp->preshared_key,
 		.persistent_keepalive_s = cp->persistent_keepalive,
 	};
+	struct wpeer *wp;
+	size_t n = w->n_peers;
 	int rc;
 
 	memcpy(pc.public_key, cp->public_key, FT_KEY_LEN);
 	rc = ft_worker_peer_add(w, &pc, cp, err, errlen);
 	if (rc < 0 && !err[0])
 		snprintf(err, errlen, "the peer of line %u: %s", cp->line, strerror(-rc));
+	/* No half-added peer (in the protocol without its AllowedIPs or routes): all or none. */
+	if (rc < 0 && w->n_peers > n && (wp = ft_worker_find_peer_by_key(w, cp->public_key)))
+		ft_worker_peer_remove(w, wp);
 	return rc;
 }
 
@@ -249,7 +254,6 @@ static void remember_link(struct ft_worker *w, const struct ft_link_iface_sample
 static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s, void *arg)
 {
 	struct ft_worker *w = arg;
-	char err[256];
 
 	for (size_t i = 0; i < s->n_ifaces; i++) {
 		const struct ft_link_iface_sample *li = &s->ifaces[i];
@@ -283,12 +287,12 @@ static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s,
 			if (!up || !w->link_reaction)
 				continue;
 			/*
-			 * The link is back: the endpoint may have moved, and waiting for the
-			 * retry timer would waste up to REKEY_TIMEOUT.
+			 * The link is back: the endpoint's name may point elsewhere now, and
+			 * waiting for the retry timer would waste up to REKEY_TIMEOUT. The kick
+			 * starts the handshake when the path can carry it (worker_path.c).
 			 */
-			if (ft_worker_peer_resolve(w, wp, err, sizeof(err)) < 0)
-				ft_log_warnx("%s", err);
-			ft_proto_peer_initiate(w->proto, wp->peer, ft_worker_now_ns());
+			ft_worker_resolve_start(w, wp, FT_RESOLVE_KICK);
+			ft_worker_path_kick(w, wp);
 		}
 	}
 	ft_worker_end_batch(w);
@@ -324,6 +328,9 @@ void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool
 				names[n++] = w->peers[i].path_ifname;
 		}
 	}
+	/* Routes and addresses that come back are paths that come back too. */
+	if (underlay && w->link_reaction)
+		ft_worker_path_start(w);
 	o.ifnames = names;
 	o.n_ifnames = n;
 	rc = ft_link_monitor_create(&w->link, w->loop, &o, on_link, w);
@@ -339,10 +346,16 @@ void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool
 
 /* ---- reload ----------------------------------------------------------------------------- */
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_config_peer *cp,
 		       char *err, size_t errlen)
 {
 	struct ft_peer *peer = wp->peer;
+	bool ep_changed;
 	int rc;
 
 	ft_proto_peer_set_preshared_key(w->proto, peer, cp->preshared_key);
@@ -351,14 +364,22 @@ static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_co
 	ft_proto_peer_set_persistent_keepalive(w->proto, peer, cp->persistent_keepalive,
 					       ft_worker_now_ns());
 	wp->keepalive = cp->persistent_keepalive;
+	ep_changed = !same_str(wp->endpoint_host, cp->endpoint_host) ||
+		     !same_str(wp->endpoint_port, cp->endpoint_port);
 	free(wp->endpoint_host);
 	free(wp->endpoint_port);
 	wp->endpoint_host = cp->endpoint_host ? strdup(cp->endpoint_host) : NULL;
 	wp->endpoint_port = cp->endpoint_port ? strdup(cp->endpoint_port) : NULL;
 	if (cp->endpoint_host && (!wp->endpoint_host || !wp->endpoint_port))
 		return -ENOMEM;
-	if (wp->endpoint_host && ft_worker_peer_resolve(w, wp, err, errlen) < 0)
-		ft_log_warnx("%s", err);
+	/*
+	 * A changed Endpoint replaces whatever the peer's traffic taught us; an unchanged one
+	 * does not overwrite where the peer roamed to (worker_resolve.c). Names resolve off the
+	 * loop; a failure is logged when it comes.
+	 */
+	if (ep_changed)
+		ft_worker_resolve_config_changed(w, wp);
+	ft_worker_resolve_start(w, wp, 0);
 	/* AllowedIPs: the new set replaces the old; routes follow. */
 	for (size_t i = 0; i < wp->n_routes; i++)
 		ft_proto_allowedip_remove(w->proto, wp->routes[i].family, wp->routes[i].addr.bytes,
@@ -407,13 +428,29 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 		ft_worker_peer_remove(w, &w->peers[i]);
 	}
 	free(keep);
-	for (size_t j = 0; j < cfg->n_peers && rc == 0; j++) {
+	/*
+	 * One peer that cannot be applied does not stop the others: each failure is logged, the
+	 * first one is returned, and a new peer that failed is not left half-added.
+	 */
+	for (size_t j = 0; j < cfg->n_peers; j++) {
 		struct wpeer *wp = ft_worker_find_peer_by_key(w, cfg->peers[j].public_key);
+		char perr[256] = "";
+		int prc;
 
 		if (wp)
-			rc = reload_peer(w, wp, &cfg->peers[j], err, errlen);
+			prc = reload_peer(w, wp, &cfg->peers[j], perr, sizeof(perr));
 		else
-			rc = ft_worker_config_peer_add(w, &cfg->peers[j], err, errlen);
+			prc = ft_worker_config_peer_add(w, &cfg->peers[j], perr, sizeof(perr));
+		if (prc == 0)
+			continue;
+		if (!perr[0])
+			snprintf(perr, sizeof(perr), "the peer of line %u: %s", cfg->peers[j].line,
+				 strerror(-prc));
+		ft_log_warnx("%s: reload: %s", w->config_path ? w->config_path : w->ifname, perr);
+		if (rc == 0) {
+			rc = prc;
+			snprintf(err, errlen, "%s", perr);
+		}
 	}
 	/* The flow log may have been moved by logrotate. */
 	if (w->flow)

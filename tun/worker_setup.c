@@ -470,6 +470,9 @@ void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
 		ft_link_monitor_close(w->link, on_link_closed);
 		w->link = NULL;
 	}
+	/* Route events and kicks (their handles' data is w), endpoint names in flight. */
+	w->pending_closes += (int)ft_worker_path_close(w, on_handle_closed);
+	ft_worker_resolve_detach(w);
 	remove_config(w);
 	if (w->handles_ready) {
 		uv_poll_stop(&w->tun_poll);
