@@ -17,6 +17,8 @@
  *   flowtun_top=PROTO SRC DST TXPKTS TXBYTES RXPKTS RXBYTES   its top connections by bytes
  * and per peer, after its standard keys:
  *   flowtun_peer_state=up|link-down|handshake-failing|no-session
+ *                                               failing: our initiations go unanswered
+ *                                               and are being retried
  *   flowtun_peer_state_since=UNIX_SECONDS       when the state began (seen at its first
  *                                               batch, timer or link event after the change)
  *   flowtun_peer_path=IFNAME                    the underlay interface towards its endpoint
@@ -61,12 +63,18 @@ enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, u
 	struct ft_peer_info info;
 	enum ft_path_state s;
 
+	(void)w;
 	ft_peer_get_info(wp->peer, &info, now_ns);
+	/*
+	 * Failing only while a handshake of ours goes unanswered (its retries armed): once it
+	 * is given up (REKEY_ATTEMPT_TIME) and no traffic asks for another, there is simply
+	 * no session, as before the first one.
+	 */
 	if (wp->path_down)
 		s = FT_PATH_LINK_DOWN;
 	else if (info.has_session)
 		s = FT_PATH_UP;
-	else if (wp->peer->sent_initiation)
+	else if (info.handshake_pending)
 		s = FT_PATH_FAILING;
 	else
 		s = FT_PATH_NO_SESSION;
