@@ -522,6 +522,8 @@ struct route_reply {
 	int type;
 	int gw_family; /* AF_UNSPEC: no gateway */
 	uint8_t gw[16];
+	bool has_src;
+	uint8_t src[16]; /* RTA_PREFSRC, of the route's family */
 };
 
 /* RTA_GATEWAY is of the route's family; RTA_VIA (an IPv4 route via IPv6) names its own. */
@@ -565,6 +567,13 @@ static int route_attr(const struct nlattr *attr, void *data)
 	case RTA_GATEWAY:
 	case RTA_VIA:
 		route_gateway(rp->rr, rp->family, attr);
+		break;
+	case RTA_PREFSRC:
+		if (family_bytes(rp->family) &&
+		    mnl_attr_get_payload_len(attr) == family_bytes(rp->family)) {
+			memcpy(rp->rr->src, mnl_attr_get_payload(attr), family_bytes(rp->family));
+			rp->rr->has_src = true;
+		}
 		break;
 	default:
 		break;
@@ -661,6 +670,16 @@ int ft_rtnl_route_get_path(struct ft_rtnl *r, const struct sockaddr *dst, struct
 	/* Unicast and local (our own address) routes carry packets; the others refuse them. */
 	if (rr.type != RTN_UNICAST && rr.type != RTN_LOCAL)
 		return -ENETUNREACH;
+	/*
+	 * The answer must be able to come back: our source address receives only once its
+	 * local route is in (IPv6 installs it from a worker, after the address add is acked).
+	 */
+	if (rr.type == RTN_UNICAST && rr.has_src) {
+		struct route_reply back;
+
+		if (route_lookup_reply(r, family, rr.src, &back) < 0 || back.type != RTN_LOCAL)
+			return -EADDRNOTAVAIL;
+	}
 	path->oif = rr.oif;
 	path->has_gateway = rr.gw_family != AF_UNSPEC;
 	path->family = path->has_gateway ? rr.gw_family : family;

@@ -101,7 +101,8 @@ int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifinde
  * The path to dst in more detail, for the checks made when a path comes back: the link it
  * leaves through and the next hop whose neighbour entry (ARP, NDP) the kernel needs, the
  * gateway or dst itself. 0, -ENETUNREACH (no route, or a route that refuses: unreachable,
- * blackhole, prohibit), or another negative errno.
+ * blackhole, prohibit), -EADDRNOTAVAIL (the route's source address cannot receive yet: no
+ * local route for it), or another negative errno.
  */
 struct ft_rtnl_path {
 	int oif;

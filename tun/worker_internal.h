@@ -85,8 +85,9 @@ struct wpeer {
 	int path_oif;	    /* the link of that route */
 	struct wpeer_kick {
 		uint64_t start_ns, last_copy_ns;
-		uint8_t copies; /* initiations sent by this kick, the first and its copies */
-		bool active, neigh_checked;
+		uint8_t initiations; /* new initiations sent by this kick */
+		uint8_t copies;	     /* sends of the last one, itself and its copies */
+		bool active;
 	} kick;
 };
 
@@ -239,24 +240,26 @@ enum {
 	/* How long a kick lasts: the kernel's linkwatch may make a device operational up to a
 	 * second after its carrier came. */
 	FT_KICK_SPAN_MS = 2000,
-	/* Between copies: over twice the 20 ms a responder waits between initiations it takes. */
+	/*
+	 * Between sends: over twice the 20 ms a responder waits between initiations it takes,
+	 * and 40 times what a neighbour probe's answer takes on a LAN.
+	 */
 	FT_KICK_COPY_GAP_MS = 40,
-	/* A neighbour probe unanswered this long is made again (an answer takes < 1 ms). */
-	FT_KICK_REPROBE_MS = 50,
-	FT_KICK_MAX_COPIES = 8,
+	FT_KICK_MAX_COPIES = 4,	     /* sends of one initiation */
+	FT_KICK_MAX_INITIATIONS = 3, /* new initiations in one kick */
 };
 
 /* What a kick does at one check, from what it sees (pure, for the tests). */
 struct ft_kick_view {
-	bool handshake_done; /* a session was made since the kick began */
-	bool expired;	     /* its span has passed */
-	bool routable;	     /* an endpoint, and a route to it */
-	bool running;	     /* the route's link is up and running */
-	bool needs_neigh;    /* the link resolves neighbours (ARP, NDP) */
-	uint16_t neigh;	     /* NUD_* of the next hop; NUD_NONE: none, or unknown */
-	bool neigh_checked;  /* an earlier check of this kick saw the neighbour */
-	unsigned int copies; /* initiations this kick sent */
-	uint64_t since_copy_ms;
+	bool handshake_done;	  /* a session was made since the kick began */
+	bool expired;		  /* its span has passed */
+	bool routable;		  /* an endpoint, and a route to it */
+	bool running;		  /* the route's link is up and running */
+	bool needs_neigh;	  /* the link resolves neighbours (ARP, NDP) */
+	uint16_t neigh;		  /* NUD_* of the next hop; NUD_NONE: none, or unknown */
+	unsigned int initiations; /* new initiations this kick sent */
+	unsigned int copies;	  /* sends of the last one */
+	uint64_t since_copy_ms;	  /* since the last send */
 };
 enum {
 	FT_KICK_WAIT = 0,

@@ -28,21 +28,22 @@
  * The kick, per peer: one check at once, then one every FT_KICK_INTERVAL_MS until a handshake
  * completes or FT_KICK_SPAN_MS has passed (then the protocol's retransmit timer carries on
  * as usual). Each check looks, in order, at
- *   route      the kernel's route to the endpoint (none: wait for one);
+ *   route      the kernel's route to the endpoint (none: wait for one), and that the answer
+ *              can come back (the route's source address has its local route);
  *   link       that route's link, up and running (IFF_RUNNING: operational);
- *   neighbour  the next hop's entry, on links that resolve neighbours. INCOMPLETE at the
- *              first look dates from the outage: it is deleted (the stale packets queued on
- *              it go with it), so that the send below makes a fresh entry that probes at once.
- *              INCOMPLETE later is ours, being resolved: wait, but not for the kernel's next
- *              probe (a second away): after FT_KICK_REPROBE_MS without an answer it is
- *              deleted again and a copy sent, which probes again. An answer is lost when the
- *              far end is not operational yet (its own linkwatch lags its carrier: seen
- *              after our admin down/up, its ARP reply dropped by its not yet active queue).
- * and then sends: the first time a new initiation (ft_proto_peer_initiate: the explicit
- * exception to one initiation per REKEY_TIMEOUT), later, while no answer has come, an
- * identical copy of it every FT_KICK_COPY_GAP_MS, up to FT_KICK_MAX_COPIES initiations in all.
- * A copy is answered like the first (whichever reaches the responder first wins, the others
- * fail its timestamp check), so a copy can never make an answer in flight useless.
+ *   neighbour  the next hop's entry, on links that resolve neighbours. INCOMPLETE before the
+ *              first send dates from the outage: it is deleted (the stale packets queued on
+ *              it go with it), so that the send makes a fresh entry that probes at once.
+ * and sends: first a new initiation (ft_proto_peer_initiate: the explicit exception to one
+ * initiation per REKEY_TIMEOUT). While no answer comes, every FT_KICK_COPY_GAP_MS an
+ * identical copy of it (ft_proto_peer_resend_initiation), FT_KICK_MAX_COPIES sends of it in
+ * all; a copy is answered like the first (whichever reaches the responder first wins, the
+ * others fail its timestamp check), so it can never make an answer in flight useless. Then,
+ * in case an answer was lost (a responder answers a copy of what it took once only), a new
+ * initiation, FT_KICK_MAX_INITIATIONS in all. Our own probe still INCOMPLETE at a resend went
+ * unanswered: the entry is deleted again so that the resend probes at once rather than a
+ * second later (an answer is lost when the far end is not operational yet: its linkwatch lags
+ * its carrier; seen after our admin down/up, its ARP reply dropped by its inactive queue).
  *
  * Route and address events: a removed route that covered an endpoint, or a removed address
  * on the link of an endpoint's route, marks that peer's path as lost; an added address marks
@@ -66,24 +67,23 @@
 
 unsigned int ft_worker_kick_decide(const struct ft_kick_view *v)
 {
+	bool incomplete = v->needs_neigh && v->neigh == NUD_INCOMPLETE;
+	unsigned int flush = incomplete ? FT_KICK_FLUSH : 0;
+
 	if (v->handshake_done || v->expired)
 		return FT_KICK_END;
 	if (!v->routable || !v->running)
 		return FT_KICK_WAIT;
-	if (v->needs_neigh && v->neigh == NUD_INCOMPLETE) {
-		if (!v->neigh_checked)
-			return FT_KICK_FLUSH | (v->copies ? FT_KICK_COPY : FT_KICK_SEND);
-		/* Our probe went unanswered: the far end may not have been ready. Again. */
-		if (v->copies && v->copies < FT_KICK_MAX_COPIES &&
-		    v->since_copy_ms >= FT_KICK_REPROBE_MS)
-			return FT_KICK_FLUSH | FT_KICK_COPY;
-		if (v->copies)
-			return FT_KICK_WAIT;
-	}
-	if (!v->copies)
-		return FT_KICK_SEND;
-	if (v->copies < FT_KICK_MAX_COPIES && v->since_copy_ms >= FT_KICK_COPY_GAP_MS)
-		return FT_KICK_COPY;
+	/* The first send: an INCOMPLETE entry seen now dates from the outage. */
+	if (!v->initiations)
+		return flush | FT_KICK_SEND;
+	if (v->since_copy_ms < FT_KICK_COPY_GAP_MS)
+		return FT_KICK_WAIT;
+	/* Unanswered: INCOMPLETE now is our probe, unanswered too; it is made again. */
+	if (v->copies < FT_KICK_MAX_COPIES)
+		return flush | FT_KICK_COPY;
+	if (v->initiations < FT_KICK_MAX_INITIATIONS)
+		return flush | FT_KICK_SEND;
 	return FT_KICK_WAIT;
 }
 
@@ -198,7 +198,7 @@ static void kick_check(struct ft_worker *w, struct wpeer *wp, uint64_t now, stru
 	struct wpeer_kick *k = &wp->kick;
 	struct ft_kick_view v = {
 		.expired = now - k->start_ns >= FT_KICK_SPAN_MS * NS_PER_MS,
-		.neigh_checked = k->neigh_checked,
+		.initiations = k->initiations,
 		.copies = k->copies,
 		.since_copy_ms = (now - k->last_copy_ns) / NS_PER_MS,
 	};
@@ -222,8 +222,6 @@ static void kick_check(struct ft_worker *w, struct wpeer *wp, uint64_t now, stru
 		kick_end(w, wp);
 		return;
 	}
-	if (v.running && v.needs_neigh)
-		k->neigh_checked = true;
 	if (todo & FT_KICK_FLUSH) {
 		/* Stale since the outage (see the top): a fresh entry probes at once. */
 		if (ft_rtnl_neigh_del(w->rtnl, path.oif, path.family, path.nexthop) == 0)
@@ -232,7 +230,8 @@ static void kick_check(struct ft_worker *w, struct wpeer *wp, uint64_t now, stru
 	}
 	if (todo & FT_KICK_SEND) {
 		ft_proto_peer_initiate(w->proto, wp->peer, now);
-		k->copies++;
+		k->initiations++;
+		k->copies = 1;
 		k->last_copy_ns = now;
 	} else if (todo & FT_KICK_COPY) {
 		if (ft_proto_peer_resend_initiation(w->proto, wp->peer, now) == 0)
