@@ -338,6 +338,12 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool r
 				up->has_endpoint ? (const struct sockaddr *)&up->endpoint : NULL);
 			if (rc < 0)
 				return rc;
+			/*
+			 * The link monitor and the kicks follow the new path. An endpoint set
+			 * here, like a roamed one, is not overwritten by re-resolving the
+			 * config's name (ep_set is left as it was).
+			 */
+			ft_worker_path_update(w, wp);
 		}
 		if (up->has_persistent_keepalive || replace) {
 			ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer,
