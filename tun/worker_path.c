@@ -266,7 +266,8 @@ void ft_worker_path_kick(struct ft_worker *w, struct wpeer *wp)
 	struct look_cache c = { 0 };
 	uint64_t now = ft_worker_now_ns();
 
-	if (!w->link_reaction || w->closing)
+	/* Without the handles (no link reaction, or no monitor) nothing would end a kick. */
+	if (!w->link_reaction || w->closing || !w->path_handles)
 		return;
 	/* A kick under way goes on: a second one would send a second, different initiation. */
 	if (wp->kick.active)
