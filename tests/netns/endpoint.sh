@@ -6,7 +6,8 @@
 #   namespace $FT_PREFIX-a                           namespace $FT_PREFIX-b
 #   +-----------------------------+                  +-----------------------------+
 #   | tun0 100.64.0.1/24          |                  | tun0 100.64.0.2/24          |
-#   |   flowtun up a.conf         |                  |   flowtun up b.conf         |
+#   |   flowtun up a.conf (nobody,|                  |   flowtun up b.conf         |
+#   |    seccomp)                 |                  |                             |
 #   |   /etc/resolv.conf: 127.0.0.1 (its own mount namespace)                      |
 #   |   fake-dns.py on 127.0.0.1:53, answers 2.5 s late                            |
 #   | veth-a 198.18.0.1/24 -------+------ veth ------+------- veth-b 198.18.0.2/24 |
@@ -58,12 +59,15 @@ ft_conf "$FT_TMP/b.conf" "$kb" 100.64.0.2/24 "$pa" 100.64.0.1/32 198.18.0.1:5182
 ft_up "$b" "$FT_TMP/b.conf" --no-link-monitor
 pid_b=$FT_LAST_PID
 
-# flowtun a as ft_up starts it, with the fake resolver in its own mount namespace.
+# flowtun a as ft_up starts it, with the fake resolver in its own mount namespace, dropped to
+# nobody under the seccomp allow-list: the resolver runs in libuv's pool threads, the kicks
+# ask rtnetlink, and a system call missing from the list would kill it.
 log_a=$FT_TMP/a.conf.log
 # shellcheck disable=SC2016 # expanded by the inner shell
 ft_bg ip netns exec "$a" sh -c 'mount --bind "$0" /etc/resolv.conf && mkdir -p /run/wireguard &&
 	mount -t tmpfs -o mode=0755,size=1m flowtun-test /run/wireguard && exec "$@"' \
-	"$FT_TMP/resolv.conf" "$FLOWTUN" up --interface tun0 "$FT_TMP/a.conf" 2>>"$log_a"
+	"$FT_TMP/resolv.conf" "$FLOWTUN" up --interface tun0 --user nobody --seccomp on \
+	"$FT_TMP/a.conf" 2>>"$log_a"
 pid_a=$FT_LAST_PID
 ft_wait_for 10 grep -q "tun0 is up" "$log_a" || ft_fail "flowtun a did not start: $(cat "$log_a")"
 ft_wait_for 5 grep -qx "flowtun: underlay dum0: link" "$log_a" ||
