@@ -73,7 +73,8 @@ impl_start() {
 	local impl=$1 fam=$2
 	case $impl in
 	flowtun)
-		ft_up "$a" "$FT_TMP/a$fam.conf"
+		# As deployed: dropped to nobody (CAP_NET_ADMIN kept) under the seccomp list.
+		ft_up "$a" "$FT_TMP/a$fam.conf" --user nobody --seccomp on
 		IMPL_PID=$FT_LAST_PID IMPL_LOG=$FT_TMP/a$fam.conf.log
 		ft_wait_for 5 grep -qx "flowtun: underlay veth-a: link" "$IMPL_LOG" ||
 			ft_fail "flowtun a does not watch veth-a: $(cat "$IMPL_LOG")"
