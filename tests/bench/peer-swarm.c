@@ -74,7 +74,8 @@ static const char usage_text[] =
 	"  --cookie-delay S       resend S seconds after a cookie reply (0; real peers wait for\n"
 	"                         their retransmit timer, 5 s)\n"
 	"  --handshake-deadline S end the handshake phase after S seconds (60)\n"
-	"  --slots N              handshakes in flight at most (1024; above K, none rebinds)\n"
+	"  --slots N              handshakes in flight at most (4096, at most 6144); with K at\n"
+	"                         most N, no slot is ever rebound to another peer's key\n"
 	"data\n"
 	"  --rate PPS             inner packets per second, all peers together (1000; 0: none)\n"
 	"  --duration S           seconds of data (5)\n"
@@ -235,7 +236,7 @@ static void defaults(struct sw_options *o)
 	o->hs_deadline = 60;
 	o->linger = 2;
 	o->size = 84;
-	o->slots = SW_MAX_SLOTS;
+	o->slots = SW_DEFAULT_SLOTS;
 	o->flow_wait = 10;
 	o->flow_settle = 1.5;
 }
@@ -284,7 +285,7 @@ static bool set_option(struct sw_options *o, int c, const char *v, bool *emit)
 	case OPT_HS_DEADLINE:
 		return parse_double(v, 0.1, 86400, &o->hs_deadline);
 	case OPT_SLOTS:
-		return parse_u32(v, 1, 4 * SW_MAX_SLOTS, &o->slots);
+		return parse_u32(v, 1, SW_MAX_SLOTS, &o->slots);
 	case OPT_RATE:
 		return parse_double(v, 0, 1e8, &o->rate);
 	case OPT_DURATION:
@@ -329,7 +330,8 @@ static void phase_end(const struct sw *s, struct sw_phase *ph)
 static void handshake_step(struct sw *s, uint64_t now, double *tokens, uint64_t *last,
 			   uint64_t *last_timeouts)
 {
-	double burst = s->o.handshake_rate / 100 > SW_BATCH ? s->o.handshake_rate / 100 : SW_BATCH;
+	/* 50 ms of initiations may go at once: the loop of a busy machine wakes up late. */
+	double burst = s->o.handshake_rate / 20 > SW_BATCH ? s->o.handshake_rate / 20 : SW_BATCH;
 
 	*tokens += s->o.handshake_rate * (double)(now - *last) / 1e9;
 	if (*tokens > burst)
@@ -345,17 +347,22 @@ static void handshake_step(struct sw *s, uint64_t now, double *tokens, uint64_t 
 
 static void run_handshakes(struct sw *s, struct sw_phase *ph)
 {
-	uint64_t deadline, last, last_timeouts = 0;
+	uint64_t deadline, last, last_timeouts = 0, progress;
 	double tokens = 1;
 
 	phase_begin(s, ph);
-	last = ph->start;
+	last = progress = ph->start;
 	deadline = ph->start + (uint64_t)(s->o.hs_deadline * 1e9);
 	while (s->established < s->o.peers) {
 		uint64_t now = sw_now();
 
 		if (now >= deadline)
 			break;
+		if (now - progress >= 5 * FT_NSEC_PER_SEC) {
+			fprintf(stderr, "peer-swarm: %u of %u peers handshaked after %.0f s\n",
+				s->established, s->o.peers, (double)(now - ph->start) / 1e9);
+			progress = now;
+		}
 		sw_io_receive(s, now, 8);
 		handshake_step(s, now, &tokens, &last, &last_timeouts);
 		sw_io_flush(s);

@@ -148,11 +148,14 @@ static void print_human(const struct sw *s, const struct figures *f,
 	if (s->o.mode == SW_MODE_ICMP)
 		printf(", %llu round trips answered (%.2f %%)", (unsigned long long)n->answered,
 		       per(100.0 * (double)n->answered, (double)n->data_tx_pkts));
-	printf("\n  rtt ms: avg %.3f p50 %.3f p99 %.3f max %.3f; keepalives sent %llu received "
-	       "%llu\n",
-	       per((double)g->rtt_sum_ns / 1e6, (double)g->rtt_count), rtt_quantile(g, 0.5),
-	       rtt_quantile(g, 0.99), (double)g->rtt_max_ns / 1e6,
-	       (unsigned long long)n->keepalive_tx, (unsigned long long)n->keepalive_rx);
+	if (s->o.mode == SW_MODE_ICMP)
+		printf("\n  rtt ms: avg %.3f p50 %.3f p99 %.3f max %.3f;",
+		       per((double)g->rtt_sum_ns / 1e6, (double)g->rtt_count), rtt_quantile(g, 0.5),
+		       rtt_quantile(g, 0.99), (double)g->rtt_max_ns / 1e6);
+	else
+		printf("\n ");
+	printf(" keepalives sent %llu received %llu\n", (unsigned long long)n->keepalive_tx,
+	       (unsigned long long)n->keepalive_rx);
 	printf("  CPU in the data phase: hub %.2f s (%.2f us per packet sent or received), "
 	       "swarm %.2f s\n",
 	       f->data_hub_cpu,

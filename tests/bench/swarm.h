@@ -31,8 +31,13 @@ enum {
 	SW_PEER_BITS = 17,
 	SW_MAX_PEERS = 1 << SW_PEER_BITS, /* 131,072 */
 	SW_MAX_SOCKETS = 256,
-	/* Handshakes in flight at once; each holds a noise identity and handshake. */
-	SW_MAX_SLOTS = 1024,
+	/*
+	 * Handshakes in flight at once. Each slot holds a noise identity and a handshake, two
+	 * sodium_malloc regions of four mappings each: 6,144 slots stay well below the 65,530
+	 * mappings a process may have (vm.max_map_count).
+	 */
+	SW_DEFAULT_SLOTS = 4096,
+	SW_MAX_SLOTS = 6144,
 	SW_BATCH = 64,	  /* datagrams per sendmmsg / recvmmsg */
 	SW_MTU = 1420,	  /* the hub's TUN MTU: the padding limit of transport data */
 	SW_BUF = 1536,	  /* one datagram buffer */
