@@ -18,7 +18,9 @@
  * An initiation answered with a cookie reply is no traffic of a peer at the hub (it does not
  * know whose it is before the DH work), and neither is its cookie reply. The sums must be equal,
  * not merely close: anything lost on the way shows as a difference, and the drop counters of
- * both namespaces say where. The log is read from where it ended when the swarm started.
+ * both namespaces say where. A loss can only make the hub count fewer inner packets from a peer
+ * and more to it than the swarm: the other way round (peers_miscounted) is a counting error
+ * whatever was lost. The log is read from where it ended when the swarm started.
  */
 #include "config.h"
 
@@ -257,6 +259,8 @@ static void expected(const struct sw_peer *p, uint64_t want[NSUM])
 static void compare(struct sw *s, const uint64_t *sums, struct sw_flow_result *r)
 {
 	r->peers_exact = r->peers_virtual_mismatch = r->peers_physical_mismatch = 0;
+	r->peers_miscounted = 0;
+	r->virtual_lost_pkts = r->physical_diff_pkts = 0;
 	r->first_mismatch[0] = 0;
 	r->v_rx_pkts = r->v_rx_bytes = r->v_tx_pkts = r->v_tx_bytes = 0;
 	r->p_rx_pkts = r->p_rx_bytes = r->p_tx_pkts = r->p_tx_bytes = 0;
@@ -269,6 +273,15 @@ static void compare(struct sw *s, const uint64_t *sums, struct sw_flow_result *r
 		v = memcmp(got, want, 4 * sizeof(uint64_t)) == 0;
 		ph = memcmp(got + P_RX_P, want + P_RX_P, 4 * sizeof(uint64_t)) == 0;
 		r->peers_exact += v && ph;
+		/* Received by the hub: at most what was sent; sent by it: at least what arrived. */
+		if (got[V_RX_P] > want[V_RX_P] || got[V_TX_P] < want[V_TX_P])
+			r->peers_miscounted++;
+		else
+			r->virtual_lost_pkts +=
+				want[V_RX_P] - got[V_RX_P] + got[V_TX_P] - want[V_TX_P];
+		for (int f = P_RX_P; f < NSUM; f += 2)
+			r->physical_diff_pkts += got[f] > want[f] ? got[f] - want[f]
+								  : want[f] - got[f];
 		r->peers_virtual_mismatch += !v;
 		r->peers_physical_mismatch += !ph;
 		if ((!v || !ph) && !r->first_mismatch[0]) {

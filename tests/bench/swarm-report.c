@@ -213,7 +213,10 @@ static void print_human(const struct sw *s, const struct figures *f,
 	       (unsigned long long)fl->p_rx_pkts, (unsigned long long)fl->p_rx_bytes,
 	       (unsigned long long)fl->p_tx_pkts, (unsigned long long)fl->p_tx_bytes);
 	if (fl->first_mismatch[0])
-		printf("  first mismatch: %s\n", fl->first_mismatch);
+		printf("  %u peers miscounted, %llu inner packets lost on the way, physical counts "
+		       "%llu apart; first mismatch: %s\n",
+		       fl->peers_miscounted, (unsigned long long)fl->virtual_lost_pkts,
+		       (unsigned long long)fl->physical_diff_pkts, fl->first_mismatch);
 }
 
 static void set_u(json_t *o, const char *k, uint64_t v)
@@ -254,6 +257,9 @@ static json_t *flows_json(const struct sw_flow_result *fl)
 	set_u(o, "peers_virtual_mismatch", fl->peers_virtual_mismatch);
 	set_u(o, "peers_physical_mismatch", fl->peers_physical_mismatch);
 	set_u(o, "endpoints_wrong", fl->endpoints_wrong);
+	set_u(o, "peers_miscounted", fl->peers_miscounted);
+	set_u(o, "virtual_lost_pkts", fl->virtual_lost_pkts);
+	set_u(o, "physical_diff_pkts", fl->physical_diff_pkts);
 	set_u(o, "messages", fl->messages);
 	set_u(o, "lines_bad", fl->lines_bad);
 	set_u(o, "lost", fl->lost);
@@ -276,7 +282,7 @@ static void print_json(const struct sw *s, const struct figures *f, const struct
 {
 	const struct sw_global *g = &s->g;
 	const struct sw_counts *n = &f->t.n;
-	json_t *root = json_object(), *h = json_object(), *d = json_object(), *sw = json_object();
+	json_t *root = json_object(), *h = json_object(), *d = json_object(), *sw;
 	json_t *rx = json_object(), *chk = json_object();
 
 	set_u(root, "peers", s->o.peers);

@@ -264,6 +264,14 @@ struct sw_flow_result {
 	uint32_t peers_virtual_mismatch;  /* virtual (inner) packets or bytes differ */
 	uint32_t peers_physical_mismatch; /* physical (wire) packets or bytes differ */
 	uint32_t endpoints_wrong;	  /* physical entries whose endpoint is not the peer's */
+	/*
+	 * Differences no loss explains: the hub counted more inner packets from a peer than it
+	 * sent, or fewer to it than it received (a packet counted twice, or not at all).
+	 */
+	uint32_t peers_miscounted;
+	/* Differences a loss on the way explains, in packets: fewer from, more to the peers. */
+	uint64_t virtual_lost_pkts;
+	uint64_t physical_diff_pkts; /* |hub - swarm| over every physical count */
 	uint64_t messages, lines_bad, lost, entries_foreign;
 	uint64_t v_rx_pkts, v_rx_bytes, v_tx_pkts, v_tx_bytes; /* hub's sums over our peers */
 	uint64_t p_rx_pkts, p_rx_bytes, p_tx_pkts, p_tx_bytes;
