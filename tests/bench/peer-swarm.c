@@ -40,7 +40,7 @@
 #include "tun/key.h"
 
 static const char usage_text[] =
-	"usage: peer-swarm --emit-config --peers K [--seed S] [--psk] [--overlay ADDR]\n"
+	"usage: peer-swarm --emit-config --peers K [--first N] [--seed S] [--psk] [--overlay A]\n"
 	"       peer-swarm --hub ADDR:PORT --hub-key KEY --peers K [options]\n"
 	"\n"
 	"K WireGuard peers (at most 131072) against one hub: real handshakes, then data at a set\n"
@@ -62,6 +62,8 @@ static const char usage_text[] =
 	"  --seed STRING          the keys' seed (\"peer-swarm\")\n"
 	"  --psk                  with preshared keys (also from the seed)\n"
 	"  --overlay ADDR         peer 0's overlay address; peer i has ADDR + i (100.64.0.2)\n"
+	"  --first N              be peers N .. N+K-1 of the seed (0): several swarms (on other\n"
+	"                         ports or addresses) share out one hub's peers\n"
 	"  --src-range CIDR       source addresses, one per peer (e.g. 198.19.0.0/16). Make them\n"
 	"                         local first: ip route add local CIDR dev lo; and route CIDR to\n"
 	"                         this namespace on the hub's side\n"
@@ -171,6 +173,7 @@ enum {
 	OPT_SEED,
 	OPT_PSK,
 	OPT_OVERLAY,
+	OPT_FIRST,
 	OPT_SRC_RANGE,
 	OPT_SRC_PORT,
 	OPT_SOCKETS,
@@ -202,6 +205,7 @@ static const struct option long_options[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "psk", no_argument, NULL, OPT_PSK },
 	{ "overlay", required_argument, NULL, OPT_OVERLAY },
+	{ "first", required_argument, NULL, OPT_FIRST },
 	{ "src-range", required_argument, NULL, OPT_SRC_RANGE },
 	{ "src-port", required_argument, NULL, OPT_SRC_PORT },
 	{ "sockets", required_argument, NULL, OPT_SOCKETS },
@@ -269,6 +273,8 @@ static bool set_option(struct sw_options *o, int c, const char *v, bool *emit)
 		return (o->psk = true);
 	case OPT_OVERLAY:
 		return parse_ipv4(v, &o->overlay);
+	case OPT_FIRST:
+		return parse_u32(v, 0, 1u << 24, &o->first);
 	case OPT_SRC_RANGE:
 		return parse_cidr(v, &o->src_base, &o->src_count);
 	case OPT_SRC_PORT:
@@ -457,6 +463,12 @@ int main(int argc, char *argv[])
 		fputs(usage_text, stderr);
 		return 2;
 	}
+	/* From here on, overlay is this swarm's peer 0's address. */
+	if ((uint64_t)s.o.overlay + s.o.first + s.o.peers > UINT32_MAX) {
+		fprintf(stderr, "peer-swarm: the overlay addresses run past 255.255.255.255\n");
+		return 2;
+	}
+	s.o.overlay += s.o.first;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "peer-swarm: sodium_init failed\n");
 		return 3;

@@ -4,7 +4,8 @@
  * tun/, sessions, the inner packets, and what each received datagram means.
  *
  * A peer's life:
- *   new       never sent an initiation; the pump takes peers in order (next_new)
+ *   new       never sent an initiation; the pump takes peers in order (next_new), in turn
+ *             with the peers that wait to resend
  *   waiting   an initiation in flight, in a slot; ends with a response (a session), a cookie
  *             reply (the cookie is stored and the peer queued again after --cookie-delay) or
  *             the timeout (queued again at once)
@@ -65,13 +66,13 @@ static void derive(const struct sw *s, const char label[4], uint32_t i,
 
 void sw_peer_private(const struct sw *s, uint32_t i, uint8_t out[FT_WIRE_KEY_LEN])
 {
-	derive(s, "priv", i, out);
+	derive(s, "priv", s->o.first + i, out);
 	ft_key_clamp(out);
 }
 
 void sw_peer_psk(const struct sw *s, uint32_t i, uint8_t out[FT_WIRE_KEY_LEN])
 {
-	derive(s, "psk ", i, out);
+	derive(s, "psk ", s->o.first + i, out);
 }
 
 static void ipv4_string(char out[16], uint32_t a)
@@ -265,11 +266,19 @@ static bool slot_available(const struct sw *s)
 	return s->o.peers <= s->nslots || s->nfree > 0;
 }
 
-/* The next peer due for an initiation: retries first, then rekeys, then new peers. */
+/*
+ * The next peer due for an initiation: new peers and resends (after a timeout, a cookie, for
+ * a rekey) in turn, so that neither starves the other: peers the hub never answers would
+ * otherwise keep the rest from their first initiation, or a long first pass keep the peers
+ * that got a cookie from their second.
+ */
 static bool next_due(struct sw *s, uint64_t now, uint32_t *i)
 {
-	if (fifo_pop_due(&s->q_timeout, now, i) || fifo_pop_due(&s->q_cookie, now, i) ||
-	    fifo_pop_due(&s->q_rekey, now, i)) {
+	bool new_first = (s->picks++ & 1) && s->next_new < s->o.peers;
+
+	if (!new_first &&
+	    (fifo_pop_due(&s->q_timeout, now, i) || fifo_pop_due(&s->q_cookie, now, i) ||
+	     fifo_pop_due(&s->q_rekey, now, i))) {
 		s->peers[*i].queued = false;
 		return true;
 	}

@@ -103,7 +103,7 @@ static void compute(const struct sw *s, const struct sw_phase *hs, const struct 
 					  ? f->t.last_done_ns
 					  : hs->end);
 	f->hs_rate = per(hs->established, f->hs_s);
-	f->init_rate = per((double)hs->initiations, f->hs_s);
+	f->init_rate = per((double)hs->initiations, secs(hs->start, hs->end));
 	f->hs_hub_cpu = cpu_s(&hs->hub0, &hs->hub1);
 	f->hs_self_cpu = cpu_s(&hs->self0, &hs->self1);
 	f->data_s = secs(data->start, data->sending_end);
@@ -139,8 +139,10 @@ static void print_human(const struct sw *s, const struct figures *f,
 	       f->t.handshaked, s->o.peers, f->hs_s, f->hs_rate, (unsigned long long)n->hs_sent,
 	       f->init_rate, (unsigned long long)n->hs_answered, (unsigned long long)n->cookies,
 	       (unsigned long long)n->timeouts);
-	printf("  CPU in the handshake phase: hub %.2f s (%.3f ms per handshake), swarm %.2f s\n",
-	       f->hs_hub_cpu, per(f->hs_hub_cpu * 1e3, f->t.handshaked), f->hs_self_cpu);
+	printf("  CPU in the handshake phase: hub %.2f s (%.3f ms per handshake), swarm %.2f s; "
+	       "%llu waits for a free slot\n",
+	       f->hs_hub_cpu, per(f->hs_hub_cpu * 1e3, f->t.handshaked), f->hs_self_cpu,
+	       (unsigned long long)s->g.no_slot_waits);
 	printf("data (%s, %u B): %llu sent in %.2f s (%.0f/s), %llu received (%.0f/s)",
 	       s->o.mode == SW_MODE_ICMP ? "ICMP echo" : "UDP", s->o.size,
 	       (unsigned long long)n->data_tx_pkts, f->data_s, f->tx_rate,

@@ -147,7 +147,8 @@ struct sw_options {
 	uint32_t src_count;
 	uint16_t src_port; /* of socket 0; socket s has src_port + s */
 	uint32_t sockets;  /* 0: as many as needed for one endpoint per peer, up to 256 */
-	uint32_t overlay;  /* peer 0's overlay address, host order */
+	uint32_t first;	   /* this swarm's peer 0 is peer `first` of the seed's sequence */
+	uint32_t overlay;  /* the overlay address of this swarm's peer 0, host order */
 	uint32_t hub_overlay;
 	double rate;	       /* data packets per second, all peers together */
 	double duration;       /* seconds of data */
@@ -189,6 +190,7 @@ struct sw {
 	uint32_t nfree;
 	struct sw_fifo q_timeout, q_cookie, q_rekey;
 	uint32_t next_new; /* the next peer that never sent an initiation */
+	uint64_t picks;	   /* initiations picked: new and resent peers take turns */
 	uint32_t established;
 	int fds[SW_MAX_SOCKETS];
 	uint16_t ports[SW_MAX_SOCKETS]; /* each socket's local port */
