@@ -85,6 +85,8 @@ fail:
 
 void sw_io_close(struct sw *s)
 {
+	if (!s->txq)
+		return; /* never opened: fds[] holds no descriptor */
 	for (uint32_t k = 0; k < s->nsock; k++)
 		if (s->fds[k] >= 0)
 			close(s->fds[k]);

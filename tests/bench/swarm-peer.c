@@ -297,22 +297,27 @@ static int send_initiation(struct sw *s, uint32_t i, uint64_t now)
 	uint8_t *buf;
 	int rc;
 
+	p->slot = slot;
 	if (sl->bound != (int32_t)i && (rc = slot_bind(s, sl, i)) < 0)
-		return rc;
+		goto fail;
 	/* Generation 0 never: index 0 of peer 0 would look unset in a capture. */
 	p->gen = (uint16_t)(p->gen % ((1u << (32 - SW_PEER_BITS)) - 1) + 1);
 	p->hs_index = i | (uint32_t)p->gen << SW_PEER_BITS;
 	buf = sw_io_slot(s, i);
 	rc = ft_noise_create_initiation(sl->hs, buf, p->hs_index);
-	if (rc < 0)
-		return -EINVAL;
+	if (rc < 0) {
+		rc = -EINVAL;
+		goto fail;
+	}
 	ft_cookie_maker_add_macs(&p->cookie, buf, FT_WIRE_INITIATION_LEN, now);
 	sw_io_commit(s, i, FT_WIRE_INITIATION_LEN, SW_KIND_INITIATION);
-	p->slot = slot;
 	p->waiting = true;
 	sl->peer = (int32_t)i;
 	sl->sent_ns = now;
 	return 0;
+fail:
+	slot_release(s, p);
+	return rc;
 }
 
 uint32_t sw_handshake_pump(struct sw *s, uint64_t now, uint32_t budget)
