@@ -119,7 +119,8 @@ trap 'exit 143' TERM
 #                                     a flowtun config: [Interface] on port 51820 with ADDRS,
 #                                     one [Peer]; EXTRA lines go into [Interface]
 #   ft_up NS CONF [OPTION...]         flowtun up CONF (device tun0) in NS, its stderr in
-#                                     CONF.log; waits until it says it is up; sets FT_LAST_PID
+#                                     CONF.log; waits until it says it is up (FT_UP_TIMEOUT
+#                                     seconds, 10 by default); sets FT_LAST_PID
 #   ft_status PID LOG                 SIGUSR1: wait for the status dump in LOG, print it
 #   ft_counter PID LOG NAME           a fresh status dump's value of counter NAME (0 if absent)
 #   ft_ping NS ADDR [COUNT]           ping ADDR from NS until one answer (COUNT tries, 10)
@@ -172,7 +173,7 @@ ft_up() {
 	shift 2
 	: >"$conf.log"
 	ft_bg ft_ns_exec "$ns" "$FLOWTUN" up --interface tun0 "$@" "$conf" 2>>"$conf.log"
-	local deadline=$(( $(ft_now_ms) + 10000 ))
+	local deadline=$(( $(ft_now_ms) + ${FT_UP_TIMEOUT:-10} * 1000 ))
 	until grep -q "tun0 is up" "$conf.log"; do
 		if ! kill -0 "$FT_LAST_PID" 2>/dev/null || [ "$(ft_now_ms)" -gt "$deadline" ]; then
 			sed 's/^/  flowtun: /' "$conf.log" >&2
