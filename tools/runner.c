@@ -246,6 +246,45 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 	return 0;
 }
 
+/*
+ * The transport AEAD, chosen once for the process before the worker sees a packet and before
+ * the drop and the seccomp filter: OpenSSL reads its configuration file as it starts.
+ */
+static int select_aead(const struct ft_config *cfg, const struct ft_runner_options *o, char *err,
+		       size_t errlen)
+{
+	enum ft_aead_impl want = o->crypto_set ? o->crypto : cfg->crypto;
+	struct ft_aead_choice c;
+	char what[96], probe[400];
+	size_t n = 0;
+	int rc = ft_aead_select(want, &c);
+
+	if (rc == -ENOTSUP) {
+		snprintf(err, errlen,
+			 "Crypto = %s: this flowtun was built without OpenSSL "
+			 "(configure --with-openssl)",
+			 ft_aead_impl_name(want));
+		return rc;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "Crypto = %s: OpenSSL could not be initialised",
+			 ft_aead_impl_name(want));
+		return rc;
+	}
+	ft_aead_describe(what, sizeof(what));
+	ft_log(FT_LOG_NOTICE, "transport AEAD: %s", what);
+	if (!c.measured)
+		return 0;
+	probe[0] = '\0';
+	for (int i = 0; i < FT_AEAD_PROBE_SIZES && n < sizeof(probe); i++)
+		n += (size_t)snprintf(probe + n, sizeof(probe) - n, "%s%zu B %.0f/%.0f",
+				      i ? ", " : "", c.probe_len[i], c.probe_ns[0][i],
+				      c.probe_ns[1][i]);
+	ft_log(FT_LOG_INFO, "transport AEAD measured, ns per seal+open, libsodium/openssl: %s",
+	       probe);
+	return 0;
+}
+
 static void report_ready(int fd, const char *err)
 {
 	const char *msg = err ? err : "0";
@@ -282,6 +321,16 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (select_aead(cfg, ropts, err, sizeof(err)) < 0) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "flowtun %s: %s", ropts->name, err);
+		if (ropts->ready_fd >= 0)
+			report_ready(ropts->ready_fd, msg);
+		else
+			fprintf(stderr, "%s\n", msg);
+		return 1;
+	}
 	if (ropts->config_path && !(r.config_path = ft_runner_absolute_path(ropts->config_path)))
 		ft_log_warn("%s: SIGHUP will not reload it", ropts->config_path);
 	uv_loop_init(&r.loop);
@@ -340,6 +389,7 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 	if (uv_loop_close(&r.loop) != 0)
 		ft_log_warnx("the loop still had handles at exit");
 	ft_opener_stop();
+	ft_aead_thread_cleanup();
 	free(r.config_path);
 	return r.exit_code;
 }
