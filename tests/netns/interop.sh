@@ -132,12 +132,12 @@ pings_and_iperf() {
 	ft_iperf "$a" "$b" 100.64.0.1 "$secs"
 	ft_log "$crypto: iperf3 wireguard-go -> flowtun, $secs s: $FT_MBPS Mbit/s"
 	# One status dump for all the counters (each dump waits for SIGUSR1's answer).
-	status=$(ft_status "$pid_a" "$log_a")
-	sed 's/^/  flowtun: /' <<<"$status" >&2
+	ft_status "$pid_a" "$log_a" >"$FT_TMP/status"
+	sed 's/^/  flowtun: /' "$FT_TMP/status" >&2
 	ip netns exec "$b" wg show "$wgif" | sed 's/^/  wg: /' >&2
 
 	for n in decrypt_failed bad_mac1 source_not_allowed bad_packet truncated; do
-		v=$(awk -v n="$n" '$1 == n { v = $2 } END { print v + 0 }' <<<"$status")
+		v=$(awk -v n="$n" '$1 == n { v = $2 } END { print v + 0 }' "$FT_TMP/status")
 		[ "$v" -eq 0 ] || ft_fail "flowtun counted $v $n with a correct peer"
 	done
 	ft_stop "$pid_a" "$FT_TMP/a.conf.log" || ft_fail "flowtun did not exit cleanly on SIGTERM"
