@@ -254,6 +254,8 @@ static int select_aead(const struct ft_config *cfg, const struct ft_runner_optio
 		       size_t errlen)
 {
 	enum ft_aead_impl want = o->crypto_set ? o->crypto : cfg->crypto;
+	/* Where the choice came from, for the messages: the option or the config file. */
+	const char *from = o->crypto_set ? "--crypto" : "Crypto =";
 	struct ft_aead_choice c;
 	char what[96], probe[400];
 	size_t n = 0;
@@ -261,13 +263,12 @@ static int select_aead(const struct ft_config *cfg, const struct ft_runner_optio
 
 	if (rc == -ENOTSUP) {
 		snprintf(err, errlen,
-			 "Crypto = %s: this flowtun was built without OpenSSL "
-			 "(configure --with-openssl)",
-			 ft_aead_impl_name(want));
+			 "%s %s: this flowtun was built without OpenSSL (configure --with-openssl)",
+			 from, ft_aead_impl_name(want));
 		return rc;
 	}
 	if (rc < 0) {
-		snprintf(err, errlen, "Crypto = %s: OpenSSL could not be initialised",
+		snprintf(err, errlen, "%s %s: OpenSSL could not be initialised", from,
 			 ft_aead_impl_name(want));
 		return rc;
 	}

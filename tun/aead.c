@@ -28,8 +28,6 @@ _Static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == FT_AEAD_NONCE_LEN,
 
 enum { NONCE_LEN = FT_AEAD_NONCE_LEN };
 
-static const size_t probe_sizes[FT_AEAD_PROBE_SIZES] = { 64, 128, 256, 512, 1024, 1420 };
-
 /*
  * Set by ft_aead_select() before other threads use the AEAD, read-only afterwards: every
  * packet reads openssl_from. Before any selection everything goes through libsodium.
@@ -332,6 +330,8 @@ static double probe_one(enum ft_aead_impl impl, uint8_t *buf, size_t len, unsign
 	}
 	return (double)(cpu_ns() - t0) / n;
 }
+
+static const size_t probe_sizes[FT_AEAD_PROBE_SIZES] = { 64, 128, 256, 512, 1024, 1420 };
 
 /*
  * auto: both implementations at each probe size, interleaved, the best of a few rounds (a
