@@ -69,6 +69,7 @@ static void on_gone(void *arg, const char *why)
 static void on_hup(uv_signal_t *h, int signum)
 {
 	struct runner *r = h->data;
+	struct ft_aead_choice aead;
 	struct ft_config cfg;
 	char err[512];
 	int rc;
@@ -82,6 +83,11 @@ static void on_hup(uv_signal_t *h, int signum)
 		ft_log_warnx("reload: %s (keeping the running configuration)", err);
 		return;
 	}
+	/* The transport AEAD is chosen once per process (tun/aead.h). */
+	ft_aead_current(&aead);
+	if (!r->opts->crypto_set && cfg.crypto != aead.asked)
+		ft_log_warnx("reload: Crypto = %s takes a restart (keeping %s)",
+			     ft_aead_impl_name(cfg.crypto), ft_aead_impl_name(aead.asked));
 	/* Settings files carry no peers: a reload must not remove those wg(8) set. */
 	if (r->opts->settings_only)
 		rc = 0, err[0] = '\0';
