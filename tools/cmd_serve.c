@@ -9,8 +9,8 @@
  *
  * flowtun's own settings come from /etc/flowtun/IFACE.conf when it exists (another file with
  * FLOWTUN_SETTINGS=PATH): an [Interface] with FlowLog, FlowLogInterval, FlowLogMaxConns,
- * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval, Offload, User and
- * Seccomp. FLOWTUN_FLOWLOG overrides FlowLog. SIGHUP re-reads the file (the flow log is
+ * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval, Offload, User,
+ * Seccomp and Crypto. FLOWTUN_FLOWLOG overrides FlowLog. SIGHUP re-reads the file (the flow log is
  * reopened).
  */
 #include "config.h"

@@ -316,6 +316,10 @@ static int parse_device_key(struct show_dev *d, const char *key, char *value)
 		d->iface = value;
 		return 0;
 	}
+	if (strcmp(key, "flowtun_crypto") == 0) {
+		d->crypto = value;
+		return 0;
+	}
 	if (strcmp(key, "flowtun_link") == 0) {
 		struct show_link *l;
 

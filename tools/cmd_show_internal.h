@@ -65,6 +65,7 @@ struct show_dev {
 	char public_key[FT_KEY_B64_LEN + 1];
 	uint64_t listen_port, fwmark;
 	const char *iface;
+	const char *crypto; /* the transport AEAD in use, or NULL (an older server) */
 	struct show_link *links;
 	size_t n_links, cap_links;
 	struct show_counter *counters;

@@ -144,6 +144,8 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 		fprintf(f, "  fwmark: 0x%" PRIx64 "\n", d->fwmark);
 	if (d->iface && strcmp(d->iface, d->name) != 0)
 		fprintf(f, "  device: %s\n", d->iface);
+	if (d->crypto)
+		fprintf(f, "  crypto: %s\n", d->crypto);
 	for (size_t i = 0; i < d->n_links; i++) {
 		fprintf(f, "  underlay %s: %s", d->links[i].name,
 			link_state_text(d->links[i].state));
@@ -254,6 +256,8 @@ json_t *ft_show_device_json(const struct show_dev *d)
 	json_object_set_new(o, "flowtunExtras", json_boolean(d->extras));
 	if (d->iface)
 		json_object_set_new(o, "device", json_string(d->iface));
+	if (d->crypto)
+		json_object_set_new(o, "crypto", json_string(d->crypto));
 	json_object_set_new(o, "links", a = json_array());
 	for (size_t i = 0; a && i < d->n_links; i++)
 		json_array_append_new(a, json_pack("{s:s, s:s, s:o}", "name", d->links[i].name,

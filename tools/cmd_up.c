@@ -50,13 +50,17 @@ const struct ft_command ft_command_up = {
 		"                         root: no drop)\n"
 		"      --seccomp on|log|off  the syscall allow-list after the drop (config:\n"
 		"                         Seccomp; default on with --user or User, else off)\n"
+		"      --crypto auto|libsodium|openssl  the transport AEAD (config: Crypto;\n"
+		"                         default auto: measured at start, the faster one per\n"
+		"                         packet size)\n"
 		"\n"
 		"CONFIG is the wg-quick format ([Interface] with PrivateKey or PrivateKeyFile,\n"
 		"ListenPort, Address, MTU, FwMark; repeated [Peer] with PublicKey, PresharedKey,\n"
 		"AllowedIPs, Endpoint, PersistentKeepalive) plus flowtun's keys in [Interface]:\n"
 		"FlowLog (a path, - or syslog), FlowLogInterval (s, 5), FlowLogMaxConns (1060),\n"
 		"LinkWatch, LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off),\n"
-		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp.\n"
+		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp,\n"
+		"Crypto (auto|libsodium|openssl).\n"
 		"See flowtun-up(8).\n",
 	.run = cmd_up,
 };
@@ -101,6 +105,7 @@ static int cmd_up(int argc, char *argv[])
 		{ "batch", required_argument, NULL, 'B' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "seccomp", required_argument, NULL, 'S' },
+		{ "crypto", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ft_worker_options wopts = { 0 };
@@ -157,6 +162,13 @@ static int cmd_up(int argc, char *argv[])
 			break;
 		case 'S':
 			seccomp = optarg;
+			break;
+		case 'C':
+			if (ft_aead_impl_parse(optarg, &ropts.crypto) < 0)
+				return ft_command_usage_error(
+					cmd, "bad --crypto '%s' (auto, libsodium or openssl)",
+					optarg);
+			ropts.crypto_set = true;
 			break;
 		default:
 			return ft_command_usage_error(cmd, "unknown option");

@@ -69,6 +69,7 @@ static void on_gone(void *arg, const char *why)
 static void on_hup(uv_signal_t *h, int signum)
 {
 	struct runner *r = h->data;
+	struct ft_aead_choice aead;
 	struct ft_config cfg;
 	char err[512];
 	int rc;
@@ -82,6 +83,11 @@ static void on_hup(uv_signal_t *h, int signum)
 		ft_log_warnx("reload: %s (keeping the running configuration)", err);
 		return;
 	}
+	/* The transport AEAD is chosen once per process (tun/aead.h). */
+	ft_aead_current(&aead);
+	if (!r->opts->crypto_set && cfg.crypto != aead.asked)
+		ft_log_warnx("reload: Crypto = %s takes a restart (keeping %s)",
+			     ft_aead_impl_name(cfg.crypto), ft_aead_impl_name(aead.asked));
 	/* Settings files carry no peers: a reload must not remove those wg(8) set. */
 	if (r->opts->settings_only)
 		rc = 0, err[0] = '\0';
@@ -246,6 +252,46 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 	return 0;
 }
 
+/*
+ * The transport AEAD, chosen once for the process before the worker sees a packet and before
+ * the drop and the seccomp filter: OpenSSL reads its configuration file as it starts.
+ */
+static int select_aead(const struct ft_config *cfg, const struct ft_runner_options *o, char *err,
+		       size_t errlen)
+{
+	enum ft_aead_impl want = o->crypto_set ? o->crypto : cfg->crypto;
+	/* Where the choice came from, for the messages: the option or the config file. */
+	const char *from = o->crypto_set ? "--crypto" : "Crypto =";
+	struct ft_aead_choice c;
+	char what[96], probe[400];
+	size_t n = 0;
+	int rc = ft_aead_select(want, &c);
+
+	if (rc == -ENOTSUP) {
+		snprintf(err, errlen,
+			 "%s %s: this flowtun was built without OpenSSL (configure --with-openssl)",
+			 from, ft_aead_impl_name(want));
+		return rc;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "%s %s: OpenSSL could not be initialised", from,
+			 ft_aead_impl_name(want));
+		return rc;
+	}
+	ft_aead_describe(what, sizeof(what));
+	ft_log(FT_LOG_NOTICE, "transport AEAD: %s", what);
+	if (!c.measured)
+		return 0;
+	probe[0] = '\0';
+	for (int i = 0; i < FT_AEAD_PROBE_SIZES && n < sizeof(probe); i++)
+		n += (size_t)snprintf(probe + n, sizeof(probe) - n, "%s%zu B %.0f/%.0f",
+				      i ? ", " : "", c.probe_len[i], c.probe_ns[0][i],
+				      c.probe_ns[1][i]);
+	ft_log(FT_LOG_INFO, "transport AEAD measured, ns per seal+open, libsodium/openssl: %s",
+	       probe);
+	return 0;
+}
+
 static void report_ready(int fd, const char *err)
 {
 	const char *msg = err ? err : "0";
@@ -282,6 +328,16 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (select_aead(cfg, ropts, err, sizeof(err)) < 0) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "flowtun %s: %s", ropts->name, err);
+		if (ropts->ready_fd >= 0)
+			report_ready(ropts->ready_fd, msg);
+		else
+			fprintf(stderr, "%s\n", msg);
+		return 1;
+	}
 	if (ropts->config_path && !(r.config_path = ft_runner_absolute_path(ropts->config_path)))
 		ft_log_warn("%s: SIGHUP will not reload it", ropts->config_path);
 	uv_loop_init(&r.loop);
@@ -340,6 +396,7 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 	if (uv_loop_close(&r.loop) != 0)
 		ft_log_warnx("the loop still had handles at exit");
 	ft_opener_stop();
+	ft_aead_thread_cleanup();
 	free(r.config_path);
 	return r.exit_code;
 }

@@ -4,13 +4,15 @@
 
 #include <stdbool.h>
 
+#include "tun/aead.h"
 #include "tun/conf.h"
 #include "tun/worker.h"
 
 /*
  * Runs one worker on its own loop until SIGTERM, SIGINT, or the worker says its interface or
  * API socket is gone; SIGHUP reloads config_path (when there is one), SIGUSR1 writes the status
- * to the log. Shared by `flowtun up` and `flowtun IFACE`.
+ * to the log. Shared by `flowtun up` and `flowtun IFACE`. It chooses the transport AEAD first
+ * (ft_aead_select(), before anything is dropped); a Crypto change needs a restart.
  *
  * ready_fd >= 0: once the worker is up, the runner detaches (a new session, stdio to
  * /dev/null) and writes one byte '0' to ready_fd and closes it; on failure it writes the error
@@ -30,6 +32,9 @@ struct ft_runner_options {
 	 */
 	const char *user;
 	const char *seccomp;
+	/* flowtun up --crypto: the transport AEAD (tun/aead.h) instead of the config's Crypto. */
+	bool crypto_set;
+	enum ft_aead_impl crypto;
 };
 
 /*

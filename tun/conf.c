@@ -337,6 +337,7 @@ void ft_config_init_defaults(struct ft_config *cfg)
 	cfg->ipfix_template_interval = FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL;
 	cfg->statistics = true;
 	cfg->offload = true;
+	cfg->crypto = FT_AEAD_AUTO;
 }
 
 static int parse(const char *text, const char *name, const char *basedir, bool settings_only,

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "tun/aead.h"
 #include "tun/crypto.h"
 
 void ft_crypto_hash_init(struct ft_crypto_hash *h)
@@ -198,28 +199,19 @@ int ft_crypto_aead_decrypt(uint8_t *dst, const uint8_t *src, size_t len, const u
 	return 0;
 }
 
+/* Transport data: the implementation ft_aead_select() chose (libsodium or OpenSSL). */
 void ft_crypto_aead_encrypt_detached(uint8_t *buf, size_t len, uint8_t tag[FT_CRYPTO_TAG_LEN],
 				     const uint8_t *ad, size_t adlen, uint64_t counter,
 				     const uint8_t key[FT_CRYPTO_KEY_LEN])
 {
-	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
-
-	aead_nonce(nonce, counter);
-	crypto_aead_chacha20poly1305_ietf_encrypt_detached(buf, tag, NULL, buf, len, ad, adlen,
-							   NULL, nonce, key);
+	ft_aead_encrypt(buf, len, tag, ad, adlen, counter, key);
 }
 
 int ft_crypto_aead_decrypt_detached(uint8_t *buf, size_t len, const uint8_t tag[FT_CRYPTO_TAG_LEN],
 				    const uint8_t *ad, size_t adlen, uint64_t counter,
 				    const uint8_t key[FT_CRYPTO_KEY_LEN])
 {
-	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
-
-	aead_nonce(nonce, counter);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(buf, NULL, buf, len, tag, ad, adlen,
-							       nonce, key) != 0)
-		return -EBADMSG;
-	return 0;
+	return ft_aead_decrypt(buf, len, tag, ad, adlen, counter, key);
 }
 
 void ft_crypto_xaead_encrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,

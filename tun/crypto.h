@@ -20,7 +20,8 @@
  *   XAEAD     XChaCha20-Poly1305 (cookie replies)
  *   TAI64N    12-byte timestamp
  *
- * No function allocates. Functions that take secrets wipe their own intermediate copies
+ * No function allocates (except the first OpenSSL transport AEAD call of a thread: tun/aead.h).
+ * Functions that take secrets wipe their own intermediate copies
  * before returning; the caller owns and wipes its inputs and outputs. Buffers may not
  * overlap unless a function says so. Call sodium_init() once before any of these.
  */
@@ -99,7 +100,9 @@ int ft_crypto_aead_decrypt(uint8_t *dst, const uint8_t *src, size_t len, const u
 
 /*
  * The same with a detached tag, for transport data encrypted in place: buf holds len bytes
- * of plaintext (ciphertext), the 16-byte tag is written to (read from) tag.
+ * of plaintext (ciphertext), the 16-byte tag is written to (read from) tag. These go through
+ * the implementation tun/aead.h selected (libsodium or OpenSSL); on a failed decryption the
+ * contents of buf are unspecified. The functions above always use libsodium (the handshake).
  */
 void ft_crypto_aead_encrypt_detached(uint8_t *buf, size_t len, uint8_t tag[FT_CRYPTO_TAG_LEN],
 				     const uint8_t *ad, size_t adlen, uint64_t counter,

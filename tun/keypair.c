@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "tun/aead.h"
 #include "tun/keypair.h"
 
 _Static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES == FT_WIRE_TAG_LEN, "tag size");
@@ -22,6 +23,9 @@ static void release(struct ft_index_table *t, struct ft_keypair *kp)
 	if (!kp)
 		return;
 	ft_index_remove(t, &kp->entry);
+	/* OpenSSL's contexts may hold a copy of its keys from the last packet (tun/aead.h). */
+	if (kp->in_use)
+		ft_aead_forget();
 	sodium_memzero(kp, sizeof(*kp));
 }
 
@@ -112,12 +116,6 @@ void ft_keypair_set_clear(struct ft_keypair_set *set, struct ft_index_table *t)
 	set->current = set->previous = set->next = NULL;
 }
 
-static void nonce(uint8_t n[crypto_aead_chacha20poly1305_ietf_NPUBBYTES], uint64_t counter)
-{
-	memset(n, 0, 4);
-	ft_wire_store_le64(n + 4, counter);
-}
-
 static bool expired(uint64_t birth_ns, uint64_t now_ns, uint64_t age_ns)
 {
 	return now_ns >= birth_ns && now_ns - birth_ns >= age_ns;
@@ -126,7 +124,6 @@ static bool expired(uint64_t birth_ns, uint64_t now_ns, uint64_t age_ns)
 int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t cap, size_t mtu,
 		       uint64_t now_ns, size_t *out_len)
 {
-	uint8_t n[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
 	size_t padded = ft_wire_padded_len(len, mtu);
 	uint8_t *payload = buf + FT_WIRE_TRANSPORT_HEADER_LEN;
 	uint64_t counter;
@@ -145,9 +142,7 @@ int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t c
 	buf[1] = buf[2] = buf[3] = 0;
 	ft_wire_store_le32(buf + FT_WIRE_DATA_OFF_RECEIVER, kp->remote_index);
 	ft_wire_store_le64(buf + FT_WIRE_DATA_OFF_COUNTER, counter);
-	nonce(n, counter);
-	crypto_aead_chacha20poly1305_ietf_encrypt_detached(payload, payload + padded, NULL, payload,
-							   padded, NULL, 0, NULL, n, kp->send_key);
+	ft_aead_encrypt(payload, padded, payload + padded, NULL, 0, counter, kp->send_key);
 	*out_len = FT_WIRE_TRANSPORT_HEADER_LEN + padded + FT_WIRE_TAG_LEN;
 	return 0;
 }
@@ -155,7 +150,6 @@ int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t c
 int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
 		       size_t *plain_len)
 {
-	uint8_t n[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
 	uint8_t *payload = msg + FT_WIRE_TRANSPORT_HEADER_LEN;
 	uint64_t counter;
 	size_t clen;
@@ -169,9 +163,8 @@ int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t
 	}
 	counter = ft_wire_load_le64(msg + FT_WIRE_DATA_OFF_COUNTER);
 	clen = len - FT_WIRE_TRANSPORT_MIN_LEN;
-	nonce(n, counter);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-		    payload, NULL, payload, clen, payload + clen, NULL, 0, n, kp->recv_key) != 0)
+	/* On failure the payload may hold garbage (OpenSSL decrypts before it compares tags). */
+	if (ft_aead_decrypt(payload, clen, payload + clen, NULL, 0, counter, kp->recv_key) != 0)
 		return -EBADMSG;
 	/* Only an authenticated counter may move the window. */
 	if (!ft_replay_check(&kp->replay, counter, FT_REJECT_AFTER_MESSAGES))

@@ -28,7 +28,8 @@
  * the old current becomes previous, or, if an unconfirmed next existed, that next does.
  *
  * The set lives in memory from sodium_malloc() (the peer owns it) and every keypair that
- * leaves the set is wiped. Loop thread only; nothing allocates.
+ * leaves the set is wiped, with the copy of its keys the calling thread's OpenSSL contexts may
+ * hold (ft_aead_forget(), tun/aead.h). Loop thread only; nothing allocates.
  */
 struct ft_peer;
 
@@ -96,8 +97,9 @@ int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t c
  * Decrypts the transport message msg[0..len) in place (its receiver index has already
  * picked kp) and checks its counter against the replay window. On success the padded
  * plaintext is at msg + 16 and *plain_len is its length (len - 32). 0, -EMSGSIZE (shorter
- * than a keepalive), -EKEYEXPIRED (kp is spent), -EBADMSG (authentication failed) or -EALREADY
- * (replayed or older than the window).
+ * than a keepalive), -EKEYEXPIRED (kp is spent), -EBADMSG (authentication failed: the payload
+ * may then hold garbage) or -EALREADY (replayed or older than the window). The AEAD is the
+ * implementation tun/aead.h selected.
  */
 int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
 		       size_t *plain_len);

@@ -6,6 +6,7 @@
  *
  * The extras (get=flowtun only; plain get=1 answers exactly what wireguard-go answers):
  *   flowtun_interface=NAME
+ *   flowtun_crypto=TEXT                         the transport AEAD in use (tun/aead.h)
  *   flowtun_link=IFNAME STATE SINCE_MS          one per watched underlay link
  *   flowtun_counter=NAME VALUE                  every drop counter and event, zero or not
  *   flowtun_flowlog=DEST, flowtun_flowlog_lines=N, flowtun_flowlog_lost=N,
@@ -35,6 +36,7 @@
 
 #include <sodium.h>
 
+#include "tun/aead.h"
 #include "tun/allowedips.h"
 #include "tun/log.h"
 #include "tun/worker_internal.h"
@@ -144,7 +146,11 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 {
 	const struct ft_proto_counters *pc = ft_proto_counters(w->proto);
 
+	char aead[96];
+
 	ft_uapi_write_kv(wr, "flowtun_interface", "%s", w->ifname);
+	ft_aead_describe(aead, sizeof(aead));
+	ft_uapi_write_kv(wr, "flowtun_crypto", "%s", aead);
 	for (size_t i = 0; i < w->n_links; i++)
 		ft_uapi_write_kv(wr, "flowtun_link", "%s %s %" PRIu64, w->links[i].name,
 				 w->links[i].state == FT_LINK_UP      ? "link"

@@ -12,6 +12,10 @@
  *               that the inner IP parsing and the AllowedIPs source check see it
  *   byte 0 = 4  like 0 and under load (mac2 and the cookie path)
  *
+ * with the high bit of byte 0 choosing the transport AEAD for that input (tun/aead.h): clear
+ * libsodium, set OpenSSL (when this build has it; otherwise libsodium again). Both must
+ * survive the same inputs; the session's keys do not depend on it.
+ *
  * A crash, a sanitizer report or an output longer than its buffer is a failure.
  */
 #include "config.h"
@@ -23,6 +27,7 @@
 
 #include <sodium.h>
 
+#include "tun/aead.h"
 #include "tun/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -142,8 +147,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1 || size - 1 > 1500)
 		return 0;
-	op = data[0];
+	op = data[0] & 0x7f;
 	len = size - 1;
+	/* Cheap after the first time: OpenSSL's contexts are made once per thread. */
+	if (ft_aead_select_split(
+		    data[0] & 0x80 && ft_aead_impl_built(FT_AEAD_OPENSSL) ? 0 : SIZE_MAX) < 0)
+		abort();
 	memset(buf, 0, sizeof(buf));
 	switch (op) {
 	case 0:

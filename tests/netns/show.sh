@@ -27,7 +27,8 @@ psk=$("$FLOWTUN" genpsk)
 ft_conf "$FT_TMP/a.conf" "$ka" "100.64.0.1/24, fd00::1/64" "$pb" "100.64.0.2/32, fd00::2/128" \
 	198.18.0.2:51820 "FlowLog = $FT_TMP/flows-a.jsonl
 FlowLogInterval = 60
-LinkWatch = veth-a"
+LinkWatch = veth-a
+Crypto = libsodium"
 printf 'PresharedKey = %s\n' "$psk" >>"$FT_TMP/a.conf"
 ft_up "$a" "$FT_TMP/a.conf"
 pid_a=$FT_LAST_PID
@@ -76,7 +77,8 @@ mask() {
 		-e '/persistent keepalive/!s/[0-9]+ (year|day|hour|minute|second)s?(, [0-9]+ (year|day|hour|minute|second)s?)*/TIME/g' \
 		-e 's/[0-9]+(\.[0-9]+)? (B|KiB|MiB|GiB|TiB)/BYTES/g' \
 		-e 's/[0-9]+ packets?/N packets/g' \
-		-e 's/100\.64\.0\.1:[0-9]+/100.64.0.1:PORT/g' |
+		-e 's/100\.64\.0\.1:[0-9]+/100.64.0.1:PORT/g' \
+		-e 's/^  crypto: .* \(auto\)$/  crypto: MEASURED (auto)/' |
 		awk '/^  counters:/ { skip = 1; next }
 		     /^  top connections/ { print; skip = 0; top = 1; next }
 		     skip && /^    / { next }
@@ -112,6 +114,7 @@ check() { # check NAME JSON JQ-FILTER: the filter must print true
 	jq -e "$3" <<<"$2" >/dev/null || ft_fail "--json of $1: $3 is not true in: $2"
 }
 check a "$ja" '.interface == "tun0" and .listenPort == 51820 and .flowtunExtras'
+check a "$ja" '.crypto == "libsodium"'
 check a "$ja" ".publicKey == \"$pa\" and .peers[0].publicKey == \"$pb\""
 check a "$ja" '.peers | length == 1'
 check a "$ja" '.peers[0].state == "up" and .peers[0].path == "veth-a"'
@@ -129,6 +132,7 @@ check a "$ja" '.top[0].proto == 6 and .top[0].protoName == "tcp" and
 check a "$ja" '[.top[] | select(.proto == 1 and .dst == "100.64.0.2:0" and .txPkts >= 3)] |
 	length == 1'
 check b "$jb" 'type == "array" and length == 1'
+check b "$jb" '.[0].crypto | test("^(libsodium|openssl|openssl from [0-9]+ B, libsodium below) \\(auto\\)$")'
 check b "$jb" ".[0].publicKey == \"$pb\" and .[0].peers[0].publicKey == \"$pa\""
 check b "$jb" '.[0].peers[0].state == "up" and .[0].peers[0].persistentKeepalive == 25'
 check b "$jb" '.[0].peers[0].rxBytes > 1000000 and .[0].counters.handshake_completed >= 1'
