@@ -162,7 +162,8 @@ int main(int argc, char *argv[])
 
 			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 			rc = ioctl(s, SIOCETHTOOL, &ifr);
-			printf("SIOCETHTOOL returned %d (%s)\n", rc, rc < 0 ? strerror(errno) : "ok");
+			printf("SIOCETHTOOL returned %d (%s)\n", rc,
+			       rc < 0 ? strerror(errno) : "ok");
 			close(s);
 		} else if (strcmp(line, "tunsetiff") == 0) {
 			struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
