@@ -19,7 +19,6 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <syslog.h>
-#include <termios.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -29,13 +28,20 @@
 #include "tun/privs.h"
 
 /*
- * The system calls of the running tunnel, after the drop, derived from the code and the
- * libraries it calls, path by path (each group says which), and checked by the whole netns
- * suite running every tunnel under this list (tests/run-all sets FLOWTUN_SECCOMP=on and
- * FLOWTUN_SECCOMP_REPORT for one of its two runs, and fails on any line in the report).
+ * The system calls of the running tunnel, after the drop. Derived from the code and the
+ * libraries it calls, path by path (each group says which), and checked twice: strace of
+ * every tunnel of the netns suite from the drop on (tests/netns/seccomp.sh adds the paths the
+ * suite did not take: a flush of hundreds of flows, a link without ethtool, a torn flow-log
+ * line, host names resolved through /etc/hosts and DNS, a link-local endpoint), and the
+ * whole netns suite run with every tunnel under this list (tests/run-all sets
+ * FLOWTUN_SECCOMP=on and FLOWTUN_SECCOMP_REPORT for one of its two runs, and fails on any
+ * line in the report).
  */
 static const char *const allowed_syscalls[] = {
-	/* the packet path: TUN read/write (readv/writev with the vnet header), batched UDP */
+	/*
+	 * the packet path: TUN read/write (readv/writev with the vnet header), batched UDP;
+	 * rtnetlink requests (libmnl: sendto, recvfrom, recvmsg); the opener's socketpair
+	 */
 	"read",
 	"write",
 	"readv",
@@ -46,32 +52,37 @@ static const char *const allowed_syscalls[] = {
 	"sendto",
 	"recvmsg",
 	"sendmsg",
-	/* libuv's loop: epoll, the async wake-up eventfd, the signal pipe, timers */
+	/*
+	 * libuv's loop: epoll, the wake-up eventfd and the signal pipe (made when the first
+	 * handle of their kind starts), the flags of an fd it adopts
+	 */
 	"epoll_wait",
 	"epoll_pwait",
 	"epoll_ctl",
-	"epoll_create1",
 	"eventfd2",
 	"pipe2",
 	"fcntl",
+	/* clocks, where the vDSO falls back to the kernel (kvm-clock with an unstable TSC) */
 	"clock_gettime",
-	"clock_getres",
 	"gettimeofday",
-	"nanosleep",
+	/* glibc's nanosleep: ft_rtnl_addr_add() waits for an IPv6 address's route */
 	"clock_nanosleep",
+	/* malloc's arena lock under contention, libuv's pool */
 	"sched_yield",
 	/*
-	 * signals: libuv's handlers (rt_sigaction below, not for SIGSYS), abort(), the
-	 * SIGSYS handler's own re-raise
+	 * signals: libuv's handlers (rt_sigaction below, any signal but SIGSYS), glibc's
+	 * thread set-up, abort(), the SIGSYS handler's re-raise
 	 */
 	"rt_sigprocmask",
 	"rt_sigreturn",
-	"sigaltstack",
+	"restart_syscall",
 	"getpid",
 	"gettid",
 	"tgkill",
-	"restart_syscall",
-	/* memory: malloc (arenas of the pool threads), sodium_malloc's guard pages and mlock */
+	/*
+	 * memory: malloc (arenas of the pool threads, mremap of a big realloc), thread stacks,
+	 * sodium_malloc's guard pages, mlock and MADV_DONTDUMP, sodium_free's munlock
+	 */
 	"brk",
 	"mmap",
 	"munmap",
@@ -88,59 +99,46 @@ static const char *const allowed_syscalls[] = {
 	 */
 	"sysinfo",
 	/*
-	 * files: SIGHUP re-reads the config and key file (opened by the opener, read and
-	 * fstat'ed here); the flow log written on libuv's pool, a line torn by ENOSPC cut back
-	 * with ftruncate, closed with uv_fs_close; the time zone of log stamps; getaddrinfo
-	 * reads /etc/hosts, /etc/resolv.conf (and stats it for changes), /etc/gai.conf,
-	 * /etc/nsswitch.conf; the API socket's watch
+	 * files: SIGHUP re-reads the config and key file (opened by the opener, fstat'ed and
+	 * read here); the flow log, (re)opened, written and closed on libuv's pool, a line
+	 * torn by ENOSPC cut back with ftruncate; /etc/localtime of the time stamps (lseek);
+	 * getaddrinfo reads /etc/hosts, /etc/resolv.conf (and stats it for changes),
+	 * /etc/gai.conf, /etc/nsswitch.conf; the API socket's watch (fstat of its inode, lstat
+	 * of its path) and its removal at exit (unlink, first as ourselves)
 	 */
 	"openat",
 	"close",
 	"fstat",
 	"newfstatat",
-	"statx",
 	"lseek",
-	"pread64",
-	"pwrite64",
-	"preadv",
-	"pwritev",
 	"ftruncate",
-	"fsync",
-	"fdatasync",
 	"unlink",
-	"getdents64",
 	/*
-	 * sockets: rtnetlink (routes of a reload, the link monitor, getaddrinfo's
-	 * AI_ADDRCONFIG), the userspace API's UNIX socket, a new UDP socket for a listen port
-	 * set through the API, IPFIX, DNS over UDP and TCP, syslog, the opener's socketpair.
-	 * socket() and ioctl() are allowed below with their arguments.
+	 * sockets: a new UDP socket for a listen port set through the API (bind, options,
+	 * getsockname), the API's clients (accept4), IPFIX and syslog (connect), DNS over UDP
+	 * and TCP (connect, poll; uname: res_init's default domain). socket() and ioctl() are
+	 * allowed below, with their arguments.
 	 */
 	"bind",
 	"connect",
 	"getsockname",
-	"getpeername",
 	"setsockopt",
 	"getsockopt",
 	"accept4",
-	"listen",
-	"shutdown",
 	"poll",
 	"ppoll",
-	/* getaddrinfo() may ask who we are */
-	"getuid",
-	"geteuid",
-	"getgid",
-	"getegid",
 	"uname",
-	/* libuv's thread pool (flow-log writes), glibc's pthread_create and thread exit */
+	/*
+	 * libuv's thread pool (started by the first flow-log write, often after the drop):
+	 * glibc's pthread_create (clone3, clone where clone3 is missing; the stack's guard and
+	 * its rlimit), thread exit
+	 */
 	"clone",
 	"clone3",
 	"futex",
 	"set_robust_list",
 	"rseq",
-	"sched_getaffinity",
 	"prlimit64",
-	"getrlimit",
 	"exit",
 	"exit_group",
 	/* ft_opener_stop() reaps the opener at exit */
@@ -148,7 +146,7 @@ static const char *const allowed_syscalls[] = {
 };
 
 /*
- * LeakSanitizer's exit-time scan (sanitizer builds only) stops the threads from a traced
+ * Sanitizer builds only. LeakSanitizer's exit-time scan stops the threads from a traced
  * clone: PR_SET_PTRACER and PR_SET_DUMPABLE, ptrace, waitpid, and the legacy open and getdents
  * of its own raw syscalls (/proc/self/maps, /proc/self/task). Allowing them only here keeps
  * them out of the release filter while the sanitizer build still reports leaks.
@@ -161,19 +159,32 @@ static const char *const allowed_syscalls[] = {
 #endif
 #endif
 #ifdef FT_PRIVS_LSAN
-static const char *const lsan_syscalls[] = { "prctl", "ptrace", "getppid", "open", "getdents" };
+static const char *const lsan_syscalls[] = {
+	"prctl",
+	"ptrace",
+	"getppid",
+	"open",
+	"getdents",
+	"getdents64",
+	/*
+	 * ASan's pthread_create: an alternate signal stack for each new thread (the pool's),
+	 * whose stack it finds with pthread_getattr_np (sched_getaffinity)
+	 */
+	"sigaltstack",
+	"sched_getaffinity",
+};
 #endif
 
 /*
- * ioctl requests, the exact ones: libuv (FIONBIO, FIOCLEX, FIONCLEX), glibc's DNS resolver
- * (FIONREAD, for the size of an answer), if_nametoindex() of a link-local Endpoint's scope
- * (SIOCGIFINDEX), stdio's isatty() on a FlowLog of "-" (TCGETS). No TUN request (the device
- * is never reconfigured through its fd after start-up), and no ethtool, MII or wireless one:
- * the link monitor reads the carrier from rtnetlink (link.h, carrier_rtnl), since SIOCETHTOOL
- * also carries ethtool's set commands, which the kept CAP_NET_ADMIN would let through.
+ * ioctl requests, the exact ones: libuv (FIONBIO, FIOCLEX, FIONCLEX on the fds it adopts),
+ * glibc's DNS resolver (FIONREAD, for the size of an answer), if_nametoindex() of a
+ * link-local Endpoint's scope (SIOCGIFINDEX). No TUN request (the device is never
+ * reconfigured through its fd after start-up), and no ethtool, MII or wireless one: the link
+ * monitor reads the carrier from rtnetlink (link.h, carrier_rtnl), since SIOCETHTOOL also
+ * carries ethtool's set commands, which the kept CAP_NET_ADMIN would let through.
  */
 static const unsigned long allowed_ioctls[] = {
-	FIONBIO, FIOCLEX, FIONCLEX, FIONREAD, SIOCGIFINDEX, TCGETS,
+	FIONBIO, FIOCLEX, FIONCLEX, FIONREAD, SIOCGIFINDEX,
 };
 
 /*

@@ -19,6 +19,9 @@
 #    have none): the tunnel must still report its link.
 # 3. full: the flow log on a full tmpfs, a line torn by ENOSPC, which the writer cuts back
 #    with ftruncate(2): a must survive, and the file keep whole lines only.
+# 4. resolve: SIGHUP reloads whose Endpoint is a host name in /etc/hosts, then one only DNS
+#    knows (a small responder in b), then a link-local address with its scope: getaddrinfo
+#    and if_nametoindex after the drop. a must survive each, use the address, and ping.
 # Each run is checked to the end and the failures are listed together, so that one missing
 # system call does not hide the others.
 # shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
@@ -30,6 +33,8 @@ ft_require_cmd ip ping jq nsenter mount python3
 case $FLOWTUN in /*) ;; *) FLOWTUN=$PWD/$FLOWTUN ;; esac
 
 ft_pair
+ip -n "$b" addr add 198.18.0.3/24 dev veth-b
+ip -n "$b" addr add 198.18.0.4/24 dev veth-b
 ip -n "$a" link add ifb0 type ifb
 ip -n "$a" link set ifb0 up
 ft_conf "$FT_TMP/b.conf" "$kb" "100.64.0.2/24" "$pa" "100.64.0.1/32" 198.18.0.1:51820
@@ -150,6 +155,78 @@ if alive; then
 else
 	fail "full: a was killed when the flow log ran out of space"
 fi
+
+# ---- 4. host names and a scope after the drop -------------------------------------------
+# a's own /etc/hosts and /etc/resolv.conf, bound over the real ones in its mount namespace.
+printf '127.0.0.1 localhost\n198.18.0.3 b-hosts.flowtun.test\n' >"$FT_TMP/hosts"
+printf 'nameserver 198.18.0.2\noptions timeout:2 attempts:2\n' >"$FT_TMP/resolv.conf"
+chmod 0644 "$FT_TMP/hosts" "$FT_TMP/resolv.conf"
+cat >"$FT_TMP/dns-flowtun" <<EOF
+#!/bin/sh
+mount --bind "$FT_TMP/hosts" /etc/hosts && mount --bind "$FT_TMP/resolv.conf" /etc/resolv.conf &&
+	exec "$FLOWTUN" "\$@"
+EOF
+chmod +x "$FT_TMP/dns-flowtun"
+# The name server: b-dns.flowtun.test is 198.18.0.4 (A), with no AAAA; other names NXDOMAIN.
+ft_bg ip netns exec "$b" python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.0.2", 53))
+log = open(sys.argv[1], "a", buffering=1)
+while True:
+    q, peer = s.recvfrom(512)
+    i, labels = 12, []
+    while i < len(q) and q[i]:
+        labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace"))
+        i += 1 + q[i]
+    if len(q) < i + 5:
+        continue
+    name, qtype = ".".join(labels).lower(), struct.unpack(">H", q[i + 1:i + 3])[0]
+    log.write("%s %d\n" % (name, qtype))
+    known = name == "b-dns.flowtun.test"
+    ans = b""
+    if known and qtype == 1:
+        ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("198.18.0.4")
+    hdr = q[:2] + struct.pack(">HHHHH", 0x8180 | (0 if known else 3), 1, 1 if ans else 0, 0, 0)
+    s.sendto(hdr + q[12:i + 5] + ans, peer)
+' "$FT_TMP/dns.log"
+ft_wait_for 15 sh -c "ip netns exec '$b' ss -Hlun 'sport = :53' | grep -q ." ||
+	ft_fail "the name server did not start"
+ll=$(ip -n "$b" -6 addr show dev veth-b scope link | awk '/inet6/ {sub(/\/.*/, "", $2); print $2}')
+real=$FLOWTUN
+FLOWTUN=$FT_TMP/dns-flowtun
+run_a resolve ""
+FLOWTUN=$real
+conf=$FT_TMP/resolve.conf
+endpoint() { ft_wg "$pid_a" show tun0 endpoints | awk '{print $2}'; }
+resolved=""
+for ep in b-hosts.flowtun.test:51820=198.18.0.3:51820 b-dns.flowtun.test:51820=198.18.0.4:51820 \
+	"[$ll%veth-a]:51820=[$ll%veth-a]:51820"; do
+	name=${ep%%=*} want=${ep#*=}
+	sed -i "s/^Endpoint = .*/Endpoint = $name/" "$conf"
+	before=$(grep -c "reloaded " "$log_a" || true)
+	kill -HUP "$pid_a" 2>/dev/null || true
+	ft_wait_for 10 sh -c "[ \$(grep -c 'reloaded ' '$log_a') -gt $before ]" || true
+	if ! alive; then
+		fail "resolve: a was killed by a reload with Endpoint = $name"
+		break
+	fi
+	got=$(endpoint)
+	if [ "$got" != "$want" ]; then
+		fail "resolve: Endpoint = $name gave $got, want $want: $(tail -n 3 "$log_a")"
+	elif ! ft_ping "$a" 100.64.0.2 3; then
+		fail "resolve: no ping through $got"
+	else
+		resolved="$resolved $name"
+	fi
+done
+if alive 2>/dev/null; then
+	grep -q "^b-dns.flowtun.test 1$" "$FT_TMP/dns.log" ||
+		fail "resolve: the name server was not asked: $(cat "$FT_TMP/dns.log")"
+	stop_a resolve
+fi
+[ "$(echo "$resolved" | wc -w)" -ne 3 ] ||
+	pass "resolve: reloads to$resolved (hosts, DNS, link-local scope) as nobody with seccomp"
 
 ft_stop "$pid_b" "$FT_TMP/b.conf.log" || ft_fail "b did not exit 0 on SIGTERM"
 grep -qiE "leak|AddressSanitizer|runtime error|still had handles" "$FT_TMP"/*.log &&
