@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -261,14 +262,15 @@ static int in_child(void (*fn)(const void *), const void *arg)
  */
 enum forbid {
 	F_NONE,
-	F_CHDIR,	 /* a syscall not on the list */
-	F_PACKET,	 /* socket() of a family not on the list */
-	F_TIOCSTI,	 /* an ioctl request not on the list */
-	F_GENL,		 /* netlink, but generic netlink (other WireGuard devices' keys) */
-	F_NFNL,		 /* netlink, but netfilter (the firewall) */
-	F_ETHTOOL,	 /* SIOCETHTOOL: ethtool's set commands ride on it */
-	F_MII,		 /* SIOCGMIIPHY: the link monitor reads rtnetlink instead */
-	F_SIGSYS_HANDLER /* replacing the SIGSYS handler */
+	F_CHDIR,	  /* a syscall not on the list */
+	F_PACKET,	  /* socket() of a family not on the list */
+	F_TIOCSTI,	  /* an ioctl request not on the list */
+	F_GENL,		  /* netlink, but generic netlink (other WireGuard devices' keys) */
+	F_NFNL,		  /* netlink, but netfilter (the firewall) */
+	F_ETHTOOL,	  /* SIOCETHTOOL: ethtool's set commands ride on it */
+	F_MII,		  /* SIOCGMIIPHY: the link monitor reads rtnetlink instead */
+	F_SIGSYS_HANDLER, /* replacing the SIGSYS handler */
+	F_SIGSYS_HIGH	  /* the same with bits above the low 32, which the kernel drops */
 };
 
 struct filter_case {
@@ -328,6 +330,9 @@ static void filtered_child(const void *arg)
 	case F_SIGSYS_HANDLER:
 		(void)sigaction(SIGSYS, &sa, NULL);
 		break;
+	case F_SIGSYS_HIGH:
+		(void)syscall(SYS_rt_sigaction, (long)SIGSYS | (1L << 32), NULL, NULL, 8);
+		break;
 	default:
 		break;
 	}
@@ -348,6 +353,7 @@ static const struct {
 	{ { FT_PRIVS_SECCOMP_KILL, F_ETHTOOL, NULL }, true, "SIOCETHTOOL is not allowed" },
 	{ { FT_PRIVS_SECCOMP_KILL, F_MII, NULL }, true, "SIOCGMIIPHY is not allowed" },
 	{ { FT_PRIVS_SECCOMP_KILL, F_SIGSYS_HANDLER, NULL }, true, "the SIGSYS handler stays" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_SIGSYS_HIGH, NULL }, true, "SIGSYS with high bits set" },
 	{ { FT_PRIVS_SECCOMP_LOG, F_CHDIR, NULL }, false, "log mode lets chdir through" },
 	{ { FT_PRIVS_SECCOMP_LOG, F_PACKET, NULL }, false, "log mode lets AF_PACKET through" },
 };

@@ -245,10 +245,15 @@ static int add_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
 		rc = allow(ctx, "socket(AF_NETLINK, NETLINK_ROUTE)", SCMP_SYS(socket), 2,
 			   SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE),
 			   err, errlen);
-	/* Any handler but SIGSYS's: a refusal cannot be caught and survived by new code. */
-	if (!rc)
-		rc = allow(ctx, "rt_sigaction", SCMP_SYS(rt_sigaction), 1,
-			   SCMP_A0(SCMP_CMP_NE, SIGSYS), none, err, errlen);
+	/*
+	 * Any handler but SIGSYS's: a refusal cannot be caught and survived by new code. Each
+	 * signal by its exact 64-bit value, not "!= SIGSYS": the kernel reads only the low 32
+	 * bits, so garbage above them must not match anything.
+	 */
+	for (int sig = 1; sig < 65 && !rc; sig++)
+		if (sig != SIGSYS)
+			rc = allow(ctx, "rt_sigaction", SCMP_SYS(rt_sigaction), 1,
+				   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sig), none, err, errlen);
 	return rc;
 }
 
