@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "link/link.h"
+
 struct mnl_socket;
 
 /* The kernel's dev_valid_name(): non-empty, shorter than IFNAMSIZ, no '/', ':' or space. */
@@ -34,5 +36,13 @@ int ft_link_rtnl_open_query(struct mnl_socket **nlp);
 /* RTM_GETLINK of one interface by name: its rx bytes (IFLA_STATS64) and ifindex. */
 int ft_link_rtnl_rx_bytes(struct mnl_socket *nl, uint32_t *seq, const char *ifname, uint64_t *bytes,
 			  unsigned int *ifindex);
+
+/*
+ * RTM_GETLINK of one interface by name: its state from IFF_UP and the carrier, as link.h's
+ * carrier_rtnl option describes, and its ifindex. On FT_LINK_ERROR *err is a negative errno
+ * (-ENODEV: no such interface, -EINVAL: not a valid name), else 0.
+ */
+enum ft_link_state ft_link_rtnl_status(struct mnl_socket *nl, uint32_t *seq, const char *ifname,
+				       int *err, unsigned int *ifindex);
 
 #endif

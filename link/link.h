@@ -132,8 +132,16 @@ struct ft_link_monitor_options {
 	uint64_t down_delay_ms;
 	bool delta; /* incoming-delta mode */
 	uint64_t delta_threshold;
-	bool poll_only;		  /* no rtnetlink socket: changes are seen at the next poll only */
-	ft_link_status_fn status; /* NULL: the ioctl chain */
+	bool poll_only; /* no rtnetlink socket: changes are seen at the next poll only */
+	/*
+	 * The status from rtnetlink (RTM_GETLINK: link when IFF_UP and IFLA_CARRIER) instead
+	 * of the ioctl chain: the kernel's carrier, which is what ethtool's link reports for
+	 * most drivers, with no ethtool, MII or wireless ioctl. For a process under a seccomp
+	 * filter that allows none of those (the tunnel: SIOCETHTOOL also carries ethtool's
+	 * set commands, which CAP_NET_ADMIN would let through). Ignored with status.
+	 */
+	bool carrier_rtnl;
+	ft_link_status_fn status;     /* NULL: the ioctl chain (or carrier_rtnl) */
 	ft_link_rx_bytes_fn rx_bytes; /* NULL: rtnetlink IFLA_STATS64 */
 	void *source_arg;
 };

@@ -60,9 +60,10 @@ struct ft_link_monitor {
 	bool nl_poll_inited;
 
 	struct mnl_socket *events; /* RTMGRP_LINK, unless poll_only */
-	struct mnl_socket *query;  /* RTM_GETLINK for counters, delta mode with the real source */
+	struct mnl_socket *query;  /* RTM_GETLINK: counters (delta mode), status (carrier_rtnl) */
 	uint32_t query_seq;
 	int ioctl_fd; /* for the real status source */
+	bool carrier_rtnl;
 
 	struct iface *ifaces;
 	size_t n_ifaces, cap_ifaces;
@@ -118,6 +119,9 @@ static enum ft_link_state read_status(struct ft_link_monitor *mon, struct iface 
 	*err = 0;
 	if (mon->status)
 		return mon->status(mon->source_arg, ifc->name, err);
+	if (mon->carrier_rtnl)
+		return ft_link_rtnl_status(mon->query, &mon->query_seq, ifc->name, err,
+					   &ifc->ifindex);
 	/* The ifindex lets rtnetlink events match after a rename, and subscribers want it. */
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, ifc->name, sizeof(ifr.ifr_name));
@@ -362,6 +366,7 @@ int ft_link_monitor_create(struct ft_link_monitor **monp, uv_loop_t *loop,
 	mon->delta_threshold = opts->delta_threshold;
 	mon->poll_only = opts->poll_only;
 	mon->status = opts->status;
+	mon->carrier_rtnl = opts->carrier_rtnl && !opts->status;
 	mon->rx_bytes = opts->rx_bytes;
 	mon->source_arg = opts->source_arg;
 	mon->cb = cb;
@@ -388,14 +393,14 @@ static int open_sockets(struct ft_link_monitor *mon)
 {
 	int rc;
 
-	if (!mon->status && mon->ioctl_fd < 0) {
+	if (!mon->status && !mon->carrier_rtnl && mon->ioctl_fd < 0) {
 		mon->ioctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		if (mon->ioctl_fd < 0)
 			mon->ioctl_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		if (mon->ioctl_fd < 0)
 			return -errno;
 	}
-	if (mon->delta && !mon->rx_bytes && !mon->query) {
+	if (((mon->delta && !mon->rx_bytes) || mon->carrier_rtnl) && !mon->query) {
 		rc = ft_link_rtnl_open_query(&mon->query);
 		if (rc < 0)
 			return rc;

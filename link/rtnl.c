@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * rtnetlink for the link monitor: the RTMGRP_LINK event socket and RTM_GETLINK requests for
- * an interface's counters. Every message is length-checked by libmnl before an attribute is
+ * an interface's counters or link state. Every message is length-checked by libmnl before an attribute is
  * read; IFLA_STATS64 is copied out, never dereferenced in place, and may be shorter than our
  * header's struct (an older kernel), so only the bytes present are used.
  */
@@ -22,6 +22,11 @@
 
 #include "link/internal.h"
 #include "link/link.h"
+
+/* <linux/if.h>'s, which cannot be included with <net/if.h>: the carrier, in ifi_flags only. */
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000
+#endif
 
 /*
  * Big enough for an RTM_NEWLINK of an ordinary device without VF information (a few KiB); a
@@ -67,6 +72,7 @@ int ft_link_rtnl_open_query(struct mnl_socket **nlp)
 struct link_attrs {
 	const char *name;
 	const struct nlattr *stats64;
+	int carrier; /* IFLA_CARRIER, or -1 without one */
 };
 
 static int link_attr_cb(const struct nlattr *attr, void *data)
@@ -81,6 +87,10 @@ static int link_attr_cb(const struct nlattr *attr, void *data)
 	case IFLA_STATS64:
 		la->stats64 = attr;
 		break;
+	case IFLA_CARRIER:
+		if (mnl_attr_validate(attr, MNL_TYPE_U8) == 0)
+			la->carrier = mnl_attr_get_u8(attr);
+		break;
 	default:
 		break;
 	}
@@ -91,6 +101,7 @@ static int link_attr_cb(const struct nlattr *attr, void *data)
 static bool parse_link(const struct nlmsghdr *nlh, struct ifinfomsg *ifi, struct link_attrs *la)
 {
 	memset(la, 0, sizeof(*la));
+	la->carrier = -1;
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
 		return false;
 	memcpy(ifi, mnl_nlmsg_get_payload(nlh), sizeof(*ifi));
@@ -153,6 +164,8 @@ int ft_link_rtnl_read_events(struct mnl_socket *nl, ft_link_rtnl_match_fn match,
 struct query_ctx {
 	uint64_t rx_bytes;
 	unsigned int ifindex;
+	unsigned int flags; /* ifi_flags: IFF_UP, IFF_LOWER_UP (the carrier), ... */
+	int carrier;
 	bool found;
 	bool has_stats;
 };
@@ -169,6 +182,8 @@ static int query_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	q->found = true;
 	q->ifindex = ifi.ifi_index > 0 ? (unsigned int)ifi.ifi_index : 0;
+	q->flags = ifi.ifi_flags;
+	q->carrier = la.carrier;
 	if (!la.stats64)
 		return MNL_CB_OK;
 	len = mnl_attr_get_payload_len(la.stats64);
@@ -181,11 +196,10 @@ static int query_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int ft_link_rtnl_rx_bytes(struct mnl_socket *nl, uint32_t *seq, const char *ifname, uint64_t *bytes,
-			  unsigned int *ifindex)
+/* One RTM_GETLINK of ifname into *q: 0, -ENODEV when there is no such link, or -errno. */
+static int query_link(struct mnl_socket *nl, uint32_t *seq, const char *ifname, struct query_ctx *q)
 {
 	char buf[RTNL_BUF];
-	struct query_ctx q = { 0 };
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 	uint32_t myseq;
@@ -212,7 +226,7 @@ int ft_link_rtnl_rx_bytes(struct mnl_socket *nl, uint32_t *seq, const char *ifna
 		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
 		if (n < 0)
 			return errno == ENOSPC ? -EMSGSIZE : -errno;
-		rc = mnl_cb_run(buf, (size_t)n, myseq, mnl_socket_get_portid(nl), query_cb, &q);
+		rc = mnl_cb_run(buf, (size_t)n, myseq, mnl_socket_get_portid(nl), query_cb, q);
 		if (rc == MNL_CB_ERROR) {
 			if (errno == ESRCH) /* a reply to an earlier request that timed out */
 				continue;
@@ -220,14 +234,43 @@ int ft_link_rtnl_rx_bytes(struct mnl_socket *nl, uint32_t *seq, const char *ifna
 		}
 		break;
 	}
-	if (!q.found)
-		return -ENODEV;
+	return q->found ? 0 : -ENODEV;
+}
+
+int ft_link_rtnl_rx_bytes(struct mnl_socket *nl, uint32_t *seq, const char *ifname, uint64_t *bytes,
+			  unsigned int *ifindex)
+{
+	struct query_ctx q = { 0 };
+	int rc = query_link(nl, seq, ifname, &q);
+
+	if (rc < 0)
+		return rc;
 	if (!q.has_stats)
 		return -EOPNOTSUPP;
 	*bytes = q.rx_bytes;
 	if (ifindex)
 		*ifindex = q.ifindex;
 	return 0;
+}
+
+/*
+ * What the ioctl chain's first answer (ethtool's link, from the driver's carrier) says, from
+ * the kernel's own state: link when the interface is up and has a carrier (IFLA_CARRIER; the
+ * IFF_LOWER_UP flag on a kernel without it). An interface that is missing is an error with
+ * -ENODEV, as in the chain.
+ */
+enum ft_link_state ft_link_rtnl_status(struct mnl_socket *nl, uint32_t *seq, const char *ifname,
+				       int *err, unsigned int *ifindex)
+{
+	struct query_ctx q = { 0 };
+	bool carrier;
+
+	*err = query_link(nl, seq, ifname, &q);
+	*ifindex = q.ifindex;
+	if (*err < 0)
+		return FT_LINK_ERROR;
+	carrier = q.carrier >= 0 ? q.carrier != 0 : (q.flags & IFF_LOWER_UP) != 0;
+	return (q.flags & IFF_UP) && carrier ? FT_LINK_UP : FT_LINK_DOWN;
 }
 
 int ft_link_rx_bytes(const char *ifname, uint64_t *bytes)

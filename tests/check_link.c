@@ -11,12 +11,16 @@
 #include "config.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libmnl/libmnl.h>
 
 #include <check.h>
 #include <uv.h>
 
+#include "link/internal.h"
 #include "link/link.h"
 
 #define U FT_LINK_UP
@@ -303,6 +307,43 @@ START_TEST(test_status_lo)
 	ck_assert_int_eq(ft_link_rx_bytes("lo", &rx), 0);
 	ck_assert_int_eq(ft_link_rx_bytes("ftnosuchif0", &rx), -ENODEV);
 	ck_assert_int_eq(ft_link_rx_bytes("a/b", &rx), -EINVAL);
+}
+END_TEST
+
+/*
+ * The status from rtnetlink (carrier_rtnl) against the ioctl chain, on every interface of
+ * the test's namespace: both read the kernel's carrier where a driver has no link test of
+ * its own (lo, veth, tun), and agree; a missing or invalid name is the same error.
+ */
+START_TEST(test_status_rtnl)
+{
+	struct if_nameindex *names = if_nameindex(), *n;
+	struct mnl_socket *nl;
+	uint32_t seq = 1;
+	unsigned int ifindex;
+	int err, err2;
+
+	ck_assert_ptr_nonnull(names);
+	ck_assert_int_eq(ft_link_rtnl_open_query(&nl), 0);
+	for (n = names; n->if_name; n++) {
+		enum ft_link_state want = ft_link_status(n->if_name, &err2);
+		enum ft_link_state got = ft_link_rtnl_status(nl, &seq, n->if_name, &err, &ifindex);
+
+		if (want == FT_LINK_ERROR)
+			continue;
+		ck_assert_msg(got == want, "%s: rtnetlink says %s, the ioctl chain %s", n->if_name,
+			      ft_link_state_str(got), ft_link_state_str(want));
+		ck_assert_int_eq(err, 0);
+		ck_assert_uint_eq(ifindex, n->if_index);
+	}
+	if_freenameindex(names);
+	ck_assert_int_eq(ft_link_rtnl_status(nl, &seq, "ftnosuchif0", &err, &ifindex),
+			 FT_LINK_ERROR);
+	ck_assert_int_eq(err, -ENODEV);
+	ck_assert_uint_eq(ifindex, 0);
+	ck_assert_int_eq(ft_link_rtnl_status(nl, &seq, "a/b", &err, &ifindex), FT_LINK_ERROR);
+	ck_assert_int_eq(err, -EINVAL);
+	mnl_socket_close(nl);
 }
 END_TEST
 
@@ -711,6 +752,7 @@ static Suite *link_suite(void)
 	tcase_add_loop_test(tc, test_parse_duration, 0, sizeof(durations) / sizeof(durations[0]));
 	tcase_add_loop_test(tc, test_status_bad_names, 0, sizeof(bad_names) / sizeof(bad_names[0]));
 	tcase_add_test(tc, test_status_lo);
+	tcase_add_test(tc, test_status_rtnl);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(tm, 30);

@@ -426,6 +426,52 @@ START_TEST(test_listed)
 }
 END_TEST
 
+/*
+ * ft_opener_unlink_inode(): the socket is removed only while it is the one meant (its
+ * dev/ino from when it was bound); another socket bound at the name since is left alone with
+ * -ESTALE. Directly, and through the opener for a tunnel that cannot search the directory.
+ */
+START_TEST(test_unlink_inode)
+{
+	char dir[128], s[192], old[192];
+	struct ft_opener_path list[1];
+	struct stat first, second;
+	bool helper;
+
+	test_dir(dir, sizeof(dir));
+	join(s, sizeof(s), dir, "s");
+	join(old, sizeof(old), dir, "old");
+	make_socket(s);
+	ck_assert_int_eq(lstat(s, &first), 0);
+	list[0] = (struct ft_opener_path){ FT_OPENER_UNLINK, s };
+	for (int round = 0; round < 2; round++) {
+		helper = round == 1 && start_or_fallback(list, N(list));
+		if (round == 1 && !helper)
+			break;
+		/* Another instance's socket has the name now (ours kept aside: its inode stays). */
+		ck_assert_int_eq(rename(s, old), 0);
+		make_socket(s);
+		ck_assert_int_eq(lstat(s, &second), 0);
+		ck_assert(second.st_ino != first.st_ino);
+		if (helper)
+			as_tunnel();
+		ck_assert_int_eq(ft_opener_unlink_inode(s, first.st_dev, first.st_ino), -ESTALE);
+		if (helper)
+			as_root();
+		ck_assert(is_socket(s));
+		if (helper)
+			as_tunnel();
+		ck_assert_int_eq(ft_opener_unlink_inode(s, second.st_dev, second.st_ino), 0);
+		if (helper)
+			as_root();
+		ck_assert(!exists(s));
+		ck_assert_int_eq(rename(old, s), 0);
+	}
+	ft_opener_stop();
+	assert_no_children();
+}
+END_TEST
+
 /* ---- ft_opener_start()'s arguments ---- */
 
 static char long_path[FT_OPENER_PATH_MAX + 2];
@@ -1349,6 +1395,7 @@ static Suite *opener_suite(void)
 
 	tcase_add_unchecked_fixture(direct, base_setup, base_teardown);
 	tcase_add_loop_test(direct, test_direct, 0, N(op_cases));
+	tcase_add_test(direct, test_unlink_inode);
 	suite_add_tcase(s, direct);
 
 	tcase_add_unchecked_fixture(start, base_setup, base_teardown);

@@ -6,6 +6,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/sockios.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +19,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -251,21 +256,39 @@ static int in_child(void (*fn)(const void *), const void *arg)
 
 /*
  * The filter in a child: the allowed syscalls of a loop go through, then one forbidden
- * call. forbid: 0 none (exit 0), 1 a syscall not on the list, 2 socket() of a family not
- * on the list, 3 an ioctl request not on the list. _exit: no atexit handlers (LSan's would
- * need ptrace, which the filter rightly refuses).
+ * call (forbid, below; 0: none, exit 0). _exit: no atexit handlers (LSan's would need
+ * ptrace, which the filter rightly refuses). The SIGSYS handler's line goes to the report
+ * file as well, named by report.
  */
+enum forbid {
+	F_NONE,
+	F_CHDIR,	  /* a syscall not on the list */
+	F_PACKET,	  /* socket() of a family not on the list */
+	F_TIOCSTI,	  /* an ioctl request not on the list */
+	F_GENL,		  /* netlink, but generic netlink (other WireGuard devices' keys) */
+	F_NFNL,		  /* netlink, but netfilter (the firewall) */
+	F_ETHTOOL,	  /* SIOCETHTOOL: ethtool's set commands ride on it */
+	F_MII,		  /* SIOCGMIIPHY: the link monitor reads rtnetlink instead */
+	F_SIGSYS_HANDLER, /* replacing the SIGSYS handler */
+	F_SIGSYS_HIGH	  /* the same with bits above the low 32, which the kernel drops */
+};
+
 struct filter_case {
 	enum ft_privs_seccomp_action action;
-	int forbid;
+	enum forbid forbid;
+	const char *report;
 };
 
 static void filtered_child(const void *arg)
 {
 	const struct filter_case *c = arg;
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct sysinfo si;
 	char err[256];
 	int fd;
 
+	if (c->report && ft_privs_seccomp_report_to(c->report) < 0)
+		_exit(9);
 	if (ft_privs_seccomp(c->action, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		_exit(10);
@@ -274,20 +297,41 @@ static void filtered_child(const void *arg)
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0 || close(fd) < 0)
 		_exit(11);
-	fd = socket(AF_NETLINK, SOCK_RAW, 0);
+	fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
 	if (fd < 0 || close(fd) < 0)
 		_exit(12);
 	free(malloc(1 << 20));
 	(void)getpid();
+	/* glibc's qsort of a flow-log flush, and the writer cutting a torn line back. */
+	if (sysinfo(&si) < 0 || ftruncate(-1, 0) == 0 || errno != EBADF)
+		_exit(13);
 	switch (c->forbid) {
-	case 1:
+	case F_CHDIR:
 		(void)chdir("/");
 		break;
-	case 2:
+	case F_PACKET:
 		(void)socket(AF_PACKET, SOCK_RAW, 0);
 		break;
-	case 3:
+	case F_TIOCSTI:
 		(void)ioctl(0, TIOCSTI, "x");
+		break;
+	case F_GENL:
+		(void)socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC);
+		break;
+	case F_NFNL:
+		(void)socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+		break;
+	case F_ETHTOOL:
+		(void)ioctl(0, SIOCETHTOOL, NULL);
+		break;
+	case F_MII:
+		(void)ioctl(0, SIOCGMIIPHY, NULL);
+		break;
+	case F_SIGSYS_HANDLER:
+		(void)sigaction(SIGSYS, &sa, NULL);
+		break;
+	case F_SIGSYS_HIGH:
+		(void)syscall(SYS_rt_sigaction, (long)SIGSYS | (1L << 32), NULL, NULL, 8);
 		break;
 	default:
 		break;
@@ -300,12 +344,18 @@ static const struct {
 	bool killed;
 	const char *why;
 } filter_cases[] = {
-	{ { FT_PRIVS_SECCOMP_KILL, 0 }, false, "allowed syscalls only" },
-	{ { FT_PRIVS_SECCOMP_KILL, 1 }, true, "chdir is not on the list" },
-	{ { FT_PRIVS_SECCOMP_KILL, 2 }, true, "AF_PACKET is not an allowed family" },
-	{ { FT_PRIVS_SECCOMP_KILL, 3 }, true, "TIOCSTI is not an allowed ioctl" },
-	{ { FT_PRIVS_SECCOMP_LOG, 1 }, false, "log mode lets chdir through" },
-	{ { FT_PRIVS_SECCOMP_LOG, 2 }, false, "log mode lets AF_PACKET through" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_NONE, NULL }, false, "allowed syscalls only" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_CHDIR, NULL }, true, "chdir is not on the list" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_PACKET, NULL }, true, "AF_PACKET is not an allowed family" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_TIOCSTI, NULL }, true, "TIOCSTI is not an allowed ioctl" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_GENL, NULL }, true, "generic netlink is not allowed" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_NFNL, NULL }, true, "netfilter netlink is not allowed" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_ETHTOOL, NULL }, true, "SIOCETHTOOL is not allowed" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_MII, NULL }, true, "SIOCGMIIPHY is not allowed" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_SIGSYS_HANDLER, NULL }, true, "the SIGSYS handler stays" },
+	{ { FT_PRIVS_SECCOMP_KILL, F_SIGSYS_HIGH, NULL }, true, "SIGSYS with high bits set" },
+	{ { FT_PRIVS_SECCOMP_LOG, F_CHDIR, NULL }, false, "log mode lets chdir through" },
+	{ { FT_PRIVS_SECCOMP_LOG, F_PACKET, NULL }, false, "log mode lets AF_PACKET through" },
 };
 
 START_TEST(test_seccomp_filter)
@@ -320,6 +370,35 @@ START_TEST(test_seccomp_filter)
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "%s: status %#x, want exit 0", filter_cases[_i].why, status);
 	}
+}
+END_TEST
+
+/*
+ * The line of a killed process names the call, its number and arguments, in the report file
+ * (as on stderr), and the process still dies of SIGSYS.
+ */
+START_TEST(test_seccomp_report)
+{
+	char path[] = "/tmp/check_privs.XXXXXX", buf[512] = "";
+	struct filter_case c = { FT_PRIVS_SECCOMP_KILL, F_GENL, path };
+	int fd = mkstemp(path), status;
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	status = in_child(filtered_child, &c);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "status %#x", status);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unlink(path);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strstr(buf, "]: seccomp: system call socket (") != NULL, "report: %s", buf);
+#if defined(__x86_64__) || defined(__aarch64__)
+	/* AF_NETLINK, SOCK_RAW, NETLINK_GENERIC, read from the registers */
+	ck_assert_msg(strstr(buf, ", arguments 0x10 0x3 0x10) is not in the allow-list") != NULL,
+		      "report: %s", buf);
+#endif
+	ck_assert_msg(strchr(buf, '\n') == buf + n - 1, "one line: %s", buf);
 }
 END_TEST
 
@@ -407,6 +486,7 @@ static Suite *privs_suite(void)
 	tcase_add_test(tc, test_dontdump);
 	tcase_add_test(tc, test_no_dump);
 	tcase_add_loop_test(tc, test_seccomp_filter, 0, N(filter_cases));
+	tcase_add_test(tc, test_seccomp_report);
 	tcase_add_test(tc, test_drop);
 	tcase_add_loop_test(tc, test_drop_bad_user, 0, 4);
 	suite_add_tcase(s, tc);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -841,6 +842,78 @@ START_TEST(test_server_watch_replaced)
 }
 END_TEST
 
+static bool told_to_remove;
+
+static void on_gone_after_removal(void *arg)
+{
+	ck_assert_msg(told_to_remove, "the watch took an unsearchable directory for a removal");
+	on_gone(arg);
+}
+
+static void tell_remover(uv_timer_t *t)
+{
+	int *go = t->data;
+
+	told_to_remove = true;
+	ck_assert_int_eq(write(*go, "r", 1), 1);
+	uv_close((uv_handle_t *)t, NULL);
+}
+
+/*
+ * A directory the server's process may no longer search (a tunnel after its drop, with
+ * /run/wireguard 0700 root): the path cannot be looked up, which is no removal; a real
+ * removal is still seen. As root the test drops to nobody for that, else it takes the
+ * search bit from its own directory. A child with the test's first ids removes the socket
+ * when told (after 20 ticks of the watch), and the directories at the end.
+ */
+START_TEST(test_server_watch_unsearchable)
+{
+	struct fixture f;
+	uv_timer_t timer;
+	char sub[96], c;
+	struct stat st;
+	int go[2], status;
+	pid_t pid;
+
+	fixture_init(&f);
+	fixture_start(&f);
+	snprintf(sub, sizeof(sub), "%s/wireguard", f.dir);
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) == 1 && chmod(sub, 0700) == 0)
+			unlink(f.path);
+		while (read(go[0], &c, 1) > 0)
+			;
+		rmdir(sub);
+		_exit(rmdir(f.dir) == 0 ? 0 : 1);
+	}
+	close(go[0]);
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chmod(sub, 0700), 0);
+		ck_assert_int_eq(setresgid(65534, 65534, 65534), 0);
+		ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
+	} else {
+		ck_assert_int_eq(chmod(sub, 0600), 0);
+	}
+	/* The premise: the path cannot be looked up any more. */
+	ck_assert_int_eq(lstat(f.path, &st), -1);
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_int_eq(ft_uapi_server_watch(f.srv, 5, on_gone_after_removal, &f), 0);
+	ck_assert_int_eq(uv_timer_init(&f.loop, &timer), 0);
+	timer.data = &go[1];
+	ck_assert_int_eq(uv_timer_start(&timer, tell_remover, 100, 0), 0);
+	ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+	ck_assert(f.srv_closed);
+	ck_assert_int_eq(uv_loop_close(&f.loop), 0);
+	close(go[1]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the test's directories stay");
+}
+END_TEST
+
 /* More than FT_UAPI_MAX_CLIENTS idle connections: the extra ones are hung up on, the others
  * and new ones after them are still served. */
 START_TEST(test_server_max_clients)
@@ -909,6 +982,7 @@ static Suite *uapi_suite(void)
 	tcase_add_test(tc, test_server_existing);
 	tcase_add_test(tc, test_server_watch);
 	tcase_add_test(tc, test_server_watch_replaced);
+	tcase_add_test(tc, test_server_watch_unsearchable);
 	tcase_add_test(tc, test_server_max_clients);
 	suite_add_tcase(s, tc);
 	return s;

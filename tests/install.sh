@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # `make install DESTDIR=...` from the build tree (no root needed): the binary, a man page per
-# command, the systemd unit and the bash completion land where they should, every man page
-# renders without a groff warning, the unit starts the installed binary, and `make uninstall`
-# removes all of it again.
+# command, the systemd unit, the sysusers.d entry of the `flowtun` user and the bash
+# completion land where they should, every man page renders without a groff warning, the unit
+# starts the installed binary and creates the user first, and `make uninstall` removes all of
+# it again.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 top_builddir=${top_builddir:-.}
@@ -24,7 +25,8 @@ sbindir=$(var sbindir)
 man8dir=$(var man8dir)
 unitdir=$(var systemdunitdir)
 compdir=$(var bashcompletiondir)
-for d in "$sbindir" "$man8dir" "$unitdir" "$compdir"; do
+sysusersdir=$(var sysusersdir)
+for d in "$sbindir" "$man8dir" "$unitdir" "$compdir" "$sysusersdir"; do
 	case $d in /*) ;; *) ft_fail "an installation directory is not absolute: '$d'" ;; esac
 done
 
@@ -73,6 +75,18 @@ for key in Type=simple Restart=on-failure ProtectSystem=strict \
 	'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_SETPCAP' 'DeviceAllow=/dev/net/tun rw'; do
 	grep -qx "$key" "$unit" || ft_fail "the unit has no '$key'"
 done
+# The user the tunnel drops to: a sysusers.d entry, which the unit applies before each start.
+users=$dest$sysusersdir/flowtun.conf
+[ -f "$users" ] || ft_fail "no $sysusersdir/flowtun.conf"
+grep -qx 'u flowtun - "flowtun tunnel" / /usr/sbin/nologin' "$users" ||
+	ft_fail "$sysusersdir/flowtun.conf does not create the user flowtun: $(cat "$users")"
+grep -qx "ExecStartPre=+-/bin/systemd-sysusers $sysusersdir/flowtun.conf" "$unit" ||
+	ft_fail "the unit does not create the user: $(grep ExecStartPre= "$unit")"
+# --dry-run parses the entry and changes nothing.
+if command -v systemd-sysusers >/dev/null; then
+	systemd-sysusers --dry-run "$users" >/dev/null 2>&1 ||
+		ft_fail "systemd-sysusers cannot read $sysusersdir/flowtun.conf"
+fi
 # systemd-analyze checks the unit's syntax; it also wants the ExecStart binary to exist at its
 # path, so the check runs on a copy pointing into DESTDIR. Skipped without systemd.
 if command -v systemd-analyze >/dev/null; then
@@ -97,4 +111,4 @@ run_make uninstall DESTDIR="$dest" >"$FT_TMP/uninstall.log" 2>&1 ||
 left=$(find "$dest" -type f -o -type l)
 [ -z "$left" ] || ft_fail "make uninstall left: $left"
 ft_log "installed and uninstalled: $sbindir/flowtun, $(echo "$pages" | wc -w) man pages," \
-	"the unit and the completion"
+	"the unit, the sysusers.d entry and the completion"

@@ -234,10 +234,15 @@ ft_stop() {
 # one interface name on one machine would collide there. `ip netns exec` gives its process a
 # mount namespace of its own already; a tmpfs mounted there stays private to it. The process
 # is exec'd, so ft_bg's PID is CMD's. Reach its socket with ft_wg.
+# The mount point itself is the host's: where it is missing it is made 0755 root whatever the
+# caller's umask (the demo's is 077), as flowtun, wireguard-go and systemd make it, so that
+# it is left as any of them would leave it. It is not removed afterwards: tests running in
+# parallel mount their own tmpfs on it, and removing it would detach those under them.
 ft_ns_exec() {
 	local ns=$1
 	shift
-	set -- ip netns exec "$ns" sh -c 'mkdir -p /run/wireguard &&
+	set -- ip netns exec "$ns" sh -c '{ [ -d /run/wireguard ] ||
+		mkdir -m 0755 /run/wireguard 2>/dev/null || [ -d /run/wireguard ]; } &&
 		mount -t tmpfs -o mode=0755,size=1m flowtun-test /run/wireguard && exec "$@"' \
 		ft_ns_exec "$@"
 	# In the background (ft_bg) this is a subshell: exec, so that its PID is CMD's.

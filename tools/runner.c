@@ -176,7 +176,8 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 {
 	const struct ft_runner_options *o = r->opts;
 	enum ft_privs_seccomp_action action = FT_PRIVS_SECCOMP_KILL;
-	const char *user = target_user(o);
+	const char *user = target_user(o), *env = getenv("FLOWTUN_SECCOMP"), *setting;
+	const char *report = getenv("FLOWTUN_SECCOMP_REPORT");
 	struct ft_privs_options po = { .user = user };
 	struct ft_opener_path paths[] = {
 		{ FT_OPENER_READ, r->config_path },
@@ -190,10 +191,15 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 	int on, rc;
 
 	why[0] = '\0';
-	/* The allow-list comes with a user asked for by name; the default drop is without it. */
-	on = ft_privs_seccomp_parse(o->seccomp ? o->seccomp : o->user ? "on" : "off", &action);
+	/*
+	 * The allow-list comes with a user asked for by name; the default drop is without it.
+	 * FLOWTUN_SECCOMP stands in where neither the config nor the command line says: the
+	 * test suite runs every tunnel with it on once (tests/run-all).
+	 */
+	setting = o->seccomp ? o->seccomp : env && env[0] ? env : o->user ? "on" : "off";
+	on = ft_privs_seccomp_parse(setting, &action);
 	if (on < 0) {
-		snprintf(why, whylen, "bad seccomp setting '%s' (on, log or off)", o->seccomp);
+		snprintf(why, whylen, "bad seccomp setting '%s' (on, log or off)", setting);
 		return on;
 	}
 	if (!user) {
@@ -228,6 +234,9 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 		snprintf(why, whylen, "%s (User = root keeps root instead)", err);
 		return rc;
 	}
+	/* The test suite's record of a killed tunnel (privs.h), opened while we are root. */
+	if (on && report && report[0] && (rc = ft_privs_seccomp_report_to(report)) < 0)
+		ft_log_warnx("FLOWTUN_SECCOMP_REPORT %s: %s", report, strerror(-rc));
 	rc = ft_opener_start("/proc/self/exe", uid, gid, paths, sizeof(paths) / sizeof(paths[0]),
 			     err, sizeof(err));
 	if (rc < 0) {
@@ -248,7 +257,22 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 	ft_log(FT_LOG_NOTICE,
 	       "running as %s (uid %u), keeping CAP_NET_ADMIN and CAP_NET_BIND_SERVICE; opener "
 	       "pid %ld%s",
-	       user, (unsigned int)uid, (long)ft_opener_pid(), on ? "; seccomp allow-list on" : "");
+	       user, (unsigned int)uid, (long)ft_opener_pid(),
+	       !on				? ""
+	       : action == FT_PRIVS_SECCOMP_LOG ? "; seccomp allow-list on (log only)"
+						: "; seccomp allow-list on");
+	/*
+	 * nobody is shared: every other service that runs as nobody may signal this tunnel
+	 * (stop it with SIGTERM or SIGKILL, freeze it with SIGSTOP, reload it). Not ptrace it,
+	 * nor read its memory: it is not dumpable. A user asked for by name is the admin's call.
+	 */
+	if (!o->user && strcmp(user, FT_PRIVS_FALLBACK_USER) == 0)
+		ft_log_warnx("WARNING: there is no system user '%s', so this tunnel runs as the "
+			     "shared user %s: any other process running as %s can stop, freeze "
+			     "or reload it with a signal. Create the user (systemd-sysusers "
+			     "flowtun.conf, or useradd --system --no-create-home --shell "
+			     "/usr/sbin/nologin %s) and restart the tunnel",
+			     FT_PRIVS_DEDICATED_USER, user, user, FT_PRIVS_DEDICATED_USER);
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 struct request {
 	uint32_t op;
 	char path[FT_OPENER_PATH_MAX];
+	uint64_t dev, ino; /* UNLINK: the socket meant, or 0, 0 for any (ft_opener_unlink_inode) */
 };
 
 struct reply {
@@ -66,14 +67,25 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int sock_fd = -1; /* both under lock */
 static pid_t child_pid;
 
+/* An UNLINK's target is a socket, dev/ino's unless both are 0: else -ENOTSOCK, -ESTALE. */
+static int unlink_target(const struct stat *st, uint64_t dev, uint64_t ino)
+{
+	if (!S_ISSOCK(st->st_mode))
+		return -ENOTSOCK;
+	if ((dev || ino) && ((uint64_t)st->st_dev != dev || (uint64_t)st->st_ino != ino))
+		return -ESTALE;
+	return 0;
+}
+
 /*
  * The operation itself, by the tunnel directly (no opener, or a file its user may open). The
  * flags are fixed by op. O_NONBLOCK on READ keeps a FIFO named as the config from hanging
  * start-up (the config reader refuses what is not a regular file).
  */
-static int do_op(enum ft_opener_op op, const char *path, int *fd)
+static int do_op(enum ft_opener_op op, const char *path, uint64_t dev, uint64_t ino, int *fd)
 {
 	struct stat st;
+	int rc;
 
 	*fd = -1;
 	switch (op) {
@@ -88,8 +100,8 @@ static int do_op(enum ft_opener_op op, const char *path, int *fd)
 	case FT_OPENER_UNLINK:
 		if (lstat(path, &st) < 0)
 			return -errno;
-		if (!S_ISSOCK(st.st_mode))
-			return -ENOTSOCK;
+		if ((rc = unlink_target(&st, dev, ino)) < 0)
+			return rc;
 		return unlink(path) < 0 ? -errno : 0;
 	default:
 		return -EINVAL;
@@ -107,7 +119,7 @@ static int do_op(enum ft_opener_op op, const char *path, int *fd)
  * inode, logrotate's new file. O_NOFOLLOW: a symlink put there is refused (-ELOOP); what is
  * not a regular file, -EINVAL; O_NONBLOCK, so that a FIFO does not hang the opener.
  */
-static int opener_op(const struct entry *e, int *fd)
+static int opener_op(const struct entry *e, uint64_t dev, uint64_t ino, int *fd)
 {
 	struct stat st;
 	int rc = 0;
@@ -123,8 +135,8 @@ static int opener_op(const struct entry *e, int *fd)
 	case FT_OPENER_UNLINK:
 		if (fstatat(e->dirfd, e->base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
-		if (!S_ISSOCK(st.st_mode))
-			return -ENOTSOCK;
+		if ((rc = unlink_target(&st, dev, ino)) < 0)
+			return rc;
 		return unlinkat(e->dirfd, e->base, 0) < 0 ? -errno : 0;
 	case FT_OPENER_READ:
 		*fd = openat(e->dirfd, e->base,
@@ -500,7 +512,7 @@ void ft_opener_main(int argc, char **argv)
 			if (list[i].op == (enum ft_opener_op)req.op &&
 			    strcmp(list[i].path, req.path) == 0)
 				e = &list[i];
-		rc = e ? opener_op(e, &fd) : -EPERM;
+		rc = e ? opener_op(e, req.dev, req.ino, &fd) : -EPERM;
 		if (send_reply(3, rc, !e, fd) < 0)
 			_exit(0);
 		if (fd >= 0)
@@ -582,7 +594,7 @@ static void log_refusal(const char *path, enum ft_opener_op op, int rc, bool ref
  * The operation, directly or through the opener: rc of the reply with *fd set, or a negative
  * errno of the exchange.
  */
-static int ask(enum ft_opener_op op, const char *path, int *fd)
+static int ask(enum ft_opener_op op, const char *path, uint64_t dev, uint64_t ino, int *fd)
 {
 	struct request req;
 	size_t len = strlen(path);
@@ -598,12 +610,14 @@ static int ask(enum ft_opener_op op, const char *path, int *fd)
 	 * needs no help, and one the opener's uid 0 without capabilities may not (owned by
 	 * that user, mode 0644) could only be opened this way.
 	 */
-	rc = do_op(op, path, fd);
+	rc = do_op(op, path, dev, ino, fd);
 	if (rc != -EACCES && rc != -EPERM)
 		return rc;
 	memset(&req, 0, sizeof(req));
 	req.op = (uint32_t)op;
 	memcpy(req.path, path, len);
+	req.dev = dev;
+	req.ino = ino;
 	pthread_mutex_lock(&lock);
 	if (sock_fd < 0) {
 		pthread_mutex_unlock(&lock);
@@ -634,7 +648,7 @@ int ft_opener_open(const char *path, enum ft_opener_op op)
 
 	if (op != FT_OPENER_READ && op != FT_OPENER_APPEND)
 		return -EINVAL;
-	rc = ask(op, path, &fd);
+	rc = ask(op, path, 0, 0, &fd);
 	return rc < 0 ? rc : fd;
 }
 
@@ -642,7 +656,14 @@ int ft_opener_unlink(const char *path)
 {
 	int fd;
 
-	return ask(FT_OPENER_UNLINK, path, &fd);
+	return ask(FT_OPENER_UNLINK, path, 0, 0, &fd);
+}
+
+int ft_opener_unlink_inode(const char *path, dev_t dev, ino_t ino)
+{
+	int fd;
+
+	return ask(FT_OPENER_UNLINK, path, (uint64_t)dev, (uint64_t)ino, &fd);
 }
 
 pid_t ft_opener_pid(void)

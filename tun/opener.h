@@ -57,7 +57,7 @@ enum ft_opener_op {
 	FT_OPENER_READ = 1, /* O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC */
 	FT_OPENER_APPEND,   /* O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
 			       mode 0640; in the opener also O_NOFOLLOW (a symlink: -ELOOP) */
-	FT_OPENER_UNLINK,   /* unlink(), only if lstat() says it is a socket */
+	FT_OPENER_UNLINK,   /* unlink(), only if lstat() says it is a socket (and the one meant) */
 };
 
 struct ft_opener_path {
@@ -103,6 +103,14 @@ int ft_opener_open(const char *path, enum ft_opener_op op);
 
 /* Removes the socket at path. 0 or a negative errno (-ENOTSOCK if it is no socket). */
 int ft_opener_unlink(const char *path);
+
+/*
+ * The same, only if path is still the socket file dev/ino (from a stat of it taken when it
+ * was bound): another instance's socket put there since is left alone (-ESTALE). For a
+ * tunnel that can no longer look the path up itself (a directory it may not search after the
+ * drop), the identity is checked by the opener, in the directory it pinned.
+ */
+int ft_opener_unlink_inode(const char *path, dev_t dev, ino_t ino);
 
 /* The opener's PID from start to stop (even if it died in between), or 0. */
 pid_t ft_opener_pid(void);

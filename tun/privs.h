@@ -85,11 +85,19 @@ int ft_privs_dontdump(void *ptr, size_t len);
 
 /*
  * What the seccomp filter does with a syscall outside the allow-list:
- *   FT_PRIVS_SECCOMP_KILL  kill the whole process (the audit log records the syscall): the
- *                          default. An exploit cannot probe around a refusal, and no library
- *                          runs an untested error path with half its state changed.
- *   FT_PRIVS_SECCOMP_LOG   allow it, and log it to the audit log: for finding a syscall
- *                          missing from the list (Seccomp = log) without an outage.
+ *   FT_PRIVS_SECCOMP_KILL  kill the whole process: the default. An exploit cannot probe
+ *                          around a refusal, and no library runs an untested error path with
+ *                          half its state changed. The call is not made; a SIGSYS handler
+ *                          writes "flowtun[PID]: seccomp: system call NAME (NR, arguments
+ *                          ...) is not in the allow-list: stopping..." to stderr (to syslog
+ *                          too when the log goes there, and to the report file) and the
+ *                          process dies of SIGSYS. No code can replace that handler
+ *                          (rt_sigaction of SIGSYS is not allowed); the kernel records the
+ *                          call too (audit, or journalctl -k / dmesg without auditd).
+ *   FT_PRIVS_SECCOMP_LOG   allow it, and let the kernel log it (the same record): for
+ *                          finding a syscall missing from the list (Seccomp = log) without
+ *                          an outage. Without auditd the kernel rate-limits those lines (10
+ *                          per 5 s for the whole machine): some may be missing.
  */
 enum ft_privs_seccomp_action {
 	FT_PRIVS_SECCOMP_KILL,
@@ -97,10 +105,18 @@ enum ft_privs_seccomp_action {
 };
 
 /*
- * Installs the allow-list filter on every thread of the process. Sets PR_SET_NO_NEW_PRIVS
- * if ft_privs_drop() did not. 0, or a negative errno with a message in err. Irreversible.
+ * Installs the allow-list filter on every thread of the process (and, for KILL, the SIGSYS
+ * handler). Sets PR_SET_NO_NEW_PRIVS if ft_privs_drop() did not. 0, or a negative errno with
+ * a message in err. Irreversible.
  */
 int ft_privs_seccomp(enum ft_privs_seccomp_action action, char *err, size_t errlen);
+
+/*
+ * Where the SIGSYS handler also appends its line: a file opened (created 0644) now, so before
+ * the drop, and kept open. For the test suite (FLOWTUN_SECCOMP_REPORT), whose check fails on
+ * any line in it. 0 or a negative errno.
+ */
+int ft_privs_seccomp_report_to(const char *path);
 
 /* Parses "on" (FT_PRIVS_SECCOMP_KILL), "log", "off": 1 when on/log with *action set, 0 off,
  * -EINVAL otherwise. For the config key Seccomp and the --seccomp option. */

@@ -168,16 +168,20 @@ int ft_uapi_server_create(struct ft_uapi_server **out, uv_loop_t *loop, const ch
 			  const struct ft_uapi_ops *ops, void *arg);
 
 /*
- * Checks every interval_ms that path is still our socket; once it is gone (removed, or
- * replaced by another file), calls gone(arg) once and stops checking. The worker closes
- * itself from there ("exits cleanly when the socket file is removed"). 0 or a negative errno.
+ * Checks every interval_ms that path is still our socket; once it is gone (removed, replaced
+ * by another file, or moved away), calls gone(arg) once and stops checking. The worker closes
+ * itself from there ("exits cleanly when the socket file is removed"). A path that cannot be
+ * looked up (EACCES: a directory the dropped user may not search) is not gone: that is logged
+ * once, and the socket's own inode, held open since the bind, still shows a removal (its
+ * link count drops to 0). 0 or a negative errno.
  */
 int ft_uapi_server_watch(struct ft_uapi_server *s, uint64_t interval_ms, void (*gone)(void *arg),
 			 void *arg);
 
 /*
  * Closes the listener, every connection and the watch; unlinks path if it is still our
- * socket. cb(arg) runs once the memory is freed (cb may be NULL).
+ * socket (through the opener, tun/opener.h, when we may not). cb(arg) runs once the memory
+ * is freed (cb may be NULL).
  */
 void ft_uapi_server_close(struct ft_uapi_server *s, void (*cb)(void *arg), void *arg);
 

@@ -8,6 +8,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,14 @@ struct ft_uapi_server {
 	void (*gone)(void *arg);
 	void *gone_arg;
 	char path[FT_UAPI_PATH_LEN];
+	/*
+	 * The socket file bound at path: its inode, held open (O_PATH) from before the privilege
+	 * drop, and its identity. See file_state().
+	 */
+	int file_fd;
 	dev_t dev;
 	ino_t ino;
+	bool check_failed; /* the path could not be looked up once: said so, not again */
 	struct client *clients;
 	size_t n_clients;
 	unsigned int pending_closes;
@@ -80,6 +87,8 @@ static void server_maybe_free(struct ft_uapi_server *s)
 		return;
 	cb = s->close_cb;
 	arg = s->close_arg;
+	if (s->file_fd >= 0)
+		close(s->file_fd);
 	free(s);
 	if (cb)
 		cb(arg);
@@ -332,13 +341,50 @@ static void on_connection(uv_stream_t *server, int status)
 	client_process(c);
 }
 
-/* Whether path still names the socket this server bound. */
-static bool still_ours(const struct ft_uapi_server *s)
+enum file_state {
+	FILE_OURS,    /* path names our socket */
+	FILE_GONE,    /* it does not any more: removed, replaced or moved away */
+	FILE_UNKNOWN, /* the path cannot be looked up, but the socket still has a name */
+};
+
+/*
+ * Whether path still names the socket this server bound. The inode held open since the bind
+ * answers first, and needs no permission on the directory: its link count is 0 once the last
+ * name of the socket is gone (rm, wg-quick down, another socket renamed over it). The path
+ * then, looked up as we are now: another file there, or nothing (the socket moved, or a
+ * directory above renamed) means it no longer leads to us. A lookup that fails otherwise says
+ * nothing about the socket: after the drop to an unprivileged user, /run/wireguard may be a
+ * directory that user cannot search (0700 root, as a strict umask creates it), and that is no
+ * removal. It is logged once with its cause, and the link count alone keeps watching (it
+ * still sees a removal; a rename to another name in that directory it does not).
+ */
+static enum file_state file_state(struct ft_uapi_server *s, const char **gone)
 {
 	struct stat st;
+	int e;
 
-	return lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == s->dev &&
-	       st.st_ino == s->ino;
+	if (fstat(s->file_fd, &st) == 0 && st.st_nlink == 0) {
+		*gone = "was removed";
+		return FILE_GONE;
+	}
+	if (lstat(s->path, &st) == 0) {
+		if (S_ISSOCK(st.st_mode) && st.st_dev == s->dev && st.st_ino == s->ino)
+			return FILE_OURS;
+		*gone = "is another file now";
+		return FILE_GONE;
+	}
+	e = errno;
+	if (e == ENOENT) {
+		*gone = "was moved away";
+		return FILE_GONE;
+	}
+	if (!s->check_failed) {
+		s->check_failed = true;
+		ft_log_warnx("uapi: cannot check %s by its name: %s; watching the socket's link "
+			     "count instead (a removal is still seen)",
+			     s->path, strerror(e));
+	}
+	return FILE_UNKNOWN;
 }
 
 /* -EADDRINUSE if a live instance answers at path, 0 if nothing (or a stale socket, removed). */
@@ -411,6 +457,7 @@ int ft_uapi_server_create(struct ft_uapi_server **out, uv_loop_t *loop, const ch
 	s->loop = loop;
 	s->ops = *ops;
 	s->arg = arg;
+	s->file_fd = -1;
 	memcpy(s->path, path, strlen(path) + 1);
 
 	rc = make_dir(path);
@@ -430,9 +477,19 @@ int ft_uapi_server_create(struct ft_uapi_server **out, uv_loop_t *loop, const ch
 		rc = -errno;
 		goto err_close;
 	}
-	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0 || lstat(path, &st) < 0) {
+	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
 		rc = -errno;
 		goto err_unlink;
+	}
+	/* The socket file's inode, for the watch (file_state()), opened while we may. */
+	s->file_fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (s->file_fd < 0 || fstat(s->file_fd, &st) < 0) {
+		rc = -errno;
+		goto err_unlink;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		rc = -EEXIST; /* replaced between the bind and the open */
+		goto err_close;
 	}
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
@@ -467,6 +524,8 @@ err_unlink:
 err_close:
 	close(fd);
 err_free:
+	if (s->file_fd >= 0)
+		close(s->file_fd);
 	free(s);
 	return rc;
 }
@@ -474,11 +533,12 @@ err_free:
 static void watch_tick(uv_timer_t *t)
 {
 	struct ft_uapi_server *s = t->data;
+	const char *gone;
 
-	if (still_ours(s))
+	if (file_state(s, &gone) != FILE_GONE)
 		return;
 	uv_timer_stop(t);
-	ft_log_info("uapi: %s was removed", s->path);
+	ft_log(FT_LOG_NOTICE, "uapi: %s %s", s->path, gone);
 	if (s->gone)
 		s->gone(s->gone_arg);
 }
@@ -494,14 +554,19 @@ int ft_uapi_server_watch(struct ft_uapi_server *s, uint64_t interval_ms, void (*
 
 void ft_uapi_server_close(struct ft_uapi_server *s, void (*cb)(void *arg), void *arg)
 {
+	const char *gone;
+
 	if (s->closing)
 		return;
 	s->closing = true;
 	s->close_cb = cb;
 	s->close_arg = arg;
-	/* Someone else's socket may have replaced ours: only ours is removed. */
-	if (still_ours(s))
-		ft_opener_unlink(s->path);
+	/*
+	 * Someone else's socket may have replaced ours: only ours is removed, checked again by
+	 * the opener when we cannot look the path up ourselves.
+	 */
+	if (file_state(s, &gone) != FILE_GONE)
+		ft_opener_unlink_inode(s->path, s->dev, s->ino);
 	while (s->clients)
 		client_close(s->clients);
 	s->pending_closes += 2;

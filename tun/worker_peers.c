@@ -308,6 +308,8 @@ void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool
 	size_t n = 0;
 	struct ft_link_monitor_options o = {
 		.period_ms = (uint64_t)cfg->link_poll_interval * 1000,
+		/* The carrier from rtnetlink: no ethtool or MII ioctl in the seccomp list. */
+		.carrier_rtnl = true,
 	};
 	int rc;
 

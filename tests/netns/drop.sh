@@ -18,7 +18,8 @@
 #
 # 1. a runs as the default user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only, an empty bounding set and
 #    no-new-privs; its one child is the opener: uid 0, no capability, seccomp, fds 0-3 and
-#    the directories it pinned only.
+#    the directories it pinned only. Falling back to nobody (no `flowtun` user) is warned
+#    about once, saying why and what to do; with the `flowtun` user there is no warning.
 # 2. ping through the tunnel.
 # 3. SIGHUP reloads a changed config: a peer's keepalive, and AllowedIPs whose route is added
 #    and removed again (CAP_NET_ADMIN).
@@ -158,8 +159,17 @@ pid_b=$FT_LAST_PID
 check_dropped "$pid_a" "$log_a"
 opid_a=$opid
 check_dropped "$pid_b" "$FT_TMP/b.conf.log"
+warned=$(grep -c "no system user 'flowtun', so this tunnel runs as the shared user nobody: any other process running as nobody can stop" "$log_a" || true)
+if [ "$user" = nobody ]; then
+	[ "$warned" = 1 ] || ft_fail "the fallback to nobody was warned about $warned times: $(cat "$log_a")"
+	grep -q "Create the user (systemd-sysusers flowtun.conf, or useradd --system" "$log_a" ||
+		ft_fail "the warning does not say how to create the user: $(cat "$log_a")"
+else
+	[ "$warned" = 0 ] || ft_fail "a warned about nobody while running as $user"
+fi
 pass "a and b run as $user (uid $uid), CapEff=CapPrm=CAP_NET_ADMIN+CAP_NET_BIND_SERVICE, CapBnd 0, NoNewPrivs;" \
-	"opener $opid_a: uid 0, no caps, Seccomp 2, fds 0-3 + pinned dirs, named in the log"
+	"opener $opid_a: uid 0, no caps, Seccomp 2, fds 0-3 + pinned dirs, named in the log;" \
+	"the fallback to nobody warned $warned time(s)"
 
 # ---- 2. the tunnel --------------------------------------------------------------------------
 ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"

@@ -14,6 +14,11 @@
  *   addr       add fd00::1/64 to tun0 ("addr ok")
  *   chdir      a syscall outside the allow-list (the filter kills the probe)
  *   packet     socket(AF_PACKET), a family outside the allow-list
+ *   genl       socket(AF_NETLINK, NETLINK_GENERIC): netlink, but not NETLINK_ROUTE (generic
+ *              netlink reaches other WireGuard devices' keys)
+ *   nfnl       socket(AF_NETLINK, NETLINK_NETFILTER): the firewall's netlink
+ *   ethtool    ioctl(SIOCETHTOOL) with ETHTOOL_GLINK: ethtool's set commands ride on the same
+ *              request, so the filter refuses it whatever the command
  *   tunsetiff  ioctl(TUNSETIFF) on the TUN fd, a request outside the allow-list
  *   setuid     setuid(0): refused (EPERM) by the kernel, or killed with the filter on
  *   close      wipe the key, close everything, "closed", exit 0
@@ -21,7 +26,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +150,21 @@ int main(int argc, char *argv[])
 			rc = socket(AF_PACKET, SOCK_RAW, 0);
 			printf("socket(AF_PACKET) returned %d (%s)\n", rc,
 			       rc < 0 ? strerror(errno) : "open");
+		} else if (strcmp(line, "genl") == 0 || strcmp(line, "nfnl") == 0) {
+			rc = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC,
+				    line[0] == 'g' ? NETLINK_GENERIC : NETLINK_NETFILTER);
+			printf("socket(AF_NETLINK, %s) returned %d (%s)\n", line, rc,
+			       rc < 0 ? strerror(errno) : "open");
+		} else if (strcmp(line, "ethtool") == 0) {
+			struct ethtool_value ev = { .cmd = ETHTOOL_GLINK };
+			struct ifreq ifr = { .ifr_data = (char *)&ev };
+			int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+			rc = ioctl(s, SIOCETHTOOL, &ifr);
+			printf("SIOCETHTOOL returned %d (%s)\n", rc,
+			       rc < 0 ? strerror(errno) : "ok");
+			close(s);
 		} else if (strcmp(line, "tunsetiff") == 0) {
 			struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
 

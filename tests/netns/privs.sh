@@ -14,7 +14,10 @@
 #    CAP_NET_BIND_SERVICE only, CapBnd
 #    empty, NoNewPrivs 1, Seccomp 2 (also in libuv's pool threads), not dumpable (/proc/PID
 #    owned by root, its environ unreadable by nobody), routes and addresses still change.
-# 2. each syscall outside the allow-list kills the probe with SIGSYS.
+# 2. each syscall outside the allow-list kills the probe with SIGSYS, and the probe names it
+#    first: chdir, socket(AF_PACKET), ioctl(TUNSETIFF), setuid(0), and what CAP_NET_ADMIN
+#    would otherwise allow: a generic netlink socket (other WireGuard devices' keys), a
+#    NETLINK_NETFILTER socket (the firewall), SIOCETHTOOL (ethtool's set commands).
 # 3. seccomp log: the same syscall goes through; seccomp off: setuid(0) fails with EPERM.
 # 4. root as the target user is refused.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
@@ -135,7 +138,9 @@ ft_wait_for 5 tun_gone || ft_fail "tun0 left behind"
 passed=$((passed + 1))
 
 # ---- 2. outside the allow-list: killed by SIGSYS (exit status 128 + 31) ----------------------
-for cmd in chdir packet tunsetiff setuid; do
+for cmd in chdir:chdir packet:socket tunsetiff:ioctl setuid:setuid genl:socket nfnl:socket \
+	ethtool:ioctl; do
+	call=${cmd#*:} cmd=${cmd%%:*}
 	probe_start nobody on
 	expect ready
 	# "close" after it: a probe the filter failed to kill exits 0 instead of hanging.
@@ -143,10 +148,14 @@ for cmd in chdir packet tunsetiff setuid; do
 	probe_wait
 	[ "$rc" = 159 ] || ft_fail "$cmd: exit status $rc, want 159 (SIGSYS): $(cat "$out")"
 	! grep -q returned "$out" || ft_fail "$cmd returned to the probe: $(cat "$out")"
+	grep -q "seccomp: system call $call (.*) is not in the allow-list" "$out" ||
+		ft_fail "$cmd: the killed probe did not name $call: $(cat "$out")"
 	ft_wait_for 5 tun_gone || ft_fail "tun0 left behind after the kill"
 	passed=$((passed + 1))
 done
-ft_log "chdir, socket(AF_PACKET), ioctl(TUNSETIFF), setuid(0): killed by SIGSYS"
+ft_log "chdir, socket(AF_PACKET), ioctl(TUNSETIFF), setuid(0), socket(AF_NETLINK," \
+	"NETLINK_GENERIC), socket(AF_NETLINK, NETLINK_NETFILTER), ioctl(SIOCETHTOOL): killed by" \
+	"SIGSYS, each named on stderr"
 
 # ---- 3. log mode lets it through; without the filter the kernel still says no -------------
 probe_start nobody log
