@@ -335,6 +335,7 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	if (!peer)
 		return -ENOMEM;
 	peer->proto = p;
+	peer->ctx = cfg->ctx;
 	memcpy(peer->public_key, cfg->public_key, FT_WIRE_KEY_LEN);
 	peer->hs = ft_noise_handshake_create(&p->id, cfg->public_key, cfg->preshared_key, peer);
 	peer->keypairs = sodium_malloc(sizeof(*peer->keypairs));
@@ -386,7 +387,7 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 
 struct ft_peer *ft_proto_peer_find(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN])
 {
-	/* A list: configuration and initiations (rate limited, after mac1) only. */
+	/* A list: configuration and initiations only (see proto.h); a keyed hash at hub scale. */
 	for (struct ft_peer *peer = p->first; peer; peer = peer->next)
 		if (sodium_memcmp(peer->public_key, key, FT_WIRE_KEY_LEN) == 0)
 			return peer;

@@ -120,6 +120,7 @@ struct ft_peer_config {
 	const uint8_t *preshared_key;	 /* NULL: none */
 	const struct sockaddr *endpoint; /* NULL: learnt from the peer's first handshake */
 	uint32_t persistent_keepalive_s; /* 0: off */
+	void *ctx;			 /* the caller's own state: ft_peer_ctx() returns it */
 };
 
 /*
@@ -129,7 +130,11 @@ struct ft_peer_config {
 int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, struct ft_peer **out);
 /* Removes a peer: its AllowedIPs, sessions and queued packets go with it. */
 void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer);
-/* The peer with this public key, or NULL. */
+/*
+ * The peer with this public key, or NULL. A walk of the list: fine for configuration and for
+ * initiations (after mac1, rate limited) with tens of peers; a hub of 100,000 needs a keyed
+ * hash here (ARCHITECTURE.md). The packet path never searches: it has the peer already.
+ */
 struct ft_peer *ft_proto_peer_find(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN]);
 /* Iteration in the order of addition: ft_proto_peer_next(p, NULL) is the first peer. */
 struct ft_peer *ft_proto_peer_next(const struct ft_proto *p, const struct ft_peer *peer);

@@ -63,24 +63,6 @@ static void sockaddr_to_addr(const struct sockaddr *sa, struct ft_addr *a, uint1
 	}
 }
 
-static struct wpeer *find_wpeer(struct ft_worker *w, const struct ft_peer *peer)
-{
-	if (!peer)
-		return NULL;
-	for (size_t i = 0; i < w->n_peers; i++)
-		if (w->peers[i].peer == peer)
-			return &w->peers[i];
-	return NULL;
-}
-
-struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN])
-{
-	for (size_t i = 0; i < w->n_peers; i++)
-		if (sodium_memcmp(w->peers[i].public_key, key, FT_KEY_LEN) == 0)
-			return &w->peers[i];
-	return NULL;
-}
-
 void ft_worker_report_gone(struct ft_worker *w, const char *why)
 {
 	if (w->gone_reported || w->closing)
@@ -192,7 +174,7 @@ void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg
 {
 	struct ft_worker *w = arg;
 
-	tx_append(w, find_wpeer(w, peer), (uint8_t *)(uintptr_t)msg, len, dst, true);
+	tx_append(w, ft_worker_wpeer(peer), (uint8_t *)(uintptr_t)msg, len, dst, true);
 }
 
 static void on_proto_timer(uv_timer_t *t);
@@ -234,7 +216,7 @@ static void on_proto_timer(uv_timer_t *t)
 	w->armed_deadline = 0;
 	ft_proto_tick(w->proto, ft_worker_now_ns());
 	for (size_t i = 0; i < w->n_peers; i++)
-		ft_worker_path_state(w, &w->peers[i], ft_worker_now_ns());
+		ft_worker_path_state(w, w->peers[i], ft_worker_now_ns());
 	ft_worker_end_batch(w);
 }
 
@@ -266,7 +248,7 @@ static void outbound(struct ft_worker *w, unsigned int n)
 		}
 		if (ft_proto_send(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now,
 				  &res) == FT_PROTO_SEND)
-			tx_append(w, find_wpeer(w, res.peer), res.data, res.len, res.dst, false);
+			tx_append(w, ft_worker_wpeer(res.peer), res.data, res.len, res.dst, false);
 	}
 	tx_flush(w);
 }
@@ -469,7 +451,7 @@ static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
 			       w->reply, sizeof(w->reply), &res);
 	if (act == FT_PROTO_DROP)
 		return;
-	wp = find_wpeer(w, res.peer);
+	wp = ft_worker_wpeer(res.peer);
 	if (wp) {
 		wp->rx_pkts++;
 		wp->rx_bytes += len;

@@ -48,7 +48,12 @@ enum ft_path_state {
 	FT_PATH_FAILING,    /* handshakes sent, no answer */
 };
 
-/* What the worker keeps per peer beside the protocol's own state. */
+/*
+ * What the worker keeps per peer beside the protocol's own state. Each is its own allocation
+ * that never moves while the peer exists: the send batch (tx_peer) and the dirty list point at
+ * it, and its ft_peer points back at it (ft_peer_ctx), so the packet path never searches.
+ * Removing a peer flushes the batch first, so that no pointer to it outlives it.
+ */
 struct wpeer {
 	struct ft_peer *peer;
 	uint8_t public_key[FT_KEY_LEN];
@@ -117,9 +122,10 @@ struct ft_worker {
 	size_t n_ipfix;
 	struct ft_uapi_server *uapi;
 
-	struct wpeer *peers;
-	size_t n_peers;
-	struct wpeer **dirty;
+	/* The peers in the order of addition, for iteration; each wpeer is its own allocation. */
+	struct wpeer **peers;
+	size_t n_peers, cap_peers;
+	struct wpeer **dirty; /* cap_peers entries: each peer at most once */
 	size_t n_dirty;
 	struct ft_rtnl_prefix *addrs; /* our own addresses, as configured */
 	bool *addr_added;
@@ -170,24 +176,39 @@ struct ft_worker {
 uint64_t ft_worker_now_ns(void);
 void ft_worker_end_batch(struct ft_worker *w);
 void ft_worker_flush_all(struct ft_worker *w);
-struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN]);
-/* Adds a peer (no routes unless routes is given and the worker manages routes). */
-int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
-		       const struct ft_config_peer *cp, char *err, size_t errlen);
-void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp);
-int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk);
-void ft_worker_set_node_id(struct ft_worker *w);
-int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh);
-int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark);
-
 void ft_worker_report_gone(struct ft_worker *w, const char *why);
 void ft_worker_on_tun(uv_poll_t *h, int status, int events);
 void ft_worker_on_udp(uv_poll_t *h, int status, int events);
 void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
 			     const struct sockaddr *dst);
 
+/* The worker's state of a protocol peer (NULL for NULL): the back pointer, no search. */
+static inline struct wpeer *ft_worker_wpeer(const struct ft_peer *peer)
+{
+	return peer ? ft_peer_ctx(peer) : NULL;
+}
+
+/* worker_setup.c */
+void ft_worker_set_node_id(struct ft_worker *w);
+int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh);
+int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark);
+
 /* worker_peers.c */
+/* The peer with this public key, or NULL (the protocol's lookup, then the back pointer). */
+struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN]);
+/*
+ * Adds a peer (no routes unless cp is given and the worker manages routes); *out (may be
+ * NULL) is the new peer. Once the worker is running, a persistent keepalive starts at once.
+ * Not inside a packet batch.
+ */
+int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
+		       const struct ft_config_peer *cp, struct wpeer **out, char *err,
+		       size_t errlen);
+/* Removes and frees a peer; what the send batch holds goes out first. */
+void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp);
+int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk);
 void ft_worker_prefix_from_config(const struct ft_config_addr *a, struct ft_rtnl_prefix *p);
+/* Frees what the peer holds and the peer itself (worker_free: the protocol goes after). */
 void ft_worker_peer_free(struct wpeer *wp);
 int ft_worker_peer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, size_t errlen);
 void ft_worker_peer_remove_routes(struct ft_worker *w, struct wpeer *wp);
