@@ -549,6 +549,36 @@ START_TEST(test_persistent_keepalive)
 }
 END_TEST
 
+/*
+ * A peer configured with a keepalive and an endpoint opens the path by itself, as the kernel and
+ * wireguard-go do: the owner calls ft_proto_peer_set_persistent_keepalive() once it can send
+ * (the device does no I/O while a peer is added), and with no traffic at all an initiation
+ * goes out at once and keepalives follow at the interval.
+ */
+START_TEST(test_persistent_keepalive_starts)
+{
+	unsigned int before;
+
+	pair_up(NULL, NULL, 2, true, false);
+	ck_assert_uint_eq(nwire, 0);
+	ft_proto_peer_set_persistent_keepalive(S[0].p, S[0].peer, 2, now);
+	ck_assert_uint_eq(sent_by_type[0][1], 1);
+	deliver();
+	ck_assert_uint_eq(counter(0, FT_PROTO_handshake_completed), 1);
+	ck_assert_uint_eq(counter(1, FT_PROTO_handshake_completed), 1);
+	/* B learnt A's endpoint from the initiation; A's keepalives keep coming, 2 s apart. */
+	S[1].keepalives = 0;
+	run_until(now + 10 * SEC);
+	ck_assert_uint_ge(S[1].keepalives, 4);
+	ck_assert_uint_le(S[1].keepalives, 5);
+	/* Set again while it runs: nothing extra goes out. */
+	before = sent_by_type[0][4];
+	ft_proto_peer_set_persistent_keepalive(S[0].p, S[0].peer, 2, now);
+	ck_assert_uint_eq(sent_by_type[0][4], before);
+	ck_assert_uint_eq(nwire, 0);
+}
+END_TEST
+
 START_TEST(test_cookie_under_load)
 {
 	pair_up(NULL, NULL, 0, true, false);
@@ -770,6 +800,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_give_up);
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_persistent_keepalive);
+	tcase_add_test(tc, test_persistent_keepalive_starts);
 	tcase_add_test(tc, test_cookie_under_load);
 	tcase_add_loop_test(tc, test_psk, 0, 2);
 	tcase_add_test(tc, test_rejected_transport);

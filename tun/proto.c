@@ -415,13 +415,18 @@ void ft_proto_peer_set_preshared_key(struct ft_proto *p, struct ft_peer *peer, c
 void ft_proto_peer_set_persistent_keepalive(struct ft_proto *p, struct ft_peer *peer,
 					    uint32_t seconds, uint64_t now_ns)
 {
-	bool was_off = !peer->timers.persistent_keepalive_s;
-
 	peer->timers.persistent_keepalive_s = seconds;
-	if (!seconds)
+	if (!seconds) {
 		ft_timers_disarm(&peer->timers, FT_TIMER_PERSISTENT_KEEPALIVE);
-	else if (was_off)
-		/* As wg(8) does: switching it on sends one at once to open the path. */
+		return;
+	}
+	/*
+	 * On, and not running: switched on now, or set when the peer was added (which sends
+	 * nothing). One at once opens the path, as the kernel and wireguard-go do when they are
+	 * configured: a handshake when there is no session. Whatever goes out arms the timer,
+	 * and every authenticated packet sent or received re-arms it from then on.
+	 */
+	if (!ft_timers_armed(&peer->timers, FT_TIMER_PERSISTENT_KEEPALIVE))
 		send_keepalive(p, peer, now_ns);
 }
 

@@ -119,7 +119,7 @@ struct ft_peer_config {
 	uint8_t public_key[FT_WIRE_KEY_LEN];
 	const uint8_t *preshared_key;	 /* NULL: none */
 	const struct sockaddr *endpoint; /* NULL: learnt from the peer's first handshake */
-	uint32_t persistent_keepalive_s; /* 0: off */
+	uint32_t persistent_keepalive_s; /* 0: off; ft_proto_peer_set_persistent_keepalive starts it */
 	void *ctx;			 /* the caller's own state: ft_peer_ctx() returns it */
 };
 
@@ -142,6 +142,12 @@ struct ft_peer *ft_proto_peer_next(const struct ft_proto *p, const struct ft_pee
 int ft_proto_peer_set_endpoint(struct ft_proto *p, struct ft_peer *peer,
 			       const struct sockaddr *endpoint);
 void ft_proto_peer_set_preshared_key(struct ft_proto *p, struct ft_peer *peer, const uint8_t *psk);
+/*
+ * Sets the persistent keepalive (0: off). When it is on and not running yet (just switched on,
+ * or given in ft_peer_config, which only stores it), a keepalive goes out at once through the
+ * callback, a handshake initiation when there is no session: call it once the caller can
+ * send, as the kernel and wireguard-go start a configured keepalive.
+ */
 void ft_proto_peer_set_persistent_keepalive(struct ft_proto *p, struct ft_peer *peer,
 					    uint32_t seconds, uint64_t now_ns);
 

@@ -311,12 +311,10 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool r
 		if (up->update_only)
 			return 0;
 		memcpy(pc.public_key, up->public_key, FT_KEY_LEN);
+		/* Its keepalive, if any, starts in there. */
 		rc = ft_worker_peer_add(w, &pc, NULL, &wp, err, sizeof(err));
 		if (rc < 0)
 			return rc;
-		if (up->persistent_keepalive)
-			ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer,
-							       up->persistent_keepalive, now);
 	} else {
 		if (up->has_preshared_key || replace) {
 			ft_proto_peer_set_preshared_key(w->proto, wp->peer, psk);

@@ -203,9 +203,7 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		return rc;
 	if (pc->endpoint)
 		wpeer_find_path(w, wp);
-	if (!cp)
-		return 0;
-	if (cp->endpoint_host) {
+	if (cp && cp->endpoint_host) {
 		wp->endpoint_host = strdup(cp->endpoint_host);
 		wp->endpoint_port = strdup(cp->endpoint_port);
 		if (!wp->endpoint_host || !wp->endpoint_port)
@@ -213,7 +211,16 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		if ((rc = ft_worker_peer_resolve(w, wp, err, errlen)) < 0)
 			return rc;
 	}
-	return wpeer_set_routes(w, wp, cp, err, errlen);
+	if (cp && (rc = wpeer_set_routes(w, wp, cp, err, errlen)) < 0)
+		return rc;
+	/*
+	 * A peer added to a running worker (wg set, SIGHUP) starts its keepalive now; those of
+	 * the config file start once the worker is up (ft_worker_create).
+	 */
+	if (wp->keepalive && w->handles_ready)
+		ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer, wp->keepalive,
+						       ft_worker_now_ns());
+	return 0;
 }
 
 void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp)
