@@ -579,6 +579,35 @@ START_TEST(test_persistent_keepalive_starts)
 }
 END_TEST
 
+/*
+ * wg syncconf and setconf send private_key= every time: the key the device has already must
+ * keep every session (as the kernel and wireguard-go skip it); another key drops them.
+ */
+START_TEST(test_same_private_key_keeps_sessions)
+{
+	uint8_t unclamped[32], other[32];
+
+	pair_up(NULL, NULL, 0, true, false);
+	establish();
+	ck_assert_int_eq(ft_proto_set_private_key(S[0].p, S[0].priv), 0);
+	ck_assert(has_session(0));
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SEND);
+	/* The same scalar written without clamping is the same identity. */
+	memcpy(unclamped, S[0].priv, 32);
+	unclamped[0] |= 7;
+	unclamped[31] |= 128;
+	ck_assert_int_eq(ft_proto_set_private_key(S[0].p, unclamped), 0);
+	ck_assert(has_session(0));
+	ck_assert_uint_eq(counter(0, FT_PROTO_handshake_initiated), 1);
+	/* A new key is a new identity: the old sessions go. */
+	memcpy(other, S[0].priv, 32);
+	other[5] ^= 1;
+	ck_assert_int_eq(ft_proto_set_private_key(S[0].p, other), 0);
+	ck_assert(!has_session(0));
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_QUEUED);
+}
+END_TEST
+
 START_TEST(test_cookie_under_load)
 {
 	pair_up(NULL, NULL, 0, true, false);
@@ -801,6 +830,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_persistent_keepalive);
 	tcase_add_test(tc, test_persistent_keepalive_starts);
+	tcase_add_test(tc, test_same_private_key_keeps_sessions);
 	tcase_add_test(tc, test_cookie_under_load);
 	tcase_add_loop_test(tc, test_psk, 0, 2);
 	tcase_add_test(tc, test_rejected_transport);

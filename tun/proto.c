@@ -17,6 +17,7 @@
 
 #include "tun/allowedips.h"
 #include "tun/cookie.h"
+#include "tun/key.h"
 #include "tun/noise.h"
 #include "tun/proto.h"
 
@@ -300,10 +301,32 @@ static void drop_sessions(struct ft_proto *p, struct ft_peer *peer)
 	ft_noise_handshake_clear(peer->hs);
 }
 
+/* Whether key (NULL: none) is the identity's own, compared in constant time, both clamped. */
+static bool same_private_key(const struct ft_noise_identity *id, const uint8_t key[FT_WIRE_KEY_LEN])
+{
+	uint8_t k[FT_WIRE_KEY_LEN];
+	bool same;
+
+	if (!key || !id->private_key)
+		return !key && !id->private_key;
+	memcpy(k, key, sizeof(k));
+	ft_key_clamp(k);
+	same = sodium_memcmp(k, id->private_key, sizeof(k)) == 0;
+	sodium_memzero(k, sizeof(k));
+	return same;
+}
+
 int ft_proto_set_private_key(struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN])
 {
-	int err = ft_noise_identity_set_private(&p->id, key);
+	int err;
 
+	/*
+	 * wg syncconf and setconf send the key every time: the key we have already changes
+	 * nothing, and the sessions stay (the kernel and wireguard-go skip it too).
+	 */
+	if (same_private_key(&p->id, key))
+		return 0;
+	err = ft_noise_identity_set_private(&p->id, key);
 	if (err)
 		return err;
 	for (struct ft_peer *peer = p->first; peer; peer = peer->next) {

@@ -108,8 +108,9 @@ void ft_proto_destroy(struct ft_proto *p);
 
 /*
  * Sets (NULL: removes) the private key. Every peer's handshake is recomputed and its
- * sessions dropped, since they were made with the old identity. 0, -EINVAL (all-zero
- * public key) or -ENOMEM.
+ * sessions dropped, since they were made with the old identity; the key the device has
+ * already (compared clamped, in constant time) changes nothing. 0, -EINVAL (all-zero public
+ * key) or -ENOMEM.
  */
 int ft_proto_set_private_key(struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN]);
 /* Our public key; false when no private key is set. */
