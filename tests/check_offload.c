@@ -415,6 +415,82 @@ START_TEST(test_segment_limits)
 END_TEST
 
 /*
+ * A super-packet of more segments than there are slots (a small MSS: 64 KiB in 88-byte
+ * segments is 745), split in parts of a few slots each with ft_offload_segment_from(): every
+ * segment exactly as the kernel's software GSO makes it, in order, none lost or repeated.
+ */
+START_TEST(test_segment_in_parts)
+{
+	static const unsigned int part_slots[] = { 1, 3, 7, NSLOTS };
+	const struct pk k = { .proto = 6,
+			      .sport = 40000,
+			      .dport = 5201,
+			      .seq = 0xfffff000, /* the sequence number wraps on the way */
+			      .ack = 77,
+			      .flags = ACK | PSH | CWR,
+			      .win = 500,
+			      .id = 0xfff0,
+			      .optlen = 12,
+			      .ttl = 64 };
+	const uint16_t gso = 88;
+	const size_t payload = 65535 - 20 - 32;
+	const unsigned int nseg = (unsigned int)((payload + gso - 1) / gso);
+	struct ft_vnet_hdr vh = gso_hdr(&k, gso);
+	size_t len = build(super, &k, 0, payload);
+
+	ck_assert_uint_gt(nseg, NSLOTS);
+	/* All at once does not fit the slots: that is what the parts are for. */
+	reset_slots();
+	ck_assert_int_eq(ft_offload_segment(super, len, &vh, slots, NSLOTS, HEADROOM,
+					    SLOT_SIZE - HEADROOM, lens),
+			 -ENOBUFS);
+	for (size_t p = 0; p < sizeof(part_slots) / sizeof(part_slots[0]); p++) {
+		unsigned int first = 0, total = 0;
+		size_t off = 0;
+
+		while (first < nseg) {
+			int n = ft_offload_segment_from(super, len, &vh, first, slots,
+							part_slots[p], HEADROOM,
+							SLOT_SIZE - HEADROOM, lens, &total);
+
+			ck_assert_uint_eq(total, nseg);
+			ck_assert_int_eq(n, (int)(nseg - first < part_slots[p] ? nseg - first
+									       : part_slots[p]));
+			for (int j = 0; j < n; j++) {
+				unsigned int i = first + (unsigned int)j;
+				struct pk e = k;
+				bool last = i == nseg - 1;
+				size_t plen = last ? payload - off : gso, elen;
+
+				e.seq = k.seq + i * gso;
+				e.id = (uint16_t)(k.id + i);
+				if (!last)
+					e.flags &= (uint8_t) ~(FIN | PSH);
+				if (i > 0)
+					e.flags &= (uint8_t)~CWR;
+				elen = build(expect, &e, off, plen);
+				off += plen;
+				ck_assert_msg(lens[j] == elen && memcmp(slots[j] + HEADROOM, expect,
+									elen) == 0,
+					      "parts of %u: segment %u differs", part_slots[p], i);
+				ck_assert_uint_eq(
+					ref_l4_csum(&k, slots[j] + HEADROOM + 20, elen - 20), 0);
+			}
+			first += (unsigned int)n;
+		}
+		ck_assert_uint_eq(off, payload);
+		/* Past the end, and no slots at all. */
+		ck_assert_int_eq(ft_offload_segment_from(super, len, &vh, nseg, slots, 1, HEADROOM,
+							 SLOT_SIZE - HEADROOM, lens, &total),
+				 -EINVAL);
+		ck_assert_int_eq(ft_offload_segment_from(super, len, &vh, 0, slots, 0, HEADROOM,
+							 SLOT_SIZE - HEADROOM, lens, &total),
+				 -ENOBUFS);
+	}
+}
+END_TEST
+
+/*
  * Bad vnet headers, each against a valid 3-segment TCPv4 super-packet (40 + 3000 bytes) or
  * UDPv4/TCPv6 where named; want is the error of parse (and segment, given the struct).
  */
@@ -1017,6 +1093,7 @@ static Suite *offload_suite(void)
 	tcase_add_loop_test(seg, test_segment, 0, sizeof(seg_cases) / sizeof(seg_cases[0]));
 	tcase_add_test(seg, test_no_gso);
 	tcase_add_test(seg, test_segment_limits);
+	tcase_add_test(seg, test_segment_in_parts);
 	tcase_add_loop_test(seg, test_bad_vnet, 0, sizeof(bad_vnet) / sizeof(bad_vnet[0]));
 	tcase_add_loop_test(seg, test_bad_packet, 0, sizeof(bad_pkt) / sizeof(bad_pkt[0]));
 	suite_add_tcase(s, seg);

@@ -267,8 +267,39 @@ static bool tun_read_failed(struct ft_worker *w, int err)
 }
 
 /*
+ * Splits one super-packet (behind its vnet header, r bytes) into the free slots from *used on,
+ * sending the full slots whenever they run out: a small MSS makes hundreds of segments of one
+ * read, more than the slots hold. Returns the segments made, or the first error (nothing made).
+ */
+static int split_super_packet(struct ft_worker *w, size_t r, const struct ft_vnet_hdr *vh,
+			      unsigned int *used)
+{
+	const uint8_t *pkt = w->tun_read_buf + FT_OFFLOAD_VNET_HDR_LEN;
+	unsigned int first = 0, total = 1;
+
+	while (first < total) {
+		int k;
+
+		if (*used == FT_WORKER_TUN_SLOTS) {
+			outbound(w, *used);
+			*used = 0;
+		}
+		k = ft_offload_segment_from(pkt, r - FT_OFFLOAD_VNET_HDR_LEN, vh, first,
+					    w->tun_slot + *used, FT_WORKER_TUN_SLOTS - *used,
+					    FT_PROTO_HEADROOM, w->mtu, w->tun_len + *used, &total);
+		/* Every check runs on the first call: a later one cannot fail. */
+		if (k < 0)
+			return k;
+		*used += (unsigned int)k;
+		first += (unsigned int)k;
+	}
+	return (int)total;
+}
+
+/*
  * With offloads: each read is one super-packet (up to 64 KiB of TCP or UDP behind a vnet
- * header), split into MTU-sized segments in the slots: one read instead of up to 45.
+ * header), split into MTU-sized segments in the slots: one read instead of up to 45 (or
+ * hundreds, with a small MSS).
  */
 static void on_tun_vnet(struct ft_worker *w)
 {
@@ -290,17 +321,7 @@ static void on_tun_vnet(struct ft_worker *w)
 			w->counters.tun_bad_vnet++;
 			continue;
 		}
-		for (;;) {
-			k = ft_offload_segment(w->tun_read_buf + FT_OFFLOAD_VNET_HDR_LEN,
-					       (size_t)r - FT_OFFLOAD_VNET_HDR_LEN, &vh,
-					       w->tun_slot + used, FT_WORKER_TUN_SLOTS - used,
-					       FT_PROTO_HEADROOM, w->mtu, w->tun_len + used);
-			if (k != -ENOBUFS || used == 0)
-				break;
-			/* Not enough slots left: send what they hold, then split again. */
-			outbound(w, used);
-			used = 0;
-		}
+		k = split_super_packet(w, (size_t)r, &vh, &used);
 		if (k < 0) {
 			if (k == -EMSGSIZE)
 				w->counters.tun_oversized++;
@@ -311,7 +332,6 @@ static void on_tun_vnet(struct ft_worker *w)
 		w->counters.tun_rx_packets += (uint64_t)k;
 		if (vh.gso_type != FT_VNET_GSO_NONE)
 			w->counters.tun_gso_reads++;
-		used += (unsigned int)k;
 	}
 	if (used)
 		outbound(w, used);

@@ -29,7 +29,10 @@
 
 enum {
 	FT_WORKER_BATCH = 64, /* packets or datagrams per callback: bounds the work per wake-up */
-	/* Outbound slots: a super-packet read with offloads on splits into up to 45 of them. */
+	/*
+	 * Outbound slots: a super-packet read with offloads on splits into up to 45 of them
+	 * (hundreds with a small MSS: those are sent in parts, the slots refilled in between).
+	 */
 	FT_WORKER_TUN_SLOTS = 128,
 	FT_WORKER_TX_SLOTS = 2 * FT_WORKER_BATCH,
 	/* A datagram larger than this cannot be ours: an MTU of 65535 plus the overhead. */
