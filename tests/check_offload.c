@@ -158,6 +158,7 @@ static uint8_t slotmem[NSLOTS][SLOT_SIZE];
 static uint8_t *slots[NSLOTS];
 static size_t lens[NSLOTS];
 static uint8_t super[65536], expect[SLOT_SIZE];
+static unsigned int owner[FT_OFFLOAD_GRO_MAX_BATCH];
 
 static void reset_slots(void)
 {
@@ -723,8 +724,10 @@ START_TEST(test_coalesce)
 		}
 		total += plen;
 	}
-	r = ft_offload_coalesce(in, n, arena, sizeof(arena), out, n);
+	r = ft_offload_coalesce(in, n, arena, sizeof(arena), out, n, owner);
 	ck_assert_int_eq(r, 1);
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert_uint_eq(owner[i], 0);
 	ck_assert_uint_eq(out[0].iov_len, FT_OFFLOAD_VNET_HDR_LEN + total);
 	ck_assert_int_eq(ft_offload_parse_vnet(out[0].iov_base, out[0].iov_len, &vh), 0);
 	ck_assert_uint_eq(vh.flags, FT_VNET_F_NEEDS_CSUM);
@@ -959,7 +962,7 @@ START_TEST(test_no_merge)
 		put16(p + 36, ft_csum_update16(get16(p + 36), 0x0002, 0x0003));
 	}
 
-	r = ft_offload_coalesce(in, 4, arena, sizeof(arena), out, 4);
+	r = ft_offload_coalesce(in, 4, arena, sizeof(arena), out, 4, owner);
 	for (unsigned int k = 0; k < 5 && no_merge[_i].want[k]; k++)
 		nout++;
 	ck_assert_msg(r == (int)nout, "%s: %d outputs, want %u", no_merge[_i].what, r, nout);
@@ -967,6 +970,10 @@ START_TEST(test_no_merge)
 		unsigned int cnt = no_merge[_i].want[k];
 		struct ft_vnet_hdr vh;
 
+		/* Each input is owned by the output that carries it: what a write counts. */
+		for (unsigned int i = first; i < first + cnt; i++)
+			ck_assert_msg(owner[i] == k, "%s: input %u owned by %u, want %u",
+				      no_merge[_i].what, i, owner[i], k);
 		ck_assert_int_eq(ft_offload_parse_vnet(out[k].iov_base, out[k].iov_len, &vh), 0);
 		if (cnt == 1) {
 			/* Alone: unchanged, behind an all-zero header. */
@@ -1009,7 +1016,9 @@ START_TEST(test_two_flows)
 		flow_seg(2 * i + 1, &b, i, 1200, 1200);
 	}
 	memcpy(saved, in, sizeof(saved));
-	ck_assert_int_eq(ft_offload_coalesce(in, 8, arena, sizeof(arena), out, 8), 2);
+	ck_assert_int_eq(ft_offload_coalesce(in, 8, arena, sizeof(arena), out, 8, owner), 2);
+	for (unsigned int i = 0; i < 8; i++)
+		ck_assert_uint_eq(owner[i], i % 2);
 	/* Compare each output with its flow's inputs, gathered in order. */
 	for (unsigned int i = 0; i < 4; i++) {
 		in[i] = saved[2 * i];
@@ -1039,7 +1048,7 @@ START_TEST(test_coalesce_limits)
 		flow_seg(i, &k, i, 1400, 1400);
 		need += in[i].iov_len + FT_OFFLOAD_VNET_HDR_LEN;
 	}
-	r = ft_offload_coalesce(in, 50, arena, sizeof(arena), out, 50);
+	r = ft_offload_coalesce(in, 50, arena, sizeof(arena), out, 50, NULL);
 	ck_assert_int_eq(r, 2);
 	/* (65535 - 40) / 1400 = 46 segments fit in the first. */
 	check_roundtrip(&out[0], 0, 46);
@@ -1047,13 +1056,14 @@ START_TEST(test_coalesce_limits)
 	ck_assert_uint_le(out[0].iov_len, FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
 
 	/* The documented bound suffices; less arena or fewer outputs fail cleanly. */
-	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, need, out, 50), 2);
-	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, out[0].iov_len, out, 50), -ENOBUFS);
-	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, sizeof(arena), out, 1), -ENOBUFS);
+	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, need, out, 50, NULL), 2);
+	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, out[0].iov_len, out, 50, NULL),
+			 -ENOBUFS);
+	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, sizeof(arena), out, 1, NULL), -ENOBUFS);
 	ck_assert_int_eq(ft_offload_coalesce(in, FT_OFFLOAD_GRO_MAX_BATCH + 1, arena, sizeof(arena),
-					     out, FT_OFFLOAD_GRO_MAX_BATCH + 1),
+					     out, FT_OFFLOAD_GRO_MAX_BATCH + 1, NULL),
 			 -EINVAL);
-	ck_assert_int_eq(ft_offload_coalesce(in, 0, arena, 0, out, 0), 0);
+	ck_assert_int_eq(ft_offload_coalesce(in, 0, arena, 0, out, 0, NULL), 0);
 }
 END_TEST
 
@@ -1078,7 +1088,7 @@ START_TEST(test_coalesce_garbage)
 		in[i].iov_len = glen[i];
 	}
 	pktmem[6][0] = 0x60; /* 59 bytes claiming IPv6 */
-	ck_assert_int_eq(ft_offload_coalesce(in, n, arena, sizeof(arena), out, n), (int)n);
+	ck_assert_int_eq(ft_offload_coalesce(in, n, arena, sizeof(arena), out, n, NULL), (int)n);
 	for (unsigned int i = 0; i < n; i++)
 		ck_assert_uint_eq(out[i].iov_len, FT_OFFLOAD_VNET_HDR_LEN + glen[i]);
 }

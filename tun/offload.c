@@ -353,9 +353,10 @@ struct gro_item {
 
 struct gro_table {
 	struct gro_item items[FT_OFFLOAD_GRO_MAX_BATCH];
-	unsigned int next[FT_OFFLOAD_GRO_MAX_BATCH]; /* chain of inputs in an item */
-	size_t len[FT_OFFLOAD_GRO_MAX_BATCH];	     /* trimmed length of each input */
-	int bucket[2 * FT_OFFLOAD_GRO_MAX_BATCH];    /* flow hash -> latest item of that hash */
+	unsigned int next[FT_OFFLOAD_GRO_MAX_BATCH];	/* chain of inputs in an item */
+	size_t len[FT_OFFLOAD_GRO_MAX_BATCH];		/* trimmed length of each input */
+	unsigned int item_of[FT_OFFLOAD_GRO_MAX_BATCH]; /* the item (output) of each input */
+	int bucket[2 * FT_OFFLOAD_GRO_MAX_BATCH];	/* flow hash -> latest item of that hash */
 	unsigned int nitems;
 };
 
@@ -490,6 +491,7 @@ static void gro_add(struct gro_table *t, const struct iovec *in, unsigned int i)
 
 				t->next[it->last] = i;
 				t->len[i] = len;
+				t->item_of[i] = (unsigned int)t->bucket[b];
 				it->last = i;
 				it->count++;
 				it->total += payload;
@@ -500,6 +502,7 @@ static void gro_add(struct gro_table *t, const struct iovec *in, unsigned int i)
 			}
 		}
 	}
+	t->item_of[i] = t->nitems;
 	it = &t->items[t->nitems];
 	*it = cand;
 	it->first = it->last = i;
@@ -570,7 +573,7 @@ static size_t gro_emit(const struct gro_table *t, const struct gro_item *it, con
 }
 
 int ft_offload_coalesce(const struct iovec *in, unsigned int n, uint8_t *arena, size_t arena_len,
-			struct iovec *out, unsigned int max_out)
+			struct iovec *out, unsigned int max_out, unsigned int *owner)
 {
 	struct gro_table t;
 	size_t used = 0;
@@ -595,5 +598,7 @@ int ft_offload_coalesce(const struct iovec *in, unsigned int n, uint8_t *arena, 
 		out[k].iov_len = gro_emit(&t, it, in, arena + used);
 		used += out[k].iov_len;
 	}
+	if (owner)
+		memcpy(owner, t.item_of, n * sizeof(*owner));
 	return (int)t.nitems;
 }

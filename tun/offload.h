@@ -103,10 +103,12 @@ int ft_offload_segment_from(const uint8_t *pkt, size_t len, const struct ft_vnet
  *
  * The outputs (each a vnet header and a packet, ready for one write to the TUN) are laid out
  * in arena and described by out[0..return value). An arena of the sum of the input lengths
- * plus n * FT_OFFLOAD_VNET_HDR_LEN and max_out >= n always suffice. Returns the number of
- * outputs, -EINVAL (n too large) or -ENOBUFS (arena or out too small: nothing usable).
+ * plus n * FT_OFFLOAD_VNET_HDR_LEN and max_out >= n always suffice. owner (NULL: not
+ * wanted) gets n entries: owner[i] is the output that carries input i, so that the caller
+ * can count exactly the packets of each write that succeeded. Returns the number of outputs,
+ * -EINVAL (n too large) or -ENOBUFS (arena or out too small: nothing usable).
  */
 int ft_offload_coalesce(const struct iovec *in, unsigned int n, uint8_t *arena, size_t arena_len,
-			struct iovec *out, unsigned int max_out);
+			struct iovec *out, unsigned int max_out, unsigned int *owner);
 
 #endif

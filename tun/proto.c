@@ -130,12 +130,35 @@ static void default_random(void *buf, size_t len)
 	randombytes_buf(buf, len);
 }
 
+/* ---- accounting ---- */
+
+/*
+ * A datagram from the peer that authenticated and that the device accepted: a handshake
+ * message consumed, a keepalive, a data packet whose inner source is allowed. These are the
+ * bytes wg show reports as received (as the kernel counts them); the caller's own per-peer
+ * counts follow res->rx_counted so that both agree. Cookie replies, replays, failed tags and
+ * refused inner packets are not counted.
+ */
+static void count_received(struct ft_peer *peer, size_t len, struct ft_proto_result *res)
+{
+	peer->rx_bytes += len;
+	res->rx_counted = true;
+}
+
+void ft_proto_peer_count_sent(struct ft_proto *p, struct ft_peer *peer, size_t len)
+{
+	(void)p;
+	peer->tx_bytes += len;
+}
+
 /* ---- output through the callback ---- */
 
-static void output(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg, size_t len)
+/* inner: the IP packet a data message carries (NULL for handshakes and keepalives). */
+static void output(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg, size_t len,
+		   const uint8_t *inner, size_t inner_len)
 {
-	peer->tx_bytes += len;
-	p->cfg.send(p->cfg.send_arg, peer, msg, len, (const struct sockaddr *)&peer->endpoint);
+	p->cfg.send(p->cfg.send_arg, peer, msg, len, (const struct sockaddr *)&peer->endpoint,
+		    inner, inner_len);
 }
 
 static void send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns,
@@ -166,7 +189,7 @@ static void send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t n
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
 	ft_timers_any_authenticated_packet_sent(&peer->timers);
 	ft_timers_handshake_initiated(&peer->timers, now_ns, jitter(p));
-	output(p, peer, msg, sizeof(msg));
+	output(p, peer, msg, sizeof(msg), NULL, 0);
 }
 
 static bool can_send(const struct ft_peer *peer, uint64_t now_ns)
@@ -220,17 +243,18 @@ static bool flush_queue(struct ft_proto *p, struct ft_peer *peer, uint64_t now_n
 		return false;
 	while ((pkt = ft_peer_queue_peek(&peer->queue, &len))) {
 		memcpy(p->scratch + FT_WIRE_TRANSPORT_HEADER_LEN, pkt, len);
-		ft_peer_queue_pop(&peer->queue);
 		if (encrypt(p, peer, p->scratch, len, p->scratch_len, now_ns, &out_len) != 0) {
 			count(p, FT_PROTO_queue_dropped);
-			continue;
+		} else {
+			/* The plaintext stays in its queue slot until the pop, for the caller. */
+			output(p, peer, p->scratch, out_len, pkt, len);
+			sent = true;
 		}
-		output(p, peer, p->scratch, out_len);
-		sent = true;
+		ft_peer_queue_pop(&peer->queue);
 	}
 	if (!sent && keepalive_if_empty &&
 	    encrypt(p, peer, p->scratch, 0, p->scratch_len, now_ns, &out_len) == 0) {
-		output(p, peer, p->scratch, out_len);
+		output(p, peer, p->scratch, out_len, NULL, 0);
 		sent = true;
 	}
 	if (sent)
@@ -563,7 +587,7 @@ static enum ft_proto_action receive_initiation(struct ft_proto *p, uint8_t *msg,
 	peer = hs->owner;
 	res->peer = peer;
 	ft_peer_roam(peer, src);
-	peer->rx_bytes += len;
+	count_received(peer, len, res);
 	ft_timers_any_authenticated_packet_received(&peer->timers);
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
 
@@ -580,7 +604,6 @@ static enum ft_proto_action receive_initiation(struct ft_proto *p, uint8_t *msg,
 		res->reason = FT_PROTO_wrong_state;
 		return FT_PROTO_DROP;
 	}
-	peer->tx_bytes += FT_WIRE_RESPONSE_LEN;
 	ft_timers_any_authenticated_packet_sent(&peer->timers);
 	res->action = FT_PROTO_REPLY;
 	res->data = reply;
@@ -616,7 +639,7 @@ static enum ft_proto_action receive_response(struct ft_proto *p, uint8_t *msg, s
 		return FT_PROTO_DROP;
 	}
 	ft_peer_roam(peer, src);
-	peer->rx_bytes += len;
+	count_received(peer, len, res);
 	ft_timers_handshake_complete(&peer->timers);
 	ft_timers_any_authenticated_packet_received(&peer->timers);
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
@@ -704,7 +727,6 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 		return drop(p, res, FT_PROTO_truncated);
 	}
 	ft_peer_roam(peer, src);
-	peer->rx_bytes += len;
 	if (ft_keypair_set_received(peer->keypairs, p->index, kp)) {
 		/* The initiator confirmed our (responder's) keypair: it is current now. */
 		ft_timers_handshake_complete(&peer->timers);
@@ -721,6 +743,7 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 	ft_timers_any_authenticated_packet_received(&peer->timers);
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
 	if (plain_len == 0) {
+		count_received(peer, len, res);
 		res->action = FT_PROTO_KEEPALIVE;
 		return FT_PROTO_KEEPALIVE;
 	}
@@ -731,6 +754,7 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 	if (ft_allowedips_lookup(p->allowedips, family, inner + (family == AF_INET ? 12 : 8)) !=
 	    peer)
 		return drop(p, res, FT_PROTO_source_not_allowed);
+	count_received(peer, len, res);
 	res->action = FT_PROTO_PACKET;
 	res->data = inner;
 	res->len = ip_len;
@@ -785,7 +809,6 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
 		if (err == -ENOBUFS)
 			return drop(p, res, FT_PROTO_no_room);
 		if (err == 0) {
-			peer->tx_bytes += out_len;
 			keep_key_fresh_send(p, peer, now_ns);
 			res->action = FT_PROTO_SEND;
 			res->data = buf;

@@ -23,6 +23,11 @@
  * message is valid only during the call (copy it into a send batch); the callback must not
  * call back into the device. The destination is the peer's endpoint.
  *
+ * Accounting, as wg show reports it and the kernel counts: a peer's rx_bytes are the
+ * datagrams from it that authenticated and were accepted (res->rx_counted says which); its
+ * tx_bytes are the datagrams the caller's socket accepted for it, which the caller reports
+ * with ft_proto_peer_count_sent() (the device cannot know whether a send succeeded).
+ *
  * Buffers: ft_proto_receive decrypts in place; ft_proto_send encrypts in place, so its
  * buffer has FT_PROTO_HEADROOM bytes in front of the packet and FT_PROTO_TAILROOM after it.
  * Nothing allocates per packet.
@@ -88,8 +93,13 @@ struct ft_proto_counters {
 const char *ft_proto_counter_name(enum ft_proto_reason r);
 uint64_t ft_proto_counter_value(const struct ft_proto_counters *c, enum ft_proto_reason r);
 
+/*
+ * inner[0..inner_len): for a data message, the IP packet it carries (plaintext, valid during
+ * the call), so that the caller can count what it sends; NULL for handshake messages and
+ * keepalives.
+ */
 typedef void ft_proto_send_fn(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-			      const struct sockaddr *dst);
+			      const struct sockaddr *dst, const uint8_t *inner, size_t inner_len);
 
 struct ft_proto_config {
 	ft_proto_send_fn *send; /* required */
@@ -161,6 +171,9 @@ const struct ft_allowedips *ft_proto_allowedips(const struct ft_proto *p);
 
 const struct ft_proto_counters *ft_proto_counters(const struct ft_proto *p);
 
+/* The caller's socket accepted a datagram of len bytes for peer: its tx_bytes (wg show). */
+void ft_proto_peer_count_sent(struct ft_proto *p, struct ft_peer *peer, size_t len);
+
 /* What the caller does with a datagram or packet it handed in. */
 enum ft_proto_action {
 	FT_PROTO_DROP,	    /* dropped and counted: res->reason */
@@ -176,6 +189,7 @@ struct ft_proto_result {
 	enum ft_proto_action action;
 	enum ft_proto_reason reason; /* FT_PROTO_DROP only */
 	struct ft_peer *peer;	     /* the peer concerned, when known */
+	bool rx_counted;	     /* receive: counted in the peer's rx_bytes (see above) */
 	uint8_t *data;
 	size_t len;
 	const struct sockaddr *dst; /* REPLY, SEND: valid until the next call into the device */

@@ -140,6 +140,7 @@ struct ft_worker {
 	uint8_t *tun_slot[FT_WORKER_TUN_SLOTS]; /* each slot's start: the head room */
 	struct iovec tun_iov[FT_WORKER_TUN_SLOTS];
 	size_t tun_len[FT_WORKER_TUN_SLOTS];
+	/* The packets of one statistics batch (virtual rx: those written to the TUN). */
 	const uint8_t *stat_pkts[FT_WORKER_TUN_SLOTS];
 	size_t stat_lens[FT_WORKER_TUN_SLOTS];
 	/* Offloads: the TUN speaks vnet headers; super-packets are read whole and split, and
@@ -151,6 +152,8 @@ struct ft_worker {
 	uint8_t *tun_read_buf; /* one super-packet behind its vnet header */
 	struct iovec gro_in[FT_WORKER_BATCH];
 	struct iovec gro_out[FT_WORKER_BATCH];
+	unsigned int gro_owner[FT_WORKER_BATCH]; /* the output that carries each input */
+	bool gro_written[FT_WORKER_BATCH];	 /* each output's write succeeded */
 	unsigned int n_gro;
 	uint8_t *gro_arena;
 	size_t gro_arena_len;
@@ -158,6 +161,13 @@ struct ft_worker {
 	struct ft_udp_batch *tx;
 	void *tx_own[FT_WORKER_TX_SLOTS]; /* each tx slot's own buffer, for copied messages */
 	struct wpeer *tx_peer[FT_WORKER_TX_SLOTS];
+	/*
+	 * The IP packet each tx slot carries, parsed before encryption overwrote it and counted
+	 * as virtual tx only once the socket took the datagram; len 0: no packet (a handshake
+	 * message, a keepalive) or no statistics.
+	 */
+	struct ft_packet_info tx_info[FT_WORKER_TX_SLOTS];
+	uint32_t tx_info_len[FT_WORKER_TX_SLOTS];
 	unsigned int tx_count;
 	uint8_t reply[FT_PROTO_REPLY_MAX];
 
@@ -183,7 +193,7 @@ void ft_worker_report_gone(struct ft_worker *w, const char *why);
 void ft_worker_on_tun(uv_poll_t *h, int status, int events);
 void ft_worker_on_udp(uv_poll_t *h, int status, int events);
 void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-			     const struct sockaddr *dst);
+			     const struct sockaddr *dst, const uint8_t *inner, size_t inner_len);
 
 /* The worker's state of a protocol peer (NULL for NULL): the back pointer, no search. */
 static inline struct wpeer *ft_worker_wpeer(const struct ft_peer *peer)
