@@ -447,7 +447,7 @@ static void gro_flush(struct ft_worker *w)
 		}
 	} else {
 		for (int i = 0; i < k; i++) {
-			/* The vnet header's second byte is its GSO type: a super-packet. */
+			/* A GSO type (the vnet header's second byte): a super-packet. */
 			bool gso = ((const uint8_t *)w->gro_out[i].iov_base)[1] != FT_VNET_GSO_NONE;
 
 			w->gro_written[i] = tun_write_vnet(w, &w->gro_out[i], 1);
