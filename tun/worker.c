@@ -142,9 +142,14 @@ static void tx_flush(struct ft_worker *w)
 				mark_dirty(w, w->tx_peer[i]);
 				ft_proto_peer_count_sent(w->proto, w->tx_peer[i]->peer, s->len);
 			}
-			if (w->tx_info_len[i] && w->stats)
-				ft_connstats_update_virtual_parsed(w->stats, &w->tx_info[i],
-								   w->tx_info_len[i], false);
+			/* Virtual tx: a packet that went into the tunnel. */
+			if (w->tx_inner_len[i]) {
+				w->counters.tunnel_tx_packets++;
+				if (w->stats)
+					ft_connstats_update_virtual_parsed(w->stats, &w->tx_info[i],
+									   w->tx_inner_len[i],
+									   false);
+			}
 		}
 		/* Zero-copy slots pointed into the TUN slots: give each its own buffer back. */
 		s->iov.iov_base = w->tx_own[i];
@@ -154,7 +159,8 @@ static void tx_flush(struct ft_worker *w)
 
 /*
  * Queues one datagram; copy it unless it lives in a TUN slot until the batch is flushed.
- * info (NULL: none) is the IP packet it carries, inner_len bytes, for virtual tx.
+ * inner_len: the length of the IP packet it carries (0: none), info its parse (NULL without
+ * statistics), for virtual tx.
  */
 static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size_t len,
 		      const struct sockaddr *dst, bool copy, const struct ft_packet_info *info,
@@ -177,7 +183,7 @@ static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size
 	s->len = len;
 	memset(&s->addr, 0, sizeof(s->addr));
 	memcpy(&s->addr, dst, dlen);
-	w->tx_info_len[w->tx_count] = info ? (uint32_t)inner_len : 0;
+	w->tx_inner_len[w->tx_count] = (uint32_t)inner_len;
 	if (info)
 		w->tx_info[w->tx_count] = *info;
 	w->tx_peer[w->tx_count++] = wp;
@@ -192,12 +198,12 @@ void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg
 {
 	struct ft_worker *w = arg;
 	struct ft_packet_info info;
-	bool counted = inner && w->stats;
+	bool parse = inner && w->stats;
 
-	if (counted)
+	if (parse)
 		ft_packet_parse(inner, inner_len, &info);
 	tx_append(w, ft_worker_wpeer(peer), (uint8_t *)(uintptr_t)msg, len, dst, true,
-		  counted ? &info : NULL, inner_len);
+		  parse ? &info : NULL, inner ? inner_len : 0);
 }
 
 static void on_proto_timer(uv_timer_t *t);

@@ -162,12 +162,12 @@ struct ft_worker {
 	void *tx_own[FT_WORKER_TX_SLOTS]; /* each tx slot's own buffer, for copied messages */
 	struct wpeer *tx_peer[FT_WORKER_TX_SLOTS];
 	/*
-	 * The IP packet each tx slot carries, parsed before encryption overwrote it and counted
-	 * as virtual tx only once the socket took the datagram; len 0: no packet (a handshake
-	 * message, a keepalive) or no statistics.
+	 * The IP packet each tx slot carries (len 0: none, a handshake message or a keepalive),
+	 * parsed before encryption overwrote it (with statistics on) and counted as virtual tx
+	 * only once the socket took the datagram.
 	 */
 	struct ft_packet_info tx_info[FT_WORKER_TX_SLOTS];
-	uint32_t tx_info_len[FT_WORKER_TX_SLOTS];
+	uint32_t tx_inner_len[FT_WORKER_TX_SLOTS];
 	unsigned int tx_count;
 	uint8_t reply[FT_PROTO_REPLY_MAX];
 

@@ -173,9 +173,13 @@ check "b: virtual tx from 100.64.0.77" "$(flow "$fb" 100.64.0.1:7005)" \
 check "a: virtual rx from 100.64.0.77" "$(flow "$fa" 100.64.0.1:7005)" \
 	"0 0 0 0"
 check "a: source_not_allowed" "$(counter "$FT_TMP/a.status" source_not_allowed)" 10
-# What was written to the TUN, packet for packet: the counter and the flow log agree.
+# What went into the tunnel and what was written to the TUN, packet for packet: the counters
+# and the flow log agree.
 for s in a b; do
+	tx=$(entries "$FT_TMP/flows-$s.jsonl" | jq -s '[.[].txPkts // 0] | add // 0')
 	rx=$(entries "$FT_TMP/flows-$s.jsonl" | jq -s '[.[].rxPkts // 0] | add // 0')
+	check "$s: tunnel_tx_packets = virtual tx packets" \
+		"$(counter "$FT_TMP/$s.status" tunnel_tx_packets)" "$tx"
 	check "$s: tun_tx_packets = virtual rx packets" \
 		"$(counter "$FT_TMP/$s.status" tun_tx_packets)" "$rx"
 done
