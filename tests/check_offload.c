@@ -158,6 +158,7 @@ static uint8_t slotmem[NSLOTS][SLOT_SIZE];
 static uint8_t *slots[NSLOTS];
 static size_t lens[NSLOTS];
 static uint8_t super[65536], expect[SLOT_SIZE];
+static unsigned int owner[FT_OFFLOAD_GRO_MAX_BATCH];
 
 static void reset_slots(void)
 {
@@ -415,6 +416,82 @@ START_TEST(test_segment_limits)
 END_TEST
 
 /*
+ * A super-packet of more segments than there are slots (a small MSS: 64 KiB in 88-byte
+ * segments is 745), split in parts of a few slots each with ft_offload_segment_from(): every
+ * segment exactly as the kernel's software GSO makes it, in order, none lost or repeated.
+ */
+START_TEST(test_segment_in_parts)
+{
+	static const unsigned int part_slots[] = { 1, 3, 7, NSLOTS };
+	const struct pk k = { .proto = 6,
+			      .sport = 40000,
+			      .dport = 5201,
+			      .seq = 0xfffff000, /* the sequence number wraps on the way */
+			      .ack = 77,
+			      .flags = ACK | PSH | CWR,
+			      .win = 500,
+			      .id = 0xfff0,
+			      .optlen = 12,
+			      .ttl = 64 };
+	const uint16_t gso = 88;
+	const size_t payload = 65535 - 20 - 32;
+	const unsigned int nseg = (unsigned int)((payload + gso - 1) / gso);
+	struct ft_vnet_hdr vh = gso_hdr(&k, gso);
+	size_t len = build(super, &k, 0, payload);
+
+	ck_assert_uint_gt(nseg, NSLOTS);
+	/* All at once does not fit the slots: that is what the parts are for. */
+	reset_slots();
+	ck_assert_int_eq(ft_offload_segment(super, len, &vh, slots, NSLOTS, HEADROOM,
+					    SLOT_SIZE - HEADROOM, lens),
+			 -ENOBUFS);
+	for (size_t p = 0; p < sizeof(part_slots) / sizeof(part_slots[0]); p++) {
+		unsigned int first = 0, total = 0;
+		size_t off = 0;
+
+		while (first < nseg) {
+			int n = ft_offload_segment_from(super, len, &vh, first, slots,
+							part_slots[p], HEADROOM,
+							SLOT_SIZE - HEADROOM, lens, &total);
+
+			ck_assert_uint_eq(total, nseg);
+			ck_assert_int_eq(n, (int)(nseg - first < part_slots[p] ? nseg - first
+									       : part_slots[p]));
+			for (int j = 0; j < n; j++) {
+				unsigned int i = first + (unsigned int)j;
+				struct pk e = k;
+				bool last = i == nseg - 1;
+				size_t plen = last ? payload - off : gso, elen;
+
+				e.seq = k.seq + i * gso;
+				e.id = (uint16_t)(k.id + i);
+				if (!last)
+					e.flags &= (uint8_t) ~(FIN | PSH);
+				if (i > 0)
+					e.flags &= (uint8_t)~CWR;
+				elen = build(expect, &e, off, plen);
+				off += plen;
+				ck_assert_msg(lens[j] == elen && memcmp(slots[j] + HEADROOM, expect,
+									elen) == 0,
+					      "parts of %u: segment %u differs", part_slots[p], i);
+				ck_assert_uint_eq(
+					ref_l4_csum(&k, slots[j] + HEADROOM + 20, elen - 20), 0);
+			}
+			first += (unsigned int)n;
+		}
+		ck_assert_uint_eq(off, payload);
+		/* Past the end, and no slots at all. */
+		ck_assert_int_eq(ft_offload_segment_from(super, len, &vh, nseg, slots, 1, HEADROOM,
+							 SLOT_SIZE - HEADROOM, lens, &total),
+				 -EINVAL);
+		ck_assert_int_eq(ft_offload_segment_from(super, len, &vh, 0, slots, 0, HEADROOM,
+							 SLOT_SIZE - HEADROOM, lens, &total),
+				 -ENOBUFS);
+	}
+}
+END_TEST
+
+/*
  * Bad vnet headers, each against a valid 3-segment TCPv4 super-packet (40 + 3000 bytes) or
  * UDPv4/TCPv6 where named; want is the error of parse (and segment, given the struct).
  */
@@ -647,8 +724,10 @@ START_TEST(test_coalesce)
 		}
 		total += plen;
 	}
-	r = ft_offload_coalesce(in, n, arena, sizeof(arena), out, n);
+	r = ft_offload_coalesce(in, n, arena, sizeof(arena), out, n, owner);
 	ck_assert_int_eq(r, 1);
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert_uint_eq(owner[i], 0);
 	ck_assert_uint_eq(out[0].iov_len, FT_OFFLOAD_VNET_HDR_LEN + total);
 	ck_assert_int_eq(ft_offload_parse_vnet(out[0].iov_base, out[0].iov_len, &vh), 0);
 	ck_assert_uint_eq(vh.flags, FT_VNET_F_NEEDS_CSUM);
@@ -883,7 +962,7 @@ START_TEST(test_no_merge)
 		put16(p + 36, ft_csum_update16(get16(p + 36), 0x0002, 0x0003));
 	}
 
-	r = ft_offload_coalesce(in, 4, arena, sizeof(arena), out, 4);
+	r = ft_offload_coalesce(in, 4, arena, sizeof(arena), out, 4, owner);
 	for (unsigned int k = 0; k < 5 && no_merge[_i].want[k]; k++)
 		nout++;
 	ck_assert_msg(r == (int)nout, "%s: %d outputs, want %u", no_merge[_i].what, r, nout);
@@ -891,6 +970,10 @@ START_TEST(test_no_merge)
 		unsigned int cnt = no_merge[_i].want[k];
 		struct ft_vnet_hdr vh;
 
+		/* Each input is owned by the output that carries it: what a write counts. */
+		for (unsigned int i = first; i < first + cnt; i++)
+			ck_assert_msg(owner[i] == k, "%s: input %u owned by %u, want %u",
+				      no_merge[_i].what, i, owner[i], k);
 		ck_assert_int_eq(ft_offload_parse_vnet(out[k].iov_base, out[k].iov_len, &vh), 0);
 		if (cnt == 1) {
 			/* Alone: unchanged, behind an all-zero header. */
@@ -933,7 +1016,9 @@ START_TEST(test_two_flows)
 		flow_seg(2 * i + 1, &b, i, 1200, 1200);
 	}
 	memcpy(saved, in, sizeof(saved));
-	ck_assert_int_eq(ft_offload_coalesce(in, 8, arena, sizeof(arena), out, 8), 2);
+	ck_assert_int_eq(ft_offload_coalesce(in, 8, arena, sizeof(arena), out, 8, owner), 2);
+	for (unsigned int i = 0; i < 8; i++)
+		ck_assert_uint_eq(owner[i], i % 2);
 	/* Compare each output with its flow's inputs, gathered in order. */
 	for (unsigned int i = 0; i < 4; i++) {
 		in[i] = saved[2 * i];
@@ -963,7 +1048,7 @@ START_TEST(test_coalesce_limits)
 		flow_seg(i, &k, i, 1400, 1400);
 		need += in[i].iov_len + FT_OFFLOAD_VNET_HDR_LEN;
 	}
-	r = ft_offload_coalesce(in, 50, arena, sizeof(arena), out, 50);
+	r = ft_offload_coalesce(in, 50, arena, sizeof(arena), out, 50, NULL);
 	ck_assert_int_eq(r, 2);
 	/* (65535 - 40) / 1400 = 46 segments fit in the first. */
 	check_roundtrip(&out[0], 0, 46);
@@ -971,13 +1056,14 @@ START_TEST(test_coalesce_limits)
 	ck_assert_uint_le(out[0].iov_len, FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
 
 	/* The documented bound suffices; less arena or fewer outputs fail cleanly. */
-	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, need, out, 50), 2);
-	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, out[0].iov_len, out, 50), -ENOBUFS);
-	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, sizeof(arena), out, 1), -ENOBUFS);
+	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, need, out, 50, NULL), 2);
+	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, out[0].iov_len, out, 50, NULL),
+			 -ENOBUFS);
+	ck_assert_int_eq(ft_offload_coalesce(in, 50, arena, sizeof(arena), out, 1, NULL), -ENOBUFS);
 	ck_assert_int_eq(ft_offload_coalesce(in, FT_OFFLOAD_GRO_MAX_BATCH + 1, arena, sizeof(arena),
-					     out, FT_OFFLOAD_GRO_MAX_BATCH + 1),
+					     out, FT_OFFLOAD_GRO_MAX_BATCH + 1, NULL),
 			 -EINVAL);
-	ck_assert_int_eq(ft_offload_coalesce(in, 0, arena, 0, out, 0), 0);
+	ck_assert_int_eq(ft_offload_coalesce(in, 0, arena, 0, out, 0, NULL), 0);
 }
 END_TEST
 
@@ -1002,7 +1088,7 @@ START_TEST(test_coalesce_garbage)
 		in[i].iov_len = glen[i];
 	}
 	pktmem[6][0] = 0x60; /* 59 bytes claiming IPv6 */
-	ck_assert_int_eq(ft_offload_coalesce(in, n, arena, sizeof(arena), out, n), (int)n);
+	ck_assert_int_eq(ft_offload_coalesce(in, n, arena, sizeof(arena), out, n, NULL), (int)n);
 	for (unsigned int i = 0; i < n; i++)
 		ck_assert_uint_eq(out[i].iov_len, FT_OFFLOAD_VNET_HDR_LEN + glen[i]);
 }
@@ -1017,6 +1103,7 @@ static Suite *offload_suite(void)
 	tcase_add_loop_test(seg, test_segment, 0, sizeof(seg_cases) / sizeof(seg_cases[0]));
 	tcase_add_test(seg, test_no_gso);
 	tcase_add_test(seg, test_segment_limits);
+	tcase_add_test(seg, test_segment_in_parts);
 	tcase_add_loop_test(seg, test_bad_vnet, 0, sizeof(bad_vnet) / sizeof(bad_vnet[0]));
 	tcase_add_loop_test(seg, test_bad_packet, 0, sizeof(bad_pkt) / sizeof(bad_pkt[0]));
 	suite_add_tcase(s, seg);

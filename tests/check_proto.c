@@ -1,12 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The protocol device with two in-process peers, A and B, on a fake clock and no sockets:
- * each device's send callback puts the datagram on a simulated wire, and deliver() hands
- * every datagram on the wire to the other device's ft_proto_receive (replies too), until
- * the wire is empty. A test may drop or hold messages on the wire.
- *
- *   A: underlay 198.18.0.1:51820, overlay 100.64.0.1, AllowedIPs of B: 100.64.0.2/32
- *   B: underlay 198.18.0.2:51820, overlay 100.64.0.2, AllowedIPs of A: 100.64.0.1/32
+ * The protocol device, A and B on the two-device harness of proto-harness.h (a fake clock, a
+ * simulated wire, no sockets): handshakes, rekeys, timers, cookies, drops, accounting.
  */
 #include "config.h"
 
@@ -18,307 +13,9 @@
 #include <check.h>
 #include <sodium.h>
 
+#include "tests/proto-harness.h"
 #include "tun/key.h"
 #include "tun/proto.h"
-
-#define SEC FT_NSEC_PER_SEC
-#define MSEC FT_NSEC_PER_MSEC
-
-struct side {
-	struct ft_proto *p;
-	struct ft_peer *peer; /* the other side, as seen from here */
-	struct sockaddr_in addr;
-	uint8_t priv[32], pub[32];
-	uint64_t rng;
-	bool under_load;
-	/* What reached this side's TUN. */
-	unsigned int packets, keepalives;
-	uint8_t last_packet[2048];
-	size_t last_len;
-};
-
-struct wire_msg {
-	int to;
-	struct sockaddr_in from;
-	uint8_t data[2048];
-	size_t len;
-};
-
-static struct side S[2];
-static struct wire_msg wire[64];
-static unsigned int nwire;
-static uint64_t now;
-/* Messages of this type (0: none) are dropped on the wire, drop_count times. */
-static int drop_type;
-static unsigned int drop_count;
-static unsigned int sent_by_type[2][5];
-
-static void fake_wall(struct timespec *ts)
-{
-	ts->tv_sec = 1800000000 + (time_t)(now / SEC);
-	ts->tv_nsec = (long)(now % SEC);
-}
-
-/* xorshift64*, one stream per side: deterministic keys, indices and jitter. */
-static void side_random(struct side *s, void *buf, size_t len)
-{
-	uint8_t *b = buf;
-
-	for (size_t i = 0; i < len; i++) {
-		s->rng ^= s->rng >> 12;
-		s->rng ^= s->rng << 25;
-		s->rng ^= s->rng >> 27;
-		b[i] = (uint8_t)((s->rng * UINT64_C(2685821657736338717)) >> 56);
-	}
-}
-
-static void random_a(void *buf, size_t len)
-{
-	side_random(&S[0], buf, len);
-}
-
-static void random_b(void *buf, size_t len)
-{
-	side_random(&S[1], buf, len);
-}
-
-static void put_on_wire(int to, const struct sockaddr_in *from, const uint8_t *msg, size_t len)
-{
-	struct wire_msg *w;
-
-	ck_assert_uint_lt(nwire, sizeof(wire) / sizeof(wire[0]));
-	ck_assert_uint_le(len, sizeof(w->data));
-	if (msg[0] >= 1 && msg[0] <= 4)
-		sent_by_type[1 - to][msg[0]]++;
-	if (drop_type && msg[0] == drop_type && drop_count) {
-		drop_count--;
-		return;
-	}
-	w = &wire[nwire++];
-	w->to = to;
-	w->from = *from;
-	memcpy(w->data, msg, len);
-	w->len = len;
-}
-
-static void send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-		    const struct sockaddr *dst)
-{
-	struct side *s = arg;
-	int from = (int)(s - S);
-	const struct sockaddr_in *d = (const struct sockaddr_in *)dst;
-
-	ck_assert_ptr_eq(peer, s->peer);
-	/* Only ever to the other side's underlay address. */
-	ck_assert_int_eq(d->sin_family, AF_INET);
-	ck_assert_int_eq(d->sin_addr.s_addr, S[1 - from].addr.sin_addr.s_addr);
-	put_on_wire(1 - from, &s->addr, msg, len);
-}
-
-/* Delivers everything on the wire, replies included; returns the number delivered. */
-static unsigned int deliver(void)
-{
-	unsigned int n = 0;
-
-	while (nwire) {
-		struct wire_msg m = wire[0];
-		struct side *to = &S[m.to];
-		struct ft_proto_result res;
-		uint8_t reply[FT_PROTO_REPLY_MAX];
-
-		memmove(wire, wire + 1, (nwire - 1) * sizeof(wire[0]));
-		nwire--;
-		n++;
-		switch (ft_proto_receive(to->p, m.data, m.len, (struct sockaddr *)&m.from, now,
-					 to->under_load, reply, sizeof(reply), &res)) {
-		case FT_PROTO_REPLY:
-			ck_assert_ptr_eq(res.data, reply);
-			ck_assert_int_eq(((const struct sockaddr_in *)res.dst)->sin_addr.s_addr,
-					 m.from.sin_addr.s_addr);
-			put_on_wire(1 - m.to, &to->addr, res.data, res.len);
-			break;
-		case FT_PROTO_PACKET:
-			ck_assert_ptr_eq(res.peer, to->peer);
-			to->packets++;
-			memcpy(to->last_packet, res.data, res.len);
-			to->last_len = res.len;
-			break;
-		case FT_PROTO_KEEPALIVE:
-			to->keepalives++;
-			break;
-		default:
-			break;
-		}
-	}
-	return n;
-}
-
-static void setup_side(int i, uint64_t seed)
-{
-	struct side *s = &S[i];
-	struct ft_proto_config cfg = {
-		.send = send_cb,
-		.send_arg = s,
-		.mtu = 1420,
-		.wall_clock = fake_wall,
-		.random = i == 0 ? random_a : random_b,
-	};
-
-	memset(s, 0, sizeof(*s));
-	s->rng = seed;
-	s->addr.sin_family = AF_INET;
-	s->addr.sin_port = htons(51820);
-	s->addr.sin_addr.s_addr = htonl(0xc6120001 + (uint32_t)i); /* 198.18.0.1, .2 */
-	side_random(s, s->priv, sizeof(s->priv));
-	ft_key_clamp(s->priv);
-	ck_assert_int_eq(ft_key_public(s->pub, s->priv), 0);
-	s->p = ft_proto_create(&cfg);
-	ck_assert_ptr_nonnull(s->p);
-	ck_assert_int_eq(ft_proto_set_private_key(s->p, s->priv), 0);
-}
-
-static void overlay(uint8_t out[4], int i)
-{
-	out[0] = 100;
-	out[1] = 64;
-	out[2] = 0;
-	out[3] = (uint8_t)(1 + i);
-}
-
-/* Each side learns the other; psk[i] is side i's idea of the PSK (NULL: none). */
-static void pair_up(const uint8_t *psk_a, const uint8_t *psk_b, uint32_t keepalive_a,
-		    bool a_knows_b_endpoint, bool b_knows_a_endpoint)
-{
-	const uint8_t *psk[2] = { psk_a, psk_b };
-	bool knows[2] = { a_knows_b_endpoint, b_knows_a_endpoint };
-
-	for (int i = 0; i < 2; i++) {
-		struct ft_peer_config pc = {
-			.preshared_key = psk[i],
-			.endpoint = knows[i] ? (struct sockaddr *)&S[1 - i].addr : NULL,
-			.persistent_keepalive_s = i == 0 ? keepalive_a : 0,
-		};
-		uint8_t ip[4];
-
-		memcpy(pc.public_key, S[1 - i].pub, 32);
-		ck_assert_int_eq(ft_proto_peer_add(S[i].p, &pc, &S[i].peer), 0);
-		ck_assert_int_eq(ft_proto_peer_add(S[i].p, &pc, &S[i].peer), -EEXIST);
-		overlay(ip, 1 - i);
-		ck_assert_int_eq(ft_proto_allowedip_add(S[i].p, S[i].peer, AF_INET, ip, 32), 0);
-	}
-}
-
-static void setup(void)
-{
-	now = 1 * SEC;
-	nwire = 0;
-	drop_type = 0;
-	drop_count = 0;
-	memset(sent_by_type, 0, sizeof(sent_by_type));
-	setup_side(0, 0x1234567887654321ULL);
-	setup_side(1, 0x0fedcba987654321ULL);
-}
-
-static void teardown(void)
-{
-	ft_proto_destroy(S[0].p);
-	ft_proto_destroy(S[1].p);
-}
-
-/*
- * An IPv4 packet from side i's overlay address (src_last overrides its last byte) to the
- * other side's, with payload_len bytes of payload, sent through side i's device. Sent
- * messages go on the wire; the action is returned.
- */
-static enum ft_proto_action send_ip_from(int i, uint8_t src_last, size_t payload_len, uint8_t fill,
-					 uint8_t *msg_out, size_t *msg_len)
-{
-	uint8_t buf[2048];
-	uint8_t *ip = buf + FT_PROTO_HEADROOM;
-	size_t len = 20 + payload_len;
-	struct ft_proto_result res;
-	enum ft_proto_action a;
-
-	memset(ip, 0, 20);
-	ip[0] = 0x45;
-	ip[2] = (uint8_t)(len >> 8);
-	ip[3] = (uint8_t)len;
-	ip[8] = 64;
-	ip[9] = 17;
-	overlay(ip + 12, i);
-	if (src_last)
-		ip[15] = src_last;
-	overlay(ip + 16, 1 - i);
-	memset(ip + 20, fill, payload_len);
-	a = ft_proto_send(S[i].p, buf, len, sizeof(buf), now, &res);
-	if (a == FT_PROTO_SEND) {
-		ck_assert_ptr_eq(res.data, buf);
-		ck_assert_ptr_eq(res.peer, S[i].peer);
-		if (msg_out) {
-			memcpy(msg_out, res.data, res.len);
-			*msg_len = res.len;
-		} else {
-			put_on_wire(1 - i, &S[i].addr, res.data, res.len);
-		}
-	}
-	return a;
-}
-
-static enum ft_proto_action send_ip(int i, size_t payload_len)
-{
-	return send_ip_from(i, 0, payload_len, (uint8_t)(0x30 + i), NULL, NULL);
-}
-
-static uint64_t counter(int i, enum ft_proto_reason r)
-{
-	return ft_proto_counter_value(ft_proto_counters(S[i].p), r);
-}
-
-/* The sum of every drop counter of side i (the events excluded). */
-static uint64_t drops(int i)
-{
-	uint64_t sum = 0;
-
-	for (int r = 0; r < FT_PROTO_FIRST_EVENT; r++)
-		sum += counter(i, (enum ft_proto_reason)r);
-	return sum;
-}
-
-static bool has_session(int i)
-{
-	struct ft_peer_info info;
-
-	ft_peer_get_info(S[i].peer, &info, now);
-	return info.has_session;
-}
-
-/* Runs both devices' timers up to `until`, delivering after each tick. */
-static void run_until(uint64_t until)
-{
-	for (;;) {
-		uint64_t a = ft_proto_next_deadline(S[0].p), b = ft_proto_next_deadline(S[1].p);
-		uint64_t next = !a ? b : !b ? a : a < b ? a : b;
-
-		if (!next || next > until)
-			break;
-		if (next > now)
-			now = next;
-		ft_proto_tick(S[0].p, now);
-		ft_proto_tick(S[1].p, now);
-		deliver();
-	}
-	now = until;
-}
-
-/* A sends, B answers: a session both ways. */
-static void establish(void)
-{
-	ck_assert_int_eq(send_ip(0, 100), FT_PROTO_QUEUED);
-	deliver();
-	ck_assert_uint_eq(S[1].packets, 1);
-	ck_assert(has_session(0));
-	ck_assert(has_session(1));
-}
 
 START_TEST(test_handshake_and_data)
 {
@@ -549,6 +246,140 @@ START_TEST(test_persistent_keepalive)
 }
 END_TEST
 
+/*
+ * A peer configured with a keepalive and an endpoint opens the path by itself, as the kernel and
+ * wireguard-go do: the owner calls ft_proto_peer_set_persistent_keepalive() once it can send
+ * (the device does no I/O while a peer is added), and with no traffic at all an initiation
+ * goes out at once and keepalives follow at the interval.
+ */
+START_TEST(test_persistent_keepalive_starts)
+{
+	unsigned int before;
+
+	pair_up(NULL, NULL, 2, true, false);
+	ck_assert_uint_eq(nwire, 0);
+	ft_proto_peer_set_persistent_keepalive(S[0].p, S[0].peer, 2, now);
+	ck_assert_uint_eq(sent_by_type[0][1], 1);
+	deliver();
+	ck_assert_uint_eq(counter(0, FT_PROTO_handshake_completed), 1);
+	ck_assert_uint_eq(counter(1, FT_PROTO_handshake_completed), 1);
+	/* B learnt A's endpoint from the initiation; A's keepalives keep coming, 2 s apart. */
+	S[1].keepalives = 0;
+	run_until(now + 10 * SEC);
+	ck_assert_uint_ge(S[1].keepalives, 4);
+	ck_assert_uint_le(S[1].keepalives, 5);
+	/* Set again while it runs: nothing extra goes out. */
+	before = sent_by_type[0][4];
+	ft_proto_peer_set_persistent_keepalive(S[0].p, S[0].peer, 2, now);
+	ck_assert_uint_eq(sent_by_type[0][4], before);
+	ck_assert_uint_eq(nwire, 0);
+}
+END_TEST
+
+/*
+ * wg syncconf and setconf send private_key= every time: the key the device has already must
+ * keep every session (as the kernel and wireguard-go skip it); another key drops them.
+ */
+START_TEST(test_same_private_key_keeps_sessions)
+{
+	uint8_t unclamped[32], other[32];
+
+	pair_up(NULL, NULL, 0, true, false);
+	establish();
+	ck_assert_int_eq(ft_proto_set_private_key(S[0].p, S[0].priv), 0);
+	ck_assert(has_session(0));
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SEND);
+	/* The same scalar written without clamping is the same identity. */
+	memcpy(unclamped, S[0].priv, 32);
+	unclamped[0] |= 7;
+	unclamped[31] |= 128;
+	ck_assert_int_eq(ft_proto_set_private_key(S[0].p, unclamped), 0);
+	ck_assert(has_session(0));
+	ck_assert_uint_eq(counter(0, FT_PROTO_handshake_initiated), 1);
+	/* A new key is a new identity: the old sessions go. */
+	memcpy(other, S[0].priv, 32);
+	other[5] ^= 1;
+	ck_assert_int_eq(ft_proto_set_private_key(S[0].p, other), 0);
+	ck_assert(!has_session(0));
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_QUEUED);
+}
+END_TEST
+
+/* A side's view of its peer: rx_bytes and tx_bytes as wg show reports them. */
+static void peer_bytes(int i, uint64_t *rx, uint64_t *tx)
+{
+	struct ft_peer_info info;
+
+	ft_peer_get_info(S[i].peer, &info, now);
+	*rx = info.rx_bytes;
+	*tx = info.tx_bytes;
+}
+
+/*
+ * What wg show counts, path by path (the kernel's rules): received are the datagrams that
+ * authenticated and were accepted, and res.rx_counted marks exactly those, so that the
+ * caller's physical statistics agree; sent are only those the caller says its socket took.
+ */
+START_TEST(test_accounting)
+{
+	uint8_t msg[2048], copy[2048], reply[FT_PROTO_REPLY_MAX];
+	struct ft_proto_result res;
+	uint64_t rx, tx, rx0, tx0;
+	size_t mlen;
+
+	pair_up(NULL, NULL, 0, true, false);
+	establish();
+	ck_assert_int_eq(send_ip(1, 50), FT_PROTO_SEND);
+	deliver();
+	run_until(now + FT_KEEPALIVE_TIMEOUT_NS + 1); /* a keepalive from B */
+	for (int i = 0; i < 2; i++) {
+		peer_bytes(i, &rx, &tx);
+		ck_assert_uint_gt(rx, 0);
+		ck_assert_uint_eq(rx, S[i].rx_counted);
+		ck_assert_uint_eq(tx, S[1 - i].rx_counted);
+	}
+	/* An inner source B does not allow: dropped, in neither count. */
+	peer_bytes(1, &rx0, &tx0);
+	ck_assert_int_eq(send_ip_from(0, 99, 10, 0, NULL, NULL), FT_PROTO_SEND);
+	deliver();
+	ck_assert_uint_eq(counter(1, FT_PROTO_source_not_allowed), 1);
+	peer_bytes(1, &rx, &tx);
+	ck_assert_uint_eq(rx, rx0);
+	/* A replay: the first copy counts, the second not. */
+	ck_assert_int_eq(send_ip_from(0, 0, 10, 1, msg, &mlen), FT_PROTO_SEND);
+	memcpy(copy, msg, mlen);
+	ck_assert_int_eq(ft_proto_receive(S[1].p, msg, mlen, (struct sockaddr *)&S[0].addr, now,
+					  false, reply, sizeof(reply), &res),
+			 FT_PROTO_PACKET);
+	ck_assert(res.rx_counted);
+	ck_assert_int_eq(ft_proto_receive(S[1].p, copy, mlen, (struct sockaddr *)&S[0].addr, now,
+					  false, reply, sizeof(reply), &res),
+			 FT_PROTO_DROP);
+	ck_assert(!res.rx_counted);
+	peer_bytes(1, &rx, &tx);
+	ck_assert_uint_eq(rx, rx0 + mlen);
+	/* Sent is what the socket took: the device alone counts nothing. */
+	peer_bytes(0, &rx0, &tx0);
+	{
+		uint8_t buf[256] = { 0 };
+		uint8_t *ip = buf + FT_PROTO_HEADROOM;
+
+		ip[0] = 0x45;
+		ip[3] = 28;
+		ip[9] = 17;
+		overlay(ip + 12, 0);
+		overlay(ip + 16, 1);
+		ck_assert_int_eq(ft_proto_send(S[0].p, buf, 28, sizeof(buf), now, &res),
+				 FT_PROTO_SEND);
+	}
+	peer_bytes(0, &rx, &tx);
+	ck_assert_uint_eq(tx, tx0);
+	ft_proto_peer_count_sent(S[0].p, S[0].peer, res.len);
+	peer_bytes(0, &rx, &tx);
+	ck_assert_uint_eq(tx, tx0 + res.len);
+}
+END_TEST
+
 START_TEST(test_cookie_under_load)
 {
 	pair_up(NULL, NULL, 0, true, false);
@@ -560,6 +391,14 @@ START_TEST(test_cookie_under_load)
 	ck_assert_uint_eq(sent_by_type[1][3], 1);
 	ck_assert_uint_eq(counter(0, FT_PROTO_cookie_received), 1);
 	ck_assert_uint_eq(S[1].packets, 0);
+	/* Neither the initiation nor the cookie reply is a peer's traffic in wg show. */
+	for (int i = 0; i < 2; i++) {
+		uint64_t rx, tx;
+
+		peer_bytes(i, &rx, &tx);
+		ck_assert_uint_eq(rx, 0);
+		ck_assert_uint_eq(S[i].rx_counted, 0);
+	}
 	/* The retry carries mac2 and gets through while B is still under load. */
 	run_until(now + 6 * SEC);
 	ck_assert_uint_eq(S[1].packets, 1);
@@ -770,6 +609,9 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_give_up);
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_persistent_keepalive);
+	tcase_add_test(tc, test_persistent_keepalive_starts);
+	tcase_add_test(tc, test_same_private_key_keeps_sessions);
+	tcase_add_test(tc, test_accounting);
 	tcase_add_test(tc, test_cookie_under_load);
 	tcase_add_loop_test(tc, test_psk, 0, 2);
 	tcase_add_test(tc, test_rejected_transport);

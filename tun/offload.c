@@ -216,12 +216,16 @@ static int gso_layout(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr *
 	return 0;
 }
 
-int ft_offload_segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr *vh,
-		       uint8_t *const *slots, unsigned int nslots, size_t headroom, size_t room,
-		       size_t *lens)
+/*
+ * Segments [first, first + n) of the packet into slots[0..n), n = min(nslots, what is left);
+ * *total: the packet's segment count. With whole, all segments or -ENOBUFS.
+ */
+static int segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr *vh, size_t first,
+		   uint8_t *const *slots, unsigned int nslots, size_t headroom, size_t room,
+		   size_t *lens, unsigned int *total, bool whole)
 {
 	struct gso_layout lo;
-	size_t payload, gso_size, nseg, off;
+	size_t payload, gso_size, nseg, off, n;
 	uint16_t id = 0;
 	uint32_t seq = 0;
 	uint8_t flags = 0;
@@ -233,12 +237,15 @@ int ft_offload_segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr 
 	if (nslots < 1)
 		return -ENOBUFS;
 	if ((vh->gso_type & ~FT_VNET_GSO_ECN) == FT_VNET_GSO_NONE) {
+		if (first > 0)
+			return -EINVAL;
 		if (len > room)
 			return -EMSGSIZE;
 		memcpy(slots[0] + headroom, pkt, len);
 		if (vh->flags & FT_VNET_F_NEEDS_CSUM)
 			complete_csum(slots[0] + headroom, len, vh);
 		lens[0] = len;
+		*total = 1;
 		return 1;
 	}
 
@@ -248,10 +255,13 @@ int ft_offload_segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr 
 	payload = lo.len - lo.hl;
 	gso_size = vh->gso_size;
 	nseg = payload ? (payload + gso_size - 1) / gso_size : 1;
-	if (nseg > nslots)
+	if (first >= nseg)
+		return -EINVAL;
+	if (whole && nseg > nslots)
 		return -ENOBUFS;
 	if (lo.hl + (payload < gso_size ? payload : gso_size) > room)
 		return -EMSGSIZE;
+	n = nseg - first < nslots ? nseg - first : nslots;
 	if (!lo.v6)
 		id = get16(pkt + 4);
 	if (lo.tcp) {
@@ -259,12 +269,12 @@ int ft_offload_segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr 
 		flags = pkt[lo.iphl + 13];
 	}
 
-	off = lo.hl;
-	for (size_t i = 0; i < nseg; i++) {
+	off = lo.hl + first * gso_size;
+	for (size_t i = first; i < first + n; i++) {
 		size_t seg = payload - (off - lo.hl) < gso_size ? payload - (off - lo.hl)
 								: gso_size;
 		size_t seglen = lo.hl + seg, l4len = seglen - lo.iphl;
-		uint8_t *out = slots[i] + headroom;
+		uint8_t *out = slots[i - first] + headroom;
 		uint8_t *th = out + lo.iphl;
 		bool last = i == nseg - 1;
 		uint32_t sum;
@@ -301,9 +311,26 @@ int ft_offload_segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr 
 			c = ft_csum_fold(ft_csum_partial(th, l4len, sum));
 			put16(th + UDP_CSUM_OFF, c ? c : 0xffff);
 		}
-		lens[i] = seglen;
+		lens[i - first] = seglen;
 	}
-	return (int)nseg;
+	*total = (unsigned int)nseg;
+	return (int)n;
+}
+
+int ft_offload_segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr *vh,
+		       uint8_t *const *slots, unsigned int nslots, size_t headroom, size_t room,
+		       size_t *lens)
+{
+	unsigned int total;
+
+	return segment(pkt, len, vh, 0, slots, nslots, headroom, room, lens, &total, true);
+}
+
+int ft_offload_segment_from(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr *vh,
+			    unsigned int first, uint8_t *const *slots, unsigned int nslots,
+			    size_t headroom, size_t room, size_t *lens, unsigned int *total)
+{
+	return segment(pkt, len, vh, first, slots, nslots, headroom, room, lens, total, false);
 }
 
 /* ---- GRO ---- */
@@ -326,9 +353,10 @@ struct gro_item {
 
 struct gro_table {
 	struct gro_item items[FT_OFFLOAD_GRO_MAX_BATCH];
-	unsigned int next[FT_OFFLOAD_GRO_MAX_BATCH]; /* chain of inputs in an item */
-	size_t len[FT_OFFLOAD_GRO_MAX_BATCH];	     /* trimmed length of each input */
-	int bucket[2 * FT_OFFLOAD_GRO_MAX_BATCH];    /* flow hash -> latest item of that hash */
+	unsigned int next[FT_OFFLOAD_GRO_MAX_BATCH];	/* chain of inputs in an item */
+	size_t len[FT_OFFLOAD_GRO_MAX_BATCH];		/* trimmed length of each input */
+	unsigned int item_of[FT_OFFLOAD_GRO_MAX_BATCH]; /* the item (output) of each input */
+	int bucket[2 * FT_OFFLOAD_GRO_MAX_BATCH];	/* flow hash -> latest item of that hash */
 	unsigned int nitems;
 };
 
@@ -463,6 +491,7 @@ static void gro_add(struct gro_table *t, const struct iovec *in, unsigned int i)
 
 				t->next[it->last] = i;
 				t->len[i] = len;
+				t->item_of[i] = (unsigned int)t->bucket[b];
 				it->last = i;
 				it->count++;
 				it->total += payload;
@@ -473,6 +502,7 @@ static void gro_add(struct gro_table *t, const struct iovec *in, unsigned int i)
 			}
 		}
 	}
+	t->item_of[i] = t->nitems;
 	it = &t->items[t->nitems];
 	*it = cand;
 	it->first = it->last = i;
@@ -543,7 +573,7 @@ static size_t gro_emit(const struct gro_table *t, const struct gro_item *it, con
 }
 
 int ft_offload_coalesce(const struct iovec *in, unsigned int n, uint8_t *arena, size_t arena_len,
-			struct iovec *out, unsigned int max_out)
+			struct iovec *out, unsigned int max_out, unsigned int *owner)
 {
 	struct gro_table t;
 	size_t used = 0;
@@ -568,5 +598,7 @@ int ft_offload_coalesce(const struct iovec *in, unsigned int n, uint8_t *arena, 
 		out[k].iov_len = gro_emit(&t, it, in, arena + used);
 		used += out[k].iov_len;
 	}
+	if (owner)
+		memcpy(owner, t.item_of, n * sizeof(*owner));
 	return (int)t.nitems;
 }

@@ -78,6 +78,17 @@ void ft_offload_write_vnet(uint8_t *out, const struct ft_vnet_hdr *vh);
 int ft_offload_segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr *vh,
 		       uint8_t *const *slots, unsigned int nslots, size_t headroom, size_t room,
 		       size_t *lens);
+/*
+ * The same in parts, for a super-packet of more segments than the caller has slots (a small
+ * MSS: 64 KiB in 88-byte segments is 745 of them): segments first, first + 1, ... are written,
+ * as many as nslots hold, each exactly as ft_offload_segment() would write it; *total is the
+ * number of segments of the whole packet (1 without GSO). Call again with first advanced by
+ * the return value until it reaches *total. Returns the number written, or the errors of
+ * ft_offload_segment() (-ENOBUFS only when nslots is 0), and -EINVAL when first >= *total.
+ */
+int ft_offload_segment_from(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr *vh,
+			    unsigned int first, uint8_t *const *slots, unsigned int nslots,
+			    size_t headroom, size_t room, size_t *lens, unsigned int *total);
 
 /*
  * GRO for one batch of received (decrypted) IP packets in[0..n), n <= FT_OFFLOAD_GRO_MAX_BATCH.
@@ -92,10 +103,12 @@ int ft_offload_segment(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr 
  *
  * The outputs (each a vnet header and a packet, ready for one write to the TUN) are laid out
  * in arena and described by out[0..return value). An arena of the sum of the input lengths
- * plus n * FT_OFFLOAD_VNET_HDR_LEN and max_out >= n always suffice. Returns the number of
- * outputs, -EINVAL (n too large) or -ENOBUFS (arena or out too small: nothing usable).
+ * plus n * FT_OFFLOAD_VNET_HDR_LEN and max_out >= n always suffice. owner (NULL: not
+ * wanted) gets n entries: owner[i] is the output that carries input i, so that the caller
+ * can count exactly the packets of each write that succeeded. Returns the number of outputs,
+ * -EINVAL (n too large) or -ENOBUFS (arena or out too small: nothing usable).
  */
 int ft_offload_coalesce(const struct iovec *in, unsigned int n, uint8_t *arena, size_t arena_len,
-			struct iovec *out, unsigned int max_out);
+			struct iovec *out, unsigned int max_out, unsigned int *owner);
 
 #endif

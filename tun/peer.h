@@ -63,7 +63,20 @@ struct ft_peer {
 	struct timespec last_handshake_wall;
 
 	struct ft_peer_queue queue;
+
+	/*
+	 * The owner's own state for this peer (the worker's struct wpeer), set from
+	 * ft_peer_config.ctx when the peer is added: the device never reads or writes it. A peer
+	 * never moves, so the owner reaches its state from a peer in O(1), with no search.
+	 */
+	void *ctx;
 };
+
+/* The owner's state given to ft_proto_peer_add() (ft_peer_config.ctx). */
+static inline void *ft_peer_ctx(const struct ft_peer *peer)
+{
+	return peer->ctx;
+}
 
 /* What `flowtun show` and the userspace API report of a peer. */
 struct ft_peer_info {

@@ -17,6 +17,7 @@
 
 #include "tun/allowedips.h"
 #include "tun/cookie.h"
+#include "tun/key.h"
 #include "tun/noise.h"
 #include "tun/proto.h"
 
@@ -129,12 +130,35 @@ static void default_random(void *buf, size_t len)
 	randombytes_buf(buf, len);
 }
 
+/* ---- accounting ---- */
+
+/*
+ * A datagram from the peer that authenticated and that the device accepted: a handshake
+ * message consumed, a keepalive, a data packet whose inner source is allowed. These are the
+ * bytes wg show reports as received (as the kernel counts them); the caller's own per-peer
+ * counts follow res->rx_counted so that both agree. Cookie replies, replays, failed tags and
+ * refused inner packets are not counted.
+ */
+static void count_received(struct ft_peer *peer, size_t len, struct ft_proto_result *res)
+{
+	peer->rx_bytes += len;
+	res->rx_counted = true;
+}
+
+void ft_proto_peer_count_sent(struct ft_proto *p, struct ft_peer *peer, size_t len)
+{
+	(void)p;
+	peer->tx_bytes += len;
+}
+
 /* ---- output through the callback ---- */
 
-static void output(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg, size_t len)
+/* inner: the IP packet a data message carries (NULL for handshakes and keepalives). */
+static void output(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg, size_t len,
+		   const uint8_t *inner, size_t inner_len)
 {
-	peer->tx_bytes += len;
-	p->cfg.send(p->cfg.send_arg, peer, msg, len, (const struct sockaddr *)&peer->endpoint);
+	p->cfg.send(p->cfg.send_arg, peer, msg, len, (const struct sockaddr *)&peer->endpoint,
+		    inner, inner_len);
 }
 
 static void send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns,
@@ -166,7 +190,7 @@ static void send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t n
 	ft_timers_any_authenticated_packet_sent(&peer->timers);
 	ft_timers_handshake_initiated(&peer->timers, now_ns, jitter(p));
 	memcpy(peer->last_initiation, msg, sizeof(msg));
-	output(p, peer, msg, sizeof(msg));
+	output(p, peer, msg, sizeof(msg), NULL, 0);
 }
 
 static bool can_send(const struct ft_peer *peer, uint64_t now_ns)
@@ -220,17 +244,18 @@ static bool flush_queue(struct ft_proto *p, struct ft_peer *peer, uint64_t now_n
 		return false;
 	while ((pkt = ft_peer_queue_peek(&peer->queue, &len))) {
 		memcpy(p->scratch + FT_WIRE_TRANSPORT_HEADER_LEN, pkt, len);
-		ft_peer_queue_pop(&peer->queue);
 		if (encrypt(p, peer, p->scratch, len, p->scratch_len, now_ns, &out_len) != 0) {
 			count(p, FT_PROTO_queue_dropped);
-			continue;
+		} else {
+			/* The plaintext stays in its queue slot until the pop, for the caller. */
+			output(p, peer, p->scratch, out_len, pkt, len);
+			sent = true;
 		}
-		output(p, peer, p->scratch, out_len);
-		sent = true;
+		ft_peer_queue_pop(&peer->queue);
 	}
 	if (!sent && keepalive_if_empty &&
 	    encrypt(p, peer, p->scratch, 0, p->scratch_len, now_ns, &out_len) == 0) {
-		output(p, peer, p->scratch, out_len);
+		output(p, peer, p->scratch, out_len, NULL, 0);
 		sent = true;
 	}
 	if (sent)
@@ -301,10 +326,32 @@ static void drop_sessions(struct ft_proto *p, struct ft_peer *peer)
 	ft_noise_handshake_clear(peer->hs);
 }
 
+/* Whether key (NULL: none) is the identity's own, compared in constant time, both clamped. */
+static bool same_private_key(const struct ft_noise_identity *id, const uint8_t key[FT_WIRE_KEY_LEN])
+{
+	uint8_t k[FT_WIRE_KEY_LEN];
+	bool same;
+
+	if (!key || !id->private_key)
+		return !key && !id->private_key;
+	memcpy(k, key, sizeof(k));
+	ft_key_clamp(k);
+	same = sodium_memcmp(k, id->private_key, sizeof(k)) == 0;
+	sodium_memzero(k, sizeof(k));
+	return same;
+}
+
 int ft_proto_set_private_key(struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN])
 {
-	int err = ft_noise_identity_set_private(&p->id, key);
+	int err;
 
+	/*
+	 * wg syncconf and setconf send the key every time: the key we have already changes
+	 * nothing, and the sessions stay (the kernel and wireguard-go skip it too).
+	 */
+	if (same_private_key(&p->id, key))
+		return 0;
+	err = ft_noise_identity_set_private(&p->id, key);
 	if (err)
 		return err;
 	for (struct ft_peer *peer = p->first; peer; peer = peer->next) {
@@ -336,6 +383,7 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	if (!peer)
 		return -ENOMEM;
 	peer->proto = p;
+	peer->ctx = cfg->ctx;
 	memcpy(peer->public_key, cfg->public_key, FT_WIRE_KEY_LEN);
 	peer->hs = ft_noise_handshake_create(&p->id, cfg->public_key, cfg->preshared_key, peer);
 	peer->keypairs = sodium_malloc(sizeof(*peer->keypairs));
@@ -387,7 +435,7 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 
 struct ft_peer *ft_proto_peer_find(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN])
 {
-	/* A list: configuration and initiations (rate limited, after mac1) only. */
+	/* A list: configuration and initiations only (see proto.h); a keyed hash at hub scale. */
 	for (struct ft_peer *peer = p->first; peer; peer = peer->next)
 		if (sodium_memcmp(peer->public_key, key, FT_WIRE_KEY_LEN) == 0)
 			return peer;
@@ -415,13 +463,18 @@ void ft_proto_peer_set_preshared_key(struct ft_proto *p, struct ft_peer *peer, c
 void ft_proto_peer_set_persistent_keepalive(struct ft_proto *p, struct ft_peer *peer,
 					    uint32_t seconds, uint64_t now_ns)
 {
-	bool was_off = !peer->timers.persistent_keepalive_s;
-
 	peer->timers.persistent_keepalive_s = seconds;
-	if (!seconds)
+	if (!seconds) {
 		ft_timers_disarm(&peer->timers, FT_TIMER_PERSISTENT_KEEPALIVE);
-	else if (was_off)
-		/* As wg(8) does: switching it on sends one at once to open the path. */
+		return;
+	}
+	/*
+	 * On, and not running: switched on now, or set when the peer was added (which sends
+	 * nothing). One at once opens the path, as the kernel and wireguard-go do when they are
+	 * configured: a handshake when there is no session. Whatever goes out arms the timer,
+	 * and every authenticated packet sent or received re-arms it from then on.
+	 */
+	if (!ft_timers_armed(&peer->timers, FT_TIMER_PERSISTENT_KEEPALIVE))
 		send_keepalive(p, peer, now_ns);
 }
 
@@ -470,7 +523,7 @@ int ft_proto_peer_resend_initiation(struct ft_proto *p, struct ft_peer *peer, ui
 	/* A cookie reply may have come since the first copy: mac2 uses it then. */
 	ft_cookie_maker_add_macs(&peer->cookie, peer->last_initiation,
 				 sizeof(peer->last_initiation), now_ns);
-	output(p, peer, peer->last_initiation, sizeof(peer->last_initiation));
+	output(p, peer, peer->last_initiation, sizeof(peer->last_initiation), NULL, 0);
 	return 0;
 }
 
@@ -552,7 +605,7 @@ static enum ft_proto_action receive_initiation(struct ft_proto *p, uint8_t *msg,
 	peer = hs->owner;
 	res->peer = peer;
 	ft_peer_roam(peer, src);
-	peer->rx_bytes += len;
+	count_received(peer, len, res);
 	ft_timers_any_authenticated_packet_received(&peer->timers);
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
 
@@ -569,7 +622,6 @@ static enum ft_proto_action receive_initiation(struct ft_proto *p, uint8_t *msg,
 		res->reason = FT_PROTO_wrong_state;
 		return FT_PROTO_DROP;
 	}
-	peer->tx_bytes += FT_WIRE_RESPONSE_LEN;
 	ft_timers_any_authenticated_packet_sent(&peer->timers);
 	res->action = FT_PROTO_REPLY;
 	res->data = reply;
@@ -605,7 +657,7 @@ static enum ft_proto_action receive_response(struct ft_proto *p, uint8_t *msg, s
 		return FT_PROTO_DROP;
 	}
 	ft_peer_roam(peer, src);
-	peer->rx_bytes += len;
+	count_received(peer, len, res);
 	ft_timers_handshake_complete(&peer->timers);
 	ft_timers_any_authenticated_packet_received(&peer->timers);
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
@@ -693,7 +745,6 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 		return drop(p, res, FT_PROTO_truncated);
 	}
 	ft_peer_roam(peer, src);
-	peer->rx_bytes += len;
 	if (ft_keypair_set_received(peer->keypairs, p->index, kp)) {
 		/* The initiator confirmed our (responder's) keypair: it is current now. */
 		ft_timers_handshake_complete(&peer->timers);
@@ -710,6 +761,7 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 	ft_timers_any_authenticated_packet_received(&peer->timers);
 	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
 	if (plain_len == 0) {
+		count_received(peer, len, res);
 		res->action = FT_PROTO_KEEPALIVE;
 		return FT_PROTO_KEEPALIVE;
 	}
@@ -720,6 +772,7 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 	if (ft_allowedips_lookup(p->allowedips, family, inner + (family == AF_INET ? 12 : 8)) !=
 	    peer)
 		return drop(p, res, FT_PROTO_source_not_allowed);
+	count_received(peer, len, res);
 	res->action = FT_PROTO_PACKET;
 	res->data = inner;
 	res->len = ip_len;
@@ -774,7 +827,6 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
 		if (err == -ENOBUFS)
 			return drop(p, res, FT_PROTO_no_room);
 		if (err == 0) {
-			peer->tx_bytes += out_len;
 			keep_key_fresh_send(p, peer, now_ns);
 			res->action = FT_PROTO_SEND;
 			res->data = buf;

@@ -23,6 +23,11 @@
  * message is valid only during the call (copy it into a send batch); the callback must not
  * call back into the device. The destination is the peer's endpoint.
  *
+ * Accounting, as wg show reports it and the kernel counts: a peer's rx_bytes are the
+ * datagrams from it that authenticated and were accepted (res->rx_counted says which); its
+ * tx_bytes are the datagrams the caller's socket accepted for it, which the caller reports
+ * with ft_proto_peer_count_sent() (the device cannot know whether a send succeeded).
+ *
  * Buffers: ft_proto_receive decrypts in place; ft_proto_send encrypts in place, so its
  * buffer has FT_PROTO_HEADROOM bytes in front of the packet and FT_PROTO_TAILROOM after it.
  * Nothing allocates per packet.
@@ -88,8 +93,13 @@ struct ft_proto_counters {
 const char *ft_proto_counter_name(enum ft_proto_reason r);
 uint64_t ft_proto_counter_value(const struct ft_proto_counters *c, enum ft_proto_reason r);
 
+/*
+ * inner[0..inner_len): for a data message, the IP packet it carries (plaintext, valid during
+ * the call), so that the caller can count what it sends; NULL for handshake messages and
+ * keepalives.
+ */
 typedef void ft_proto_send_fn(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-			      const struct sockaddr *dst);
+			      const struct sockaddr *dst, const uint8_t *inner, size_t inner_len);
 
 struct ft_proto_config {
 	ft_proto_send_fn *send; /* required */
@@ -108,8 +118,9 @@ void ft_proto_destroy(struct ft_proto *p);
 
 /*
  * Sets (NULL: removes) the private key. Every peer's handshake is recomputed and its
- * sessions dropped, since they were made with the old identity. 0, -EINVAL (all-zero
- * public key) or -ENOMEM.
+ * sessions dropped, since they were made with the old identity; the key the device has
+ * already (compared clamped, in constant time) changes nothing. 0, -EINVAL (all-zero public
+ * key) or -ENOMEM.
  */
 int ft_proto_set_private_key(struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN]);
 /* Our public key; false when no private key is set. */
@@ -119,7 +130,8 @@ struct ft_peer_config {
 	uint8_t public_key[FT_WIRE_KEY_LEN];
 	const uint8_t *preshared_key;	 /* NULL: none */
 	const struct sockaddr *endpoint; /* NULL: learnt from the peer's first handshake */
-	uint32_t persistent_keepalive_s; /* 0: off */
+	uint32_t persistent_keepalive_s; /* 0: off; ft_proto_peer_set_persistent_keepalive starts it */
+	void *ctx;			 /* the caller's own state: ft_peer_ctx() returns it */
 };
 
 /*
@@ -129,7 +141,11 @@ struct ft_peer_config {
 int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, struct ft_peer **out);
 /* Removes a peer: its AllowedIPs, sessions and queued packets go with it. */
 void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer);
-/* The peer with this public key, or NULL. */
+/*
+ * The peer with this public key, or NULL. A walk of the list: fine for configuration and for
+ * initiations (after mac1, rate limited) with tens of peers; a hub of 100,000 needs a keyed
+ * hash here (ARCHITECTURE.md). The packet path never searches: it has the peer already.
+ */
 struct ft_peer *ft_proto_peer_find(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN]);
 /* Iteration in the order of addition: ft_proto_peer_next(p, NULL) is the first peer. */
 struct ft_peer *ft_proto_peer_next(const struct ft_proto *p, const struct ft_peer *peer);
@@ -137,6 +153,12 @@ struct ft_peer *ft_proto_peer_next(const struct ft_proto *p, const struct ft_pee
 int ft_proto_peer_set_endpoint(struct ft_proto *p, struct ft_peer *peer,
 			       const struct sockaddr *endpoint);
 void ft_proto_peer_set_preshared_key(struct ft_proto *p, struct ft_peer *peer, const uint8_t *psk);
+/*
+ * Sets the persistent keepalive (0: off). When it is on and not running yet (just switched on,
+ * or given in ft_peer_config, which only stores it), a keepalive goes out at once through the
+ * callback, a handshake initiation when there is no session: call it once the caller can
+ * send, as the kernel and wireguard-go start a configured keepalive.
+ */
 void ft_proto_peer_set_persistent_keepalive(struct ft_proto *p, struct ft_peer *peer,
 					    uint32_t seconds, uint64_t now_ns);
 
@@ -148,6 +170,9 @@ int ft_proto_allowedip_remove(struct ft_proto *p, int family, const uint8_t *add
 const struct ft_allowedips *ft_proto_allowedips(const struct ft_proto *p);
 
 const struct ft_proto_counters *ft_proto_counters(const struct ft_proto *p);
+
+/* The caller's socket accepted a datagram of len bytes for peer: its tx_bytes (wg show). */
+void ft_proto_peer_count_sent(struct ft_proto *p, struct ft_peer *peer, size_t len);
 
 /* What the caller does with a datagram or packet it handed in. */
 enum ft_proto_action {
@@ -164,6 +189,7 @@ struct ft_proto_result {
 	enum ft_proto_action action;
 	enum ft_proto_reason reason; /* FT_PROTO_DROP only */
 	struct ft_peer *peer;	     /* the peer concerned, when known */
+	bool rx_counted;	     /* receive: counted in the peer's rx_bytes (see above) */
 	uint8_t *data;
 	size_t len;
 	const struct sockaddr *dst; /* REPLY, SEND: valid until the next call into the device */

@@ -5,17 +5,21 @@
  * records in worker_flows.c, the userspace API backend in worker_ctl.c.
  *
  * Outbound: the TUN poll reads up to FT_WORKER_BATCH packets into slots that have the
- * protocol's head and tail room, counts them as virtual tx (one batched stats call, before
- * encryption overwrites them), has the protocol device encrypt each in place, and queues the
- * results in the send batch, which goes out with one sendmmsg. Physical tx is counted per
- * peer once per batch.
+ * protocol's head and tail room, parses each (before encryption overwrites its headers), has
+ * the protocol device encrypt each in place, and queues the results in the send batch, which
+ * goes out with one sendmmsg. Only then is each packet the socket took counted as virtual
+ * tx, from its parse; physical tx is counted per peer once per batch.
  *
  * Inbound: the UDP poll receives up to FT_WORKER_BATCH datagrams with one recvmmsg, the
  * protocol device decrypts each in place (or answers a handshake), and the packets are
- * written to the TUN and counted as virtual rx; physical rx per peer once per batch.
+ * written to the TUN; those written are counted as virtual rx. Physical rx per peer once per
+ * batch, of the datagrams the protocol accepted (res.rx_counted, as wg show counts them).
  *
  * Datagrams the protocol makes by itself (handshakes, keepalives, packets that waited for a
  * session) arrive through the send callback and are copied into the send batch.
+ *
+ * What each count means is in flowtun-up(8), STATISTICS: the flow log, IPFIX, wg show and
+ * the counters below all follow it.
  */
 #include "config.h"
 
@@ -61,24 +65,6 @@ static void sockaddr_to_addr(const struct sockaddr *sa, struct ft_addr *a, uint1
 		ft_addr_set_v6(a, sin6.sin6_addr.s6_addr);
 		*port = ntohs(sin6.sin6_port);
 	}
-}
-
-static struct wpeer *find_wpeer(struct ft_worker *w, const struct ft_peer *peer)
-{
-	if (!peer)
-		return NULL;
-	for (size_t i = 0; i < w->n_peers; i++)
-		if (w->peers[i].peer == peer)
-			return &w->peers[i];
-	return NULL;
-}
-
-struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN])
-{
-	for (size_t i = 0; i < w->n_peers; i++)
-		if (sodium_memcmp(w->peers[i].public_key, key, FT_KEY_LEN) == 0)
-			return &w->peers[i];
-	return NULL;
 }
 
 void ft_worker_report_gone(struct ft_worker *w, const char *why)
@@ -154,6 +140,15 @@ static void tx_flush(struct ft_worker *w)
 				w->tx_peer[i]->tx_pkts++;
 				w->tx_peer[i]->tx_bytes += s->len;
 				mark_dirty(w, w->tx_peer[i]);
+				ft_proto_peer_count_sent(w->proto, w->tx_peer[i]->peer, s->len);
+			}
+			/* Virtual tx: a packet that went into the tunnel. */
+			if (w->tx_inner_len[i]) {
+				w->counters.tunnel_tx_packets++;
+				if (w->stats)
+					ft_connstats_update_virtual_parsed(w->stats, &w->tx_info[i],
+									   w->tx_inner_len[i],
+									   false);
 			}
 		}
 		/* Zero-copy slots pointed into the TUN slots: give each its own buffer back. */
@@ -162,9 +157,14 @@ static void tx_flush(struct ft_worker *w)
 	w->tx_count = 0;
 }
 
-/* Queues one datagram; copy it unless it lives in a TUN slot until the batch is flushed. */
+/*
+ * Queues one datagram; copy it unless it lives in a TUN slot until the batch is flushed.
+ * inner_len: the length of the IP packet it carries (0: none), info its parse (NULL without
+ * statistics), for virtual tx.
+ */
 static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size_t len,
-		      const struct sockaddr *dst, bool copy)
+		      const struct sockaddr *dst, bool copy, const struct ft_packet_info *info,
+		      size_t inner_len)
 {
 	struct ft_udp_slot *s;
 	socklen_t dlen = ft_peer_sockaddr_len(dst);
@@ -183,16 +183,27 @@ static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size
 	s->len = len;
 	memset(&s->addr, 0, sizeof(s->addr));
 	memcpy(&s->addr, dst, dlen);
+	w->tx_inner_len[w->tx_count] = (uint32_t)inner_len;
+	if (info)
+		w->tx_info[w->tx_count] = *info;
 	w->tx_peer[w->tx_count++] = wp;
 }
 
-/* The protocol's own datagrams: valid only during the call, so they are copied. */
+/*
+ * The protocol's own datagrams: valid only during the call, so they are copied. A packet that
+ * waited for a session comes with its plaintext (inner), parsed now for virtual tx.
+ */
 void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-			     const struct sockaddr *dst)
+			     const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
 {
 	struct ft_worker *w = arg;
+	struct ft_packet_info info;
+	bool parse = inner && w->stats;
 
-	tx_append(w, find_wpeer(w, peer), (uint8_t *)(uintptr_t)msg, len, dst, true);
+	if (parse)
+		ft_packet_parse(inner, inner_len, &info);
+	tx_append(w, ft_worker_wpeer(peer), (uint8_t *)(uintptr_t)msg, len, dst, true,
+		  parse ? &info : NULL, inner ? inner_len : 0);
 }
 
 static void on_proto_timer(uv_timer_t *t);
@@ -234,7 +245,7 @@ static void on_proto_timer(uv_timer_t *t)
 	w->armed_deadline = 0;
 	ft_proto_tick(w->proto, ft_worker_now_ns());
 	for (size_t i = 0; i < w->n_peers; i++)
-		ft_worker_path_state(w, &w->peers[i], ft_worker_now_ns());
+		ft_worker_path_state(w, w->peers[i], ft_worker_now_ns());
 	ft_worker_end_batch(w);
 }
 
@@ -244,29 +255,26 @@ static void on_proto_timer(uv_timer_t *t)
  */
 static void outbound(struct ft_worker *w, unsigned int n)
 {
-	size_t nstat = 0;
-	uint64_t now;
+	uint64_t now = ft_worker_now_ns();
 
-	/* Count before encrypting: encryption overwrites the headers in place. */
-	for (unsigned int i = 0; i < n; i++) {
-		if (w->tun_len[i] > w->mtu)
-			continue;
-		w->stat_pkts[nstat] = w->tun_iov[i].iov_base;
-		w->stat_lens[nstat++] = w->tun_len[i];
-	}
-	if (w->stats)
-		ft_connstats_update_tx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
-	now = ft_worker_now_ns();
 	for (unsigned int i = 0; i < n; i++) {
 		struct ft_proto_result res;
+		struct ft_packet_info info;
 
 		if (w->tun_len[i] > w->mtu) {
 			w->counters.tun_oversized++;
 			continue;
 		}
+		/*
+		 * Parsed now, since encryption overwrites the headers in place; counted as virtual
+		 * tx in tx_flush, once the socket took it (a packet dropped or queued is not).
+		 */
+		if (w->stats)
+			ft_packet_parse(w->tun_iov[i].iov_base, w->tun_len[i], &info);
 		if (ft_proto_send(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now,
 				  &res) == FT_PROTO_SEND)
-			tx_append(w, find_wpeer(w, res.peer), res.data, res.len, res.dst, false);
+			tx_append(w, ft_worker_wpeer(res.peer), res.data, res.len, res.dst, false,
+				  w->stats ? &info : NULL, w->tun_len[i]);
 	}
 	tx_flush(w);
 }
@@ -285,8 +293,39 @@ static bool tun_read_failed(struct ft_worker *w, int err)
 }
 
 /*
+ * Splits one super-packet (behind its vnet header, r bytes) into the free slots from *used on,
+ * sending the full slots whenever they run out: a small MSS makes hundreds of segments of one
+ * read, more than the slots hold. Returns the segments made, or the first error (nothing made).
+ */
+static int split_super_packet(struct ft_worker *w, size_t r, const struct ft_vnet_hdr *vh,
+			      unsigned int *used)
+{
+	const uint8_t *pkt = w->tun_read_buf + FT_OFFLOAD_VNET_HDR_LEN;
+	unsigned int first = 0, total = 1;
+
+	while (first < total) {
+		int k;
+
+		if (*used == FT_WORKER_TUN_SLOTS) {
+			outbound(w, *used);
+			*used = 0;
+		}
+		k = ft_offload_segment_from(pkt, r - FT_OFFLOAD_VNET_HDR_LEN, vh, first,
+					    w->tun_slot + *used, FT_WORKER_TUN_SLOTS - *used,
+					    FT_PROTO_HEADROOM, w->mtu, w->tun_len + *used, &total);
+		/* Every check runs on the first call: a later one cannot fail. */
+		if (k < 0)
+			return k;
+		*used += (unsigned int)k;
+		first += (unsigned int)k;
+	}
+	return (int)total;
+}
+
+/*
  * With offloads: each read is one super-packet (up to 64 KiB of TCP or UDP behind a vnet
- * header), split into MTU-sized segments in the slots: one read instead of up to 45.
+ * header), split into MTU-sized segments in the slots: one read instead of up to 45 (or
+ * hundreds, with a small MSS).
  */
 static void on_tun_vnet(struct ft_worker *w)
 {
@@ -308,17 +347,7 @@ static void on_tun_vnet(struct ft_worker *w)
 			w->counters.tun_bad_vnet++;
 			continue;
 		}
-		for (;;) {
-			k = ft_offload_segment(w->tun_read_buf + FT_OFFLOAD_VNET_HDR_LEN,
-					       (size_t)r - FT_OFFLOAD_VNET_HDR_LEN, &vh,
-					       w->tun_slot + used, FT_WORKER_TUN_SLOTS - used,
-					       FT_PROTO_HEADROOM, w->mtu, w->tun_len + used);
-			if (k != -ENOBUFS || used == 0)
-				break;
-			/* Not enough slots left: send what they hold, then split again. */
-			outbound(w, used);
-			used = 0;
-		}
+		k = split_super_packet(w, (size_t)r, &vh, &used);
 		if (k < 0) {
 			if (k == -EMSGSIZE)
 				w->counters.tun_oversized++;
@@ -329,7 +358,6 @@ static void on_tun_vnet(struct ft_worker *w)
 		w->counters.tun_rx_packets += (uint64_t)k;
 		if (vh.gso_type != FT_VNET_GSO_NONE)
 			w->counters.tun_gso_reads++;
-		used += (unsigned int)k;
 	}
 	if (used)
 		outbound(w, used);
@@ -374,31 +402,32 @@ static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
 		w->gro_in[w->n_gro++].iov_len = len;
 		return;
 	}
-	if (ft_tundev_write(w->tun_fd, pkt, len) < 0)
+	if (ft_tundev_write(w->tun_fd, pkt, len) < 0) {
 		w->counters.tun_write_dropped++;
-	else
-		w->counters.tun_tx_packets++;
+		return;
+	}
+	/* Virtual rx: what reached the TUN. */
+	w->counters.tun_tx_packets++;
+	if (w->stats)
+		ft_connstats_update_rx_virtual(w->stats, pkt, len);
 }
 
-static void tun_write_vnet(struct ft_worker *w, const struct iovec *iov, int cnt,
-			   unsigned int packets)
+/* One write of a vnet header and its packet; false when the TUN refused it. */
+static bool tun_write_vnet(struct ft_worker *w, const struct iovec *iov, int cnt)
 {
 	ssize_t r;
 
 	do {
 		r = writev(w->tun_fd, iov, cnt);
 	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		w->counters.tun_write_dropped += packets;
-	else
-		w->counters.tun_tx_packets += packets;
+	return r >= 0;
 }
 
 /* The gathered packets of one receive batch, coalesced into super-packets where they can be. */
 static void gro_flush(struct ft_worker *w)
 {
 	static const uint8_t zero_hdr[FT_OFFLOAD_VNET_HDR_LEN];
-	size_t need = (size_t)w->n_gro * FT_OFFLOAD_VNET_HDR_LEN;
+	size_t need = (size_t)w->n_gro * FT_OFFLOAD_VNET_HDR_LEN, nstat = 0;
 	unsigned int n = w->n_gro;
 	int k = -ENOBUFS;
 
@@ -409,7 +438,7 @@ static void gro_flush(struct ft_worker *w)
 		need += w->gro_in[i].iov_len;
 	if (need <= w->gro_arena_len)
 		k = ft_offload_coalesce(w->gro_in, n, w->gro_arena, w->gro_arena_len, w->gro_out,
-					FT_WORKER_BATCH);
+					FT_WORKER_BATCH, w->gro_owner);
 	if (k < 0) {
 		/* Too big to coalesce here: each packet alone, behind an empty header. */
 		for (unsigned int i = 0; i < n; i++) {
@@ -419,25 +448,34 @@ static void gro_flush(struct ft_worker *w)
 				w->gro_in[i],
 			};
 
-			tun_write_vnet(w, iov, 2, 1);
+			w->gro_owner[i] = i;
+			w->gro_written[i] = tun_write_vnet(w, iov, 2);
 		}
-		return;
-	}
-	for (int i = 0; i < k; i++) {
-		struct ft_vnet_hdr vh;
-		unsigned int packets = 1;
+	} else {
+		for (int i = 0; i < k; i++) {
+			/* A GSO type (the vnet header's second byte): a super-packet. */
+			bool gso = ((const uint8_t *)w->gro_out[i].iov_base)[1] != FT_VNET_GSO_NONE;
 
-		if (ft_offload_parse_vnet(w->gro_out[i].iov_base, w->gro_out[i].iov_len, &vh) ==
-			    0 &&
-		    vh.gso_type != FT_VNET_GSO_NONE && vh.gso_size) {
-			size_t payload =
-				w->gro_out[i].iov_len - FT_OFFLOAD_VNET_HDR_LEN - vh.csum_start;
-
-			packets = (unsigned int)((payload + vh.gso_size - 1) / vh.gso_size);
-			w->counters.tun_gro_writes++;
+			w->gro_written[i] = tun_write_vnet(w, &w->gro_out[i], 1);
+			if (gso && w->gro_written[i])
+				w->counters.tun_gro_writes++;
 		}
-		tun_write_vnet(w, &w->gro_out[i], 1, packets);
 	}
+	/*
+	 * Each packet by the fate of the write that carried it: a super-packet of k segments is
+	 * k packets written or k dropped, and only those written are virtual rx.
+	 */
+	for (unsigned int i = 0; i < n; i++) {
+		if (!w->gro_written[w->gro_owner[i]]) {
+			w->counters.tun_write_dropped++;
+			continue;
+		}
+		w->counters.tun_tx_packets++;
+		w->stat_pkts[nstat] = w->gro_in[i].iov_base;
+		w->stat_lens[nstat++] = w->gro_in[i].iov_len;
+	}
+	if (w->stats && nstat)
+		ft_connstats_update_rx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
 }
 
 /*
@@ -467,22 +505,21 @@ static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
 	load = under_load(w, now, len > 0 && msg[0] == FT_WIRE_INITIATION);
 	act = ft_proto_receive(w->proto, msg, len, (const struct sockaddr *)from, now, load,
 			       w->reply, sizeof(w->reply), &res);
-	if (act == FT_PROTO_DROP)
-		return;
-	wp = find_wpeer(w, res.peer);
-	if (wp) {
+	wp = ft_worker_wpeer(res.peer);
+	/*
+	 * Physical rx: what the protocol accepted from the peer, exactly what wg show counts
+	 * (an initiation it consumed but could not answer is dropped, yet counted).
+	 */
+	if (wp && res.rx_counted) {
 		wp->rx_pkts++;
 		wp->rx_bytes += len;
 		memcpy(&wp->rx_from, from, sizeof(*from));
 		mark_dirty(w, wp);
 	}
-	if (act == FT_PROTO_PACKET) {
-		if (w->stats)
-			ft_connstats_update_rx_virtual(w->stats, res.data, res.len);
+	if (act == FT_PROTO_PACKET)
 		tun_deliver(w, res.data, res.len);
-	} else if (act == FT_PROTO_REPLY) {
-		tx_append(w, wp, res.data, res.len, res.dst, true);
-	}
+	else if (act == FT_PROTO_REPLY)
+		tx_append(w, wp, res.data, res.len, res.dst, true, NULL, 0);
 }
 
 void ft_worker_on_udp(uv_poll_t *h, int status, int events)

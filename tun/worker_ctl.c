@@ -203,7 +203,7 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 	if (extras)
 		write_device_extras(w, wr);
 	for (size_t i = 0; i < w->n_peers; i++) {
-		struct wpeer *wp = &w->peers[i];
+		struct wpeer *wp = w->peers[i];
 		static const uint8_t zero[FT_KEY_LEN];
 		struct walk_ctx ctx = { .wr = wr };
 		struct ft_peer_info info;
@@ -325,13 +325,10 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool r
 		if (up->update_only)
 			return 0;
 		memcpy(pc.public_key, up->public_key, FT_KEY_LEN);
-		rc = ft_worker_peer_add(w, &pc, NULL, err, sizeof(err));
+		/* Its keepalive, if any, starts in there. */
+		rc = ft_worker_peer_add(w, &pc, NULL, &wp, err, sizeof(err));
 		if (rc < 0)
 			return rc;
-		wp = &w->peers[w->n_peers - 1];
-		if (up->persistent_keepalive)
-			ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer,
-							       up->persistent_keepalive, now);
 	} else {
 		if (up->has_preshared_key || replace) {
 			ft_proto_peer_set_preshared_key(w->proto, wp->peer, psk);
@@ -420,8 +417,8 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 	}
 	if (set->replace_peers)
 		for (size_t i = w->n_peers; i-- > 0;)
-			if (!named_in(set, w->peers[i].public_key))
-				ft_worker_peer_remove(w, &w->peers[i]);
+			if (!named_in(set, w->peers[i]->public_key))
+				ft_worker_peer_remove(w, w->peers[i]);
 	for (size_t i = 0; i < set->n_peers; i++) {
 		rc = apply_peer(w, &set->peers[i], set->replace_peers, now);
 		if (rc < 0) {
@@ -455,13 +452,13 @@ void ft_worker_dump_status(struct ft_worker *w, FILE *f)
 		struct ft_peer_info info;
 		char key[FT_KEY_B64_LEN + 1], ep[FT_UDP_ADDRSTRLEN] = "(none)";
 
-		ft_peer_get_info(w->peers[i].peer, &info, now);
+		ft_peer_get_info(w->peers[i]->peer, &info, now);
 		ft_key_to_base64(key, info.public_key);
 		if (info.endpoint.ss_family != AF_UNSPEC)
 			ft_udp_addr_to_string(ep, &info.endpoint);
 		fprintf(f, "  peer %s endpoint %s rx %" PRIu64 " tx %" PRIu64 " session %s (%s)\n",
 			key, ep, info.rx_bytes, info.tx_bytes, info.has_session ? "yes" : "no",
-			ft_worker_path_state_str(ft_worker_path_state(w, &w->peers[i], now)));
+			ft_worker_path_state_str(ft_worker_path_state(w, w->peers[i], now)));
 	}
 #define PRINT_WORKER(n)    \
 	if (w->counters.n) \

@@ -59,8 +59,8 @@ static enum ft_flowlog_addr_kind classify(void *arg, const struct ft_addr *a)
 		if (prefix_contains(&w->addrs[i], a))
 			return FT_FLOWLOG_OVERLAY;
 	for (size_t i = 0; i < w->n_peers; i++)
-		for (size_t j = 0; j < w->peers[i].n_routes; j++) {
-			const struct ft_rtnl_prefix *r = &w->peers[i].routes[j];
+		for (size_t j = 0; j < w->peers[i]->n_routes; j++) {
+			const struct ft_rtnl_prefix *r = &w->peers[i]->routes[j];
 
 			if (r->len == (r->family == AF_INET ? 32 : 128) && prefix_contains(r, a))
 				return FT_FLOWLOG_OVERLAY;

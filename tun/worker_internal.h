@@ -29,7 +29,10 @@
 
 enum {
 	FT_WORKER_BATCH = 64, /* packets or datagrams per callback: bounds the work per wake-up */
-	/* Outbound slots: a super-packet read with offloads on splits into up to 45 of them. */
+	/*
+	 * Outbound slots: a super-packet read with offloads on splits into up to 45 of them
+	 * (hundreds with a small MSS: those are sent in parts, the slots refilled in between).
+	 */
 	FT_WORKER_TUN_SLOTS = 128,
 	FT_WORKER_TX_SLOTS = 2 * FT_WORKER_BATCH,
 	/* A datagram larger than this cannot be ours: an MTU of 65535 plus the overhead. */
@@ -50,7 +53,12 @@ enum ft_path_state {
 	FT_PATH_FAILING,    /* handshakes sent, no answer */
 };
 
-/* What the worker keeps per peer beside the protocol's own state. */
+/*
+ * What the worker keeps per peer beside the protocol's own state. Each is its own allocation
+ * that never moves while the peer exists: the send batch (tx_peer) and the dirty list point at
+ * it, and its ft_peer points back at it (ft_peer_ctx), so the packet path never searches.
+ * Removing a peer flushes the batch first, so that no pointer to it outlives it.
+ */
 struct wpeer {
 	struct ft_peer *peer;
 	uint8_t public_key[FT_KEY_LEN];
@@ -148,9 +156,10 @@ struct ft_worker {
 	size_t n_ipfix;
 	struct ft_uapi_server *uapi;
 
-	struct wpeer *peers;
-	size_t n_peers;
-	struct wpeer **dirty;
+	/* The peers in the order of addition, for iteration; each wpeer is its own allocation. */
+	struct wpeer **peers;
+	size_t n_peers, cap_peers;
+	struct wpeer **dirty; /* cap_peers entries: each peer at most once */
 	size_t n_dirty;
 	struct ft_rtnl_prefix *addrs; /* our own addresses, as configured */
 	bool *addr_added;
@@ -162,6 +171,7 @@ struct ft_worker {
 	uint8_t *tun_slot[FT_WORKER_TUN_SLOTS]; /* each slot's start: the head room */
 	struct iovec tun_iov[FT_WORKER_TUN_SLOTS];
 	size_t tun_len[FT_WORKER_TUN_SLOTS];
+	/* The packets of one statistics batch (virtual rx: those written to the TUN). */
 	const uint8_t *stat_pkts[FT_WORKER_TUN_SLOTS];
 	size_t stat_lens[FT_WORKER_TUN_SLOTS];
 	/* Offloads: the TUN speaks vnet headers; super-packets are read whole and split, and
@@ -173,6 +183,8 @@ struct ft_worker {
 	uint8_t *tun_read_buf; /* one super-packet behind its vnet header */
 	struct iovec gro_in[FT_WORKER_BATCH];
 	struct iovec gro_out[FT_WORKER_BATCH];
+	unsigned int gro_owner[FT_WORKER_BATCH]; /* the output that carries each input */
+	bool gro_written[FT_WORKER_BATCH];	 /* each output's write succeeded */
 	unsigned int n_gro;
 	uint8_t *gro_arena;
 	size_t gro_arena_len;
@@ -180,6 +192,13 @@ struct ft_worker {
 	struct ft_udp_batch *tx;
 	void *tx_own[FT_WORKER_TX_SLOTS]; /* each tx slot's own buffer, for copied messages */
 	struct wpeer *tx_peer[FT_WORKER_TX_SLOTS];
+	/*
+	 * The IP packet each tx slot carries (len 0: none, a handshake message or a keepalive),
+	 * parsed before encryption overwrote it (with statistics on) and counted as virtual tx
+	 * only once the socket took the datagram.
+	 */
+	struct ft_packet_info tx_info[FT_WORKER_TX_SLOTS];
+	uint32_t tx_inner_len[FT_WORKER_TX_SLOTS];
 	unsigned int tx_count;
 	uint8_t reply[FT_PROTO_REPLY_MAX];
 
@@ -201,24 +220,39 @@ struct ft_worker {
 uint64_t ft_worker_now_ns(void);
 void ft_worker_end_batch(struct ft_worker *w);
 void ft_worker_flush_all(struct ft_worker *w);
-struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN]);
-/* Adds a peer (no routes unless routes is given and the worker manages routes). */
-int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
-		       const struct ft_config_peer *cp, char *err, size_t errlen);
-void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp);
-int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk);
-void ft_worker_set_node_id(struct ft_worker *w);
-int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh);
-int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark);
-
 void ft_worker_report_gone(struct ft_worker *w, const char *why);
 void ft_worker_on_tun(uv_poll_t *h, int status, int events);
 void ft_worker_on_udp(uv_poll_t *h, int status, int events);
 void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-			     const struct sockaddr *dst);
+			     const struct sockaddr *dst, const uint8_t *inner, size_t inner_len);
+
+/* The worker's state of a protocol peer (NULL for NULL): the back pointer, no search. */
+static inline struct wpeer *ft_worker_wpeer(const struct ft_peer *peer)
+{
+	return peer ? ft_peer_ctx(peer) : NULL;
+}
+
+/* worker_setup.c */
+void ft_worker_set_node_id(struct ft_worker *w);
+int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh);
+int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark);
 
 /* worker_peers.c */
+/* The peer with this public key, or NULL (the protocol's lookup, then the back pointer). */
+struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN]);
+/*
+ * Adds a peer (no routes unless cp is given and the worker manages routes); *out (may be
+ * NULL) is the new peer. Once the worker is running, a persistent keepalive starts at once.
+ * Not inside a packet batch.
+ */
+int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
+		       const struct ft_config_peer *cp, struct wpeer **out, char *err,
+		       size_t errlen);
+/* Removes and frees a peer; what the send batch holds goes out first. */
+void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp);
+int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk);
 void ft_worker_prefix_from_config(const struct ft_config_addr *a, struct ft_rtnl_prefix *p);
+/* Frees what the peer holds and the peer itself (worker_free: the protocol goes after). */
 void ft_worker_peer_free(struct wpeer *wp);
 int ft_worker_peer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, size_t errlen);
 void ft_worker_peer_remove_routes(struct ft_worker *w, struct wpeer *wp);

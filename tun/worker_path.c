@@ -255,8 +255,8 @@ static void kick_timer_cb(uv_timer_t *t)
 	uint64_t now = ft_worker_now_ns();
 
 	for (size_t i = 0; i < w->n_peers && w->n_kicking > 0; i++)
-		if (w->peers[i].kick.active)
-			kick_check(w, &w->peers[i], now, &c);
+		if (w->peers[i]->kick.active)
+			kick_check(w, w->peers[i], now, &c);
 	ft_worker_end_batch(w);
 	kick_arm(w);
 }
@@ -331,7 +331,7 @@ static void on_event(void *arg, const struct ft_rtnl_event *ev)
 		return;
 	}
 	for (size_t i = 0; i < w->n_peers; i++) {
-		struct wpeer *wp = &w->peers[i];
+		struct wpeer *wp = w->peers[i];
 		struct ft_rtnl_prefix ep;
 		struct ft_peer_info info;
 
@@ -369,7 +369,7 @@ static void on_event(void *arg, const struct ft_rtnl_event *ev)
 static void recheck(struct ft_worker *w)
 {
 	for (size_t i = 0; i < w->n_peers; i++) {
-		struct wpeer *wp = &w->peers[i];
+		struct wpeer *wp = w->peers[i];
 		bool was = wp->path_routable;
 
 		if (was && !wp->path_lost)

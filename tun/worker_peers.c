@@ -3,7 +3,8 @@
  * The worker's peers beside the protocol's: their endpoints (resolved at start, on link-up and
  * reload), their AllowedIPs and the routes for them, the link monitor that watches the
  * underlay interfaces towards them, and SIGHUP's reload. Loop thread only, never inside a
- * packet batch (the peer array may move).
+ * packet batch. Each peer (struct wpeer) is an allocation of its own that never moves; w->peers
+ * is the array of pointers to them that iteration walks.
  */
 #include "config.h"
 
@@ -38,7 +39,12 @@ void ft_worker_peer_free(struct wpeer *wp)
 	free(wp->routes);
 	free(wp->route_added);
 	sodium_free(wp->psk);
-	memset(wp, 0, sizeof(*wp));
+	free(wp);
+}
+
+struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN])
+{
+	return ft_worker_wpeer(ft_proto_peer_find(w->proto, key));
 }
 
 int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk)
@@ -134,42 +140,55 @@ void ft_worker_peer_remove_routes(struct ft_worker *w, struct wpeer *wp)
 	}
 }
 
+/*
+ * Room for one more pointer in the peer array and the dirty list. Only the arrays of pointers
+ * move; the dirty list's entries are copied along, so a pending batch stays valid.
+ */
 static int grow_peers(struct ft_worker *w)
 {
-	size_t n = w->n_peers + 1;
-	struct wpeer *peers = realloc(w->peers, n * sizeof(*peers));
-	struct wpeer **dirty;
+	size_t cap = w->cap_peers ? 2 * w->cap_peers : 8;
+	struct wpeer **peers, **dirty;
 
+	if (w->n_peers < w->cap_peers)
+		return 0;
+	peers = realloc(w->peers, cap * sizeof(*peers));
 	if (!peers)
 		return -ENOMEM;
 	w->peers = peers;
-	dirty = realloc(w->dirty, n * sizeof(*dirty));
+	dirty = realloc(w->dirty, cap * sizeof(*dirty));
 	if (!dirty)
 		return -ENOMEM;
 	w->dirty = dirty;
-	memset(&w->peers[w->n_peers], 0, sizeof(*peers));
+	w->cap_peers = cap;
 	return 0;
 }
 
 /*
  * Adds a peer from pc (the protocol's view) and, for a peer of the config file, cp (its
- * endpoint name, AllowedIPs and routes). Not inside a batch: the peer array may move.
+ * endpoint name, AllowedIPs and routes).
  */
 int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
-		       const struct ft_config_peer *cp, char *err, size_t errlen)
+		       const struct ft_config_peer *cp, struct wpeer **out, char *err,
+		       size_t errlen)
 {
+	struct ft_peer_config cfg = *pc;
 	struct wpeer *wp;
 	int rc;
 
 	if ((rc = grow_peers(w)) < 0)
 		return rc;
-	wp = &w->peers[w->n_peers];
-	rc = ft_proto_peer_add(w->proto, pc, &wp->peer);
+	if (!(wp = calloc(1, sizeof(*wp))))
+		return -ENOMEM;
+	cfg.ctx = wp;
+	rc = ft_proto_peer_add(w->proto, &cfg, &wp->peer);
 	if (rc < 0) {
+		free(wp);
 		snprintf(err, errlen, "cannot add the peer: %s", strerror(-rc));
 		return rc;
 	}
-	w->n_peers++;
+	w->peers[w->n_peers++] = wp;
+	if (out)
+		*out = wp;
 	memcpy(wp->public_key, pc->public_key, FT_KEY_LEN);
 	wp->keepalive = (uint16_t)pc->persistent_keepalive_s;
 	if ((rc = ft_worker_peer_set_psk(wp, pc->preshared_key)) < 0)
@@ -178,9 +197,7 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		memcpy(&wp->ep_set, pc->endpoint, ft_peer_sockaddr_len(pc->endpoint));
 		ft_worker_path_update(w, wp);
 	}
-	if (!cp)
-		return 0;
-	if (cp->endpoint_host) {
+	if (cp && cp->endpoint_host) {
 		wp->endpoint_host = strdup(cp->endpoint_host);
 		wp->endpoint_port = strdup(cp->endpoint_port);
 		if (!wp->endpoint_host || !wp->endpoint_port)
@@ -191,23 +208,39 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		else if ((rc = ft_worker_peer_resolve(w, wp, err, errlen)) < 0)
 			return rc;
 	}
-	return wpeer_set_routes(w, wp, cp, err, errlen);
+	if (cp && (rc = wpeer_set_routes(w, wp, cp, err, errlen)) < 0)
+		return rc;
+	/*
+	 * A peer added to a running worker (wg set, SIGHUP) starts its keepalive now; those of
+	 * the config file start once the worker is up (ft_worker_create).
+	 */
+	if (wp->keepalive && w->handles_ready)
+		ft_proto_peer_set_persistent_keepalive(w->proto, wp->peer, wp->keepalive,
+						       ft_worker_now_ns());
+	return 0;
 }
 
 void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp)
 {
-	size_t i = (size_t)(wp - w->peers);
+	size_t i = 0;
 
 	if (wp->kick.active && w->n_kicking > 0)
 		w->n_kicking--;
-
+	/*
+	 * The send batch and the dirty list may point at this peer (a keepalive it sent earlier
+	 * in this request): send and count what they hold, so that no pointer outlives it.
+	 */
+	ft_worker_flush_all(w);
+	while (i < w->n_peers && w->peers[i] != wp)
+		i++;
+	if (i == w->n_peers)
+		return;
+	/* The order of addition is what wg show lists: close the gap, do not swap. */
+	memmove(&w->peers[i], &w->peers[i + 1], (w->n_peers - i - 1) * sizeof(w->peers[0]));
+	w->n_peers--;
 	ft_worker_peer_remove_routes(w, wp);
 	ft_proto_peer_remove(w->proto, wp->peer);
 	ft_worker_peer_free(wp);
-	/* Keep the array dense: the last peer takes the freed place. */
-	if (i != w->n_peers - 1)
-		w->peers[i] = w->peers[w->n_peers - 1];
-	w->n_peers--;
 }
 
 int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *cp, char *err,
@@ -222,7 +255,7 @@ int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *
 	int rc;
 
 	memcpy(pc.public_key, cp->public_key, FT_KEY_LEN);
-	rc = ft_worker_peer_add(w, &pc, cp, err, errlen);
+	rc = ft_worker_peer_add(w, &pc, cp, NULL, err, errlen);
 	if (rc < 0 && !err[0])
 		snprintf(err, errlen, "the peer of line %u: %s", cp->line, strerror(-rc));
 	/* No half-added peer (in the protocol without its AllowedIPs or routes): all or none. */
@@ -279,7 +312,7 @@ static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s,
 		else
 			w->counters.link_down_events++;
 		for (size_t j = 0; j < w->n_peers; j++) {
-			struct wpeer *wp = &w->peers[j];
+			struct wpeer *wp = w->peers[j];
 
 			if (wp->path_ifname[0] && strcmp(wp->path_ifname, li->name) != 0)
 				continue;
@@ -322,12 +355,12 @@ void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool
 		for (size_t i = 0; i < w->n_peers && n <= FT_WORKER_MAX_LINKS; i++) {
 			bool dup = false;
 
-			if (!w->peers[i].path_ifname[0])
+			if (!w->peers[i]->path_ifname[0])
 				continue;
 			for (size_t j = 0; j < n; j++)
-				dup = dup || strcmp(names[j], w->peers[i].path_ifname) == 0;
+				dup = dup || strcmp(names[j], w->peers[i]->path_ifname) == 0;
 			if (!dup)
-				names[n++] = w->peers[i].path_ifname;
+				names[n++] = w->peers[i]->path_ifname;
 		}
 	}
 	/* Routes and addresses that come back are paths that come back too. */
@@ -421,13 +454,13 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 		return -ENOMEM;
 	for (size_t i = 0; i < w->n_peers; i++)
 		for (size_t j = 0; j < cfg->n_peers && !keep[i]; j++)
-			keep[i] = sodium_memcmp(w->peers[i].public_key, cfg->peers[j].public_key,
+			keep[i] = sodium_memcmp(w->peers[i]->public_key, cfg->peers[j].public_key,
 						FT_KEY_LEN) == 0;
 	for (size_t i = w->n_peers; i-- > 0;) {
 		if (keep[i])
 			continue;
 		ft_log_info("%s: peer removed by reload", w->ifname);
-		ft_worker_peer_remove(w, &w->peers[i]);
+		ft_worker_peer_remove(w, w->peers[i]);
 	}
 	free(keep);
 	/*

@@ -198,7 +198,7 @@ void ft_worker_resolve_start(struct ft_worker *w, struct wpeer *wp, unsigned int
 static void start_waiting(struct ft_worker *w)
 {
 	for (size_t i = 0; i < w->n_peers && w->n_resolving < FT_WORKER_MAX_RESOLVES; i++) {
-		struct wpeer *wp = &w->peers[i];
+		struct wpeer *wp = w->peers[i];
 		unsigned int flags = wp->resolve_wait & ~(unsigned int)FT_RESOLVE_WANTED;
 
 		if (!(wp->resolve_wait & FT_RESOLVE_WANTED))

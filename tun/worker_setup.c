@@ -237,7 +237,7 @@ void ft_worker_set_node_id(struct ft_worker *w)
 static void worker_free(struct ft_worker *w)
 {
 	for (size_t i = 0; i < w->n_peers; i++)
-		ft_worker_peer_free(&w->peers[i]);
+		ft_worker_peer_free(w->peers[i]);
 	free(w->peers);
 	free(w->dirty);
 	free(w->addrs);
@@ -268,7 +268,7 @@ static void worker_free(struct ft_worker *w)
 static void remove_config(struct ft_worker *w)
 {
 	for (size_t i = 0; i < w->n_peers; i++)
-		ft_worker_peer_remove_routes(w, &w->peers[i]);
+		ft_worker_peer_remove_routes(w, w->peers[i]);
 	for (size_t i = 0; i < w->n_addrs && w->ifindex > 0; i++)
 		if (w->addr_added[i])
 			ft_rtnl_addr_del(w->rtnl, w->ifindex, &w->addrs[i]);
@@ -361,11 +361,14 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	}
 	uv_poll_start(&w->tun_poll, UV_READABLE, ft_worker_on_tun);
 	ft_worker_link_start(w, cfg, !opts->no_link_monitor);
-	/* Persistent keepalives start at once, as with wg-quick. */
+	/*
+	 * Persistent keepalives start now that the worker can send and count, as the kernel
+	 * starts them when the device comes up: with no traffic, a handshake at once.
+	 */
 	for (size_t i = 0; i < w->n_peers; i++)
-		if (cfg->peers[i].persistent_keepalive)
-			ft_proto_peer_set_persistent_keepalive(w->proto, w->peers[i].peer,
-							       cfg->peers[i].persistent_keepalive,
+		if (w->peers[i]->keepalive)
+			ft_proto_peer_set_persistent_keepalive(w->proto, w->peers[i]->peer,
+							       w->peers[i]->keepalive,
 							       ft_worker_now_ns());
 	ft_worker_end_batch(w);
 	*out = w;

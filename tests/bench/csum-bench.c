@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 		t0 = mono_ns();
 		for (unsigned long i = 0; i < n; i++)
 			sink = (uint32_t)ft_offload_coalesce(in, (unsigned int)nseg, arena,
-							     sizeof(arena), out, 64);
+							     sizeof(arena), out, 64, NULL);
 		ns = (double)(mono_ns() - t0) / (double)n / nseg;
 		best = ns < best ? ns : best;
 	}

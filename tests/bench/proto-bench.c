@@ -194,12 +194,14 @@ static int box_to = -1;
 static uint64_t fake_now;
 
 static void box_send(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-		     const struct sockaddr *dst)
+		     const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
 {
 	struct dev *d = arg;
 
 	(void)peer;
 	(void)dst;
+	(void)inner;
+	(void)inner_len;
 	memcpy(box, msg, len);
 	box_len = len;
 	box_to = d == &D[0] ? 1 : 0;

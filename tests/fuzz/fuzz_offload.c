@@ -29,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint8_t slotmem[NSLOTS][HEADROOM + ROOM], slotmem2[NSLOTS][ROOM];
 static uint8_t arena[NSLOTS * (ROOM + FT_OFFLOAD_VNET_HDR_LEN) + 65536];
 static uint8_t pktcopy[65536];
+static unsigned int owner[NSLOTS];
 
 static void check(int ok)
 {
@@ -82,10 +83,22 @@ static void segment_roundtrip(const uint8_t *data, size_t size)
 		in[i].iov_base = slots[i] + HEADROOM;
 		in[i].iov_len = lens[i];
 	}
+	/* In parts of 1 to 3 slots (the worker's way with small MSS): the same segments. */
+	for (unsigned int first = 0, part = 1 + data[0] % 3, total = 0; first < (unsigned int)n;) {
+		int m = ft_offload_segment_from(pktcopy, size, &vh, first, slots2, part, 0, ROOM,
+						lens2, &total);
+
+		check(m >= 1 && total == (unsigned int)n && first + (unsigned int)m <= total);
+		for (int j = 0; j < m; j++)
+			check(lens2[j] == lens[first + (unsigned int)j] &&
+			      memcmp(slots2[j], slots[first + (unsigned int)j] + HEADROOM,
+				     lens2[j]) == 0);
+		first += (unsigned int)m;
+	}
 	if (vh.gso_type == FT_VNET_GSO_NONE)
 		return;
 
-	nout = ft_offload_coalesce(in, (unsigned int)n, arena, sizeof(arena), out, NSLOTS);
+	nout = ft_offload_coalesce(in, (unsigned int)n, arena, sizeof(arena), out, NSLOTS, owner);
 	check(nout >= 1 && nout <= n);
 	for (int k = 0; k < nout; k++) {
 		struct ft_vnet_hdr ovh;
@@ -97,6 +110,8 @@ static void segment_roundtrip(const uint8_t *data, size_t size)
 		m = ft_offload_segment(op, olen, &ovh, slots2, NSLOTS, 0, ROOM, lens2);
 		check(m >= 1 && pos + (size_t)m <= (size_t)n);
 		for (int j = 0; j < m; j++, pos++) {
+			/* The inputs an output carries are the segments it splits back into. */
+			check(owner[pos] == (unsigned int)k);
 			check(lens2[j] == lens[pos]);
 			check(memcmp(slots2[j], slots[pos] + HEADROOM, lens2[j]) == 0);
 		}
@@ -129,7 +144,7 @@ static void coalesce_batch(const uint8_t *data, size_t size)
 		n++;
 	}
 	/* Exactly the documented bound: it must suffice. */
-	nout = ft_offload_coalesce(in, n, arena, total, out, n);
+	nout = ft_offload_coalesce(in, n, arena, total, out, n, NULL);
 	check(nout >= 0 && (unsigned int)nout <= n);
 	for (int i = 0; i < NSLOTS; i++)
 		slots[i] = slotmem[i];

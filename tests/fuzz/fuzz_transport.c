@@ -60,10 +60,12 @@ static void wall(struct timespec *ts)
 }
 
 static void on_send(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-		    const struct sockaddr *dst)
+		    const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
 {
 	(void)peer;
 	(void)dst;
+	(void)inner;
+	(void)inner_len;
 	if (len > sizeof(mailbox))
 		abort();
 	memcpy(mailbox, msg, len);

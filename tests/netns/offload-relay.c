@@ -124,7 +124,8 @@ static void relay(int from, int to)
 		c.segments += (unsigned long)ns;
 		/* Keep room for the largest super-packet's segments (64 KiB / 1280 = 52). */
 		if (SEG_SLOTS - nin < 64 || i == n - 1) {
-			nout = ft_offload_coalesce(in, nin, arena, sizeof(arena), out, SEG_SLOTS);
+			nout = ft_offload_coalesce(in, nin, arena, sizeof(arena), out, SEG_SLOTS,
+						   NULL);
 			if (nout < 0) {
 				c.errors++;
 				nout = 0;
