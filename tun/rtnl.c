@@ -117,6 +117,21 @@ static int cb_error(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_ERROR;
 }
 
+/* NLMSG_DONE ends a dump (a dump gets no ack); its payload is the dump's error, if any. */
+static int cb_done(const struct nlmsghdr *nlh, void *data)
+{
+	int err = 0;
+
+	(void)data;
+	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(err)))
+		memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
+	if (err < 0) {
+		errno = -err;
+		return MNL_CB_ERROR;
+	}
+	return MNL_CB_STOP;
+}
+
 static int cb_data(const struct nlmsghdr *nlh, void *data)
 {
 	struct talk *t = data;
@@ -125,12 +140,12 @@ static int cb_data(const struct nlmsghdr *nlh, void *data)
 }
 
 /*
- * Sends one request with NLM_F_ACK and reads until the kernel's ack or error, passing each
- * data message of the answer to cb. 0 or a negative errno.
+ * Sends one request with NLM_F_ACK and reads until the kernel's ack or error (or, for a dump,
+ * its NLMSG_DONE), passing each data message of the answer to cb. 0 or a negative errno.
  */
 static int talk(struct ft_rtnl *r, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = cb_error };
+	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = cb_error, [NLMSG_DONE] = cb_done };
 	struct talk t = { .r = r, .cb = cb, .data = data };
 	uint32_t seq = ++r->seq;
 
@@ -241,11 +256,15 @@ bool ft_rtnl_prefix_covers(const struct ft_rtnl_prefix *outer, const struct ft_r
 struct link_reply {
 	int ifindex;
 	char name[IFNAMSIZ];
+	unsigned int mtu;
 };
 
 static int link_attr(const struct nlattr *attr, void *data)
 {
 	struct link_reply *lr = data;
+
+	if (mnl_attr_get_type(attr) == IFLA_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+		lr->mtu = mnl_attr_get_u32(attr);
 
 	if (mnl_attr_get_type(attr) == IFLA_IFNAME &&
 	    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
@@ -319,6 +338,26 @@ int ft_rtnl_ifname(struct ft_rtnl *r, int ifindex, char name[IFNAMSIZ])
 	if (lr.ifindex != ifindex || lr.name[0] == '\0')
 		return -ENODEV;
 	memcpy(name, lr.name, IFNAMSIZ);
+	return 0;
+}
+
+int ft_rtnl_link_get_mtu(struct ft_rtnl *r, int ifindex, unsigned int *mtu)
+{
+	uint8_t buf[RTNL_REQ_SIZE];
+	struct link_reply lr = { 0 };
+	struct nlmsghdr *nlh;
+	int rc;
+
+	if (ifindex <= 0)
+		return -ENODEV;
+	memset(buf, 0, sizeof(buf));
+	link_request(buf, RTM_GETLINK, 0, ifindex, &nlh);
+	rc = talk(r, nlh, cb_link, &lr);
+	if (rc < 0)
+		return rc;
+	if (lr.ifindex != ifindex || lr.mtu == 0)
+		return -ENODEV;
+	*mtu = lr.mtu;
 	return 0;
 }
 
@@ -517,31 +556,77 @@ undo:
 struct route_reply {
 	int oif;
 	int type;
+	unsigned int mtu;      /* RTAX_MTU of RTA_METRICS; 0: none */
+	unsigned int priority; /* RTA_PRIORITY, the metric */
+	unsigned int table;    /* RTA_TABLE, else rtm_table */
 };
+
+static int metrics_attr(const struct nlattr *attr, void *data)
+{
+	struct route_reply *rr = data;
+
+	if (mnl_attr_get_type(attr) == RTAX_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+		rr->mtu = mnl_attr_get_u32(attr);
+	return MNL_CB_OK;
+}
 
 static int route_attr(const struct nlattr *attr, void *data)
 {
 	struct route_reply *rr = data;
 
-	if (mnl_attr_get_type(attr) == RTA_OIF && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
-		rr->oif = (int)mnl_attr_get_u32(attr);
+	switch (mnl_attr_get_type(attr)) {
+	case RTA_OIF:
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+			rr->oif = (int)mnl_attr_get_u32(attr);
+		break;
+	case RTA_PRIORITY:
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+			rr->priority = mnl_attr_get_u32(attr);
+		break;
+	case RTA_TABLE:
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+			rr->table = mnl_attr_get_u32(attr);
+		break;
+	case RTA_METRICS:
+		/* A route's mtu (`ip route add ... mtu N`) or a learnt path MTU exception. */
+		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) == 0)
+			(void)mnl_attr_parse_nested(attr, metrics_attr, rr);
+		break;
+	}
 	return MNL_CB_OK;
+}
+
+/* One route message into rr; false when it is not one. */
+static bool parse_route(const struct nlmsghdr *nlh, struct route_reply *rr,
+			const struct rtmsg **rtmp)
+{
+	const struct rtmsg *rtm;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
+		return false;
+	rtm = mnl_nlmsg_get_payload(nlh);
+	memset(rr, 0, sizeof(*rr));
+	rr->type = rtm->rtm_type;
+	rr->table = rtm->rtm_table;
+	if (mnl_attr_parse(nlh, sizeof(*rtm), route_attr, rr) < 0)
+		return false;
+	*rtmp = rtm;
+	return true;
 }
 
 static int cb_route(const struct nlmsghdr *nlh, void *data)
 {
-	struct route_reply *rr = data;
+	struct route_reply *rr = data, got;
 	const struct rtmsg *rtm;
 
-	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
-		return MNL_CB_OK;
-	rtm = mnl_nlmsg_get_payload(nlh);
-	rr->type = rtm->rtm_type;
-	return mnl_attr_parse(nlh, sizeof(*rtm), route_attr, rr);
+	if (parse_route(nlh, &got, &rtm))
+		*rr = got;
+	return MNL_CB_OK;
 }
 
-/* RTM_GETROUTE for one address: the link it leaves through and the route's type. */
-static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int *oif, int *type)
+/* RTM_GETROUTE for one address: the link it leaves through, the route's type and MTU. */
+static int route_lookup_mtu(struct ft_rtnl *r, int family, const uint8_t *addr, uint32_t mark,
+			    int *oif, int *type, unsigned int *mtu)
 {
 	uint8_t buf[RTNL_REQ_SIZE];
 	struct route_reply rr = { 0 };
@@ -556,6 +641,9 @@ static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int 
 	rtm->rtm_family = (uint8_t)family;
 	rtm->rtm_dst_len = (uint8_t)(family_bytes(family) * 8);
 	mnl_attr_put(nlh, RTA_DST, family_bytes(family), addr);
+	/* The socket's fwmark picks the policy routes its packets take (wg-quick's table). */
+	if (mark)
+		mnl_attr_put_u32(nlh, RTA_MARK, mark);
 	rc = talk(r, nlh, cb_route, &rr);
 	if (rc < 0)
 		return rc;
@@ -563,20 +651,26 @@ static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int 
 		return -ENETUNREACH;
 	*oif = rr.oif;
 	*type = rr.type;
+	*mtu = rr.mtu;
 	return 0;
 }
 
-int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifindex)
+static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int *oif, int *type)
 {
-	uint8_t addr[16];
-	int family, type;
+	unsigned int mtu;
 
+	return route_lookup_mtu(r, family, addr, 0, oif, type, &mtu);
+}
+
+/* The address to look up for dst: v4-mapped ones as IPv4, as the dual-stack socket sends. */
+static int route_dst(const struct sockaddr *dst, int *family, uint8_t addr[16])
+{
 	if (dst->sa_family == AF_INET) {
 		struct sockaddr_in sin;
 
 		memcpy(&sin, dst, sizeof(sin));
 		memcpy(addr, &sin.sin_addr, 4);
-		family = AF_INET;
+		*family = AF_INET;
 	} else if (dst->sa_family == AF_INET6) {
 		struct sockaddr_in6 sin6;
 
@@ -584,13 +678,165 @@ int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifinde
 		if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
 			/* The dual-stack socket sends these as IPv4: look up the IPv4 route. */
 			memcpy(addr, &sin6.sin6_addr.s6_addr[12], 4);
-			family = AF_INET;
+			*family = AF_INET;
 		} else {
 			memcpy(addr, &sin6.sin6_addr, 16);
-			family = AF_INET6;
+			*family = AF_INET6;
 		}
 	} else {
 		return -EAFNOSUPPORT;
 	}
-	return route_lookup(r, family, addr, ifindex, &type);
+	return 0;
+}
+
+int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifindex)
+{
+	unsigned int mtu;
+
+	return ft_rtnl_route_get_mtu(r, dst, 0, ifindex, &mtu);
+}
+
+int ft_rtnl_route_get_mtu(struct ft_rtnl *r, const struct sockaddr *dst, uint32_t mark,
+			  int *ifindex, unsigned int *mtu)
+{
+	uint8_t addr[16];
+	int family, type, rc;
+
+	if ((rc = route_dst(dst, &family, addr)) < 0)
+		return rc;
+	return route_lookup_mtu(r, family, addr, mark, ifindex, &type, mtu);
+}
+
+struct default_route {
+	struct route_reply best;
+	bool found;
+};
+
+/* The main table's unicast default route with the lowest metric (the one the kernel uses). */
+static int cb_default_route(const struct nlmsghdr *nlh, void *data)
+{
+	struct default_route *d = data;
+	const struct rtmsg *rtm;
+	struct route_reply rr;
+
+	if (!parse_route(nlh, &rr, &rtm))
+		return MNL_CB_OK;
+	if (rtm->rtm_dst_len != 0 || rr.table != RT_TABLE_MAIN || rr.type != RTN_UNICAST ||
+	    rr.oif <= 0)
+		return MNL_CB_OK;
+	if (!d->found || rr.priority < d->best.priority)
+		d->best = rr;
+	d->found = true;
+	return MNL_CB_OK;
+}
+
+int ft_rtnl_default_route(struct ft_rtnl *r, int family, int *ifindex, unsigned int *mtu)
+{
+	uint8_t buf[RTNL_REQ_SIZE];
+	struct default_route d = { .found = false };
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	int rc;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -EAFNOSUPPORT;
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_DUMP;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = (uint8_t)family;
+	rc = talk(r, nlh, cb_default_route, &d);
+	if (rc < 0)
+		return rc;
+	if (!d.found)
+		return -ENETUNREACH;
+	*ifindex = d.best.oif;
+	*mtu = d.best.mtu;
+	return 0;
+}
+
+/* --- events --- */
+
+struct ft_rtnl_watch {
+	struct mnl_socket *nl;
+	uint8_t rbuf[RTNL_RECV_SIZE];
+};
+
+int ft_rtnl_watch_open(struct ft_rtnl_watch **out)
+{
+	struct ft_rtnl_watch *w;
+	int rc;
+
+	*out = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!w->nl)
+		goto err;
+	if (mnl_socket_bind(w->nl, RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE,
+			    MNL_SOCKET_AUTOPID) < 0)
+		goto err;
+	*out = w;
+	return 0;
+err:
+	rc = -errno;
+	if (w->nl)
+		mnl_socket_close(w->nl);
+	free(w);
+	return rc;
+}
+
+void ft_rtnl_watch_close(struct ft_rtnl_watch *w)
+{
+	if (!w)
+		return;
+	mnl_socket_close(w->nl);
+	free(w);
+}
+
+int ft_rtnl_watch_fd(const struct ft_rtnl_watch *w)
+{
+	return mnl_socket_get_fd(w->nl);
+}
+
+static int cb_watch(const struct nlmsghdr *nlh, void *data)
+{
+	unsigned int *what = data;
+
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+		*what |= FT_RTNL_WATCH_LINK;
+		break;
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+		*what |= FT_RTNL_WATCH_ROUTE;
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+int ft_rtnl_watch_read(struct ft_rtnl_watch *w, unsigned int *what)
+{
+	*what = 0;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(w->nl, w->rbuf, sizeof(w->rbuf));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			/* The socket overflowed: events were lost, so anything may have changed. */
+			if (errno == ENOBUFS) {
+				*what |= FT_RTNL_WATCH_LOST;
+				continue;
+			}
+			return -errno;
+		}
+		/* Notifications carry sequence 0 and the kernel's port id 0: no filter on either. */
+		(void)mnl_cb_run(w->rbuf, (size_t)n, 0, 0, cb_watch, what);
+	}
 }
