@@ -114,27 +114,29 @@ int ft_rtnl_route_get_mtu(struct ft_rtnl *r, const struct sockaddr *dst, uint32_
 int ft_rtnl_default_route(struct ft_rtnl *r, int family, int *ifindex, unsigned int *mtu);
 
 /*
- * Route and link events: a NETLINK_ROUTE socket of its own (non-blocking, in the caller's
- * network namespace) subscribed to the link, IPv4 route and IPv6 route groups, for a poll on
- * its fd. ft_rtnl_watch_read() drains what is waiting and says what kind of change came in
- * (the details are for the caller to ask with the calls above: events may be lost when the
- * socket overflows, a query never is).
+ * Route and link events (tun/rtnl_watch.c): a NETLINK_ROUTE socket of its own (non-blocking,
+ * in the caller's network namespace) subscribed to the link, IPv4 route and IPv6 route groups,
+ * for a poll on its fd. ft_rtnl_watch_read() reads what is waiting and says what kind of change
+ * came in (the details are for the caller to ask with the calls above: events may be lost when
+ * the socket overflows, a query never is). The caller's own link is told apart: its changes
+ * are FT_RTNL_WATCH_OWN, and routes through it alone (a tunnel's AllowedIPs) are no event.
  */
 struct ft_rtnl_watch;
 
 enum ft_rtnl_watch_what {
-	FT_RTNL_WATCH_LINK = 1 << 0,  /* a link was added, changed (MTU, state) or removed */
-	FT_RTNL_WATCH_ROUTE = 1 << 1, /* an IPv4 or IPv6 route was added or removed */
+	FT_RTNL_WATCH_LINK = 1 << 0,  /* another link was added, changed (MTU, state), removed */
+	FT_RTNL_WATCH_ROUTE = 1 << 1, /* a route not through the own link was added or removed */
 	FT_RTNL_WATCH_LOST = 1 << 2,  /* the socket overflowed: events were lost */
+	FT_RTNL_WATCH_OWN = 1 << 3,   /* the own link changed (its MTU, say) */
 };
 
-/* 0 and *out, or a negative errno. */
-int ft_rtnl_watch_open(struct ft_rtnl_watch **out);
+/* own_ifindex: the caller's own link (0: none). 0 and *out, or a negative errno. */
+int ft_rtnl_watch_open(struct ft_rtnl_watch **out, int own_ifindex);
 /* Closes the socket and frees w; NULL is allowed. Stop polling its fd first. */
 void ft_rtnl_watch_close(struct ft_rtnl_watch *w);
 int ft_rtnl_watch_fd(const struct ft_rtnl_watch *w);
-/* Reads every waiting event; *what gets the FT_RTNL_WATCH_* bits seen (0: none). 0 or a
- * negative errno of the socket. */
+/* Reads the waiting events, 64 reads at most (poll again for more); *what gets the
+ * FT_RTNL_WATCH_* bits seen (0: none). 0 or a negative errno of the socket. */
 int ft_rtnl_watch_read(struct ft_rtnl_watch *w, unsigned int *what);
 
 #endif

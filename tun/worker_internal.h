@@ -119,6 +119,7 @@ struct ft_worker {
 	uv_timer_t mtu_timer; /* a recompute soon after an event, else the endpoint check */
 	bool mtu_handles;     /* mtu_timer (and mtu_poll when mtu_watch) initialised */
 	bool mtu_due;	      /* a recompute is pending */
+	bool mtu_dev_due;     /* a look at the device's own MTU is pending */
 	bool mtu_events;      /* a route or link changed since the last recompute */
 	size_t mtu_peers;     /* n_peers at the last recompute */
 	bool link_reaction;

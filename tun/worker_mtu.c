@@ -7,7 +7,8 @@
  * MTU) less the overhead of the endpoint's family (tun/mtu.h); the default routes' when a peer
  * has no endpoint (or there is no peer); never below 1280. When nothing is known the MTU stays
  * as it is (1420 at start). It is computed before the device is announced, and again
- *   - 20 ms after a route or link event (rtnetlink, mtu_watch: a burst makes one recompute);
+ *   - 20 ms after a route or link event (rtnetlink, mtu_watch: a burst makes one recompute;
+ *     routes through our own device and changes of it alone only have its MTU looked at);
  *   - soon after a peer, an endpoint or the config changed (ft_worker_mtu_schedule());
  *   - when the endpoint check (mtu_timer, every 2 s) finds an endpoint that roamed or a peer
  *     gone;
@@ -318,15 +319,25 @@ static void on_mtu_timer(uv_timer_t *t)
 		return;
 	if (w->mtu_due || endpoints_moved(w))
 		recompute(w);
+	else if (w->mtu_dev_due)
+		check_device(w);
+	w->mtu_dev_due = false;
 	uv_timer_start(&w->mtu_timer, on_mtu_timer, MTU_CHECK_MS, 0);
+}
+
+/* The look comes MTU_SETTLE_MS from now: the rest of a burst of events comes first. */
+static void settle(struct ft_worker *w)
+{
+	if (w->mtu_handles && !w->closing)
+		uv_timer_start(&w->mtu_timer, on_mtu_timer, MTU_SETTLE_MS, 0);
 }
 
 void ft_worker_mtu_schedule(struct ft_worker *w)
 {
-	if (!w->mtu_handles || w->closing || w->mtu_due)
+	if (w->mtu_due)
 		return;
 	w->mtu_due = true;
-	uv_timer_start(&w->mtu_timer, on_mtu_timer, MTU_SETTLE_MS, 0);
+	settle(w);
 }
 
 static void on_mtu_poll(uv_poll_t *h, int status, int events)
@@ -345,9 +356,13 @@ static void on_mtu_poll(uv_poll_t *h, int status, int events)
 		uv_poll_stop(h);
 		return;
 	}
-	if (what) {
+	if (what & (FT_RTNL_WATCH_LINK | FT_RTNL_WATCH_ROUTE | FT_RTNL_WATCH_LOST)) {
 		w->mtu_events = true;
 		ft_worker_mtu_schedule(w);
+	} else if ((what & FT_RTNL_WATCH_OWN) && !w->mtu_due && !w->mtu_dev_due) {
+		/* Only our device changed (its MTU set by us, or by someone else): no path did. */
+		w->mtu_dev_due = true;
+		settle(w);
 	}
 }
 
@@ -370,7 +385,7 @@ void ft_worker_mtu_start(struct ft_worker *w)
 	uv_timer_init(w->loop, &w->mtu_timer);
 	w->mtu_timer.data = w;
 	w->mtu_handles = true;
-	rc = ft_rtnl_watch_open(&w->mtu_watch);
+	rc = ft_rtnl_watch_open(&w->mtu_watch, w->ifindex);
 	if (rc == 0) {
 		rc = uv_poll_init(w->loop, &w->mtu_poll, ft_rtnl_watch_fd(w->mtu_watch));
 		if (rc < 0) {
