@@ -5,7 +5,8 @@
 # on both sides (1440 -> 1340) and the stream must keep going: a pause is allowed (its length
 # is printed, from iperf3's 0.1-second intervals), a stream that stops is not. Then the same
 # down to 1280 over an IPv6 underlay, where the TUN stays at its floor of 1280 and every full
-# datagram is fragmented.
+# datagram is fragmented. Last, who decides: MTU = N in the config is kept through underlay
+# changes, and so is an MTU someone else sets on the device (ip link, as wg-quick does).
 #
 #   namespace $FT_PREFIX-a                           namespace $FT_PREFIX-b
 #   +-----------------------------+                  +-----------------------------+
@@ -83,6 +84,50 @@ run() {
 
 run 4 1500 1400 1440 1340
 run 6 1500 1280 1420 1280
+
+# Who decides: MTU = 1400 in a's config is kept whatever the underlay does; b follows the
+# underlay until someone sets its MTU (as wg-quick or ip link would), then keeps that value
+# and says so. Large pings cross both ways all along (the kernel fragments what must be).
+ip -n "$a" link set veth-a mtu 1500
+ip -n "$b" link set veth-b mtu 1500
+ft_conf "$FT_TMP/am.conf" "$ka" "100.64.0.1/24" "$pb" "100.64.0.2/32" 198.18.0.2:51820 \
+	"MTU = 1400"
+ft_up "$a" "$FT_TMP/am.conf"
+pid_a=$FT_LAST_PID
+ft_up "$b" "$FT_TMP/b4.conf"
+pid_b=$FT_LAST_PID
+source_of() { # PID: "MTU SOURCE" as flowtun show --json says
+	nsenter --target "$1" --mount --net "$(readlink -f "$FLOWTUN")" show tun0 --json |
+		jq -r '"\(.mtu) \(.mtuSource)"'
+}
+expect() { # NS PID MTU SOURCE WHEN
+	local got
+	ft_wait_for 5 sh -c "ip -n $1 -o link show tun0 | grep -q ' mtu $3 '" ||
+		ft_fail "$5: TUN MTU $(tun_mtu "$1") in $1, not $3"
+	got=$(source_of "$2")
+	[ "$got" = "$3 $4" ] || ft_fail "$5: flowtun show says '$got', not '$3 $4'"
+	ip netns exec "$a" ping -c 1 -W 2 -s 1372 100.64.0.2 >/dev/null &&
+		ip netns exec "$b" ping -c 1 -W 2 -s 1372 100.64.0.1 >/dev/null ||
+		ft_fail "$5: no 1400-byte ping through the tunnel"
+}
+ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"
+expect "$a" "$pid_a" 1400 config "MTU = 1400, underlay 1500"
+expect "$b" "$pid_b" 1440 underlay "no MTU, underlay 1500"
+ip -n "$a" link set veth-a mtu 1300
+ip -n "$b" link set veth-b mtu 1300
+expect "$b" "$pid_b" 1280 underlay "no MTU, underlay 1300"
+expect "$a" "$pid_a" 1400 config "MTU = 1400, underlay 1300"
+ip -n "$b" link set tun0 mtu 1350
+expect "$b" "$pid_b" 1350 external "no MTU, set to 1350 by ip link"
+ip -n "$a" link set veth-a mtu 1500
+ip -n "$b" link set veth-b mtu 1500
+sleep 0.5 # what flowtun would have changed by now, it must not
+expect "$b" "$pid_b" 1350 external "set to 1350 by ip link, underlay back at 1500"
+grep -q "MTU 1350 set by someone else" "$FT_TMP/b4.conf.log" ||
+	ft_fail "b did not log the MTU set by someone else: $(cat "$FT_TMP/b4.conf.log")"
+ft_log "MTU = 1400 kept by a, b's 1350 by ip link kept, both through underlay changes"
+ft_stop "$pid_a" "$FT_TMP/am.conf.log" || ft_fail "flowtun a did not exit cleanly"
+ft_stop "$pid_b" "$FT_TMP/b4.conf.log" || ft_fail "flowtun b did not exit cleanly"
 grep -qiE "AddressSanitizer|runtime error|leak" "$FT_TMP"/*.log &&
 	ft_fail "sanitizer report: $(grep -hiE -A5 "AddressSanitizer|runtime error|leak" "$FT_TMP"/*.log)"
-echo "mtu-change: 2 passed, 0 failed"
+echo "mtu-change: 3 passed, 0 failed"
