@@ -187,8 +187,8 @@ static void update_path(struct ft_worker *w, struct wpeer *wp, struct link_cache
 		       "longer datagrams go one by one (fragmented)",
 		       w->ifname, wp->refused_len, ep, mtu);
 	} else if (mtu != old && mtu) {
-		ft_log(old ? FT_LOG_NOTICE : FT_LOG_INFO, "%s: path MTU to %s: %u", w->ifname, ep,
-		       mtu);
+		/* Info only: a hub has a line per peer of it; the TUN MTU's change is a notice. */
+		ft_log_info("%s: path MTU to %s: %u", w->ifname, ep, mtu);
 	}
 }
 
