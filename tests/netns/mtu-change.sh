@@ -106,9 +106,10 @@ expect() { # NS PID MTU SOURCE WHEN
 		ft_fail "$5: TUN MTU $(tun_mtu "$1") in $1, not $3"
 	got=$(source_of "$2")
 	[ "$got" = "$3 $4" ] || ft_fail "$5: flowtun show says '$got', not '$3 $4'"
-	ip netns exec "$a" ping -c 1 -W 2 -s 1372 100.64.0.2 >/dev/null &&
-		ip netns exec "$b" ping -c 1 -W 2 -s 1372 100.64.0.1 >/dev/null ||
-		ft_fail "$5: no 1400-byte ping through the tunnel"
+	ip netns exec "$a" ping -c 1 -W 2 -s 1372 100.64.0.2 >/dev/null ||
+		ft_fail "$5: no 1400-byte ping a -> b through the tunnel"
+	ip netns exec "$b" ping -c 1 -W 2 -s 1372 100.64.0.1 >/dev/null ||
+		ft_fail "$5: no 1400-byte ping b -> a through the tunnel"
 }
 ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"
 expect "$a" "$pid_a" 1400 config "MTU = 1400, underlay 1500"
