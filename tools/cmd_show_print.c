@@ -121,7 +121,7 @@ static const char *mtu_source_text(const char *s)
 	if (strcmp(s, "config") == 0)
 		return "from the config";
 	if (strcmp(s, "external") == 0)
-		return "set by someone else";
+		return "the device's, as wg-quick or ip link set it";
 	return s;
 }
 

@@ -332,7 +332,9 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	w->tun_fd = -1;
 	w->udp.fd = -1;
 	w->mtu_config = cfg->mtu;
-	w->mtu_source = cfg->mtu ? FT_MTU_CONFIG : FT_MTU_UNDERLAY;
+	w->mtu_source = cfg->mtu	      ? FT_MTU_CONFIG
+			: opts->mtu_by_caller ? FT_MTU_EXTERNAL
+					      : FT_MTU_UNDERLAY;
 	w->mtu = cfg->mtu ? cfg->mtu : FT_CONFIG_DEFAULT_MTU;
 	w->link_reaction = !opts->no_link_reaction;
 	w->manage_routes = !opts->no_routes;
