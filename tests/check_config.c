@@ -199,7 +199,7 @@ START_TEST(test_defaults)
 	key_eq(cfg.private_key, PRIV);
 	ck_assert_uint_eq(cfg.listen_port, 0);
 	ck_assert_uint_eq(cfg.n_addresses, 0);
-	ck_assert_uint_eq(cfg.mtu, 1420);
+	ck_assert_uint_eq(cfg.mtu, 0); /* none: the TUN MTU follows the underlay */
 	ck_assert_uint_eq(cfg.fwmark, 0);
 	ck_assert_ptr_null(cfg.flow_log);
 	ck_assert_uint_eq(cfg.flow_log_interval, 5);

@@ -67,6 +67,37 @@ START_TEST(test_handshake_and_data)
 }
 END_TEST
 
+/*
+ * The padding follows the TUN MTU as it changes (issue 20): a 1250-byte packet is padded to
+ * 1264 under the MTU of 1420 the device was made with, not at all under an MTU of 1250 (its
+ * message must fit the smaller path that MTU was chosen for), and again to 1264 when 0 puts
+ * the device's MTU back.
+ */
+START_TEST(test_set_mtu)
+{
+	static const struct {
+		size_t mtu, msg_len;
+	} steps[] = { { 1420, 16 + 1264 + 16 },
+		      { 1250, 16 + 1250 + 16 },
+		      { 1256, 16 + 1256 + 16 },
+		      { 0, 16 + 1264 + 16 } };
+	uint8_t msg[2048];
+	size_t len = 0;
+
+	pair_up(NULL, NULL, 0, true, false);
+	establish();
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		ft_proto_set_mtu(S[0].p, steps[i].mtu);
+		ck_assert_int_eq(send_ip_from(0, 0, 1230, 0x41, msg, &len), FT_PROTO_SEND);
+		ck_assert_uint_eq(len, steps[i].msg_len);
+		put_on_wire(1, &S[0].addr, msg, len);
+		deliver();
+		ck_assert_uint_eq(S[1].last_len, 1250); /* the padding is gone on the way in */
+	}
+	ck_assert_uint_eq(drops(0) + drops(1), 0);
+}
+END_TEST
+
 START_TEST(test_rekey_after_time)
 {
 	uint32_t first_index;
@@ -602,6 +633,7 @@ static Suite *proto_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_handshake_and_data);
+	tcase_add_test(tc, test_set_mtu);
 	tcase_add_test(tc, test_rekey_after_time);
 	tcase_add_test(tc, test_reject_after_time);
 	tcase_add_test(tc, test_simultaneous_initiations);

@@ -134,7 +134,8 @@ static int wait_for_child(pid_t pid, int fd)
 
 int ft_serve_main(int argc, char *argv[])
 {
-	struct ft_worker_options wopts = { .no_routes = true };
+	/* wg-quick adds the routes and sets the MTU. */
+	struct ft_worker_options wopts = { .no_routes = true, .mtu_by_caller = true };
 	struct ft_runner_options ropts = { .name = "IFACE", .ready_fd = -1, .settings_only = true };
 	struct ft_config cfg;
 	char path[4096];

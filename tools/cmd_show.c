@@ -336,6 +336,12 @@ static int parse_device_key(struct show_dev *d, const char *key, char *value)
 		d->n_links++;
 		return 0;
 	}
+	if (strcmp(key, "flowtun_mtu") == 0) {
+		if ((rc = split(value, f, 2)) < 0)
+			return rc;
+		d->mtu_source = f[1];
+		return parse_u64(f[0], &d->mtu);
+	}
 	if (strcmp(key, "flowtun_counter") == 0) {
 		struct show_counter *c;
 
@@ -454,6 +460,8 @@ static int parse_peer_key(struct show_peer *p, const char *key, char *value)
 		p->path = value;
 		return 0;
 	}
+	if (strcmp(key, "flowtun_peer_path_mtu") == 0)
+		return parse_u64(value, &p->path_mtu);
 	return 0;
 }
 

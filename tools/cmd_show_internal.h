@@ -52,7 +52,8 @@ struct show_peer {
 	const char *state;
 	uint64_t state_since;
 	const char *path;
-	size_t index; /* position in the answer: the tie-breaker of the sort */
+	uint64_t path_mtu; /* 0: not said */
+	size_t index;	   /* position in the answer: the tie-breaker of the sort */
 };
 
 /* One interface's answer, parsed. Strings point into buf. */
@@ -66,6 +67,8 @@ struct show_dev {
 	uint64_t listen_port, fwmark;
 	const char *iface;
 	const char *crypto; /* the transport AEAD in use, or NULL (an older server) */
+	uint64_t mtu;		/* 0: not said (an older server) */
+	const char *mtu_source; /* underlay, config or external */
 	struct show_link *links;
 	size_t n_links, cap_links;
 	struct show_counter *counters;

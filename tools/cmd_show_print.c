@@ -114,6 +114,17 @@ static const char *peer_state_text(const char *s)
 	return s;
 }
 
+static const char *mtu_source_text(const char *s)
+{
+	if (strcmp(s, "underlay") == 0)
+		return "follows the underlay";
+	if (strcmp(s, "config") == 0)
+		return "from the config";
+	if (strcmp(s, "external") == 0)
+		return "the device's, as wg-quick or ip link set it";
+	return s;
+}
+
 static void print_for(FILE *f, const struct show_opts *o, uint64_t since)
 {
 	char t[128];
@@ -146,6 +157,8 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 		fprintf(f, "  device: %s\n", d->iface);
 	if (d->crypto)
 		fprintf(f, "  crypto: %s\n", d->crypto);
+	if (d->mtu)
+		fprintf(f, "  mtu: %" PRIu64 " (%s)\n", d->mtu, mtu_source_text(d->mtu_source));
 	for (size_t i = 0; i < d->n_links; i++) {
 		fprintf(f, "  underlay %s: %s", d->links[i].name,
 			link_state_text(d->links[i].state));
@@ -229,6 +242,8 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 			print_for(f, o, p->state_since);
 			if (p->path)
 				fprintf(f, ", via %s", p->path);
+			if (p->path_mtu)
+				fprintf(f, ", path MTU %" PRIu64, p->path_mtu);
 			fputc('\n', f);
 		}
 	}
@@ -258,6 +273,10 @@ json_t *ft_show_device_json(const struct show_dev *d)
 		json_object_set_new(o, "device", json_string(d->iface));
 	if (d->crypto)
 		json_object_set_new(o, "crypto", json_string(d->crypto));
+	if (d->mtu) {
+		json_object_set_new(o, "mtu", json_u64(d->mtu));
+		json_object_set_new(o, "mtuSource", json_string(d->mtu_source));
+	}
 	json_object_set_new(o, "links", a = json_array());
 	for (size_t i = 0; a && i < d->n_links; i++)
 		json_array_append_new(a, json_pack("{s:s, s:s, s:o}", "name", d->links[i].name,
@@ -322,6 +341,8 @@ json_t *ft_show_device_json(const struct show_dev *d)
 		}
 		if (p->path)
 			json_object_set_new(po, "path", json_string(p->path));
+		if (p->path_mtu)
+			json_object_set_new(po, "pathMtu", json_u64(p->path_mtu));
 		json_array_append_new(a, po);
 	}
 	return o;

@@ -330,7 +330,6 @@ static void check_whole(struct parser *p)
 void ft_config_init_defaults(struct ft_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->mtu = FT_CONFIG_DEFAULT_MTU;
 	cfg->flow_log_interval = FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL;
 	cfg->flow_log_max_conns = FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS;
 	cfg->link_poll_interval = FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL;

@@ -34,6 +34,7 @@
  * PrivateKeyFile is taken relative to the directory of the config file.
  */
 enum {
+	/* The TUN MTU at start when the config has none; it then follows the underlay. */
 	FT_CONFIG_DEFAULT_MTU = 1420,
 	FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL = 5,	 /* seconds */
 	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS = 1060,	 /* as Tailscale's connstats */
@@ -66,7 +67,7 @@ struct ft_config {
 	uint16_t listen_port;	/* 0: any free port */
 	struct ft_config_addr *addresses; /* as written (host bits kept) */
 	size_t n_addresses;
-	uint32_t mtu;
+	uint32_t mtu;		    /* 0: none, the TUN MTU follows the underlay */
 	uint32_t fwmark;	    /* 0: off */
 	char *flow_log;		    /* a path, "-" for stdout, or NULL: no flow log */
 	uint32_t flow_log_interval; /* seconds */

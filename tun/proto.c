@@ -32,6 +32,8 @@ struct ft_proto {
 	/* Where queued packets and keepalives are encrypted before the callback sees them. */
 	uint8_t *scratch;
 	size_t scratch_len;
+	/* The padding limit, the TUN MTU now (ft_proto_set_mtu); cfg.mtu sized the buffers. */
+	size_t pad_mtu;
 };
 
 static const char *const counter_names[] = {
@@ -219,7 +221,7 @@ static void keep_key_fresh_send(struct ft_proto *p, struct ft_peer *peer, uint64
 static int encrypt(struct ft_proto *p, struct ft_peer *peer, uint8_t *buf, size_t len, size_t cap,
 		   uint64_t now_ns, size_t *out_len)
 {
-	int err = ft_keypair_encrypt(peer->keypairs->current, buf, len, cap, p->cfg.mtu, now_ns,
+	int err = ft_keypair_encrypt(peer->keypairs->current, buf, len, cap, p->pad_mtu, now_ns,
 				     out_len);
 
 	if (err)
@@ -282,6 +284,7 @@ struct ft_proto *ft_proto_create(const struct ft_proto_config *cfg)
 	p->cfg = *cfg;
 	if (!p->cfg.mtu)
 		p->cfg.mtu = FT_PROTO_DEFAULT_MTU;
+	p->pad_mtu = p->cfg.mtu;
 	if (!p->cfg.wall_clock)
 		p->cfg.wall_clock = default_wall_clock;
 	if (!p->cfg.random)
@@ -492,6 +495,11 @@ int ft_proto_allowedip_remove(struct ft_proto *p, int family, const uint8_t *add
 const struct ft_allowedips *ft_proto_allowedips(const struct ft_proto *p)
 {
 	return p->allowedips;
+}
+
+void ft_proto_set_mtu(struct ft_proto *p, size_t mtu)
+{
+	p->pad_mtu = mtu ? mtu : p->cfg.mtu;
 }
 
 const struct ft_proto_counters *ft_proto_counters(const struct ft_proto *p)

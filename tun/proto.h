@@ -104,7 +104,10 @@ typedef void ft_proto_send_fn(void *arg, struct ft_peer *peer, const uint8_t *ms
 struct ft_proto_config {
 	ft_proto_send_fn *send; /* required */
 	void *send_arg;
-	/* The TUN MTU: the padding limit and the largest packet a peer queue holds (0: 1420). */
+	/*
+	 * The TUN MTU: the padding limit (until ft_proto_set_mtu() changes it) and, for good, the
+	 * largest packet a peer queue holds (0: 1420).
+	 */
 	size_t mtu;
 	/* Test hooks; NULL: clock_gettime(CLOCK_REALTIME), randombytes_buf. */
 	void (*wall_clock)(struct timespec *ts);
@@ -169,6 +172,12 @@ int ft_proto_allowedip_remove(struct ft_proto *p, int family, const uint8_t *add
 /* The table itself, for walking (show, the userspace API). */
 const struct ft_allowedips *ft_proto_allowedips(const struct ft_proto *p);
 
+/*
+ * The TUN MTU changed: transport messages are padded up to mtu from now on (0: back to the
+ * config's). Packets waiting for a session are still held up to the config's mtu only: a
+ * longer one is dropped and counted in queue_dropped, as before.
+ */
+void ft_proto_set_mtu(struct ft_proto *p, size_t mtu);
 const struct ft_proto_counters *ft_proto_counters(const struct ft_proto *p);
 
 /* The caller's socket accepted a datagram of len bytes for peer: its tx_bytes (wg show). */

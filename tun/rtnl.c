@@ -118,6 +118,21 @@ static int cb_error(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_ERROR;
 }
 
+/* NLMSG_DONE ends a dump (a dump gets no ack); its payload is the dump's error, if any. */
+static int cb_done(const struct nlmsghdr *nlh, void *data)
+{
+	int err = 0;
+
+	(void)data;
+	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(err)))
+		memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
+	if (err < 0) {
+		errno = -err;
+		return MNL_CB_ERROR;
+	}
+	return MNL_CB_STOP;
+}
+
 static int cb_data(const struct nlmsghdr *nlh, void *data)
 {
 	struct talk *t = data;
@@ -126,12 +141,12 @@ static int cb_data(const struct nlmsghdr *nlh, void *data)
 }
 
 /*
- * Sends one request with NLM_F_ACK and reads until the kernel's ack or error, passing each
- * data message of the answer to cb. 0 or a negative errno.
+ * Sends one request with NLM_F_ACK and reads until the kernel's ack or error (or, for a dump,
+ * its NLMSG_DONE), passing each data message of the answer to cb. 0 or a negative errno.
  */
 static int talk(struct ft_rtnl *r, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = cb_error };
+	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = cb_error, [NLMSG_DONE] = cb_done };
 	struct talk t = { .r = r, .cb = cb, .data = data };
 	uint32_t seq = ++r->seq;
 
@@ -241,13 +256,17 @@ bool ft_rtnl_prefix_covers(const struct ft_rtnl_prefix *outer, const struct ft_r
 
 struct link_reply {
 	int ifindex;
-	unsigned int flags; /* ifi_flags */
 	char name[IFNAMSIZ];
+	unsigned int mtu;
+	unsigned int flags; /* ifi_flags */
 };
 
 static int link_attr(const struct nlattr *attr, void *data)
 {
 	struct link_reply *lr = data;
+
+	if (mnl_attr_get_type(attr) == IFLA_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+		lr->mtu = mnl_attr_get_u32(attr);
 
 	if (mnl_attr_get_type(attr) == IFLA_IFNAME &&
 	    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
@@ -322,6 +341,26 @@ int ft_rtnl_ifname(struct ft_rtnl *r, int ifindex, char name[IFNAMSIZ])
 	if (lr.ifindex != ifindex || lr.name[0] == '\0')
 		return -ENODEV;
 	memcpy(name, lr.name, IFNAMSIZ);
+	return 0;
+}
+
+int ft_rtnl_link_get_mtu(struct ft_rtnl *r, int ifindex, unsigned int *mtu)
+{
+	uint8_t buf[RTNL_REQ_SIZE];
+	struct link_reply lr = { 0 };
+	struct nlmsghdr *nlh;
+	int rc;
+
+	if (ifindex <= 0)
+		return -ENODEV;
+	memset(buf, 0, sizeof(buf));
+	link_request(buf, RTM_GETLINK, 0, ifindex, &nlh);
+	rc = talk(r, nlh, cb_link, &lr);
+	if (rc < 0)
+		return rc;
+	if (lr.ifindex != ifindex || lr.mtu == 0)
+		return -ENODEV;
+	*mtu = lr.mtu;
 	return 0;
 }
 
@@ -520,7 +559,11 @@ undo:
 struct route_reply {
 	int oif;
 	int type;
-	int gw_family; /* AF_UNSPEC: no gateway */
+	unsigned int mtu;      /* RTAX_MTU of RTA_METRICS; 0: none */
+	unsigned int priority; /* RTA_PRIORITY, the metric */
+	unsigned int table;    /* RTA_TABLE, else rtm_table */
+	int family;	       /* rtm_family */
+	int gw_family;	       /* AF_UNSPEC: no gateway */
 	uint8_t gw[16];
 	bool has_src;
 	uint8_t src[16]; /* RTA_PREFSRC, of the route's family */
@@ -550,52 +593,86 @@ static void route_gateway(struct route_reply *rr, int family, const struct nlatt
 	memcpy(rr->gw, p, bytes);
 }
 
-struct route_parse {
-	struct route_reply *rr;
-	int family;
-};
+static int metrics_attr(const struct nlattr *attr, void *data)
+{
+	struct route_reply *rr = data;
+
+	if (mnl_attr_get_type(attr) == RTAX_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+		rr->mtu = mnl_attr_get_u32(attr);
+	return MNL_CB_OK;
+}
 
 static int route_attr(const struct nlattr *attr, void *data)
 {
-	struct route_parse *rp = data;
+	struct route_reply *rr = data;
 
 	switch (mnl_attr_get_type(attr)) {
 	case RTA_OIF:
 		if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
-			rp->rr->oif = (int)mnl_attr_get_u32(attr);
+			rr->oif = (int)mnl_attr_get_u32(attr);
+		break;
+	case RTA_PRIORITY:
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+			rr->priority = mnl_attr_get_u32(attr);
+		break;
+	case RTA_TABLE:
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+			rr->table = mnl_attr_get_u32(attr);
 		break;
 	case RTA_GATEWAY:
 	case RTA_VIA:
-		route_gateway(rp->rr, rp->family, attr);
+		route_gateway(rr, rr->family, attr);
 		break;
 	case RTA_PREFSRC:
-		if (family_bytes(rp->family) &&
-		    mnl_attr_get_payload_len(attr) == family_bytes(rp->family)) {
-			memcpy(rp->rr->src, mnl_attr_get_payload(attr), family_bytes(rp->family));
-			rp->rr->has_src = true;
+		if (family_bytes(rr->family) &&
+		    mnl_attr_get_payload_len(attr) == family_bytes(rr->family)) {
+			memcpy(rr->src, mnl_attr_get_payload(attr), family_bytes(rr->family));
+			rr->has_src = true;
 		}
 		break;
-	default:
+	case RTA_METRICS:
+		/* A route's mtu (`ip route add ... mtu N`) or a learnt path MTU exception. */
+		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) == 0)
+			(void)mnl_attr_parse_nested(attr, metrics_attr, rr);
 		break;
 	}
 	return MNL_CB_OK;
 }
 
-static int cb_route(const struct nlmsghdr *nlh, void *data)
+/* One route message into rr; false when it is not one. */
+static bool parse_route(const struct nlmsghdr *nlh, struct route_reply *rr,
+			const struct rtmsg **rtmp)
 {
-	struct route_parse rp = { .rr = data };
 	const struct rtmsg *rtm;
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
-		return MNL_CB_OK;
+		return false;
 	rtm = mnl_nlmsg_get_payload(nlh);
-	rp.rr->type = rtm->rtm_type;
-	rp.family = rtm->rtm_family;
-	return mnl_attr_parse(nlh, sizeof(*rtm), route_attr, &rp);
+	memset(rr, 0, sizeof(*rr));
+	rr->type = rtm->rtm_type;
+	rr->table = rtm->rtm_table;
+	rr->family = rtm->rtm_family;
+	if (mnl_attr_parse(nlh, sizeof(*rtm), route_attr, rr) < 0)
+		return false;
+	*rtmp = rtm;
+	return true;
 }
 
-/* RTM_GETROUTE for one address: the link it leaves through, the route's type, its gateway. */
-static int route_lookup_reply(struct ft_rtnl *r, int family, const uint8_t *addr,
+static int cb_route(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_reply *rr = data, got;
+	const struct rtmsg *rtm;
+
+	if (parse_route(nlh, &got, &rtm))
+		*rr = got;
+	return MNL_CB_OK;
+}
+
+/*
+ * RTM_GETROUTE for one address: the link it leaves through, the route's type, MTU, gateway
+ * and preferred source.
+ */
+static int route_lookup_reply(struct ft_rtnl *r, int family, const uint8_t *addr, uint32_t mark,
 			      struct route_reply *rr)
 {
 	uint8_t buf[RTNL_REQ_SIZE];
@@ -603,7 +680,6 @@ static int route_lookup_reply(struct ft_rtnl *r, int family, const uint8_t *addr
 	struct rtmsg *rtm;
 	int rc;
 
-	memset(rr, 0, sizeof(*rr));
 	memset(buf, 0, sizeof(buf));
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_GETROUTE;
@@ -611,26 +687,39 @@ static int route_lookup_reply(struct ft_rtnl *r, int family, const uint8_t *addr
 	rtm->rtm_family = (uint8_t)family;
 	rtm->rtm_dst_len = (uint8_t)(family_bytes(family) * 8);
 	mnl_attr_put(nlh, RTA_DST, family_bytes(family), addr);
+	/* The socket's fwmark picks the policy routes its packets take (wg-quick's table). */
+	if (mark)
+		mnl_attr_put_u32(nlh, RTA_MARK, mark);
+	memset(rr, 0, sizeof(*rr));
 	rc = talk(r, nlh, cb_route, rr);
 	if (rc < 0)
 		return rc;
 	return rr->oif > 0 ? 0 : -ENETUNREACH;
 }
 
-static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int *oif, int *type)
+static int route_lookup_mtu(struct ft_rtnl *r, int family, const uint8_t *addr, uint32_t mark,
+			    int *oif, int *type, unsigned int *mtu)
 {
 	struct route_reply rr;
-	int rc = route_lookup_reply(r, family, addr, &rr);
+	int rc = route_lookup_reply(r, family, addr, mark, &rr);
 
 	if (rc < 0)
 		return rc;
 	*oif = rr.oif;
 	*type = rr.type;
+	*mtu = rr.mtu;
 	return 0;
 }
 
-/* The address of a destination sockaddr as the kernel routes it: a v4-mapped one as IPv4. */
-static int dst_addr(const struct sockaddr *dst, int *family, uint8_t addr[16])
+static int route_lookup(struct ft_rtnl *r, int family, const uint8_t *addr, int *oif, int *type)
+{
+	unsigned int mtu;
+
+	return route_lookup_mtu(r, family, addr, 0, oif, type, &mtu);
+}
+
+/* The address to look up for dst: v4-mapped ones as IPv4, as the dual-stack socket sends. */
+static int route_dst(const struct sockaddr *dst, int *family, uint8_t addr[16])
 {
 	if (dst->sa_family == AF_INET) {
 		struct sockaddr_in sin;
@@ -663,9 +752,9 @@ int ft_rtnl_route_get_path(struct ft_rtnl *r, const struct sockaddr *dst, struct
 	int family, rc;
 
 	memset(path, 0, sizeof(*path));
-	if ((rc = dst_addr(dst, &family, addr)) < 0)
+	if ((rc = route_dst(dst, &family, addr)) < 0)
 		return rc;
-	if ((rc = route_lookup_reply(r, family, addr, &rr)) < 0)
+	if ((rc = route_lookup_reply(r, family, addr, 0, &rr)) < 0)
 		return rc;
 	/* Unicast and local (our own address) routes carry packets; the others refuse them. */
 	if (rr.type != RTN_UNICAST && rr.type != RTN_LOCAL)
@@ -677,7 +766,7 @@ int ft_rtnl_route_get_path(struct ft_rtnl *r, const struct sockaddr *dst, struct
 	if (rr.type == RTN_UNICAST && rr.has_src) {
 		struct route_reply back;
 
-		if (route_lookup_reply(r, family, rr.src, &back) < 0 || back.type != RTN_LOCAL)
+		if (route_lookup_reply(r, family, rr.src, 0, &back) < 0 || back.type != RTN_LOCAL)
 			return -EADDRNOTAVAIL;
 	}
 	path->oif = rr.oif;
@@ -689,12 +778,69 @@ int ft_rtnl_route_get_path(struct ft_rtnl *r, const struct sockaddr *dst, struct
 
 int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifindex)
 {
+	unsigned int mtu;
+
+	return ft_rtnl_route_get_mtu(r, dst, 0, ifindex, &mtu);
+}
+
+int ft_rtnl_route_get_mtu(struct ft_rtnl *r, const struct sockaddr *dst, uint32_t mark,
+			  int *ifindex, unsigned int *mtu)
+{
 	uint8_t addr[16];
 	int family, type, rc;
 
-	if ((rc = dst_addr(dst, &family, addr)) < 0)
+	if ((rc = route_dst(dst, &family, addr)) < 0)
 		return rc;
-	return route_lookup(r, family, addr, ifindex, &type);
+	return route_lookup_mtu(r, family, addr, mark, ifindex, &type, mtu);
+}
+
+struct default_route {
+	struct route_reply best;
+	bool found;
+};
+
+/* The main table's unicast default route with the lowest metric (the one the kernel uses). */
+static int cb_default_route(const struct nlmsghdr *nlh, void *data)
+{
+	struct default_route *d = data;
+	const struct rtmsg *rtm;
+	struct route_reply rr;
+
+	if (!parse_route(nlh, &rr, &rtm))
+		return MNL_CB_OK;
+	if (rtm->rtm_dst_len != 0 || rr.table != RT_TABLE_MAIN || rr.type != RTN_UNICAST ||
+	    rr.oif <= 0)
+		return MNL_CB_OK;
+	if (!d->found || rr.priority < d->best.priority)
+		d->best = rr;
+	d->found = true;
+	return MNL_CB_OK;
+}
+
+int ft_rtnl_default_route(struct ft_rtnl *r, int family, int *ifindex, unsigned int *mtu)
+{
+	uint8_t buf[RTNL_REQ_SIZE];
+	struct default_route d = { .found = false };
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	int rc;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -EAFNOSUPPORT;
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_DUMP;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = (uint8_t)family;
+	rc = talk(r, nlh, cb_default_route, &d);
+	if (rc < 0)
+		return rc;
+	if (!d.found)
+		return -ENETUNREACH;
+	*ifindex = d.best.oif;
+	*mtu = d.best.mtu;
+	return 0;
 }
 
 /* --- neighbours --- */

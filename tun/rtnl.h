@@ -9,8 +9,8 @@
 #include <sys/socket.h>
 
 /*
- * rtnetlink configuration of the tunnel's link: MTU, up/down, addresses, routes, and the
- * route lookups the link monitor needs. Each call is one synchronous request answered by the
+ * rtnetlink configuration of the tunnel's link: MTU, up/down, addresses, routes, the route
+ * lookups the link monitor and the path MTU need, and a socket for route and link events. Each call is one synchronous request answered by the
  * kernel's ack, in the network namespace the handle was created in, and returns 0 or the
  * kernel's negative errno. The kernel's extended-ack text for the last failure, when it gave
  * one ("Nexthop device is not up"), is in ft_rtnl_last_error().
@@ -51,6 +51,8 @@ bool ft_rtnl_prefix_covers(const struct ft_rtnl_prefix *outer, const struct ft_r
 int ft_rtnl_ifindex(struct ft_rtnl *r, const char *name);
 /* The name of link ifindex into name. 0 or -ENODEV. */
 int ft_rtnl_ifname(struct ft_rtnl *r, int ifindex, char name[IFNAMSIZ]);
+/* The link's MTU into *mtu. 0 or -ENODEV. */
+int ft_rtnl_link_get_mtu(struct ft_rtnl *r, int ifindex, unsigned int *mtu);
 /* Sets the link's MTU. 0, -ENODEV, or -EINVAL (out of the device's range). */
 int ft_rtnl_link_set_mtu(struct ft_rtnl *r, int ifindex, unsigned int mtu);
 /* Sets the link administratively up or down. 0 or -ENODEV. */
@@ -96,6 +98,46 @@ int ft_rtnl_routes_add(struct ft_rtnl *r, int ifindex, const struct ft_rtnl_pref
  * to *ifindex. 0, -ENETUNREACH (no route), or another negative errno.
  */
 int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifindex);
+/*
+ * The same for packets with firewall mark mark (0: none), and the route's MTU into *mtu: the
+ * RTAX_MTU metric of the answer, which is a route's `mtu N` or a path MTU the kernel learnt (an
+ * ICMP "fragmentation needed"), or 0 when the route has none (then the link's MTU applies:
+ * ft_rtnl_link_get_mtu()).
+ */
+int ft_rtnl_route_get_mtu(struct ft_rtnl *r, const struct sockaddr *dst, uint32_t mark,
+			  int *ifindex, unsigned int *mtu);
+/*
+ * The default route of the main table for family (AF_INET or AF_INET6), the one with the
+ * lowest metric: its link into *ifindex and its RTAX_MTU (0: none) into *mtu. A route dump,
+ * for when there is no address to look up. 0, -ENETUNREACH (none), or another negative errno.
+ */
+int ft_rtnl_default_route(struct ft_rtnl *r, int family, int *ifindex, unsigned int *mtu);
+
+/*
+ * Route and link events (tun/rtnl_watch.c): a NETLINK_ROUTE socket of its own (non-blocking,
+ * in the caller's network namespace) subscribed to the link, IPv4 route and IPv6 route groups,
+ * for a poll on its fd. ft_rtnl_watch_read() reads what is waiting and says what kind of change
+ * came in (the details are for the caller to ask with the calls above: events may be lost when
+ * the socket overflows, a query never is). The caller's own link is told apart: its changes
+ * are FT_RTNL_WATCH_OWN, and routes through it alone (a tunnel's AllowedIPs) are no event.
+ */
+struct ft_rtnl_watch;
+
+enum ft_rtnl_watch_what {
+	FT_RTNL_WATCH_LINK = 1 << 0,  /* another link was added, changed (MTU, state), removed */
+	FT_RTNL_WATCH_ROUTE = 1 << 1, /* a route not through the own link was added or removed */
+	FT_RTNL_WATCH_LOST = 1 << 2,  /* the socket overflowed: events were lost */
+	FT_RTNL_WATCH_OWN = 1 << 3,   /* the own link changed (its MTU, say) */
+};
+
+/* own_ifindex: the caller's own link (0: none). 0 and *out, or a negative errno. */
+int ft_rtnl_watch_open(struct ft_rtnl_watch **out, int own_ifindex);
+/* Closes the socket and frees w; NULL is allowed. Stop polling its fd first. */
+void ft_rtnl_watch_close(struct ft_rtnl_watch *w);
+int ft_rtnl_watch_fd(const struct ft_rtnl_watch *w);
+/* Reads the waiting events, 64 reads at most (poll again for more); *what gets the
+ * FT_RTNL_WATCH_* bits seen (0: none). 0 or a negative errno of the socket. */
+int ft_rtnl_watch_read(struct ft_rtnl_watch *w, unsigned int *what);
 
 /*
  * The path to dst in more detail, for the checks made when a path comes back: the link it

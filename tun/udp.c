@@ -283,11 +283,16 @@ static unsigned int fill_send_msgs(const struct ft_udp *u, struct ft_udp_batch *
 		unsigned int j = i + 1;
 		size_t total = s->len;
 
-		while (u->gso_on && s->len > 0 && j < count && j - i < FT_UDP_GSO_MAX_SEGMENTS) {
+		/* A run the kernel refused for size, or longer datagrams than the path takes with
+		 * UDP_SEGMENT, go one per message: the kernel fragments those, it refuses a run. */
+		bool alone = s->gso_refused || (s->seg_max && s->len > s->seg_max);
+
+		while (u->gso_on && !alone && s->len > 0 && j < count &&
+		       j - i < FT_UDP_GSO_MAX_SEGMENTS) {
 			const struct ft_udp_slot *t = &b->slots[j];
 
 			if (t->len == 0 || t->len > s->len || total + t->len > 65000 ||
-			    !same_addr(&t->addr, &s->addr))
+			    t->gso_refused || !same_addr(&t->addr, &s->addr))
 				break;
 			total += t->len;
 			j++;
@@ -332,6 +337,9 @@ int ft_udp_send_batch(struct ft_udp *u, struct ft_udp_batch *b, unsigned int cou
 
 	if (count > b->n)
 		count = b->n;
+	b->gso_refused = 0;
+	for (unsigned int i = 0; i < count; i++)
+		b->slots[i].gso_refused = false;
 	nmsg = fill_send_msgs(u, b, 0, count);
 	while (done < nmsg) {
 		int sent, err;
@@ -357,6 +365,23 @@ int ft_udp_send_batch(struct ft_udp *u, struct ft_udp_batch *b, unsigned int cou
 			unsigned int from = b->first[done];
 
 			u->gso_on = false;
+			nmsg = fill_send_msgs(u, b, from, count);
+			done = 0;
+			continue;
+		}
+		if ((err == EMSGSIZE || err == EINVAL) && b->msgs[done].msg_hdr.msg_iovlen > 1) {
+			/*
+			 * A UDP_SEGMENT message whose segments do not fit the path MTU is refused
+			 * whole (EMSGSIZE; EINVAL when the segment size is over the route's MTU,
+			 * udp_send_skb()), where a single datagram of that size would have been
+			 * fragmented: send that run again one datagram per message. GSO stays on
+			 * for the other runs; the flag tells the caller to lower seg_max.
+			 */
+			unsigned int from = b->first[done];
+
+			for (unsigned int k = from; k < b->first[done + 1]; k++)
+				b->slots[k].gso_refused = true;
+			b->gso_refused++;
 			nmsg = fill_send_msgs(u, b, from, count);
 			done = 0;
 			continue;

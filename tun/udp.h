@@ -79,6 +79,18 @@ struct ft_udp_slot {
 	 * each gso_size bytes but the last, which may be shorter.
 	 */
 	uint16_t gso_size;
+	/*
+	 * Send, with gso_on: a datagram longer than this goes in a message of its own, never in a
+	 * UDP_SEGMENT run (0: no limit). The caller's, for a path whose MTU is known to be too
+	 * small for such datagrams (the kernel would refuse the whole run).
+	 */
+	uint16_t seg_max;
+	/*
+	 * After a send: the slot was in a UDP_SEGMENT message the kernel refused for its size
+	 * (EMSGSIZE, or EINVAL: a segment larger than the path allows) and went again in a
+	 * message of its own, which the kernel may fragment; err says how that went.
+	 */
+	bool gso_refused;
 	int err;
 };
 
@@ -97,6 +109,9 @@ struct ft_udp_batch {
 	unsigned int *first; /* send with GSO: the first slot of each message, and the end */
 	void *block;	     /* the buffers when buf_size > 0, else NULL */
 	uint64_t truncated;  /* running count of truncated datagrams received */
+	/* UDP_SEGMENT messages refused for size and sent again datagram by datagram, in the
+	 * last ft_udp_send_batch() call. */
+	unsigned int gso_refused;
 };
 
 /* A batch of n slots (1..1024), each with buf_size bytes of buffer (0: none). NULL when out
@@ -122,7 +137,10 @@ int ft_udp_recv_batch(const struct ft_udp *u, struct ft_udp_batch *b);
  * itself (-EBADF). On a dual-stack socket an AF_INET addr is rewritten in place to its
  * v4-mapped form. With gso_on, a run sent as one message shares its fate (err); an EIO on
  * such a message (a device that cannot segment) turns gso_on off and the run is sent again
- * datagram by datagram.
+ * datagram by datagram. An EMSGSIZE or EINVAL on such a message (its segments are larger
+ * than the path MTU) leaves gso_on alone: that run alone is sent again datagram by datagram,
+ * each of its slots flagged gso_refused and counted once in b->gso_refused; the caller lowers
+ * seg_max for that destination.
  */
 int ft_udp_send_batch(struct ft_udp *u, struct ft_udp_batch *b, unsigned int count);
 

@@ -125,9 +125,13 @@ static void tx_flush(struct ft_worker *w)
 				   strerror(-done));
 		done = 0;
 	}
+	w->counters.udp_gso_refused += w->tx->gso_refused;
 	for (unsigned int i = 0; i < w->tx_count; i++) {
 		struct ft_udp_slot *s = &w->tx->slots[i];
 
+		/* A run too big for the path went again one by one (udp.c): no more such runs. */
+		if (s->gso_refused && w->tx_peer[i])
+			ft_worker_mtu_refused(w, w->tx_peer[i], s->len);
 		if (i >= (unsigned int)done) {
 			w->counters.udp_tx_dropped++;
 		} else if (s->err) {
@@ -181,6 +185,7 @@ static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size
 	else
 		s->iov.iov_base = data;
 	s->len = len;
+	s->seg_max = wp ? wp->seg_max : 0;
 	memset(&s->addr, 0, sizeof(s->addr));
 	memcpy(&s->addr, dst, dlen);
 	w->tx_inner_len[w->tx_count] = (uint32_t)inner_len;

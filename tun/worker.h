@@ -53,7 +53,8 @@ struct ft_worker;
 	X(tun_gso_reads)     /* super-packets read from the TUN (offloads on) */        \
 	X(tun_gro_writes)    /* coalesced super-packets written to the TUN */           \
 	X(tun_bad_vnet)	     /* a TUN read with a vnet header or packet we refuse */    \
-	X(tunnel_tx_packets) /* TUN packets sent through the tunnel: virtual tx */
+	X(tunnel_tx_packets) /* TUN packets sent through the tunnel: virtual tx */      \
+	X(udp_gso_refused)   /* a UDP_SEGMENT send over the path MTU: resent one by one */
 
 struct ft_worker_counters {
 #define FT_WORKER_COUNTER_FIELD(n) uint64_t n;
@@ -77,6 +78,13 @@ struct ft_worker_options {
 	 * AllowedIPs set through the userspace API never add routes, as with the kernel module.
 	 */
 	bool no_routes;
+	/*
+	 * The caller sets the MTU (wg-quick always does): without MTU in the config the device
+	 * starts at 1420 and flowtun follows whatever MTU it is given, never setting one itself.
+	 * Otherwise the MTU follows the underlay until someone else sets it; but wg-quick may set
+	 * the very value flowtun started with, which is no change anyone can see.
+	 */
+	bool mtu_by_caller;
 	/* The WireGuard userspace API socket; uapi_path NULL: /var/run/wireguard/IFNAME.sock. */
 	bool no_uapi;
 	/* TUN offloads off even when the config asks for them (flowtun up --no-offload). */

@@ -7,6 +7,7 @@
  * The extras (get=flowtun only; plain get=1 answers exactly what wireguard-go answers):
  *   flowtun_interface=NAME
  *   flowtun_crypto=TEXT                         the transport AEAD in use (tun/aead.h)
+ *   flowtun_mtu=MTU underlay|config|external   the TUN MTU and who decides it
  *   flowtun_link=IFNAME STATE SINCE_MS          one per watched underlay link
  *   flowtun_counter=NAME VALUE                  every drop counter and event, zero or not
  *   flowtun_flowlog=DEST, flowtun_flowlog_lines=N, flowtun_flowlog_lost=N,
@@ -23,6 +24,9 @@
  *   flowtun_peer_state_since=UNIX_SECONDS       when the state began (seen at its first
  *                                               batch, timer or link event after the change)
  *   flowtun_peer_path=IFNAME                    the underlay interface towards its endpoint
+ *   flowtun_peer_path_mtu=MTU                   the path MTU to its endpoint as flowtun uses
+ *                                               it (the route's, or less after a refused
+ *                                               UDP_SEGMENT send); absent when unknown
  * Values hold no '=', so a get=flowtun answer parses like any other.
  */
 #include "config.h"
@@ -151,6 +155,8 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 	ft_uapi_write_kv(wr, "flowtun_interface", "%s", w->ifname);
 	ft_aead_describe(aead, sizeof(aead));
 	ft_uapi_write_kv(wr, "flowtun_crypto", "%s", aead);
+	ft_uapi_write_kv(wr, "flowtun_mtu", "%u %s", w->mtu,
+			 ft_worker_mtu_source_str(w->mtu_source));
 	for (size_t i = 0; i < w->n_links; i++)
 		ft_uapi_write_kv(wr, "flowtun_link", "%s %s %" PRIu64, w->links[i].name,
 				 w->links[i].state == FT_LINK_UP      ? "link"
@@ -234,6 +240,8 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 					 wp->shown_since);
 			if (wp->path_ifname[0])
 				ft_uapi_write_kv(wr, "flowtun_peer_path", "%s", wp->path_ifname);
+			if (wp->path_mtu)
+				ft_uapi_write_kv(wr, "flowtun_peer_path_mtu", "%u", wp->path_mtu);
 		}
 	}
 	return 0;
@@ -429,6 +437,8 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 			return rc;
 		}
 	}
+	/* Peers and endpoints may have changed: so may the paths' MTU. */
+	ft_worker_mtu_schedule(w);
 	ft_worker_end_batch(w);
 	return 0;
 }
@@ -446,8 +456,8 @@ void ft_worker_dump_status(struct ft_worker *w, FILE *f)
 	uint64_t now = ft_worker_now_ns();
 
 	ft_worker_flush_all(w);
-	fprintf(f, "interface %s: listening on port %u, %zu peer(s)\n", w->ifname, w->udp.port,
-		w->n_peers);
+	fprintf(f, "interface %s: listening on port %u, %zu peer(s), MTU %u (%s)\n", w->ifname,
+		w->udp.port, w->n_peers, w->mtu, ft_worker_mtu_source_str(w->mtu_source));
 	for (size_t i = 0; i < w->n_peers; i++) {
 		struct ft_peer_info info;
 		char key[FT_KEY_B64_LEN + 1], ep[FT_UDP_ADDRSTRLEN] = "(none)";
@@ -456,9 +466,12 @@ void ft_worker_dump_status(struct ft_worker *w, FILE *f)
 		ft_key_to_base64(key, info.public_key);
 		if (info.endpoint.ss_family != AF_UNSPEC)
 			ft_udp_addr_to_string(ep, &info.endpoint);
-		fprintf(f, "  peer %s endpoint %s rx %" PRIu64 " tx %" PRIu64 " session %s (%s)\n",
+		fprintf(f,
+			"  peer %s endpoint %s rx %" PRIu64 " tx %" PRIu64
+			" session %s (%s) path MTU %u\n",
 			key, ep, info.rx_bytes, info.tx_bytes, info.has_session ? "yes" : "no",
-			ft_worker_path_state_str(ft_worker_path_state(w, w->peers[i], now)));
+			ft_worker_path_state_str(ft_worker_path_state(w, w->peers[i], now)),
+			w->peers[i]->path_mtu);
 	}
 #define PRINT_WORKER(n)    \
 	if (w->counters.n) \

@@ -97,6 +97,19 @@ struct wpeer {
 		uint8_t copies;	     /* sends of the last one, itself and its copies */
 		bool active;
 	} kick;
+	/*
+	 * The underlay path to the endpoint (worker_mtu.c): path_mtu is the IP packet size it
+	 * carries as flowtun uses it (the route's MTU, else its link's, lowered by a refused
+	 * UDP_SEGMENT send), 0 when unknown; seg_max the longest datagram sent to it in a
+	 * UDP_SEGMENT run (0: any); refused_len the shortest datagram of a refused run since
+	 * the last route or link change (0: none), refused_new until that was logged;
+	 * path_for the endpoint address they were found for (family 0: none).
+	 */
+	uint32_t path_mtu;
+	uint16_t seg_max;
+	uint16_t refused_len;
+	bool refused_new;
+	struct ft_addr path_for;
 };
 
 /* The UDP socket's poll handle: allocated, so that a new listen port can replace it. */
@@ -111,12 +124,33 @@ struct link_seen {
 	uint64_t since_ms;
 };
 
+/* Who decides the TUN MTU (worker_mtu.c). */
+enum ft_mtu_source {
+	FT_MTU_UNDERLAY, /* no MTU in the config: flowtun sets it from the paths to the peers */
+	FT_MTU_CONFIG,	 /* MTU = N: set once at start */
+	FT_MTU_EXTERNAL, /* someone else set it (wg-quick, ip link): flowtun follows, never sets */
+};
+
 struct ft_worker {
 	uv_loop_t *loop;
 	char ifname[IFNAMSIZ];
 	char *config_path;
 	int ifindex;
-	uint32_t mtu;
+	uint32_t mtu; /* the TUN MTU the data plane works with (worker_mtu.c changes it) */
+	/* The TUN MTU's management (worker_mtu.c): the config's MTU (0: none), the device's MTU
+	 * as flowtun last set or saw it, the largest MTU the packet buffers hold. */
+	enum ft_mtu_source mtu_source;
+	uint32_t mtu_config;
+	uint32_t mtu_dev;
+	uint32_t mtu_cap;
+	struct ft_rtnl_watch *mtu_watch;
+	uv_poll_t mtu_poll;   /* on mtu_watch's socket, when it opened */
+	uv_timer_t mtu_timer; /* a recompute soon after an event, else the endpoint check */
+	bool mtu_handles;     /* mtu_timer (and mtu_poll when mtu_watch) initialised */
+	bool mtu_due;	      /* a recompute is pending */
+	bool mtu_dev_due;     /* a look at the device's own MTU is pending */
+	bool mtu_events;      /* a route or link changed since the last recompute */
+	size_t mtu_peers;     /* n_peers at the last recompute */
 	bool link_reaction;
 	bool manage_routes;
 	ft_worker_gone_cb gone;
@@ -328,6 +362,24 @@ void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const stru
 int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen);
 int ft_worker_ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
 			  size_t errlen);
+
+/* worker_mtu.c */
+/*
+ * The event socket and timer (mtu_handles: ft_worker_close() closes them, worker_free() the
+ * socket) and the first computation, before the device is announced.
+ */
+void ft_worker_mtu_start(struct ft_worker *w);
+/* Recomputes soon (a peer, an endpoint or the config changed): outside a batch, cheap. */
+void ft_worker_mtu_schedule(struct ft_worker *w);
+/* A UDP_SEGMENT run of len-byte datagrams to wp was refused for size (inside tx_flush). */
+void ft_worker_mtu_refused(struct ft_worker *w, struct wpeer *wp, size_t len);
+/* "underlay", "config" or "external", for show. */
+const char *ft_worker_mtu_source_str(enum ft_mtu_source s);
+
+/* worker_setup.c */
+/* (Re)allocates the packet buffers for a TUN MTU of mtu (the TUN slots, the send batch, the
+ * GRO arena); outside a batch only. 0, or -ENOMEM with the old buffers kept. */
+int ft_worker_buffers_grow(struct ft_worker *w, uint32_t mtu);
 
 /* worker_ctl.c */
 extern const struct ft_uapi_ops ft_worker_uapi_ops;

@@ -490,8 +490,10 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 	/* The flow log may have been moved by logrotate. */
 	if (w->flow)
 		ft_flowwriter_reopen(w->flow);
+	/* Peers and endpoints may have changed: so may the paths' MTU. */
+	ft_worker_mtu_schedule(w);
 	if (rc == 0 &&
-	    (cfg->mtu != w->mtu || cfg->listen_port != w->udp.port ||
+	    (cfg->mtu != w->mtu_config || cfg->listen_port != w->udp.port ||
 	     cfg->n_addresses != w->n_addrs ||
 	     (cfg->flow_log && w->flow_dest && !same_flow_log(cfg->flow_log, w->flow_dest)))) {
 		snprintf(err, errlen,

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <sodium.h>
 
 #include "tun/log.h"
+#include "tun/mtu.h"
 #include "tun/offload.h"
 #include "tun/tundev.h"
 #include "tun/worker_internal.h"
@@ -147,11 +149,13 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 		snprintf(err, errlen, "%s: %s", w->ifname, strerror(-w->ifindex));
 		return w->ifindex;
 	}
+	/* When it follows the underlay, the MTU is a start: ft_worker_mtu_start() computes it. */
 	rc = ft_rtnl_link_set_mtu(w->rtnl, w->ifindex, w->mtu);
 	if (rc < 0) {
 		snprintf(err, errlen, "MTU %u on %s: %s", w->mtu, w->ifname, strerror(-rc));
 		return rc;
 	}
+	w->mtu_dev = w->mtu;
 	rc = ft_rtnl_link_set_up(w->rtnl, w->ifindex, true);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot set %s up: %s", w->ifname, strerror(-rc));
@@ -195,16 +199,34 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 	return 0;
 }
 
-static int setup_buffers(struct ft_worker *w)
+int ft_worker_buffers_grow(struct ft_worker *w, uint32_t mtu)
 {
-	w->slot_size = FT_PROTO_HEADROOM + w->mtu + FT_PROTO_TAILROOM;
 	/* Round up to a cache line so that slots do not share one. */
-	w->slot_size = (w->slot_size + 63) & ~(size_t)63;
-	w->tun_block = malloc(w->slot_size * FT_WORKER_TUN_SLOTS);
-	w->rx = ft_udp_batch_create(w->batch, FT_WORKER_RX_BUF);
-	w->tx = ft_udp_batch_create(FT_WORKER_TX_SLOTS, w->slot_size);
-	if (!w->tun_block || !w->rx || !w->tx)
+	size_t slot = (FT_PROTO_HEADROOM + (size_t)mtu + FT_PROTO_TAILROOM + 63) & ~(size_t)63;
+	size_t arena_len = FT_WORKER_BATCH * (slot + FT_OFFLOAD_VNET_HDR_LEN);
+	uint8_t *block = malloc(slot * FT_WORKER_TUN_SLOTS), *arena = NULL;
+	struct ft_udp_batch *tx = ft_udp_batch_create(FT_WORKER_TX_SLOTS, slot);
+
+	if (w->vnet)
+		arena = malloc(arena_len);
+	if (!block || !tx || (w->vnet && !arena)) {
+		free(block);
+		free(arena);
+		ft_udp_batch_destroy(tx);
 		return -ENOMEM;
+	}
+	/* Between batches nothing points into the old buffers: the send batch is flushed, the
+	 * coalesced packets written, and the peer queues hold copies. */
+	assert(w->tx_count == 0 && w->n_gro == 0);
+	free(w->tun_block);
+	ft_udp_batch_destroy(w->tx);
+	free(w->gro_arena);
+	w->tun_block = block;
+	w->tx = tx;
+	w->gro_arena = arena;
+	w->gro_arena_len = arena ? arena_len : 0;
+	w->slot_size = slot;
+	w->mtu_cap = mtu;
 	for (unsigned int i = 0; i < FT_WORKER_TUN_SLOTS; i++) {
 		w->tun_slot[i] = w->tun_block + i * w->slot_size;
 		/* One byte past the MTU tells an oversized packet from one that fits. */
@@ -213,11 +235,25 @@ static int setup_buffers(struct ft_worker *w)
 	}
 	for (unsigned int i = 0; i < FT_WORKER_TX_SLOTS; i++)
 		w->tx_own[i] = w->tx->slots[i].iov.iov_base;
+	return 0;
+}
+
+static int setup_buffers(struct ft_worker *w)
+{
+	/*
+	 * Sized for the MTU, or when it follows the underlay for what every Ethernet underlay
+	 * allows (1500 less IPv4's overhead), so that it rarely grows.
+	 */
+	uint32_t cap = w->mtu;
+
+	if (w->mtu_source == FT_MTU_UNDERLAY && cap < 1500 - FT_MTU_OVERHEAD_V4)
+		cap = 1500 - FT_MTU_OVERHEAD_V4;
+	w->rx = ft_udp_batch_create(w->batch, FT_WORKER_RX_BUF);
+	if (!w->rx || ft_worker_buffers_grow(w, cap) < 0)
+		return -ENOMEM;
 	if (w->vnet) {
 		w->tun_read_buf = malloc(FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
-		w->gro_arena_len = FT_WORKER_BATCH * (w->slot_size + FT_OFFLOAD_VNET_HDR_LEN);
-		w->gro_arena = malloc(w->gro_arena_len);
-		if (!w->tun_read_buf || !w->gro_arena)
+		if (!w->tun_read_buf)
 			return -ENOMEM;
 	}
 	return 0;
@@ -258,6 +294,7 @@ static void worker_free(struct ft_worker *w)
 	free(w->gro_arena);
 	ft_udp_batch_destroy(w->rx);
 	ft_udp_batch_destroy(w->tx);
+	ft_rtnl_watch_close(w->mtu_watch);
 	free(w);
 }
 
@@ -294,6 +331,10 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	w->loop = loop;
 	w->tun_fd = -1;
 	w->udp.fd = -1;
+	w->mtu_config = cfg->mtu;
+	w->mtu_source = cfg->mtu	      ? FT_MTU_CONFIG
+			: opts->mtu_by_caller ? FT_MTU_EXTERNAL
+					      : FT_MTU_UNDERLAY;
 	w->mtu = cfg->mtu ? cfg->mtu : FT_CONFIG_DEFAULT_MTU;
 	w->link_reaction = !opts->no_link_reaction;
 	w->manage_routes = !opts->no_routes;
@@ -310,12 +351,14 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	if ((rc = setup_buffers(w)) < 0)
 		goto fail;
 	pcfg.send_arg = w;
-	pcfg.mtu = w->mtu;
+	/* The peer queues hold packets of the buffers' MTU; the padding follows the TUN's. */
+	pcfg.mtu = w->mtu_cap;
 	w->proto = ft_proto_create(&pcfg);
 	if (!w->proto) {
 		rc = -ENOMEM;
 		goto fail;
 	}
+	ft_proto_set_mtu(w->proto, w->mtu);
 	if (cfg->private_key) {
 		rc = ft_proto_set_private_key(w->proto, cfg->private_key);
 		if (rc < 0) {
@@ -361,6 +404,7 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	}
 	uv_poll_start(&w->tun_poll, UV_READABLE, ft_worker_on_tun);
 	ft_worker_link_start(w, cfg, !opts->no_link_monitor);
+	ft_worker_mtu_start(w);
 	/*
 	 * Persistent keepalives start now that the worker can send and count, as the kernel
 	 * starts them when the device comes up: with no traffic, a handshake at once.
@@ -489,6 +533,17 @@ void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
 		w->pending_closes++;
 		uv_close((uv_handle_t *)&w->udp_handle->poll, on_udp_closed);
 		w->udp_handle = NULL;
+	}
+	if (w->mtu_handles) {
+		uv_timer_stop(&w->mtu_timer);
+		w->pending_closes++;
+		uv_close((uv_handle_t *)&w->mtu_timer, on_handle_closed);
+		if (w->mtu_watch) {
+			uv_poll_stop(&w->mtu_poll);
+			w->pending_closes++;
+			uv_close((uv_handle_t *)&w->mtu_poll, on_handle_closed);
+		}
+		w->mtu_handles = false;
 	}
 	release(w);
 }

@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		CHECK(ret == 0);
 		CHECK(cfg.private_key != NULL);
-		CHECK(cfg.mtu >= 576 && cfg.mtu <= 65535);
+		CHECK(cfg.mtu == 0 || (cfg.mtu >= 576 && cfg.mtu <= 65535));
 		CHECK(cfg.flow_log_interval >= 1 && cfg.link_poll_interval >= 1);
 		for (size_t i = 0; i < cfg.n_addresses; i++)
 			check_addr(&cfg.addresses[i]);

@@ -118,6 +118,7 @@ check a "$ja" '.crypto == "libsodium"'
 check a "$ja" ".publicKey == \"$pa\" and .peers[0].publicKey == \"$pb\""
 check a "$ja" '.peers | length == 1'
 check a "$ja" '.peers[0].state == "up" and .peers[0].path == "veth-a"'
+check a "$ja" '.mtu == 1440 and .mtuSource == "underlay" and .peers[0].pathMtu == 1500'
 check a "$ja" '.peers[0].presharedKey and .peers[0].endpoint == "198.18.0.2:51820"'
 check a "$ja" '.peers[0].allowedIps == ["100.64.0.2/32", "fd00::2/128"]'
 check a "$ja" '.peers[0].latestHandshake > 0 and .peers[0].txBytes > 1000000'
@@ -137,6 +138,8 @@ check b "$jb" ".[0].publicKey == \"$pb\" and .[0].peers[0].publicKey == \"$pa\""
 check b "$jb" '.[0].peers[0].state == "up" and .[0].peers[0].persistentKeepalive == 25'
 check b "$jb" '.[0].peers[0].rxBytes > 1000000 and .[0].counters.handshake_completed >= 1'
 check b "$jb" '.[0].links[0].name == "veth-b" and .[0].flowLog.lines == 0'
+# flowtun -f (wg-quick's way) leaves the MTU to wg-quick: 1420 until someone sets another.
+check b "$jb" '.[0].mtu == 1420 and .[0].mtuSource == "external" and .[0].peers[0].pathMtu == 1500'
 check b "$jb" '.[0].top[0].src == "100.64.0.2:5201" and .[0].top[0].rxBytes > 1000000'
 ft_log "--json of a and b: ok"
 
@@ -222,6 +225,8 @@ check fake "$j" '.counters == {"truncated": 0, "bad_mac1": 3, "replayed": 0, "no
 	"handshake_completed": 2} and .fwmark == 66 and .device == "tun7"'
 check fake "$j" '.ipfix == {"collectors": ["198.18.0.9:4739", "[fd00::9]:4739"],
 	"messages": 77, "errors": 1} and .flowLog.lost == 4 and .flowLog.error == 28'
+check fake "$j" '.mtu == 1380 and .mtuSource == "external" and .peers[0].pathMtu == 1460 and
+	.peers[1].pathMtu == null'
 check fake "$j" '.top[3].proto == 47 and .top[3].protoName == null and .top[1].rxBytes == 1023'
 check fake "$j" '.peers[1].allowedIps == [] and .peers[1].state == "link-down" and
 	.peers[1].presharedKey and .peers[1].endpoint == "[fd00::3]:51820" and
