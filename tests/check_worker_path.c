@@ -82,12 +82,14 @@ static void put_on_wire(int to, const struct sockaddr_in *from, const uint8_t *m
 }
 
 static void send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-		    const struct sockaddr *dst)
+		    const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
 {
 	int from = (int)(intptr_t)arg;
 
 	(void)peer;
 	(void)dst;
+	(void)inner;
+	(void)inner_len;
 	put_on_wire(1 - from, &S[from].addr, msg, len);
 }
 
