@@ -71,10 +71,12 @@ static enum ft_flowlog_addr_kind classify(void *arg, const struct ft_addr *a)
 	return FT_FLOWLOG_OTHER;
 }
 
-void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
-		       size_t nv, const struct ft_conn_entry *p, size_t np)
+void ft_worker_on_dump(void *arg, const struct ft_conn_window *win)
 {
 	struct ft_worker *w = arg;
+	uint64_t start_ms = win->start_ms, end_ms = win->end_ms;
+	const struct ft_conn_entry *v = win->v, *p = win->p;
+	size_t nv = win->nv, np = win->np;
 	struct ft_flowlog_meta meta = {
 		.node_id = w->node_id,
 		.node_name = w->node_name[0] ? w->node_name : NULL,

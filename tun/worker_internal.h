@@ -196,8 +196,7 @@ int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *
 void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool underlay);
 
 /* worker_flows.c */
-void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
-		       size_t nv, const struct ft_conn_entry *p, size_t np);
+void ft_worker_on_dump(void *arg, const struct ft_conn_window *win);
 int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen);
 int ft_worker_ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
 			  size_t errlen);
