@@ -151,18 +151,37 @@ struct ft_ipfix_exporter *ft_ipfix_exporter_create(uv_loop_t *loop,
 int ft_ipfix_exporter_start(struct ft_ipfix_exporter *x);
 
 /*
- * Encodes a dump and sends it to every collector: non-blocking sends, failures counted, never
- * retried (IPFIX over UDP is lossy by design; the sequence numbers show the gap). No-op before
- * start.
+ * Encodes a dump and sends it to every collector, on the calling (loop) thread: non-blocking
+ * sends, failures counted, never retried (IPFIX over UDP is lossy by design; the sequence
+ * numbers show the gap). No-op before start. For tests and small dumps; not while submitted
+ * windows are pending (the tunnel submits).
  */
 void ft_ipfix_exporter_export(struct ft_ipfix_exporter *x, uint64_t start_ms, uint64_t end_ms,
 			      const struct ft_conn_entry *v, size_t nv,
 			      const struct ft_conn_entry *p, size_t np);
 
+/* Runs on the loop when a submitted window's entries are no longer needed. */
+typedef void (*ft_ipfix_done_cb)(void *arg, const struct ft_conn_window *win);
+
+/*
+ * Exports a window off the loop: encoded and sent on libuv's thread pool, one window at a time
+ * and in the order submitted, so that a dump of thousands of connections never stalls the
+ * packet path and the sequence numbers stay exact. The template refresh waits for a window in
+ * flight (the encoder is one thread's at a time) and goes with the next. done (may be NULL)
+ * runs once from the loop when the entries are no longer needed; win must stay valid until
+ * then. 0 when the window was taken; -ENOTCONN before start, -ESHUTDOWN after close, -ENOMEM:
+ * not taken, done not called.
+ */
+int ft_ipfix_exporter_submit(struct ft_ipfix_exporter *x, const struct ft_conn_window *win,
+			     ft_ipfix_done_cb done, void *done_arg);
+
 void ft_ipfix_exporter_get_counters(const struct ft_ipfix_exporter *x,
 				    struct ft_ipfix_counters *out);
 
-/* Closes the sockets and the timer; cb (may be NULL) runs from the loop once memory is freed. */
+/*
+ * Sends the windows submitted, then closes the sockets and the timer; cb (may be NULL) runs
+ * from the loop once memory is freed.
+ */
 void ft_ipfix_exporter_close(struct ft_ipfix_exporter *x, ft_ipfix_close_cb cb);
 
 #endif

@@ -21,7 +21,8 @@
  *   [Interface]  PrivateKey | PrivateKeyFile, ListenPort, Address (repeatable list), MTU,
  *                FwMark; ignored as in wg-quick: DNS, Table, PreUp, PostUp, PreDown,
  *                PostDown, SaveConfig; flowtun's: FlowLog (a path, "-" for stdout or
- *                "syslog"), FlowLogInterval, FlowLogMaxConns, LinkWatch (list of
+ *                "syslog"), FlowLogInterval, FlowLogMaxConns,
+ *                FlowLogMaxEntriesPerSecond, LinkWatch (list of
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
  *                repeatable), IPFIXTemplateInterval, Offload (on/off), User, Seccomp
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
@@ -35,6 +36,9 @@ enum {
 	FT_CONFIG_DEFAULT_MTU = 1420,
 	FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL = 5,	 /* seconds */
 	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS = 1060,	 /* as Tailscale's connstats */
+	/* Flow-log entries per second (a burst of a minute's worth): a port scan cannot fill
+	 * the disk, and a host with a thousand new connections a second logs them all. */
+	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_ENTRIES_PER_S = 1000,
 	FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL = 2,	 /* seconds */
 	FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL = 600, /* seconds */
 	FT_CONFIG_MAX_FILE_SIZE = 1 << 20,
@@ -69,6 +73,7 @@ struct ft_config {
 	char *flow_log;		    /* a path, "-" for stdout, or NULL: no flow log */
 	uint32_t flow_log_interval; /* seconds */
 	uint32_t flow_log_max_conns;
+	uint32_t flow_log_max_entries_per_s; /* 0: no rate limit */
 	char **link_watch; /* interface names; none: those the peers' routes use */
 	size_t n_link_watch;
 	uint32_t link_poll_interval; /* seconds */
@@ -93,7 +98,7 @@ int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t
 /*
  * flowtun's own settings for `flowtun IFACE` (wg-quick's mode), e.g. /etc/flowtun/IFACE.conf:
  * one [Interface] with flowtun's keys only (FlowLog, FlowLogInterval, FlowLogMaxConns,
- * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval). The WireGuard keys
+ * FlowLogMaxEntriesPerSecond, LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval). The WireGuard keys
  * and [Peer] sections are errors there: wg(8) sets them. private_key stays NULL.
  */
 int ft_config_load_settings(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -593,4 +594,63 @@ int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifinde
 		return -EAFNOSUPPORT;
 	}
 	return route_lookup(r, family, addr, ifindex, &type);
+}
+
+/* --- link statistics --- */
+
+struct stats_reply {
+	int ifindex;
+	bool found;
+	struct ft_rtnl_link_stats *out;
+};
+
+static int stats_attr(const struct nlattr *attr, void *data)
+{
+	struct stats_reply *sr = data;
+	struct rtnl_link_stats64 st;
+	uint16_t len = mnl_attr_get_payload_len(attr);
+
+	if (mnl_attr_get_type(attr) != IFLA_STATS64)
+		return MNL_CB_OK;
+	/* Older kernels send a shorter struct: what is missing reads as zero. */
+	if (len < offsetof(struct rtnl_link_stats64, tx_dropped) + sizeof(st.tx_dropped))
+		return MNL_CB_OK;
+	memset(&st, 0, sizeof(st));
+	memcpy(&st, mnl_attr_get_payload(attr), len < sizeof(st) ? len : sizeof(st));
+	sr->out->rx_packets = st.rx_packets;
+	sr->out->tx_packets = st.tx_packets;
+	sr->out->rx_dropped = st.rx_dropped;
+	sr->out->tx_dropped = st.tx_dropped;
+	sr->found = true;
+	return MNL_CB_OK;
+}
+
+static int cb_stats(const struct nlmsghdr *nlh, void *data)
+{
+	struct stats_reply *sr = data;
+	const struct ifinfomsg *ifi;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifi)))
+		return MNL_CB_OK;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	if (ifi->ifi_index != sr->ifindex)
+		return MNL_CB_OK;
+	return mnl_attr_parse(nlh, sizeof(*ifi), stats_attr, sr);
+}
+
+int ft_rtnl_link_stats(struct ft_rtnl *r, int ifindex, struct ft_rtnl_link_stats *out)
+{
+	uint8_t buf[RTNL_REQ_SIZE];
+	struct stats_reply sr = { .ifindex = ifindex, .out = out };
+	struct nlmsghdr *nlh;
+	int rc;
+
+	if (ifindex <= 0)
+		return -ENODEV;
+	memset(buf, 0, sizeof(buf));
+	link_request(buf, RTM_GETLINK, 0, ifindex, &nlh);
+	rc = talk(r, nlh, cb_stats, &sr);
+	if (rc < 0)
+		return rc;
+	return sr.found ? 0 : -ENODATA;
 }

@@ -115,6 +115,12 @@ struct ft_worker {
 	struct ft_ipfix_exporter *ipfix;
 	char *ipfix_names[FT_WORKER_MAX_IPFIX];
 	size_t n_ipfix;
+	/*
+	 * The TUN device's tx_dropped (packets the kernel dropped at its queue before we read
+	 * them): at start, and at the last flow-log message (worker_flows.c).
+	 */
+	uint64_t tun_drops_base, tun_drops_seen;
+	bool tun_drops_ok, tun_drops_warned;
 	struct ft_uapi_server *uapi;
 
 	struct wpeer *peers;
@@ -197,9 +203,14 @@ void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool
 
 /* worker_flows.c */
 void ft_worker_on_dump(void *arg, const struct ft_conn_window *win);
-int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen);
+int ft_worker_flow_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
+			 size_t errlen);
 int ft_worker_ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
 			  size_t errlen);
+/* After the final statistics dump: the kernel's drops not yet in a message get one of their own. */
+void ft_worker_flows_final(struct ft_worker *w);
+/* The kernel's drops at the TUN since start, and since the last message; false if unknown. */
+bool ft_worker_tun_drops(struct ft_worker *w, uint64_t *total, uint64_t *window);
 
 /* worker_ctl.c */
 extern const struct ft_uapi_ops ft_worker_uapi_ops;
