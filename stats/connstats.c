@@ -699,7 +699,12 @@ struct ft_connstats *ft_connstats_create(uv_loop_t *loop, uint64_t period_ms, si
 	s->period_ms = period_ms;
 	s->max_conns = max_conns;
 	s->mask = nslots - 1;
-	s->max_windows = FT_CONNSTATS_WINDOWS;
+	/* A window is max_conns virtual and max_conns physical entries. */
+	s->max_windows = FT_CONNSTATS_WINDOW_MEMORY / (2 * max_conns * sizeof(struct ft_conn_entry));
+	if (s->max_windows < FT_CONNSTATS_WINDOWS_MIN)
+		s->max_windows = FT_CONNSTATS_WINDOWS_MIN;
+	if (s->max_windows > FT_CONNSTATS_WINDOWS_MAX)
+		s->max_windows = FT_CONNSTATS_WINDOWS_MAX;
 	seed_init(s->seed);
 	s->virt.slots = calloc(nslots, sizeof(*s->virt.slots));
 	s->phys.slots = calloc(nslots, sizeof(*s->phys.slots));

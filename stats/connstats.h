@@ -34,7 +34,10 @@
  * write a window off the loop (the thread pool) while the next one fills. A consumer that needs
  * the window after its callback returns takes a hold (ft_connstats_hold()) and gives it back
  * with ft_connstats_release(); the tables are reused once the last hold is gone. At most
- * max_windows windows exist (the one filling and those held; FT_CONNSTATS_WINDOWS unless set).
+ * max_windows windows exist (the one filling and those held): unless set, as many as
+ * FT_CONNSTATS_WINDOW_MEMORY holds, at least FT_CONNSTATS_WINDOWS_MIN and at most
+ * FT_CONNSTATS_WINDOWS_MAX (small windows come fast in a flood: more of them absorb a writer's
+ * pause; large ones are few and costly).
  * When a dump is due and every other window is still held (the consumer is behind):
  *   - the dump waits: the window stays open and is dumped as soon as a window is released
  *     (counted in dumps_deferred);
@@ -108,8 +111,10 @@ struct ft_connstats_counters {
 	uint64_t overflow_packets; /* packets counted in a window's overflow counts */
 };
 
-/* The default of max_windows: the window filling and up to three held by consumers. */
-#define FT_CONNSTATS_WINDOWS 4
+/* The default of max_windows: what the memory bound holds, within these limits. */
+#define FT_CONNSTATS_WINDOW_MEMORY (32u << 20)
+#define FT_CONNSTATS_WINDOWS_MIN 4
+#define FT_CONNSTATS_WINDOWS_MAX 32
 
 /*
  * Creates the statistics of one loop, no I/O. period_ms 0: no timer. max_conns >= 1 bounds the

@@ -97,16 +97,16 @@ int ft_rtnl_routes_add(struct ft_rtnl *r, int ifindex, const struct ft_rtnl_pref
  */
 int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifindex);
 
-/* A link's counters (IFLA_STATS64), those flowtun reports. */
+/* A link's counters, those flowtun reports. */
 struct ft_rtnl_link_stats {
 	uint64_t rx_packets, tx_packets;
 	uint64_t rx_dropped, tx_dropped; /* for a TUN: written by us, refused; queued for us, lost */
 };
 
 /*
- * The counters of link ifindex, RTM_GETLINK as `ip -s link show` reads them: one request and
- * its answer, a few tens of microseconds. 0, -ENODEV, -ENODATA (no IFLA_STATS64), or another
- * negative errno.
+ * The 64-bit counters of link ifindex (RTM_GETSTATS, IFLA_STATS_LINK_64: what `ip -s link`
+ * shows): one request and its answer, a few microseconds. 0, -ENODEV, -ENODATA (no such
+ * counters), or another negative errno.
  */
 int ft_rtnl_link_stats(struct ft_rtnl *r, int ifindex, struct ft_rtnl_link_stats *out);
 
