@@ -67,13 +67,13 @@ struct ft_connstats {
 	size_t mask;
 	uint64_t seed[6];
 	struct table virt, phys;
-	struct window *filling;	 /* whose arrays virt and phys use; NULL after the final dump */
-	struct window *spares;	 /* released windows, ready to fill */
+	struct window *filling; /* whose arrays virt and phys use; NULL after the final dump */
+	struct window *spares;	/* released windows, ready to fill */
 	size_t n_windows, max_windows, held; /* allocated; the limit; held by consumers */
 	struct ft_conn_entry overflow[2];    /* virtual, physical: counts of new connections
 					      * that found no room while a dump waited */
-	uint64_t start_ms; /* of the current window, when it is not empty */
-	uint64_t seq;	   /* windows dumped */
+	uint64_t start_ms;		     /* of the current window, when it is not empty */
+	uint64_t seq;			     /* windows dumped */
 	bool shut;
 	bool in_dump;
 	bool dump_waiting; /* a dump is due and waits for a released window */
@@ -700,7 +700,8 @@ struct ft_connstats *ft_connstats_create(uv_loop_t *loop, uint64_t period_ms, si
 	s->max_conns = max_conns;
 	s->mask = nslots - 1;
 	/* A window is max_conns virtual and max_conns physical entries. */
-	s->max_windows = FT_CONNSTATS_WINDOW_MEMORY / (2 * max_conns * sizeof(struct ft_conn_entry));
+	s->max_windows =
+		FT_CONNSTATS_WINDOW_MEMORY / (2 * max_conns * sizeof(struct ft_conn_entry));
 	if (s->max_windows < FT_CONNSTATS_WINDOWS_MIN)
 		s->max_windows = FT_CONNSTATS_WINDOWS_MIN;
 	if (s->max_windows > FT_CONNSTATS_WINDOWS_MAX)

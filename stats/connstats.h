@@ -107,7 +107,7 @@ struct ft_connstats_counters {
 	uint64_t dumps_period;			  /* dumps by the timer */
 	uint64_t dumps_full;			  /* dumps because max_conns was reached */
 	uint64_t dumps_other;			  /* flush, shutdown, close */
-	uint64_t dumps_deferred; /* dumps that waited for a window to be released */
+	uint64_t dumps_deferred;   /* dumps that waited for a window to be released */
 	uint64_t overflow_packets; /* packets counted in a window's overflow counts */
 };
 

@@ -41,7 +41,7 @@ struct writer {
 	size_t in_line;	   /* entries in the current line */
 	int lines;
 	bool failed;
-	uint64_t omitted_conns;			  /* virtual entries left out by the limit */
+	uint64_t omitted_conns;			    /* virtual entries left out by the limit */
 	struct ft_conn_counts omitted_v, omitted_p; /* their sums, and the overflow */
 };
 

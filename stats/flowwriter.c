@@ -97,9 +97,9 @@ struct ft_flowwriter {
 	uv_work_t fwork;
 	uv_idle_t classify_idle;
 	/* The rate limiter: only format_work touches these (one at a time). */
-	uint64_t rate, burst;	      /* entries per second, entries */
-	uint64_t tokens_m;	      /* entries * 1000 */
-	uint64_t last_end_ms;	      /* end of the last window formatted; 0 before the first */
+	uint64_t rate, burst; /* entries per second, entries */
+	uint64_t tokens_m;    /* entries * 1000 */
+	uint64_t last_end_ms; /* end of the last window formatted; 0 before the first */
 	ft_flowwriter_close_cb close_cb;
 	struct ft_flowlog_buf buf;
 	struct ft_flowwriter_counters c;

@@ -510,8 +510,8 @@ static int send_all(void *arg, const uint8_t *msg, size_t len)
 
 /* Encodes and sends; the sends are counted in c. Records and skipped are the encoder's. */
 static void encode_send(struct ft_ipfix_exporter *x, struct ft_ipfix_counters *c, bool templates,
-			uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v, size_t nv,
-			const struct ft_conn_entry *p, size_t np)
+			uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
+			size_t nv, const struct ft_conn_entry *p, size_t np)
 {
 	struct send_ctx ctx = { .x = x, .c = c };
 	struct timespec ts;

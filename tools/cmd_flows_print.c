@@ -469,8 +469,7 @@ oom:
 
 static bool filtered(const struct ft_flowread_filter *f)
 {
-	return f->has_src || f->has_dst || f->has_host || f->port >= 0 || f->proto >= 0 ||
-	       f->kinds;
+	return f->has_src || f->has_dst || f->has_host || f->port >= 0 || f->proto >= 0 || f->kinds;
 }
 
 /* "what: N connections, tx N pkts B, rx N pkts B" for an omitted sum that is not zero. */

@@ -162,8 +162,9 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 		fputc('\n', f);
 	}
 	if (find_counter(d, "tun_kernel_dropped", &drops)) {
-		fprintf(f, "  dropped by the kernel at the device before flowtun: %" PRIu64
-			   " packets since start",
+		fprintf(f,
+			"  dropped by the kernel at the device before flowtun: %" PRIu64
+			" packets since start",
 			drops);
 		if (d->has_window_tun_dropped)
 			fprintf(f, ", %" PRIu64 " packets in the open window",
@@ -199,8 +200,9 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 	if (d->extras && !d->has_window)
 		fprintf(f, "  statistics: off (no flow log and no IPFIX collector)\n");
 	if (d->stats_overflow)
-		fprintf(f, "  statistics: %" PRIu64 " packets of new connections counted without an "
-			   "entry (the writers were behind)\n",
+		fprintf(f,
+			"  statistics: %" PRIu64 " packets of new connections counted without an "
+			"entry (the writers were behind)\n",
 			d->stats_overflow);
 	if (d->n_top) {
 		fprintf(f, "  top connections");

@@ -36,12 +36,14 @@ enum {
 	FT_CONFIG_DEFAULT_MTU = 1420,
 	FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL = 5,	 /* seconds */
 	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS = 1060,	 /* as Tailscale's connstats */
-	/* Flow-log entries per second (a burst of a minute's worth): a port scan cannot fill
-	 * the disk, and a host with a thousand new connections a second logs them all. */
-	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_ENTRIES_PER_S = 1000,
 	FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL = 2,	 /* seconds */
 	FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL = 600, /* seconds */
 	FT_CONFIG_MAX_FILE_SIZE = 1 << 20,
+	/*
+	 * Flow-log entries per second (a burst of a minute's worth): a port scan cannot fill
+	 * the disk, and a host with a thousand new connections a second logs them all.
+	 */
+	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_ENTRIES_PER_S = 1000,
 };
 
 /* An address with its prefix length; addr holds 4 (AF_INET) or 16 (AF_INET6) bytes. */
@@ -98,8 +100,9 @@ int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t
 /*
  * flowtun's own settings for `flowtun IFACE` (wg-quick's mode), e.g. /etc/flowtun/IFACE.conf:
  * one [Interface] with flowtun's keys only (FlowLog, FlowLogInterval, FlowLogMaxConns,
- * FlowLogMaxEntriesPerSecond, LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval). The WireGuard keys
- * and [Peer] sections are errors there: wg(8) sets them. private_key stays NULL.
+ * FlowLogMaxEntriesPerSecond, LinkWatch, LinkPollInterval, Statistics, IPFIX,
+ * IPFIXTemplateInterval). The WireGuard keys and [Peer] sections are errors there: wg(8) sets
+ * them. private_key stays NULL.
  */
 int ft_config_load_settings(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen);
 

@@ -100,7 +100,8 @@ int ft_rtnl_route_get(struct ft_rtnl *r, const struct sockaddr *dst, int *ifinde
 /* A link's counters, those flowtun reports. */
 struct ft_rtnl_link_stats {
 	uint64_t rx_packets, tx_packets;
-	uint64_t rx_dropped, tx_dropped; /* for a TUN: written by us, refused; queued for us, lost */
+	uint64_t rx_dropped,
+		tx_dropped; /* for a TUN: written by us, refused; queued for us, lost */
 };
 
 /*

@@ -205,8 +205,7 @@ static int open_flow_log(const char *path)
 	return ft_opener_open(path, FT_OPENER_APPEND);
 }
 
-int ft_worker_flow_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
-			 size_t errlen)
+int ft_worker_flow_start(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
 {
 	const char *dest = cfg->flow_log;
 	struct ft_flowwriter_config fc = {

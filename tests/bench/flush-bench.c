@@ -139,7 +139,8 @@ static void run(size_t max_conns, bool async, uint32_t flows, uint64_t cost_ns)
 			uint64_t before = b.windows, d;
 
 			/* 100.64.0.1:40000 -> 100.64.1.x:port, one packet each. */
-			ft_addr_set_v4(&info.dst, (const uint8_t[4]){ 100, 64, 1, (uint8_t)(i >> 16) });
+			ft_addr_set_v4(&info.dst,
+				       (const uint8_t[4]){ 100, 64, 1, (uint8_t)(i >> 16) });
 			info.src_port = 40000;
 			info.dst_port = (uint16_t)i;
 			t1 = now_ns();

@@ -8,11 +8,15 @@
 #
 #   N_FLOWS = sum of txPkts to :9 (+ omittedTraffic.txPkts) + sum of tunDropped, exactly,
 #
+# (omittedTraffic: what the rate limit or a writer that fell behind summed up instead of listing)
 # and the sum of tunDropped equals what the kernel says (tun0's tx_dropped, since flowtun
 # started). Two runs:
 #  1. tun0's queue cut to QLEN_SMALL packets, so that the kernel certainly drops some while
 #     flowtun keeps up: the exact count must hold with drops > 0.
-#  2. The issue's flush storm, default queue (500): FlowLogMaxConns = 500 (a dump every 500
+#  2. A rate limit (FlowLogMaxEntriesPerSecond = RATE, a burst of 60 s of it) against the same
+#     flood: the log lists at most what the limit allows, sums up the rest in omittedTraffic,
+#     and the exact count still holds.
+#  3. The issue's flush storm, default queue (500): FlowLogMaxConns = 500 (a dump every 500
 #     flows: STORM_FLOWS / 500 of them) and FlowLogMaxConns = 100000 (no dump until SIGTERM),
 #     alternated ROUNDS times; the exact count holds in each, and the kernel's drops of both
 #     settings are printed. The flushes are formatted off the loop, so a storm should not raise
@@ -45,16 +49,18 @@ pid_b=$FT_LAST_PID
 
 tx_dropped() { ip netns exec "$a" cat /sys/class/net/tun0/statistics/tx_dropped; }
 
-# run MAXCONNS QLEN COUNT: one flowtun a, one flood; checks the exact count, sets $drops.
+# run MAXCONNS QLEN COUNT [EXTRA]: one flowtun a (EXTRA: more config), one flood; checks the
+# exact count; sets $drops, $listed (entries to :9) and $flows (the log).
 run() {
-	local maxc=$1 qlen=$2 count=$3 conf=$FT_TMP/a-$1-$2.conf flows=$FT_TMP/a-$1-$2.jsonl
+	local maxc=$1 qlen=$2 count=$3 conf=$FT_TMP/a-$1-$2.conf
 	local pid k0 k1 k2 out logged omitted reported
+	flows=$FT_TMP/a-$1-$2.jsonl
 	rm -f "$flows"
 	ft_conf "$conf" "$ka" "100.64.0.1/24" "$pb" "100.64.0.2/32" 198.18.0.2:51820 \
 		"FlowLog = $flows
 FlowLogMaxConns = $maxc
 FlowLogInterval = 3600
-FlowLogMaxEntriesPerSecond = 0"
+${4:-}"
 	ft_up "$a" "$conf"
 	pid=$FT_LAST_PID
 	# Nothing but the flood may cross tun0 meanwhile: no IPv6 (router solicitations).
@@ -72,6 +78,8 @@ FlowLogMaxEntriesPerSecond = 0"
 	[ -s "$flows" ] || ft_fail "a wrote no flow log"
 	logged=$(jq -s '[.[] | (.virtualTraffic // [])[] |
 		select(.proto == 17 and (.dst | endswith(":9"))) | .txPkts // 0] | add // 0' "$flows")
+	listed=$(jq -s '[.[] | (.virtualTraffic // [])[] |
+		select(.proto == 17 and (.dst | endswith(":9")))] | length' "$flows")
 	omitted=$(jq -s '[.[] | .omittedTraffic.txPkts // 0] | add // 0' "$flows")
 	reported=$(jq -s '[.[] | .tunDropped // 0] | add' "$flows")
 	# Each message (its lines share start and end) reports them, on its first line.
@@ -92,7 +100,18 @@ FlowLogMaxEntriesPerSecond = 0"
 run 100000 $QLEN_SMALL $N_FLOWS
 [ "$drops" -gt 0 ] || ft_fail "no kernel drops with a queue of $QLEN_SMALL: the test proves nothing"
 
-# ---- 2. a flush storm against none ----------------------------------------------------------
+# ---- 2. the rate limit -------------------------------------------------------------------------
+RATE=100
+run 1000 500 $N_FLOWS "FlowLogMaxEntriesPerSecond = $RATE"
+secs=$(jq -s '(map(.end | sub("\\.[0-9]+Z$"; "Z") | fromdate) | max) -
+	(map(.start | sub("\\.[0-9]+Z$"; "Z") | fromdate) | min) + 1' "$flows")
+conns=$(jq -s '[.[] | .omittedTraffic.conns // 0] | add' "$flows")
+ft_log "rate limit $RATE/s: $listed entries listed, $conns connections summed up, over $secs s"
+[ "$listed" -le $((RATE * 60 + RATE * secs)) ] ||
+	ft_fail "$listed entries listed, the limit allows $((RATE * 60 + RATE * secs))"
+[ "$conns" -gt 0 ] || ft_fail "nothing summed up: the limit did not apply"
+
+# ---- 3. a flush storm against none ----------------------------------------------------------
 storm="" calm=""
 for ((r = 1; r <= ROUNDS; r++)); do
 	run 500 500 "$STORM_FLOWS"
@@ -105,4 +124,4 @@ ft_log "kernel drops at tun0 for $STORM_FLOWS one-packet flows: FlowLogMaxConns 
 	"(loaded shared machine: compare side by side only)"
 
 ft_stop "$pid_b" "$FT_TMP/b.conf.log" || ft_fail "flowtun b did not exit cleanly on SIGTERM"
-echo "flowdrop: 3 passed, 0 failed"
+echo "flowdrop: 4 passed, 0 failed"
