@@ -59,6 +59,10 @@ static const struct template tmpls[FT_IPFIX_T_COUNT] = {
 	{ FT_IPFIX_T_PHYS_V6_OUT, 8, { F(DST_V6, 16), F(DST_PORT, 2), COMMON } },
 	{ FT_IPFIX_T_PHYS_V6_IN, 8, { F(SRC_V6, 16), F(SRC_PORT, 2), COMMON } },
 };
+/* The options template: its first field is the scope. */
+static const struct template opt_tmpl = { FT_IPFIX_T_IGNORED,
+					  2,
+					  { F(DOMAIN_ID, 4), F(IGNORED_PACKETS, 8) } };
 #undef COMMON
 #undef F
 
@@ -68,6 +72,8 @@ struct record {
 	uint16_t sport, dport;
 	uint8_t proto, dir;
 	uint64_t packets, bytes, start_ms, end_ms;
+	uint32_t domain;
+	uint64_t ignored;
 };
 
 static uint8_t *put16(uint8_t *p, uint16_t v)
@@ -107,6 +113,12 @@ static size_t template_set_len(void)
 	return n;
 }
 
+/* The options template set: its header, then id, field count, scope field count, fields. */
+static size_t options_set_len(void)
+{
+	return FT_IPFIX_SET_HDR_LEN + 6 + 4u * opt_tmpl.n;
+}
+
 static uint8_t *put_record(uint8_t *p, const struct template *t, const struct record *r)
 {
 	for (uint16_t i = 0; i < t->n; i++) {
@@ -135,6 +147,12 @@ static uint8_t *put_record(uint8_t *p, const struct template *t, const struct re
 			break;
 		case FT_IPFIX_IE_PACKET_DELTA:
 			p = put64(p, r->packets);
+			break;
+		case FT_IPFIX_IE_DOMAIN_ID:
+			p = put32(p, r->domain);
+			break;
+		case FT_IPFIX_IE_IGNORED_PACKETS:
+			p = put64(p, r->ignored);
 			break;
 		case FT_IPFIX_IE_OCTET_DELTA:
 			p = put64(p, r->bytes);
@@ -215,10 +233,10 @@ static void msg_send(struct msg *m)
 		m->sent++;
 }
 
+/* The template set and the options template set. */
 static void put_templates(struct msg *m)
 {
 	uint8_t *p = m->buf + m->len;
-	const uint8_t *set = p;
 
 	p = put16(p, FT_IPFIX_SET_TEMPLATE);
 	p = put16(p, (uint16_t)template_set_len());
@@ -230,7 +248,16 @@ static void put_templates(struct msg *m)
 			p = put16(p, tmpls[i].f[j].len);
 		}
 	}
-	m->len += (size_t)(p - set);
+	p = put16(p, FT_IPFIX_SET_OPTIONS_TEMPLATE);
+	p = put16(p, (uint16_t)options_set_len());
+	p = put16(p, opt_tmpl.id);
+	p = put16(p, opt_tmpl.n);
+	p = put16(p, 1); /* the scope: observationDomainId */
+	for (uint16_t j = 0; j < opt_tmpl.n; j++) {
+		p = put16(p, opt_tmpl.f[j].ie);
+		p = put16(p, opt_tmpl.f[j].len);
+	}
+	m->len = (size_t)(p - m->buf);
 }
 
 static void add_record(struct msg *m, const struct template *t, const struct record *r)
@@ -366,6 +393,11 @@ int ft_ipfix_encode(struct ft_ipfix_encoder *e, uint32_t export_time, bool with_
 	add_virtual(m, AF_INET6, start_ms, end_ms, v, nv);
 	for (uint16_t tid = FT_IPFIX_T_PHYS_V4_OUT; tid <= FT_IPFIX_T_PHYS_V6_IN; tid++)
 		add_physical(m, tid, start_ms, end_ms, p, np);
+	if (e->has_ignored) {
+		struct record r = { .domain = e->domain_id, .ignored = e->ignored_total };
+
+		add_record(m, &opt_tmpl, &r);
+	}
 	if (m->len && !m->err)
 		msg_send(m);
 	rc = m->err ? m->err : m->sent;
@@ -378,6 +410,8 @@ int ft_ipfix_encode(struct ft_ipfix_encoder *e, uint32_t export_time, bool with_
 struct xjob {
 	struct xjob *next;
 	const struct ft_conn_window *win;
+	bool has_ignored;
+	uint64_t ignored_total;
 	ft_ipfix_done_cb done;
 	void *done_arg;
 	bool templates;
@@ -614,8 +648,11 @@ static void export_work(uv_work_t *req)
 	struct xjob *j = x->jobs;
 	const struct ft_conn_window *win = j->win;
 
+	x->enc.has_ignored = j->has_ignored;
+	x->enc.ignored_total = j->ignored_total;
 	encode_send(x, &j->c, j->templates, win->start_ms, win->end_ms, win->v, win->nv, win->p,
 		    win->np);
+	x->enc.has_ignored = false;
 }
 
 static void export_done(uv_work_t *req, int status)
@@ -668,7 +705,7 @@ static void next_export(struct ft_ipfix_exporter *x)
 }
 
 int ft_ipfix_exporter_submit(struct ft_ipfix_exporter *x, const struct ft_conn_window *win,
-			     ft_ipfix_done_cb done, void *done_arg)
+			     const uint64_t *ignored_total, ft_ipfix_done_cb done, void *done_arg)
 {
 	struct xjob *j;
 
@@ -681,6 +718,8 @@ int ft_ipfix_exporter_submit(struct ft_ipfix_exporter *x, const struct ft_conn_w
 	j->win = win;
 	j->done = done;
 	j->done_arg = done_arg;
+	j->has_ignored = ignored_total != NULL;
+	j->ignored_total = ignored_total ? *ignored_total : 0;
 	*x->jobs_tail = j;
 	x->jobs_tail = &j->next;
 	next_export(x);

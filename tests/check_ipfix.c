@@ -174,17 +174,26 @@ START_TEST(test_fields)
 	struct ipfix_dec d = { 0 };
 	struct sink *s = sink_new();
 
+	const size_t nwant = sizeof(want) / sizeof(want[0]);
+
 	ck_assert_int_eq(ft_ipfix_encoder_init(&e, 0xdeadbeef, 1452), 0);
+	/* The kernel's drops at the TUN: an options record after the data records. */
+	e.has_ignored = true;
+	e.ignored_total = 12345;
 	ck_assert_int_eq(ft_ipfix_encode(&e, 1767323050, true, T0, T1, v, 7, p, 2, collect, s), 1);
 	decode_all(&d, s);
 	ck_assert_uint_eq(d.template_sets, 1);
-	ck_assert_uint_eq(d.nt, FT_IPFIX_T_COUNT);
+	ck_assert_uint_eq(d.nt, FT_IPFIX_T_COUNT + 1); /* and the options template */
+	ck_assert_uint_eq(ipfix_find(&d, FT_IPFIX_T_IGNORED)->scope, 1);
 	ck_assert_uint_eq(d.domain, 0xdeadbeef);
 	ck_assert_uint_eq(d.export_time, 1767323050);
-	ck_assert_uint_eq(d.nrec, sizeof(want) / sizeof(want[0]));
-	for (size_t i = 0; i < d.nrec; i++)
+	ck_assert_uint_eq(d.nrec, nwant + 1);
+	for (size_t i = 0; i < nwant; i++)
 		check_rec(&d.recs[i], &want[i]);
-	ck_assert_uint_eq(e.seq, d.nrec);
+	ck_assert_uint_eq(d.recs[nwant].tid, FT_IPFIX_T_IGNORED);
+	ck_assert_uint_eq(d.recs[nwant].domain, 0xdeadbeef);
+	ck_assert_uint_eq(d.recs[nwant].ignored, 12345);
+	ck_assert_uint_eq(e.seq, d.nrec); /* an options record is a data record too */
 	ck_assert_uint_eq(e.skipped, 2);
 	ipfix_dec_free(&d);
 	free(s);
@@ -475,6 +484,7 @@ START_TEST(test_exporter_submit)
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), done = 0;
 	socklen_t sl = sizeof(sin);
 	struct ft_ipfix_config cfg = { .collectors = &ss, .n_collectors = 1, .domain_id = 7 };
+	const uint64_t ignored = 77;
 	static struct ft_conn_entry v[W][N];
 	struct ft_conn_window wins[W];
 	struct ipfix_dec d = { 0 };
@@ -492,7 +502,8 @@ START_TEST(test_exporter_submit)
 	x = ft_ipfix_exporter_create(&loop, &cfg);
 	ck_assert_ptr_nonnull(x);
 	memset(wins, 0, sizeof(wins));
-	ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[0], on_window_done, &done), -ENOTCONN);
+	ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[0], NULL, on_window_done, &done),
+			 -ENOTCONN);
 	ck_assert_int_eq(ft_ipfix_exporter_start(x), 0);
 	for (int k = 0; k < W; k++) {
 		for (int i = 0; i < N; i++)
@@ -502,10 +513,13 @@ START_TEST(test_exporter_submit)
 		wins[k].end_ms = T1;
 		wins[k].v = v[k];
 		wins[k].nv = N;
-		ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[k], on_window_done, &done), 0);
+		ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[k], k == W - 1 ? &ignored : NULL,
+							  on_window_done, &done),
+				 0);
 	}
 	ft_ipfix_exporter_close(x, NULL);
-	ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[0], on_window_done, &done), -ESHUTDOWN);
+	ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[0], NULL, on_window_done, &done),
+			 -ESHUTDOWN);
 	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
 	ck_assert_int_eq(done, W);
@@ -517,9 +531,11 @@ START_TEST(test_exporter_submit)
 		ck_assert_uint_eq(d.seq, seq);
 		seq += (uint32_t)(d.nrec - before);
 	}
-	ck_assert_uint_eq(d.nrec, W * N);
-	for (size_t i = 0; i < d.nrec; i++)
+	ck_assert_uint_eq(d.nrec, W * N + 1);
+	for (size_t i = 0; i < W * N; i++)
 		ck_assert_uint_eq(d.recs[i].sport, i); /* in the order submitted */
+	ck_assert_uint_eq(d.recs[W * N].tid, FT_IPFIX_T_IGNORED);
+	ck_assert_uint_eq(d.recs[W * N].ignored, 77);
 	ck_assert_uint_eq(d.domain, 7);
 	close(fd);
 	ipfix_dec_free(&d);

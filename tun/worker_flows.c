@@ -140,6 +140,10 @@ static void window_done(void *arg, const struct ft_conn_window *win)
 	ft_connstats_release(arg, win);
 }
 
+/*
+ * Hands a window to the writer and the exporter, each with a hold of owner (NULL: the window is
+ * not a connstats one, and lives as long as the worker).
+ */
 static void submit(struct ft_worker *w, const struct ft_conn_window *win, bool has_drops,
 		   uint64_t drops, struct ft_connstats *owner)
 {
@@ -151,18 +155,22 @@ static void submit(struct ft_worker *w, const struct ft_conn_window *win, bool h
 		.has_tun_dropped = has_drops,
 		.tun_dropped = drops,
 	};
+	/* IPFIX sends the total, not the delta: a lost datagram loses nothing of it. */
+	uint64_t total = w->tun_drops_seen - w->tun_drops_base;
+	ft_flowwriter_done_cb done = owner ? window_done : NULL;
 
 	if (w->flow) {
 		if (owner)
 			ft_connstats_hold(owner, win);
-		if (ft_flowwriter_submit(w->flow, &meta, win, owner ? window_done : NULL, owner) <
-			    0 &&
-		    owner)
+		if (ft_flowwriter_submit(w->flow, &meta, win, done, owner) < 0 && owner)
 			ft_connstats_release(owner, win);
 	}
-	if (w->ipfix && owner) {
-		ft_connstats_hold(owner, win);
-		if (ft_ipfix_exporter_submit(w->ipfix, win, window_done, owner) < 0)
+	if (w->ipfix) {
+		if (owner)
+			ft_connstats_hold(owner, win);
+		if (ft_ipfix_exporter_submit(w->ipfix, win, has_drops ? &total : NULL, done,
+					     owner) < 0 &&
+		    owner)
 			ft_connstats_release(owner, win);
 	}
 }
@@ -180,15 +188,15 @@ void ft_worker_flows_final(struct ft_worker *w)
 {
 	uint64_t drops = 0, now;
 	struct timespec ts;
-	struct ft_conn_window win = { 0 };
 
 	/* The final dump took the drops up to now, unless the last window was empty. */
-	if (!w->flow || !take_tun_drops(w, &drops) || drops == 0)
+	if ((!w->flow && !w->ipfix) || !take_tun_drops(w, &drops) || drops == 0)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	win.start_ms = win.end_ms = now;
-	submit(w, &win, true, drops, NULL);
+	memset(&w->flows_final, 0, sizeof(w->flows_final));
+	w->flows_final.start_ms = w->flows_final.end_ms = now;
+	submit(w, &w->flows_final, true, drops, NULL);
 }
 
 static void on_flow_error(void *arg, int err, const char *op, uint64_t lost)

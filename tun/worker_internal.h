@@ -121,6 +121,7 @@ struct ft_worker {
 	 */
 	uint64_t tun_drops_base, tun_drops_seen;
 	bool tun_drops_ok, tun_drops_warned;
+	struct ft_conn_window flows_final; /* the last message's, when it has drops only */
 	struct ft_uapi_server *uapi;
 
 	struct wpeer *peers;
