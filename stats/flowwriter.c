@@ -55,8 +55,7 @@ struct job {
 	uint8_t *buckets; /* NULL when meta has no classify */
 	size_t classified;
 	/* Set by format_work. */
-	struct ft_flowlog_buf out;
-	int lines;
+	int lines;	  /* in the writer's fbuf */
 	uint64_t omitted; /* virtual entries left out by the rate limit */
 	uint64_t reports; /* the lost count its first line carries */
 };
@@ -100,6 +99,8 @@ struct ft_flowwriter {
 	uint64_t rate, burst; /* entries per second, entries */
 	uint64_t tokens_m;    /* entries * 1000 */
 	uint64_t last_end_ms; /* end of the last window formatted; 0 before the first */
+	/* format_work's output, kept from one window to the next (one is formatted at a time). */
+	struct ft_flowlog_buf fbuf;
 	ft_flowwriter_close_cb close_cb;
 	struct ft_flowlog_buf buf;
 	struct ft_flowwriter_counters c;
@@ -297,6 +298,7 @@ static void on_handle_closed(uv_handle_t *h)
 	arg = w->arg;
 	c = w->c;
 	free(w->buf.data);
+	free(w->fbuf.data);
 	free(w->path);
 	free(w);
 	if (cb)
@@ -514,7 +516,6 @@ static void job_free(struct job *j)
 	free(j->node_id);
 	free(j->node_name);
 	free(j->buckets);
-	free(j->out.data);
 	free(j);
 }
 
@@ -601,7 +602,8 @@ static void format_work(uv_work_t *req)
 		j->meta.limited = true;
 		j->meta.max_entries = (size_t)(w->tokens_m / 1000);
 	}
-	j->lines = ft_flowlog_format(&j->out, &j->meta, j->hdr.start_ms, j->hdr.end_ms, j->hdr.v,
+	w->fbuf.len = 0;
+	j->lines = ft_flowlog_format(&w->fbuf, &j->meta, j->hdr.start_ms, j->hdr.end_ms, j->hdr.v,
 				     j->hdr.nv, j->hdr.p, j->hdr.np);
 	if (w->rate && j->lines >= 0) {
 		listed = j->hdr.nv < j->meta.max_entries ? j->hdr.nv : j->meta.max_entries;
@@ -624,7 +626,7 @@ static void format_done(uv_work_t *req, int status)
 	} else {
 		w->c.omitted += j->omitted;
 		w->c.limited_windows += j->omitted > 0;
-		queue_lines(w, j->out.data, j->out.len, j->lines, j->reports);
+		queue_lines(w, w->fbuf.data, w->fbuf.len, j->lines, j->reports);
 	}
 	next_job(w);
 	/* Last: the owner may submit again from here (a dump that waited for this window). */
