@@ -18,7 +18,8 @@
  *
  * Per case: the loop thread's time in the update calls (which include the dumps) per flow; the
  * update calls that dumped (the stall a flush puts on the packet path): their median and
- * longest; its time in everything else (slices, completions) per flow; and the wall time
+ * longest; its time in everything else (slices, completions) per flow; its CPU time
+ * (RUSAGE_THREAD) beyond the busy work per flow, which leaves out preemptions; and the wall time
  * until every line was written; the windows dumped (fewer than FLOWS / 500 when the writer fell
  * behind and new flows went to the overflow counts). Usage: flush-bench [FLOWS [COST_NS]],
  * default 60000 flows and 2000 ns per packet.
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -97,6 +99,16 @@ static void on_dump(void *arg, const struct ft_conn_window *win)
 		ft_connstats_release(b->s, win);
 }
 
+/* The CPU time of the calling thread (user and system), read once per case. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
 /* Busy work for about ns nanoseconds, as the rest of the packet path would take. */
 static void spin(uint64_t ns)
 {
@@ -119,7 +131,7 @@ static void run(size_t max_conns, bool async, uint32_t flows, uint64_t cost_ns)
 	struct bench b = { .async = async };
 	size_t k = 0;
 	uint64_t *dump_ns = malloc((flows / 2 + 1) * sizeof(*dump_ns));
-	uint64_t in_updates = 0, in_loop = 0, t0, t, t1;
+	uint64_t in_updates = 0, in_loop = 0, t0, t, t1, cpu0, cpu;
 	struct ft_flowwriter_counters c;
 	struct ft_packet_info info;
 
@@ -134,6 +146,7 @@ static void run(size_t max_conns, bool async, uint32_t flows, uint64_t cost_ns)
 	info.version = 4;
 	ft_addr_set_v4(&info.src, (const uint8_t[4]){ 100, 64, 0, 1 });
 	t0 = now_ns();
+	cpu0 = thread_cpu_ns();
 	for (uint32_t i = 0; i < flows;) {
 		for (int j = 0; j < BATCH && i < flows; j++, i++) {
 			uint64_t before = b.windows, d;
@@ -155,6 +168,8 @@ static void run(size_t max_conns, bool async, uint32_t flows, uint64_t cost_ns)
 		uv_run(&b.loop, UV_RUN_NOWAIT);
 		in_loop += now_ns() - t;
 	}
+	/* What the loop thread itself spent, with the busy work, preemptions left out. */
+	cpu = thread_cpu_ns() - cpu0;
 	ft_connstats_close(b.s, NULL);
 	ft_flowwriter_get_counters(b.w, &c);
 	ft_flowwriter_close(b.w, NULL);
@@ -162,11 +177,12 @@ static void run(size_t max_conns, bool async, uint32_t flows, uint64_t cost_ns)
 	t = now_ns() - t0;
 	qsort(dump_ns, k, sizeof(*dump_ns), cmp_u64);
 	printf("%-5s max_conns %6zu: %5.0f ns/flow in updates; an update that dumps: median %7.1f "
-	       "us, longest %7.1f us; %4.0f ns/flow in the rest of the loop; %4.0f ms in all, "
-	       "%llu windows\n",
+	       "us, longest %7.1f us; %4.0f ns/flow in the rest of the loop; loop thread CPU %4.0f "
+	       "ns/flow beyond the busy work; %4.0f ms in all, %llu windows\n",
 	       async ? "async" : "sync", max_conns, (double)in_updates / flows,
 	       k ? (double)dump_ns[k / 2] / 1e3 : 0.0, k ? (double)dump_ns[k - 1] / 1e3 : 0.0,
-	       (double)in_loop / flows, (double)t / 1e6, (unsigned long long)b.windows);
+	       (double)in_loop / flows, ((double)cpu - (double)cost_ns * flows) / flows,
+	       (double)t / 1e6, (unsigned long long)b.windows);
 	if (uv_loop_close(&b.loop) != 0)
 		fprintf(stderr, "flush-bench: the loop still had handles\n");
 	free(dump_ns);
