@@ -472,7 +472,7 @@ static bool filtered(const struct ft_flowread_filter *f)
 	return f->has_src || f->has_dst || f->has_host || f->port >= 0 || f->proto >= 0 || f->kinds;
 }
 
-/* "what: N connections, tx N pkts B, rx N pkts B" for an omitted sum that is not zero. */
+/* "what: [N connections, ]tx N pkts B, rx N pkts B" for an omitted sum that is not zero. */
 static void print_omitted(const char *what, const struct ft_flowread_omitted *o)
 {
 	char tb[CELL], rb[CELL];
@@ -481,8 +481,11 @@ static void print_omitted(const char *what, const struct ft_flowread_omitted *o)
 		return;
 	human_bytes(tb, o->tx_bytes);
 	human_bytes(rb, o->rx_bytes);
-	printf("%s: %" PRIu64 " connections, tx %" PRIu64 " pkts %s, rx %" PRIu64 " pkts %s\n",
-	       what, o->conns, o->tx_pkts, tb, o->rx_pkts, rb);
+	printf("%s: ", what);
+	/* The packets of connections that found no room have no count of connections. */
+	if (o->conns)
+		printf("%" PRIu64 " connections, ", o->conns);
+	printf("tx %" PRIu64 " pkts %s, rx %" PRIu64 " pkts %s\n", o->tx_pkts, tb, o->rx_pkts, rb);
 }
 
 /*
