@@ -102,33 +102,38 @@ static bool read_tun_drops(struct ft_worker *w, uint64_t *out)
 /* The baseline at start: a device that existed before (persistent) has counted before us. */
 static void tun_drops_start(struct ft_worker *w)
 {
-	w->tun_drops_ok = read_tun_drops(w, &w->tun_drops_base);
-	w->tun_drops_seen = w->tun_drops_base;
+	w->tun_drops_ok = read_tun_drops(w, &w->tun_drops_raw);
+	w->tun_drops_total = 0;
+}
+
+/* The drops since the last message; a counter that went back (the device replaced) restarts. */
+static bool tun_drops_since(struct ft_worker *w, uint64_t *delta, uint64_t *now)
+{
+	if (!w->tun_drops_ok || !read_tun_drops(w, now))
+		return false;
+	*delta = *now >= w->tun_drops_raw ? *now - w->tun_drops_raw : *now;
+	return true;
 }
 
 bool ft_worker_tun_drops(struct ft_worker *w, uint64_t *total, uint64_t *window)
 {
 	uint64_t now;
 
-	if (!w->tun_drops_ok || !read_tun_drops(w, &now))
+	if (!tun_drops_since(w, window, &now))
 		return false;
-	/* A counter that went back (the device replaced under us) counts from zero again. */
-	*total = now >= w->tun_drops_base ? now - w->tun_drops_base : now;
-	*window = now >= w->tun_drops_seen ? now - w->tun_drops_seen : now;
+	*total = w->tun_drops_total + *window;
 	return true;
 }
 
-/* The drops since the last message, which this one reports. */
+/* The drops since the last message, which this one reports: they are now reported. */
 static bool take_tun_drops(struct ft_worker *w, uint64_t *delta)
 {
-	uint64_t total, window;
+	uint64_t now;
 
-	if (!ft_worker_tun_drops(w, &total, &window))
+	if (!tun_drops_since(w, delta, &now))
 		return false;
-	*delta = window;
-	w->tun_drops_seen += window;
-	if (w->tun_drops_seen != w->tun_drops_base + total)
-		w->tun_drops_seen = w->tun_drops_base + total; /* after a counter reset */
+	w->tun_drops_raw = now;
+	w->tun_drops_total += *delta;
 	return true;
 }
 
@@ -156,7 +161,7 @@ static void submit(struct ft_worker *w, const struct ft_conn_window *win, bool h
 		.tun_dropped = drops,
 	};
 	/* IPFIX sends the total, not the delta: a lost datagram loses nothing of it. */
-	uint64_t total = w->tun_drops_seen - w->tun_drops_base;
+	uint64_t total = w->tun_drops_total;
 	ft_flowwriter_done_cb done = owner ? window_done : NULL;
 
 	if (w->flow) {

@@ -117,9 +117,10 @@ struct ft_worker {
 	size_t n_ipfix;
 	/*
 	 * The TUN device's tx_dropped (packets the kernel dropped at its queue before we read
-	 * them): at start, and at the last flow-log message (worker_flows.c).
+	 * them) as read at the last flow-log message (at start before the first), and the drops
+	 * reported since start (worker_flows.c).
 	 */
-	uint64_t tun_drops_base, tun_drops_seen;
+	uint64_t tun_drops_raw, tun_drops_total;
 	bool tun_drops_ok, tun_drops_warned;
 	struct ft_conn_window flows_final; /* the last message's, when it has drops only */
 	struct ft_uapi_server *uapi;
