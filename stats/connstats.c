@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -18,8 +19,9 @@
  * 2^k >= 2 * max_conns slots with linear probing, so the load factor stays at or below 1/2.
  * A slot is 0 (empty) or (hash >> 32) << 32 | (entry index + 1): the 32-bit tag rejects most
  * other keys on a probe without touching their entry, which matters once the entries no longer
- * fit in the cache. A window ends by resetting the counts and clearing the index; nothing is
- * freed or allocated between create and close.
+ * fit in the cache. A window ends by clearing the index and swapping in the entry arrays of a
+ * spare window; the dumped arrays go back to the spares when their last hold is released.
+ * Windows are allocated on demand up to max_windows and freed only by close.
  *
  * The hash is keyed with a random seed per instance, so that a peer choosing ports and
  * addresses cannot aim its flows at one probe chain.
@@ -39,12 +41,20 @@ _Static_assert(offsetof(struct ft_conn_key, dst) == 17 &&
 		       offsetof(struct ft_conn_key, dst_port) == 38,
 	       "virtual_key() assumes this layout");
 
-enum dump_why { DUMP_PERIOD, DUMP_FULL, DUMP_OTHER };
+enum dump_why { DUMP_PERIOD, DUMP_FULL, DUMP_OTHER, DUMP_FINAL };
 
 struct table {
-	struct ft_conn_entry *entries; /* max_conns of them, n in use */
+	struct ft_conn_entry *entries; /* the filling window's, max_conns of them, n in use */
 	uint64_t *slots;	       /* mask + 1 of them */
 	size_t n;
+};
+
+/* A window's entry arrays; pub is what the dump callback sees. */
+struct window {
+	struct ft_conn_window pub;
+	struct ft_conn_entry *v, *p; /* max_conns each */
+	unsigned int holds;
+	struct window *next_spare;
 };
 
 struct ft_connstats {
@@ -57,9 +67,17 @@ struct ft_connstats {
 	size_t mask;
 	uint64_t seed[6];
 	struct table virt, phys;
-	uint64_t start_ms; /* of the current window, when it is not empty */
+	struct window *filling; /* whose arrays virt and phys use; NULL after the final dump */
+	struct window *spares;	/* released windows, ready to fill */
+	size_t n_windows, max_windows, held; /* allocated; the limit; held by consumers */
+	struct ft_conn_entry overflow[2];    /* virtual, physical: counts of new connections
+					      * that found no room while a dump waited */
+	uint64_t start_ms;		     /* of the current window, when it is not empty */
+	uint64_t seq;			     /* windows dumped */
 	bool shut;
 	bool in_dump;
+	bool dump_waiting; /* a dump is due and waits for a released window */
+	bool closing, timer_closed;
 	struct ft_connstats_counters counters;
 };
 
@@ -132,17 +150,82 @@ static void table_clear(const struct ft_connstats *s, struct table *t)
 	t->n = 0;
 }
 
-static void reset(struct ft_connstats *s)
+static struct window *window_new(size_t max_conns)
 {
-	table_clear(s, &s->virt);
-	table_clear(s, &s->phys);
-	uv_timer_stop(&s->timer);
+	struct window *win = calloc(1, sizeof(*win));
+
+	if (!win)
+		return NULL;
+	win->v = malloc(max_conns * sizeof(*win->v));
+	win->p = malloc(max_conns * sizeof(*win->p));
+	if (!win->v || !win->p) {
+		free(win->v);
+		free(win->p);
+		free(win);
+		return NULL;
+	}
+	return win;
 }
 
-static void dump(struct ft_connstats *s, enum dump_why why)
+static void window_free(struct window *win)
 {
-	if (s->virt.n + s->phys.n == 0)
+	if (!win)
 		return;
+	free(win->v);
+	free(win->p);
+	free(win);
+}
+
+/* A window to fill next: a spare, or a new one while under max_windows; NULL when none. */
+static struct window *take_spare(struct ft_connstats *s)
+{
+	struct window *win = s->spares;
+
+	if (win) {
+		s->spares = win->next_spare;
+		return win;
+	}
+	if (s->n_windows >= s->max_windows || !(win = window_new(s->max_conns)))
+		return NULL;
+	s->n_windows++;
+	return win;
+}
+
+static void counts_of(struct ft_conn_counts *c, struct ft_conn_entry *e)
+{
+	c->tx_packets = e->tx_packets;
+	c->tx_bytes = e->tx_bytes;
+	c->rx_packets = e->rx_packets;
+	c->rx_bytes = e->rx_bytes;
+	e->tx_packets = e->tx_bytes = e->rx_packets = e->rx_bytes = 0;
+}
+
+static bool window_empty(const struct ft_connstats *s)
+{
+	return s->virt.n + s->phys.n == 0;
+}
+
+static void finish_close(struct ft_connstats *s);
+static void on_close(uv_handle_t *handle);
+
+/*
+ * Hands the filling window to the callback and starts the next one in a spare; a final dump
+ * needs no spare. Returns false when the dump must wait for a window to be released.
+ */
+static bool dump(struct ft_connstats *s, enum dump_why why)
+{
+	struct window *win = s->filling, *next = NULL;
+
+	if (window_empty(s)) {
+		s->dump_waiting = false;
+		return true;
+	}
+	if (why != DUMP_FINAL && !(next = take_spare(s))) {
+		if (!s->dump_waiting)
+			s->counters.dumps_deferred++;
+		s->dump_waiting = true;
+		return false;
+	}
 	switch (why) {
 	case DUMP_PERIOD:
 		s->counters.dumps_period++;
@@ -151,14 +234,69 @@ static void dump(struct ft_connstats *s, enum dump_why why)
 		s->counters.dumps_full++;
 		break;
 	case DUMP_OTHER:
+	case DUMP_FINAL:
 		s->counters.dumps_other++;
 		break;
 	}
+	win->pub.start_ms = s->start_ms;
+	win->pub.end_ms = now_ms();
+	win->pub.v = win->v;
+	win->pub.nv = s->virt.n;
+	win->pub.p = win->p;
+	win->pub.np = s->phys.n;
+	counts_of(&win->pub.overflow_v, &s->overflow[0]);
+	counts_of(&win->pub.overflow_p, &s->overflow[1]);
+	win->pub.seq = s->seq++;
+	/* The index is cleared from the entries it points at, before they change hands. */
+	table_clear(s, &s->virt);
+	table_clear(s, &s->phys);
+	uv_timer_stop(&s->timer);
+	s->dump_waiting = false;
+	s->filling = next;
+	s->virt.entries = next ? next->v : NULL;
+	s->phys.entries = next ? next->p : NULL;
+
+	win->holds = 1; /* ours, for the duration of the call */
+	s->held++;
 	s->in_dump = true;
-	s->cb(s->arg, s->start_ms, now_ms(), s->virt.entries, s->virt.n, s->phys.entries,
-	      s->phys.n);
+	s->cb(s->arg, &win->pub);
 	s->in_dump = false;
-	reset(s);
+	ft_connstats_release(s, &win->pub);
+	return true;
+}
+
+/* The window around pub; the callers were given pub by dump(), which owns the window. */
+static struct window *window_of(const struct ft_conn_window *pub)
+{
+	return (struct window *)((uintptr_t)pub - offsetof(struct window, pub));
+}
+
+void ft_connstats_hold(struct ft_connstats *s, const struct ft_conn_window *pub)
+{
+	struct window *win = window_of(pub);
+
+	(void)s;
+	assert(win->holds > 0);
+	win->holds++;
+}
+
+void ft_connstats_release(struct ft_connstats *s, const struct ft_conn_window *pub)
+{
+	struct window *win = window_of(pub);
+
+	assert(win->holds > 0);
+	if (--win->holds > 0)
+		return;
+	s->held--;
+	win->next_spare = s->spares;
+	s->spares = win;
+	if (s->closing) {
+		finish_close(s);
+		return;
+	}
+	/* A dump that waited for this window runs now, unless we are inside a dump already. */
+	if (s->dump_waiting && !s->in_dump && !s->shut)
+		dump(s, DUMP_OTHER);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -190,7 +328,10 @@ static struct ft_conn_entry *lookup(struct ft_connstats *s, struct table *t,
 
 	/* A new connection: the window must make room first, so no dump exceeds max_conns. */
 	if (s->virt.n + s->phys.n >= s->max_conns) {
-		dump(s, DUMP_FULL);
+		if (!dump(s, DUMP_FULL)) {
+			s->counters.overflow_packets++;
+			return &s->overflow[t == &s->phys];
+		}
 		pos = h & s->mask; /* both indexes are empty now */
 	}
 	if (s->virt.n + s->phys.n == 0) {
@@ -404,7 +545,8 @@ void ft_connstats_update_rx_physical(struct ft_connstats *s, const struct ft_add
 void ft_connstats_flush(struct ft_connstats *s)
 {
 	assert(!s->in_dump);
-	dump(s, DUMP_OTHER);
+	if (!s->shut)
+		dump(s, DUMP_OTHER);
 }
 
 void ft_connstats_shutdown(struct ft_connstats *s)
@@ -412,9 +554,10 @@ void ft_connstats_shutdown(struct ft_connstats *s)
 	assert(!s->in_dump);
 	if (s->shut)
 		return;
-	dump(s, DUMP_OTHER);
-	uv_timer_stop(&s->timer);
+	/* Set first: a release from inside the final dump must not start another one. */
 	s->shut = true;
+	dump(s, DUMP_FINAL);
+	uv_timer_stop(&s->timer);
 }
 
 bool ft_connstats_is_shutdown(const struct ft_connstats *s)
@@ -449,7 +592,10 @@ int ft_connstats_extract(struct ft_connstats *s, struct ft_conn_entry **v, size_
 	}
 	*nv = s->virt.n;
 	*np = s->phys.n;
-	reset(s);
+	table_clear(s, &s->virt);
+	table_clear(s, &s->phys);
+	uv_timer_stop(&s->timer);
+	s->dump_waiting = false;
 	return 0;
 }
 
@@ -468,38 +614,55 @@ void ft_connstats_get_counters(const struct ft_connstats *s, struct ft_connstats
 	*out = s->counters;
 }
 
-static void table_free(struct table *t)
+static void free_all(struct ft_connstats *s)
 {
-	free(t->entries);
-	free(t->slots);
+	struct window *win;
+
+	free(s->virt.slots);
+	free(s->phys.slots);
+	window_free(s->filling);
+	while ((win = s->spares)) {
+		s->spares = win->next_spare;
+		window_free(win);
+	}
+	free(s);
+}
+
+/* Frees s once its timer is closed and no window is held any more. */
+static void finish_close(struct ft_connstats *s)
+{
+	ft_connstats_close_cb cb = s->close_cb;
+	void *arg = s->arg;
+
+	if (!s->timer_closed || s->held > 0)
+		return;
+	free_all(s);
+	if (cb)
+		cb(arg);
 }
 
 static void on_close(uv_handle_t *handle)
 {
 	struct ft_connstats *s = handle->data;
-	ft_connstats_close_cb cb = s->close_cb;
-	void *arg = s->arg;
 
-	table_free(&s->virt);
-	table_free(&s->phys);
-	free(s);
-	if (cb)
-		cb(arg);
+	s->timer_closed = true;
+	finish_close(s);
 }
 
 void ft_connstats_close(struct ft_connstats *s, ft_connstats_close_cb cb)
 {
 	ft_connstats_shutdown(s);
 	s->close_cb = cb;
+	s->closing = true;
 	uv_close((uv_handle_t *)&s->timer, on_close);
 }
 
-static int table_init(struct table *t, size_t max_conns, size_t nslots)
+int ft_connstats_set_max_windows(struct ft_connstats *s, size_t max_windows)
 {
-	t->entries = malloc(max_conns * sizeof(*t->entries));
-	t->slots = calloc(nslots, sizeof(*t->slots));
-	t->n = 0;
-	return t->entries && t->slots ? 0 : -ENOMEM;
+	if (max_windows < 2 || s->seq > 0)
+		return -EINVAL;
+	s->max_windows = max_windows;
+	return 0;
 }
 
 static void seed_init(uint64_t seed[6])
@@ -536,19 +699,28 @@ struct ft_connstats *ft_connstats_create(uv_loop_t *loop, uint64_t period_ms, si
 	s->period_ms = period_ms;
 	s->max_conns = max_conns;
 	s->mask = nslots - 1;
+	/* A window is max_conns virtual and max_conns physical entries. */
+	s->max_windows =
+		FT_CONNSTATS_WINDOW_MEMORY / (2 * max_conns * sizeof(struct ft_conn_entry));
+	if (s->max_windows < FT_CONNSTATS_WINDOWS_MIN)
+		s->max_windows = FT_CONNSTATS_WINDOWS_MIN;
+	if (s->max_windows > FT_CONNSTATS_WINDOWS_MAX)
+		s->max_windows = FT_CONNSTATS_WINDOWS_MAX;
 	seed_init(s->seed);
-	err = table_init(&s->virt, max_conns, nslots);
-	if (!err)
-		err = table_init(&s->phys, max_conns, nslots);
+	s->virt.slots = calloc(nslots, sizeof(*s->virt.slots));
+	s->phys.slots = calloc(nslots, sizeof(*s->phys.slots));
+	s->filling = window_new(max_conns);
+	err = s->virt.slots && s->phys.slots && s->filling ? 0 : -ENOMEM;
 	if (!err)
 		err = uv_timer_init(loop, &s->timer);
 	if (err) {
-		table_free(&s->virt);
-		table_free(&s->phys);
-		free(s);
+		free_all(s);
 		errno = -err;
 		return NULL;
 	}
+	s->n_windows = 1;
+	s->virt.entries = s->filling->v;
+	s->phys.entries = s->filling->p;
 	s->timer.data = s;
 	return s;
 }

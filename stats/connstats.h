@@ -29,11 +29,31 @@
  *   - ft_connstats_flush(), ft_connstats_shutdown() or ft_connstats_close() is called.
  * Empty tables are never dumped. Updates to existing connections never flush, block or lose.
  *
- * Threading: everything, updates included, runs on the loop thread; there are no locks. The
- * dump callback runs synchronously on that thread, possibly from inside an update call.
+ * Hand-off. A dump hands the window's tables to the dump callback as a struct ft_conn_window
+ * and goes on counting into a spare pair of tables at once, so that a consumer can format and
+ * write a window off the loop (the thread pool) while the next one fills. A consumer that needs
+ * the window after its callback returns takes a hold (ft_connstats_hold()) and gives it back
+ * with ft_connstats_release(); the tables are reused once the last hold is gone. At most
+ * max_windows windows exist (the one filling and those held): unless set, as many as
+ * FT_CONNSTATS_WINDOW_MEMORY holds, at least FT_CONNSTATS_WINDOWS_MIN and at most
+ * FT_CONNSTATS_WINDOWS_MAX (small windows come fast in a flood: more of them absorb a writer's
+ * pause; large ones are few and costly).
+ * When a dump is due and every other window is still held (the consumer is behind):
+ *   - the dump waits: the window stays open and is dumped as soon as a window is released
+ *     (counted in dumps_deferred);
+ *   - updates of connections already in the window go on as usual;
+ *   - a new connection finds no room: its counts go to the window's overflow counts
+ *     (overflow_v, overflow_p of the window dumped), never lost, never blocking.
+ * The final dump (shutdown, close) needs no spare and never waits.
  *
- * Memory: two tables of max_conns entries and their indexes, allocated by create; the update
- * path never allocates, whatever the traffic.
+ * Threading: everything, updates included, runs on the loop thread; there are no locks. The
+ * dump callback runs synchronously on that thread, possibly from inside an update call or
+ * from inside ft_connstats_release(). A window's entries may be read from any thread while it
+ * is held; hold and release are loop-thread calls.
+ *
+ * Memory: one window of max_conns virtual and max_conns physical entries and the two indexes,
+ * allocated by create; further windows are allocated by the first dump that needs one (at most
+ * max_windows in all) and kept until close. Updates that do not dump never allocate.
  */
 
 /* A connection key: 40 bytes with no padding, so that keys compare with memcmp. */
@@ -48,17 +68,34 @@ struct ft_conn_entry {
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
 };
 
+/* Counts summed over connections that have no entry of their own. */
+struct ft_conn_counts {
+	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+};
+
+/*
+ * A dumped window. start_ms and end_ms: wall-clock milliseconds since the Unix epoch
+ * (CLOCK_REALTIME) of the window's first insert and of the dump. v[0..nv) and p[0..np) are the
+ * virtual and physical entries in insertion order. overflow_v and overflow_p: the counts of new
+ * connections that found no room while the dump waited for a window (see "Hand-off"); zero
+ * unless the consumer fell behind. seq: the windows dumped before this one.
+ */
+struct ft_conn_window {
+	uint64_t start_ms, end_ms;
+	const struct ft_conn_entry *v, *p;
+	size_t nv, np;
+	struct ft_conn_counts overflow_v, overflow_p;
+	uint64_t seq;
+};
+
 struct ft_connstats;
 
 /*
- * start_ms and end_ms: wall-clock milliseconds since the Unix epoch (CLOCK_REALTIME) of the
- * window's first insert and of the dump. v[0..nv) and p[0..np) are the virtual and physical
- * entries in insertion order, valid only during the call; copy what you keep. The callback must
- * not call the update, flush, extract, shutdown or close functions of the same instance.
+ * win is valid during the call, and after it while the callback (or whoever it hands the window
+ * to) holds it: ft_connstats_hold() during the call, ft_connstats_release() later. The callback
+ * must not call the update, flush, extract, shutdown or close functions of the same instance.
  */
-typedef void (*ft_connstats_dump_cb)(void *arg, uint64_t start_ms, uint64_t end_ms,
-				     const struct ft_conn_entry *v, size_t nv,
-				     const struct ft_conn_entry *p, size_t np);
+typedef void (*ft_connstats_dump_cb)(void *arg, const struct ft_conn_window *win);
 /* Runs after the memory of the instance is freed; arg is the create argument. */
 typedef void (*ft_connstats_close_cb)(void *arg);
 
@@ -70,7 +107,14 @@ struct ft_connstats_counters {
 	uint64_t dumps_period;			  /* dumps by the timer */
 	uint64_t dumps_full;			  /* dumps because max_conns was reached */
 	uint64_t dumps_other;			  /* flush, shutdown, close */
+	uint64_t dumps_deferred;   /* dumps that waited for a window to be released */
+	uint64_t overflow_packets; /* packets counted in a window's overflow counts */
 };
+
+/* The default of max_windows: what the memory bound holds, within these limits. */
+#define FT_CONNSTATS_WINDOW_MEMORY (32u << 20)
+#define FT_CONNSTATS_WINDOWS_MIN 4
+#define FT_CONNSTATS_WINDOWS_MAX 32
 
 /*
  * Creates the statistics of one loop, no I/O. period_ms 0: no timer. max_conns >= 1 bounds the
@@ -79,6 +123,21 @@ struct ft_connstats_counters {
  */
 struct ft_connstats *ft_connstats_create(uv_loop_t *loop, uint64_t period_ms, size_t max_conns,
 					 ft_connstats_dump_cb cb, void *arg);
+
+/*
+ * Sets max_windows (>= 2: the window filling and at least one held); before the first dump.
+ * 0 or -EINVAL.
+ */
+int ft_connstats_set_max_windows(struct ft_connstats *s, size_t max_windows);
+
+/* Keeps win (a window given to the dump callback) after the callback returns. */
+void ft_connstats_hold(struct ft_connstats *s, const struct ft_conn_window *win);
+/*
+ * Gives a hold back; the window's tables are reused once none is left, and a dump that waited
+ * for them runs (its callback from inside this call). Valid after close too, until the last
+ * hold is gone: only then does the close callback run.
+ */
+void ft_connstats_release(struct ft_connstats *s, const struct ft_conn_window *win);
 
 /* Parses pkt and counts it as sent (tx) or received (rx, src and dst swapped). */
 void ft_connstats_update_tx_virtual(struct ft_connstats *s, const uint8_t *pkt, size_t len);
@@ -130,7 +189,8 @@ void ft_connstats_get_counters(const struct ft_connstats *s, struct ft_connstats
 
 /*
  * Shuts down (the final flush), then closes the timer; cb (may be NULL) runs from the loop once
- * the memory is freed. s must not be used after this call.
+ * the memory is freed, which waits for every held window to be released. s must not be used
+ * after this call, but for ft_connstats_release() of the windows still held.
  */
 void ft_connstats_close(struct ft_connstats *s, ft_connstats_close_cb cb);
 

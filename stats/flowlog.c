@@ -41,6 +41,8 @@ struct writer {
 	size_t in_line;	   /* entries in the current line */
 	int lines;
 	bool failed;
+	uint64_t omitted_conns;			    /* virtual entries left out by the limit */
+	struct ft_conn_counts omitted_v, omitted_p; /* their sums, and the overflow */
 };
 
 static void buf_reserve(struct writer *w, size_t more)
@@ -113,6 +115,30 @@ void ft_flowlog_time(char buf[32], uint64_t ms)
 	snprintf(buf + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
 }
 
+/* ,"name":{"conns":N,"txPkts":...} with the zero fields left out; nothing when all are zero. */
+static void put_omitted(struct writer *w, const char *name, uint64_t conns,
+			const struct ft_conn_counts *c)
+{
+	const uint64_t v[] = { conns, c->tx_packets, c->tx_bytes, c->rx_packets, c->rx_bytes };
+	static const char *const names[] = { "conns", "txPkts", "txBytes", "rxPkts", "rxBytes" };
+	const char *sep = "";
+	char n[48];
+
+	if (!(conns | c->tx_packets | c->tx_bytes | c->rx_packets | c->rx_bytes))
+		return;
+	buf_puts(w, ",\"");
+	buf_puts(w, name);
+	buf_puts(w, "\":{");
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (!v[i])
+			continue;
+		snprintf(n, sizeof(n), "%s\"%s\":%" PRIu64, sep, names[i], v[i]);
+		buf_puts(w, n);
+		sep = ",";
+	}
+	buf_puts(w, "}");
+}
+
 static void begin_line(struct writer *w)
 {
 	char t[32];
@@ -131,11 +157,19 @@ static void begin_line(struct writer *w)
 	buf_puts(w, "\",\"end\":\"");
 	buf_puts(w, t);
 	buf_puts(w, "\"");
-	if (w->meta->lost && w->lines == 0) {
-		char n[32];
+	if (w->lines == 0) {
+		char n[48];
 
-		snprintf(n, sizeof(n), ",\"lost\":%" PRIu64, w->meta->lost);
-		buf_puts(w, n);
+		if (w->meta->lost) {
+			snprintf(n, sizeof(n), ",\"lost\":%" PRIu64, w->meta->lost);
+			buf_puts(w, n);
+		}
+		if (w->meta->has_tun_dropped) {
+			snprintf(n, sizeof(n), ",\"tunDropped\":%" PRIu64, w->meta->tun_dropped);
+			buf_puts(w, n);
+		}
+		put_omitted(w, "omittedTraffic", w->omitted_conns, &w->omitted_v);
+		put_omitted(w, "omittedPhysicalTraffic", 0, &w->omitted_p);
 	}
 	w->bucket = -1;
 	w->in_array = 0;
@@ -267,7 +301,7 @@ static int compare_entries(const void *pa, const void *pb)
 	return 0;
 }
 
-static enum bucket classify(const struct ft_flowlog_meta *meta, const struct ft_conn_key *k)
+uint8_t ft_flowlog_bucket(const struct ft_flowlog_meta *meta, const struct ft_conn_key *k)
 {
 	enum ft_flowlog_addr_kind s, d;
 
@@ -284,6 +318,66 @@ static enum bucket classify(const struct ft_flowlog_meta *meta, const struct ft_
 	return B_EXIT;
 }
 
+static enum bucket bucket_of(const struct ft_flowlog_meta *meta, const struct ft_conn_entry *v,
+			     size_t i)
+{
+	uint8_t b = meta->buckets ? meta->buckets[i] : ft_flowlog_bucket(meta, &v[i].key);
+
+	return b < B_PHYSICAL ? (enum bucket)b : B_EXIT;
+}
+
+static uint64_t entry_bytes(const struct ft_conn_entry *e)
+{
+	uint64_t a = e->tx_bytes, b = e->rx_bytes;
+
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Largest first by bytes, then packets, then the key: the same choice on every run. */
+static int compare_size(const void *pa, const void *pb)
+{
+	const struct ft_conn_entry *a = *(const struct ft_conn_entry *const *)pa;
+	const struct ft_conn_entry *b = *(const struct ft_conn_entry *const *)pb;
+	uint64_t x = entry_bytes(a), y = entry_bytes(b);
+
+	if (x != y)
+		return x > y ? -1 : 1;
+	x = a->tx_packets + a->rx_packets;
+	y = b->tx_packets + b->rx_packets;
+	if (x != y)
+		return x > y ? -1 : 1;
+	return compare_entries(pa, pb);
+}
+
+static void counts_add(struct ft_conn_counts *c, const struct ft_conn_counts *d)
+{
+	c->tx_packets += d->tx_packets;
+	c->tx_bytes += d->tx_bytes;
+	c->rx_packets += d->rx_packets;
+	c->rx_bytes += d->rx_bytes;
+}
+
+/*
+ * With a limit, keeps the max_entries largest virtual entries in sorted[0..*n) (each a pointer
+ * into v, with its index in idx) and sums the others into w's omitted counts.
+ */
+static void apply_limit(struct writer *w, const struct ft_conn_entry **sorted, size_t *n)
+{
+	const struct ft_flowlog_meta *meta = w->meta;
+
+	if (!meta->limited || *n <= meta->max_entries)
+		return;
+	qsort(sorted, *n, sizeof(*sorted), compare_size);
+	for (size_t i = meta->max_entries; i < *n; i++) {
+		struct ft_conn_counts c = { sorted[i]->tx_packets, sorted[i]->tx_bytes,
+					    sorted[i]->rx_packets, sorted[i]->rx_bytes };
+
+		counts_add(&w->omitted_v, &c);
+		w->omitted_conns++;
+	}
+	*n = meta->max_entries;
+}
+
 int ft_flowlog_format(struct ft_flowlog_buf *out, const struct ft_flowlog_meta *meta,
 		      uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v, size_t nv,
 		      const struct ft_conn_entry *p, size_t np)
@@ -297,21 +391,32 @@ int ft_flowlog_format(struct ft_flowlog_buf *out, const struct ft_flowlog_meta *
 		.committed = out->len,
 		.bucket = -1,
 	};
-	const struct ft_conn_entry **sorted;
-	size_t counts[B_COUNT] = { 0 }, offsets[B_COUNT], total = nv + np;
+	const struct ft_conn_entry **sorted, **kept;
+	size_t counts[B_COUNT] = { 0 }, offsets[B_COUNT], total = nv + np, nkept = nv;
+	uint8_t *bucket;
 
-	sorted = malloc((total ? total : 1) * sizeof(*sorted));
+	/* One allocation: the entries as kept, then placed by bucket, and each one's bucket. */
+	sorted = malloc((total ? total : 1) * (2 * sizeof(*sorted) + 1));
 	if (!sorted)
 		return -ENOMEM;
+	kept = sorted + total;
+	bucket = (uint8_t *)(kept + total);
+	w.omitted_v = meta->overflow_v;
+	w.omitted_p = meta->overflow_p;
+	for (size_t i = 0; i < nv; i++) {
+		bucket[i] = (uint8_t)bucket_of(meta, v, i);
+		kept[i] = &v[i];
+	}
+	apply_limit(&w, kept, &nkept);
 	/* Two passes: count each bucket, then place each entry at its bucket's offset. */
-	for (size_t i = 0; i < nv; i++)
-		counts[classify(meta, &v[i].key)]++;
+	for (size_t i = 0; i < nkept; i++)
+		counts[bucket[kept[i] - v]]++;
 	counts[B_PHYSICAL] = np;
 	offsets[0] = 0;
 	for (int b = 1; b < B_COUNT; b++)
 		offsets[b] = offsets[b - 1] + counts[b - 1];
-	for (size_t i = 0; i < nv; i++)
-		sorted[offsets[classify(meta, &v[i].key)]++] = &v[i];
+	for (size_t i = 0; i < nkept; i++)
+		sorted[offsets[bucket[kept[i] - v]]++] = kept[i];
 	for (size_t i = 0; i < np; i++)
 		sorted[offsets[B_PHYSICAL]++] = &p[i];
 

@@ -458,6 +458,46 @@ static int get_time(json_t *root, const char *name, uint64_t *out, char *err, si
 	return 0;
 }
 
+/* An optional {"conns":N,"txPkts":N,...} object; every member optional, no other allowed. */
+static int get_omitted(json_t *root, const char *name, struct ft_flowread_omitted *o, char *err,
+		       size_t errlen)
+{
+	static const char *const names[] = { "conns", "txPkts", "txBytes", "rxPkts", "rxBytes" };
+	uint64_t *dst[] = { &o->conns, &o->tx_pkts, &o->tx_bytes, &o->rx_pkts, &o->rx_bytes };
+	json_t *v = json_object_get(root, name);
+	size_t known = 0;
+
+	memset(o, 0, sizeof(*o));
+	if (!v)
+		return 0;
+	if (!json_is_object(v)) {
+		set_err(err, errlen, "\"%s\" is not an object", name);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!get_count(v, names[i], dst[i])) {
+			set_err(err, errlen, "%s: \"%s\" is not a non-negative integer", name,
+				names[i]);
+			return -EINVAL;
+		}
+		known += json_object_get(v, names[i]) != NULL;
+	}
+	if (known != json_object_size(v)) {
+		set_err(err, errlen, "\"%s\" has an unknown member", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void omitted_add(struct ft_flowread_omitted *a, const struct ft_flowread_omitted *b)
+{
+	a->conns = ft_flowread_add_sat(a->conns, b->conns);
+	a->tx_pkts = ft_flowread_add_sat(a->tx_pkts, b->tx_pkts);
+	a->tx_bytes = ft_flowread_add_sat(a->tx_bytes, b->tx_bytes);
+	a->rx_pkts = ft_flowread_add_sat(a->rx_pkts, b->rx_pkts);
+	a->rx_bytes = ft_flowread_add_sat(a->rx_bytes, b->rx_bytes);
+}
+
 static int parse_root(struct ft_flowread_msg *m, json_t *root, char *err, size_t errlen)
 {
 	json_t *id, *name, *arr;
@@ -488,6 +528,14 @@ static int parse_root(struct ft_flowread_msg *m, json_t *root, char *err, size_t
 		set_err(err, errlen, "\"lost\" is not a non-negative integer");
 		return -EINVAL;
 	}
+	m->has_tun_dropped = json_object_get(root, "tunDropped") != NULL;
+	if (!get_count(root, "tunDropped", &m->tun_dropped)) {
+		set_err(err, errlen, "\"tunDropped\" is not a non-negative integer");
+		return -EINVAL;
+	}
+	if ((ret = get_omitted(root, "omittedTraffic", &m->omitted, err, errlen)) < 0 ||
+	    (ret = get_omitted(root, "omittedPhysicalTraffic", &m->omitted_phys, err, errlen)) < 0)
+		return ret;
 	for (unsigned k = 0; k < FT_FLOWREAD_NKINDS; k++) {
 		arr = json_object_get(root, kind_fields[k]);
 		if (!arr)
@@ -555,6 +603,10 @@ int ft_flowread_merge(struct ft_flowread_msg *dst, const struct ft_flowread_msg 
 	dst->n += src->n;
 	if (src->lost > dst->lost)
 		dst->lost = src->lost;
+	dst->has_tun_dropped |= src->has_tun_dropped;
+	dst->tun_dropped = ft_flowread_add_sat(dst->tun_dropped, src->tun_dropped);
+	omitted_add(&dst->omitted, &src->omitted);
+	omitted_add(&dst->omitted_phys, &src->omitted_phys);
 	return 0;
 }
 
@@ -599,220 +651,4 @@ bool ft_flowread_entry_match(const struct ft_flowread_filter *f, const struct ft
 	    !ft_flowread_cidr_match(&f->host, &k->dst))
 		return false;
 	return true;
-}
-
-static const char *const group_names[] = { "flow", "src", "dst", "pair", "peer" };
-
-int ft_flowread_group_parse(const char *s, enum ft_flowread_group *g)
-{
-	for (size_t i = 0; i < sizeof(group_names) / sizeof(group_names[0]); i++)
-		if (strcmp(s, group_names[i]) == 0) {
-			*g = (enum ft_flowread_group)i;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-/*
- * Open addressing with linear probing over an array of row indexes, so that the rows stay
- * in one dense array that sorting can reorder; the index is rebuilt after a sort.
- */
-struct ft_flowread_agg {
-	enum ft_flowread_group group;
-	struct ft_flowread_row *rows;
-	size_t n, cap;
-	uint64_t seq;	 /* windows added so far */
-	uint32_t *slots; /* row index + 1; 0 is empty */
-	size_t nslots;	 /* a power of two, at least twice n */
-};
-
-struct ft_flowread_agg *ft_flowread_agg_create(enum ft_flowread_group g)
-{
-	struct ft_flowread_agg *a = calloc(1, sizeof(*a));
-
-	if (!a) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	a->group = g;
-	return a;
-}
-
-void ft_flowread_agg_destroy(struct ft_flowread_agg *a)
-{
-	if (!a)
-		return;
-	free(a->rows);
-	free(a->slots);
-	free(a);
-}
-
-/* FNV-1a: keys are small and this is not exposed to an attacker who picks them for speed. */
-static uint64_t key_hash(const struct ft_flowread_key *k)
-{
-	const uint8_t *p = (const uint8_t *)k;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return h;
-}
-
-static void reindex(struct ft_flowread_agg *a)
-{
-	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
-	for (size_t i = 0; i < a->n; i++) {
-		size_t s = (size_t)key_hash(&a->rows[i].e.key) & (a->nslots - 1);
-
-		while (a->slots[s])
-			s = (s + 1) & (a->nslots - 1);
-		a->slots[s] = (uint32_t)(i + 1);
-	}
-}
-
-static int grow(struct ft_flowread_agg *a)
-{
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		struct ft_flowread_row *r;
-
-		if (cap > UINT32_MAX / 2)
-			return -ENOMEM;
-		r = realloc(a->rows, cap * sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		a->rows = r;
-		a->cap = cap;
-	}
-	if ((a->n + 1) * 2 > a->nslots) {
-		size_t ns = a->nslots ? a->nslots * 2 : 128;
-		uint32_t *s = calloc(ns, sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		free(a->slots);
-		a->slots = s;
-		a->nslots = ns;
-		reindex(a);
-	}
-	return 0;
-}
-
-static void group_key(enum ft_flowread_group g, const struct ft_flowread_key *in,
-		      struct ft_flowread_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->kind = in->kind;
-	switch (g) {
-	case FT_FLOWREAD_GROUP_FLOW:
-		*k = *in;
-		k->wild = 0;
-		return;
-	case FT_FLOWREAD_GROUP_SRC:
-		k->src = in->src;
-		k->wild = FT_FLOWREAD_W_DST;
-		break;
-	case FT_FLOWREAD_GROUP_DST:
-		k->dst = in->dst;
-		k->wild = FT_FLOWREAD_W_SRC;
-		break;
-	case FT_FLOWREAD_GROUP_PAIR:
-		k->src = in->src;
-		k->dst = in->dst;
-		k->wild = 0;
-		break;
-	case FT_FLOWREAD_GROUP_PEER:
-		/* The peer is kept in dst for every kind, so that one column shows it. */
-		k->dst = in->kind == FT_FLOWREAD_PHYSICAL ? in->src : in->dst;
-		k->wild = FT_FLOWREAD_W_SRC;
-		break;
-	}
-	k->wild |= FT_FLOWREAD_W_PROTO | FT_FLOWREAD_W_SPORT | FT_FLOWREAD_W_DPORT;
-	/* Invalid entries have no address: keep them apart from everything else. */
-	if (in->proto == FT_PROTO_INVALID) {
-		k->proto = FT_PROTO_INVALID;
-		k->wild &= (uint8_t)~FT_FLOWREAD_W_PROTO;
-	}
-}
-
-static int agg_add(struct ft_flowread_agg *a, const struct ft_flowread_msg *m,
-		   const struct ft_flowread_entry *e)
-{
-	struct ft_flowread_key k;
-	struct ft_flowread_row *r;
-	size_t s;
-
-	group_key(a->group, &e->key, &k);
-	if (grow(a) < 0)
-		return -ENOMEM;
-	s = (size_t)key_hash(&k) & (a->nslots - 1);
-	while (a->slots[s] && memcmp(&a->rows[a->slots[s] - 1].e.key, &k, sizeof(k)) != 0)
-		s = (s + 1) & (a->nslots - 1);
-	if (a->slots[s]) {
-		r = &a->rows[a->slots[s] - 1];
-	} else {
-		r = &a->rows[a->n++];
-		memset(r, 0, sizeof(*r));
-		r->e.key = k;
-		r->first_ms = m->start_ms;
-		r->last_ms = m->end_ms;
-		a->slots[s] = (uint32_t)a->n;
-	}
-	r->e.tx_pkts = ft_flowread_add_sat(r->e.tx_pkts, e->tx_pkts);
-	r->e.tx_bytes = ft_flowread_add_sat(r->e.tx_bytes, e->tx_bytes);
-	r->e.rx_pkts = ft_flowread_add_sat(r->e.rx_pkts, e->rx_pkts);
-	r->e.rx_bytes = ft_flowread_add_sat(r->e.rx_bytes, e->rx_bytes);
-	if (m->start_ms < r->first_ms)
-		r->first_ms = m->start_ms;
-	if (m->end_ms > r->last_ms)
-		r->last_ms = m->end_ms;
-	/* Several entries of one window can fall into one group: count the window once. */
-	if (r->seq != a->seq) {
-		r->seq = a->seq;
-		r->windows++;
-	}
-	return 0;
-}
-
-int ft_flowread_agg_add(struct ft_flowread_agg *a, const struct ft_flowread_msg *m,
-			const struct ft_flowread_entry *e, size_t n)
-{
-	a->seq++;
-	for (size_t i = 0; i < n; i++)
-		if (agg_add(a, m, &e[i]) < 0)
-			return -ENOMEM;
-	return 0;
-}
-
-static int cmp_by_bytes(const void *pa, const void *pb)
-{
-	const struct ft_flowread_row *a = pa, *b = pb;
-	uint64_t va = ft_flowread_add_sat(a->e.tx_bytes, a->e.rx_bytes);
-	uint64_t vb = ft_flowread_add_sat(b->e.tx_bytes, b->e.rx_bytes);
-
-	if (va != vb)
-		return va > vb ? -1 : 1;
-	return memcmp(&a->e.key, &b->e.key, sizeof(a->e.key));
-}
-
-static int cmp_by_packets(const void *pa, const void *pb)
-{
-	const struct ft_flowread_row *a = pa, *b = pb;
-	uint64_t va = ft_flowread_add_sat(a->e.tx_pkts, a->e.rx_pkts);
-	uint64_t vb = ft_flowread_add_sat(b->e.tx_pkts, b->e.rx_pkts);
-
-	if (va != vb)
-		return va > vb ? -1 : 1;
-	return cmp_by_bytes(pa, pb);
-}
-
-size_t ft_flowread_agg_sort(struct ft_flowread_agg *a, bool by_packets,
-			    const struct ft_flowread_row **rows)
-{
-	if (a->n)
-		qsort(a->rows, a->n, sizeof(*a->rows), by_packets ? cmp_by_packets : cmp_by_bytes);
-	if (a->nslots)
-		reindex(a);
-	*rows = a->rows;
-	return a->n;
 }

@@ -12,7 +12,8 @@
  * Reading flow logs back: the parsing, filtering and aggregation behind `flowtun flows`, as a
  * library so that it is testable without the command. The input is what stats/flowlog.h
  * writes (JSON Lines in the shape of Tailscale's flow logs, proto 255 for fragments,
- * {"invalid":true} entries, optional "nodeName" and "lost").
+ * {"invalid":true} entries, optional "nodeName", "lost", "tunDropped", "omittedTraffic" and
+ * "omittedPhysicalTraffic").
  *
  * One line parses into one struct ft_flowread_msg. Lines of one message split by the writer
  * share nodeId, start and end: ft_flowread_same_window() says so, ft_flowread_merge() joins
@@ -56,12 +57,20 @@ struct ft_flowread_entry {
 	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
 };
 
+/* What a message sums up without entries ("omittedTraffic"); zero when absent. */
+struct ft_flowread_omitted {
+	uint64_t conns, tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+};
+
 /* One line, or a window merged from several. Owns node_id, node_name and entries. */
 struct ft_flowread_msg {
 	char *node_id;
 	char *node_name; /* NULL when absent */
 	uint64_t start_ms, end_ms;
 	uint64_t lost; /* 0 when absent */
+	bool has_tun_dropped;
+	uint64_t tun_dropped; /* the kernel's drops at the TUN queue since the last message */
+	struct ft_flowread_omitted omitted, omitted_phys; /* virtual, physical */
 	struct ft_flowread_entry *entries;
 	size_t n, cap;
 };
@@ -80,7 +89,10 @@ int ft_flowread_parse(struct ft_flowread_msg *m, const char *line, size_t len, c
 void ft_flowread_msg_free(struct ft_flowread_msg *m);
 /* True when a and b are lines of one message: same nodeId, start and end. */
 bool ft_flowread_same_window(const struct ft_flowread_msg *a, const struct ft_flowread_msg *b);
-/* Appends src's entries to dst and keeps the larger "lost"; 0 or -ENOMEM. */
+/*
+ * Appends src's entries to dst, keeps the larger "lost" and adds up tunDropped and the
+ * omitted sums (the writer puts them on the first line only); 0 or -ENOMEM.
+ */
 int ft_flowread_merge(struct ft_flowread_msg *dst, const struct ft_flowread_msg *src);
 /* Moves src into dst (dst's old contents freed); src is left zeroed. */
 void ft_flowread_move(struct ft_flowread_msg *dst, struct ft_flowread_msg *src);
@@ -166,8 +178,14 @@ struct ft_flowread_agg;
 
 /* "flow", "src", "dst", "pair", "peer" into *g; 0 or -EINVAL. */
 int ft_flowread_group_parse(const char *s, enum ft_flowread_group *g);
-/* NULL with errno ENOMEM. */
+/*
+ * NULL with errno ENOMEM. The groups are hashed with SipHash-2-4 (libsodium's
+ * crypto_shorthash) under a random key of this aggregation, so that addresses and ports
+ * chosen by whoever sent the traffic cannot aim the logged flows at one probe chain.
+ */
 struct ft_flowread_agg *ft_flowread_agg_create(enum ft_flowread_group g);
+/* The hash of a group key under a's key: for tests (two aggregations hash apart). */
+uint64_t ft_flowread_agg_hash(const struct ft_flowread_agg *a, const struct ft_flowread_key *k);
 void ft_flowread_agg_destroy(struct ft_flowread_agg *a);
 /*
  * Adds e[0..n), entries of window m (m's own entries, or those of them that passed a filter),

@@ -7,9 +7,15 @@
  * Timer: refresh_timer re-sends the template set to every collector each template_refresh_ms
  * (RFC 7011 section 8.4: over UDP, templates are sent again periodically, since a collector
  * may start, or lose a datagram, at any time).
+ *
+ * Submitted windows (struct xjob, a FIFO) are encoded and sent by export_work on the thread
+ * pool, one at a time: the encoder (sequence number) and the sockets are that thread's while a
+ * window is in flight, and the loop touches neither; the counters of the sends go to the job
+ * and are added to the exporter's on the loop (export_done).
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -53,6 +59,10 @@ static const struct template tmpls[FT_IPFIX_T_COUNT] = {
 	{ FT_IPFIX_T_PHYS_V6_OUT, 8, { F(DST_V6, 16), F(DST_PORT, 2), COMMON } },
 	{ FT_IPFIX_T_PHYS_V6_IN, 8, { F(SRC_V6, 16), F(SRC_PORT, 2), COMMON } },
 };
+/* The options template: its first field is the scope. */
+static const struct template opt_tmpl = { FT_IPFIX_T_IGNORED,
+					  2,
+					  { F(DOMAIN_ID, 4), F(IGNORED_PACKETS, 8) } };
 #undef COMMON
 #undef F
 
@@ -62,6 +72,8 @@ struct record {
 	uint16_t sport, dport;
 	uint8_t proto, dir;
 	uint64_t packets, bytes, start_ms, end_ms;
+	uint32_t domain;
+	uint64_t ignored;
 };
 
 static uint8_t *put16(uint8_t *p, uint16_t v)
@@ -101,6 +113,12 @@ static size_t template_set_len(void)
 	return n;
 }
 
+/* The options template set: its header, then id, field count, scope field count, fields. */
+static size_t options_set_len(void)
+{
+	return FT_IPFIX_SET_HDR_LEN + 6 + 4u * opt_tmpl.n;
+}
+
 static uint8_t *put_record(uint8_t *p, const struct template *t, const struct record *r)
 {
 	for (uint16_t i = 0; i < t->n; i++) {
@@ -129,6 +147,12 @@ static uint8_t *put_record(uint8_t *p, const struct template *t, const struct re
 			break;
 		case FT_IPFIX_IE_PACKET_DELTA:
 			p = put64(p, r->packets);
+			break;
+		case FT_IPFIX_IE_DOMAIN_ID:
+			p = put32(p, r->domain);
+			break;
+		case FT_IPFIX_IE_IGNORED_PACKETS:
+			p = put64(p, r->ignored);
 			break;
 		case FT_IPFIX_IE_OCTET_DELTA:
 			p = put64(p, r->bytes);
@@ -209,10 +233,10 @@ static void msg_send(struct msg *m)
 		m->sent++;
 }
 
+/* The template set and the options template set. */
 static void put_templates(struct msg *m)
 {
 	uint8_t *p = m->buf + m->len;
-	const uint8_t *set = p;
 
 	p = put16(p, FT_IPFIX_SET_TEMPLATE);
 	p = put16(p, (uint16_t)template_set_len());
@@ -224,7 +248,16 @@ static void put_templates(struct msg *m)
 			p = put16(p, tmpls[i].f[j].len);
 		}
 	}
-	m->len += (size_t)(p - set);
+	p = put16(p, FT_IPFIX_SET_OPTIONS_TEMPLATE);
+	p = put16(p, (uint16_t)options_set_len());
+	p = put16(p, opt_tmpl.id);
+	p = put16(p, opt_tmpl.n);
+	p = put16(p, 1); /* the scope: observationDomainId */
+	for (uint16_t j = 0; j < opt_tmpl.n; j++) {
+		p = put16(p, opt_tmpl.f[j].ie);
+		p = put16(p, opt_tmpl.f[j].len);
+	}
+	m->len = (size_t)(p - m->buf);
 }
 
 static void add_record(struct msg *m, const struct template *t, const struct record *r)
@@ -360,6 +393,11 @@ int ft_ipfix_encode(struct ft_ipfix_encoder *e, uint32_t export_time, bool with_
 	add_virtual(m, AF_INET6, start_ms, end_ms, v, nv);
 	for (uint16_t tid = FT_IPFIX_T_PHYS_V4_OUT; tid <= FT_IPFIX_T_PHYS_V6_IN; tid++)
 		add_physical(m, tid, start_ms, end_ms, p, np);
+	if (e->has_ignored) {
+		struct record r = { .domain = e->domain_id, .ignored = e->ignored_total };
+
+		add_record(m, &opt_tmpl, &r);
+	}
 	if (m->len && !m->err)
 		msg_send(m);
 	rc = m->err ? m->err : m->sent;
@@ -369,8 +407,22 @@ int ft_ipfix_encode(struct ft_ipfix_encoder *e, uint32_t export_time, bool with_
 
 /* ---- the exporter ------------------------------------------------------------------------ */
 
+struct xjob {
+	struct xjob *next;
+	const struct ft_conn_window *win;
+	bool has_ignored;
+	uint64_t ignored_total;
+	ft_ipfix_done_cb done;
+	void *done_arg;
+	bool templates;
+	struct ft_ipfix_counters c; /* the sends of this window */
+};
+
 struct ft_ipfix_exporter {
 	uv_loop_t *loop;
+	struct xjob *jobs, **jobs_tail; /* the head is in flight when busy */
+	bool busy, templates_due, closing;
+	uv_work_t work;
 	struct sockaddr_storage collectors[FT_IPFIX_MAX_COLLECTORS];
 	int fds[FT_IPFIX_MAX_COLLECTORS];
 	size_t n;
@@ -451,6 +503,7 @@ struct ft_ipfix_exporter *ft_ipfix_exporter_create(uv_loop_t *loop,
 	x->refresh_ms = cfg->template_refresh_ms ? cfg->template_refresh_ms
 						 : FT_IPFIX_TEMPLATE_REFRESH_MS;
 	x->arg = cfg->arg;
+	x->jobs_tail = &x->jobs;
 	uv_timer_init(loop, &x->refresh_timer);
 	x->refresh_timer.data = x;
 	return x;
@@ -461,49 +514,85 @@ static socklen_t addr_len(const struct sockaddr_storage *ss)
 	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
+struct send_ctx {
+	struct ft_ipfix_exporter *x;
+	struct ft_ipfix_counters *c; /* where the sends are counted */
+};
+
 /* Sends one message to every collector; errors are counted, never fatal. */
 static int send_all(void *arg, const uint8_t *msg, size_t len)
 {
-	struct ft_ipfix_exporter *x = arg;
+	struct send_ctx *ctx = arg;
+	struct ft_ipfix_exporter *x = ctx->x;
+	struct ft_ipfix_counters *c = ctx->c;
 
 	for (size_t i = 0; i < x->n; i++) {
 		ssize_t r = send(x->fds[i], msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (r == (ssize_t)len) {
-			x->c.messages++;
-			x->c.bytes += len;
+			c->messages++;
+			c->bytes += len;
 			continue;
 		}
-		x->c.send_errors++;
-		x->c.last_error = r < 0 ? -errno : -EMSGSIZE;
+		c->send_errors++;
+		c->last_error = r < 0 ? -errno : -EMSGSIZE;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
-			x->c.send_again++;
+			c->send_again++;
 	}
 	return 0;
+}
+
+/* Encodes and sends; the sends are counted in c. Records and skipped are the encoder's. */
+static void encode_send(struct ft_ipfix_exporter *x, struct ft_ipfix_counters *c, bool templates,
+			uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
+			size_t nv, const struct ft_conn_entry *p, size_t np)
+{
+	struct send_ctx ctx = { .x = x, .c = c };
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ft_ipfix_encode(&x->enc, (uint32_t)ts.tv_sec, templates, start_ms, end_ms, v, nv, p, np,
+			    send_all, &ctx) < 0) {
+		c->send_errors++;
+		c->last_error = -ENOMEM;
+	}
+	if (templates)
+		c->template_sends += x->n;
+}
+
+/* Adds a window's send counters to the exporter's, on the loop. */
+static void add_counters(struct ft_ipfix_exporter *x, const struct ft_ipfix_counters *c)
+{
+	x->c.messages += c->messages;
+	x->c.bytes += c->bytes;
+	x->c.template_sends += c->template_sends;
+	x->c.send_errors += c->send_errors;
+	x->c.send_again += c->send_again;
+	if (c->last_error)
+		x->c.last_error = c->last_error;
+	x->c.records = x->enc.records;
+	x->c.skipped = x->enc.skipped;
 }
 
 static void export(struct ft_ipfix_exporter *x, bool templates, uint64_t start_ms, uint64_t end_ms,
 		   const struct ft_conn_entry *v, size_t nv, const struct ft_conn_entry *p,
 		   size_t np)
 {
-	struct timespec ts;
+	struct ft_ipfix_counters c = { 0 };
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (ft_ipfix_encode(&x->enc, (uint32_t)ts.tv_sec, templates, start_ms, end_ms, v, nv, p, np,
-			    send_all, x) < 0) {
-		x->c.send_errors++;
-		x->c.last_error = -ENOMEM;
-	}
-	if (templates)
-		x->c.template_sends += x->n;
-	x->c.records = x->enc.records;
-	x->c.skipped = x->enc.skipped;
+	encode_send(x, &c, templates, start_ms, end_ms, v, nv, p, np);
+	add_counters(x, &c);
 }
 
 static void on_refresh(uv_timer_t *t)
 {
 	struct ft_ipfix_exporter *x = t->data;
 
+	/* The encoder belongs to the window in flight: the templates go with the next one. */
+	if (x->busy) {
+		x->templates_due = true;
+		return;
+	}
 	export(x, true, 0, 0, NULL, 0, NULL, 0);
 }
 
@@ -543,9 +632,98 @@ void ft_ipfix_exporter_export(struct ft_ipfix_exporter *x, uint64_t start_ms, ui
 			      const struct ft_conn_entry *v, size_t nv,
 			      const struct ft_conn_entry *p, size_t np)
 {
+	assert(!x->busy);
 	if (!x->started)
 		return;
 	export(x, false, start_ms, end_ms, v, nv, p, np);
+}
+
+static void next_export(struct ft_ipfix_exporter *x);
+static void close_now(struct ft_ipfix_exporter *x);
+
+/* On the thread pool: the head window, encoded and sent to every collector. */
+static void export_work(uv_work_t *req)
+{
+	struct ft_ipfix_exporter *x = req->data;
+	struct xjob *j = x->jobs;
+	const struct ft_conn_window *win = j->win;
+
+	x->enc.has_ignored = j->has_ignored;
+	x->enc.ignored_total = j->ignored_total;
+	encode_send(x, &j->c, j->templates, win->start_ms, win->end_ms, win->v, win->nv, win->p,
+		    win->np);
+	x->enc.has_ignored = false;
+}
+
+static void export_done(uv_work_t *req, int status)
+{
+	struct ft_ipfix_exporter *x = req->data;
+	struct xjob *j = x->jobs;
+
+	x->busy = false;
+	x->jobs = j->next;
+	if (!x->jobs)
+		x->jobs_tail = &x->jobs;
+	if (status < 0) {
+		j->c.send_errors++;
+		j->c.last_error = status;
+	}
+	add_counters(x, &j->c);
+	next_export(x);
+	if (j->done)
+		j->done(j->done_arg, j->win);
+	free(j);
+	if (x->closing && !x->jobs && !x->busy)
+		close_now(x);
+}
+
+static void next_export(struct ft_ipfix_exporter *x)
+{
+	struct xjob *j = x->jobs;
+	int rc;
+
+	if (x->busy || !j)
+		return;
+	j->templates = x->templates_due;
+	x->templates_due = false;
+	x->busy = true;
+	x->work.data = x;
+	rc = uv_queue_work(x->loop, &x->work, export_work, export_done);
+	if (rc < 0) {
+		/* Not sent, as a failed send is not: counted, the sequence numbers unchanged. */
+		x->busy = false;
+		x->jobs = j->next;
+		if (!x->jobs)
+			x->jobs_tail = &x->jobs;
+		x->c.send_errors++;
+		x->c.last_error = rc;
+		if (j->done)
+			j->done(j->done_arg, j->win);
+		free(j);
+		next_export(x);
+	}
+}
+
+int ft_ipfix_exporter_submit(struct ft_ipfix_exporter *x, const struct ft_conn_window *win,
+			     const uint64_t *ignored_total, ft_ipfix_done_cb done, void *done_arg)
+{
+	struct xjob *j;
+
+	if (x->closing)
+		return -ESHUTDOWN;
+	if (!x->started)
+		return -ENOTCONN;
+	if (!(j = calloc(1, sizeof(*j))))
+		return -ENOMEM;
+	j->win = win;
+	j->done = done;
+	j->done_arg = done_arg;
+	j->has_ignored = ignored_total != NULL;
+	j->ignored_total = ignored_total ? *ignored_total : 0;
+	*x->jobs_tail = j;
+	x->jobs_tail = &j->next;
+	next_export(x);
+	return 0;
 }
 
 void ft_ipfix_exporter_get_counters(const struct ft_ipfix_exporter *x,
@@ -565,12 +743,23 @@ static void on_closed(uv_handle_t *h)
 		cb(arg);
 }
 
-void ft_ipfix_exporter_close(struct ft_ipfix_exporter *x, ft_ipfix_close_cb cb)
+static void close_now(struct ft_ipfix_exporter *x)
 {
 	for (size_t i = 0; i < x->n; i++)
 		if (x->fds[i] >= 0)
 			close(x->fds[i]);
 	x->started = false;
-	x->close_cb = cb;
 	uv_close((uv_handle_t *)&x->refresh_timer, on_closed);
+}
+
+void ft_ipfix_exporter_close(struct ft_ipfix_exporter *x, ft_ipfix_close_cb cb)
+{
+	if (x->closing)
+		return;
+	x->closing = true;
+	x->close_cb = cb;
+	uv_timer_stop(&x->refresh_timer);
+	/* The windows submitted go out first: shutdown exports everything counted. */
+	if (!x->jobs)
+		close_now(x);
 }

@@ -28,6 +28,12 @@
  *             ingress ones only the source (the endpoint): templates 258/259 (IPv4 endpoint,
  *             egress/ingress) and 260/261 (IPv6 endpoint), protocolIdentifier 17. The peer's
  *             overlay address (the key's src) has no standard IE and is not exported.
+ *   ignored   an options record (RFC 7011 section 4.2, "Metering Process Reliability
+ *             Statistics"), template 262: scope observationDomainId, ignoredPacketTotalCount:
+ *             the packets the kernel dropped at the TUN device's queue before flowtun could
+ *             meter them, since the exporter started. A total, not a delta, so a collector that
+ *             lost a message loses nothing of it; sent after each window's data records when the
+ *             caller knows the figure (the flow log's "tunDropped" are its deltas).
  * Every field is an IANA IE of RFC 7012, fixed length, no enterprise numbers.
  *
  * Messages. Header: version 10, length, export time (seconds), sequence number (data records
@@ -41,6 +47,7 @@ enum {
 	FT_IPFIX_HDR_LEN = 16,
 	FT_IPFIX_SET_HDR_LEN = 4,
 	FT_IPFIX_SET_TEMPLATE = 2,
+	FT_IPFIX_SET_OPTIONS_TEMPLATE = 3,
 	FT_IPFIX_MAX_MSG = 65535, /* the header's length field */
 	FT_IPFIX_MIN_MSG = 512,	  /* holds the template set and a record */
 	FT_IPFIX_PORT = 4739,
@@ -56,6 +63,7 @@ enum {
 	FT_IPFIX_T_PHYS_V6_IN = 261,
 	FT_IPFIX_T_FIRST = FT_IPFIX_T_V4,
 	FT_IPFIX_T_COUNT = 6,
+	FT_IPFIX_T_IGNORED = 262, /* the options template */
 };
 
 /* Information elements used (IANA numbers). */
@@ -70,8 +78,10 @@ enum {
 	FT_IPFIX_IE_SRC_V6 = 27,
 	FT_IPFIX_IE_DST_V6 = 28,
 	FT_IPFIX_IE_DIRECTION = 61,
+	FT_IPFIX_IE_DOMAIN_ID = 149,
 	FT_IPFIX_IE_START_MS = 152,
 	FT_IPFIX_IE_END_MS = 153,
+	FT_IPFIX_IE_IGNORED_PACKETS = 164,
 };
 
 enum { FT_IPFIX_INGRESS = 0, FT_IPFIX_EGRESS = 1 };
@@ -84,6 +94,8 @@ struct ft_ipfix_encoder {
 	uint64_t skipped;  /* virtual entries without addresses, not exported */
 	uint64_t records;  /* data records encoded */
 	uint64_t messages; /* messages encoded */
+	bool has_ignored;  /* each encode appends the options record of ignored_total */
+	uint64_t ignored_total;
 };
 
 /* 0, or -EINVAL when max_msg is outside FT_IPFIX_MIN_MSG..FT_IPFIX_MAX_MSG. */
@@ -94,8 +106,9 @@ typedef int (*ft_ipfix_emit_fn)(void *arg, const uint8_t *msg, size_t len);
 
 /*
  * Encodes a dump (v, p may be NULL with nv, np 0) into messages and hands each to emit; with
- * templates, the template set opens the first message (a dump with no records then still makes
- * one message). export_time: seconds since the epoch. Returns the number of messages, or the
+ * templates, the template set and the options template set open the first message (a dump with
+ * no records then still makes one message); with e->has_ignored, the options record follows the
+ * data records. export_time: seconds since the epoch. Returns the number of messages, or the
  * emit function's negative return (the sequence number then counts the records emitted).
  */
 int ft_ipfix_encode(struct ft_ipfix_encoder *e, uint32_t export_time, bool templates,
@@ -151,18 +164,38 @@ struct ft_ipfix_exporter *ft_ipfix_exporter_create(uv_loop_t *loop,
 int ft_ipfix_exporter_start(struct ft_ipfix_exporter *x);
 
 /*
- * Encodes a dump and sends it to every collector: non-blocking sends, failures counted, never
- * retried (IPFIX over UDP is lossy by design; the sequence numbers show the gap). No-op before
- * start.
+ * Encodes a dump and sends it to every collector, on the calling (loop) thread: non-blocking
+ * sends, failures counted, never retried (IPFIX over UDP is lossy by design; the sequence
+ * numbers show the gap). No-op before start. For tests and small dumps; not while submitted
+ * windows are pending (the tunnel submits).
  */
 void ft_ipfix_exporter_export(struct ft_ipfix_exporter *x, uint64_t start_ms, uint64_t end_ms,
 			      const struct ft_conn_entry *v, size_t nv,
 			      const struct ft_conn_entry *p, size_t np);
 
+/* Runs on the loop when a submitted window's entries are no longer needed. */
+typedef void (*ft_ipfix_done_cb)(void *arg, const struct ft_conn_window *win);
+
+/*
+ * Exports a window off the loop: encoded and sent on libuv's thread pool, one window at a time
+ * and in the order submitted, so that a dump of thousands of connections never stalls the
+ * packet path and the sequence numbers stay exact. The template refresh waits for a window in
+ * flight (the encoder is one thread's at a time) and goes with the next. ignored_total (NULL:
+ * unknown) is sent as the options record after the window's records. done (may be NULL)
+ * runs once from the loop when the entries are no longer needed; win must stay valid until
+ * then. 0 when the window was taken; -ENOTCONN before start, -ESHUTDOWN after close, -ENOMEM:
+ * not taken, done not called.
+ */
+int ft_ipfix_exporter_submit(struct ft_ipfix_exporter *x, const struct ft_conn_window *win,
+			     const uint64_t *ignored_total, ft_ipfix_done_cb done, void *done_arg);
+
 void ft_ipfix_exporter_get_counters(const struct ft_ipfix_exporter *x,
 				    struct ft_ipfix_counters *out);
 
-/* Closes the sockets and the timer; cb (may be NULL) runs from the loop once memory is freed. */
+/*
+ * Sends the windows submitted, then closes the sockets and the timer; cb (may be NULL) runs
+ * from the loop once memory is freed.
+ */
 void ft_ipfix_exporter_close(struct ft_ipfix_exporter *x, ft_ipfix_close_cb cb);
 
 #endif

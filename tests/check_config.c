@@ -132,6 +132,10 @@ static const struct {
 	  "t.conf:3: invalid FlowLogInterval '1.5' (expected 1 to 86400)" },
 	{ IFACE "FlowLogMaxConns = 0\n",
 	  "t.conf:3: invalid FlowLogMaxConns '0' (expected 1 to 16777216)" },
+	{ IFACE "FlowLogMaxEntriesPerSecond = -1\n",
+	  "t.conf:3: invalid FlowLogMaxEntriesPerSecond '-1' (expected 0 to 16777216)" },
+	{ IFACE "FlowLogMaxEntriesPerSecond = 16777217\n",
+	  "t.conf:3: invalid FlowLogMaxEntriesPerSecond '16777217' (expected 0 to 16777216)" },
 	{ IFACE "LinkPollInterval = 3601\n",
 	  "t.conf:3: invalid LinkPollInterval '3601' (expected 1 to 3600)" },
 	{ IFACE "LinkWatch = eth0, a/b\n", "t.conf:3: invalid LinkWatch interface 'a/b'" },
@@ -204,6 +208,7 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(cfg.flow_log);
 	ck_assert_uint_eq(cfg.flow_log_interval, 5);
 	ck_assert_uint_eq(cfg.flow_log_max_conns, 1060);
+	ck_assert_uint_eq(cfg.flow_log_max_entries_per_s, 1000);
 	ck_assert_uint_eq(cfg.n_link_watch, 0);
 	ck_assert_uint_eq(cfg.link_poll_interval, 2);
 	ck_assert(cfg.statistics);
@@ -230,6 +235,7 @@ static void check_full(const struct ft_config *cfg)
 	ck_assert_str_eq(cfg->flow_log, "/var/log/flowtun/flows.jsonl");
 	ck_assert_uint_eq(cfg->flow_log_interval, 10);
 	ck_assert_uint_eq(cfg->flow_log_max_conns, 2000);
+	ck_assert_uint_eq(cfg->flow_log_max_entries_per_s, 250);
 	ck_assert_uint_eq(cfg->n_link_watch, 2);
 	ck_assert_str_eq(cfg->link_watch[0], "veth0");
 	ck_assert_str_eq(cfg->link_watch[1], "eth1");
@@ -247,7 +253,7 @@ static void check_full(const struct ft_config *cfg)
 	ck_assert_str_eq(a->endpoint_host, "198.18.0.2");
 	ck_assert_str_eq(a->endpoint_port, "51820");
 	ck_assert_uint_eq(a->persistent_keepalive, 25);
-	ck_assert_uint_eq(a->line, 22);
+	ck_assert_uint_eq(a->line, 23);
 
 	b = &cfg->peers[1];
 	key_eq(b->public_key, PUB_B);
@@ -257,7 +263,7 @@ static void check_full(const struct ft_config *cfg)
 	ck_assert_str_eq(b->endpoint_host, "fd00:198:18::3");
 	ck_assert_str_eq(b->endpoint_port, "51821");
 	ck_assert_uint_eq(b->persistent_keepalive, 0);
-	ck_assert_uint_eq(b->line, 31);
+	ck_assert_uint_eq(b->line, 32);
 }
 
 START_TEST(test_load_full)

@@ -182,10 +182,12 @@ static void keys_unique(const struct ft_conn_entry *e, size_t n)
 				ck_abort_msg("key %zu repeated at %zu in one dump", j, i);
 }
 
-static void on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
-		    size_t nv, const struct ft_conn_entry *p, size_t np)
+static void on_dump(void *arg, const struct ft_conn_window *win)
 {
 	struct collector *c = arg;
+	const struct ft_conn_entry *v = win->v, *p = win->p;
+	size_t nv = win->nv, np = win->np;
+	uint64_t start_ms = win->start_ms, end_ms = win->end_ms;
 
 	ck_assert_uint_gt(nv + np, 0); /* never an empty dump */
 	ck_assert_uint_le(start_ms, end_ms);

@@ -158,6 +158,87 @@ START_TEST(test_split)
 }
 END_TEST
 
+/*
+ * tunDropped (0 included) and the omitted sums go on the first line only; the limit lists the
+ * largest virtual entries by bytes, sums the others with the connstats overflow, never limits
+ * physical entries; precomputed buckets give what classify gives.
+ */
+START_TEST(test_limit_and_extras)
+{
+	struct ft_conn_entry v[] = {
+		entry(17, "100.64.0.1", 1, "100.64.0.2", 9, 1, 100, 0, 0),
+		entry(17, "100.64.0.1", 2, "100.64.0.2", 9, 1, 300, 0, 0),
+		entry(17, "100.64.0.1", 3, "10.9.0.2", 9, 1, 200, 1, 50),
+		entry(17, "100.64.0.1", 4, "100.64.0.2", 9, 2, 20, 0, 0),
+	};
+	struct ft_conn_entry p[] = {
+		entry(0, "100.64.0.2", 0, "198.18.0.2", 51820, 5, 500, 0, 0),
+	};
+	uint8_t buckets[4];
+	struct ft_flowlog_meta meta = {
+		.node_id = "n1",
+		.classify = classify,
+		.limited = true,
+		.max_entries = 2,
+		.has_tun_dropped = true,
+		.tun_dropped = 0,
+		.overflow_v = { 3, 90, 0, 0 },
+		.overflow_p = { 0, 0, 7, 700 },
+	};
+	struct ft_flowlog_buf out = { 0 }, again = { 0 };
+	const char *want =
+		"{\"nodeId\":\"n1\",\"start\":\"2026-01-02T03:04:05.123Z\","
+		"\"end\":\"2026-01-02T03:04:10.123Z\",\"tunDropped\":0,"
+		"\"omittedTraffic\":{\"conns\":2,\"txPkts\":6,\"txBytes\":210},"
+		"\"omittedPhysicalTraffic\":{\"rxPkts\":7,\"rxBytes\":700},"
+		"\"virtualTraffic\":[{\"proto\":17,\"src\":\"100.64.0.1:2\",\"dst\":\"100.64.0.2:9\","
+		"\"txPkts\":1,\"txBytes\":300}],"
+		"\"subnetTraffic\":[{\"proto\":17,\"src\":\"100.64.0.1:3\",\"dst\":\"10.9.0.2:9\","
+		"\"txPkts\":1,\"txBytes\":200,\"rxPkts\":1,\"rxBytes\":50}],"
+		"\"physicalTraffic\":[{\"src\":\"100.64.0.2:0\",\"dst\":\"198.18.0.2:51820\","
+		"\"txPkts\":5,\"txBytes\":500}]}\n";
+
+	ck_assert_int_eq(ft_flowlog_format(&out, &meta, T0, T1, v, 4, p, 1), 1);
+	ck_assert_str_eq(out.data, want);
+	for (size_t i = 0; i < 4; i++)
+		buckets[i] = ft_flowlog_bucket(&meta, &v[i].key);
+	ck_assert_uint_eq(buckets[2], 1); /* subnet */
+	meta.buckets = buckets;
+	meta.classify = NULL;
+	ck_assert_int_eq(ft_flowlog_format(&again, &meta, T0, T1, v, 4, p, 1), 1);
+	ck_assert_str_eq(again.data, want);
+
+	/* A limit of 0 lists none; no limit lists all; no tunDropped when it was not measured. */
+	out.len = 0;
+	meta.max_entries = 0;
+	meta.has_tun_dropped = false;
+	memset(&meta.overflow_v, 0, sizeof(meta.overflow_v));
+	memset(&meta.overflow_p, 0, sizeof(meta.overflow_p));
+	ck_assert_int_eq(ft_flowlog_format(&out, &meta, T0, T1, v, 4, NULL, 0), 1);
+	ck_assert_ptr_null(strstr(out.data, "tunDropped"));
+	ck_assert_ptr_null(strstr(out.data, "Traffic\":["));
+	ck_assert_ptr_nonnull(strstr(out.data, "{\"conns\":4,\"txPkts\":5,\"txBytes\":620,"
+					       "\"rxPkts\":1,\"rxBytes\":50}"));
+	out.len = 0;
+	meta.limited = false;
+	meta.has_tun_dropped = true;
+	meta.tun_dropped = 12;
+	ck_assert_int_eq(ft_flowlog_format(&out, &meta, T0, T1, v, 4, NULL, 0), 1);
+	ck_assert_ptr_nonnull(strstr(out.data, ",\"tunDropped\":12,\"virtualTraffic\":["));
+	ck_assert_ptr_null(strstr(out.data, "omitted"));
+	/* Split: the extras on the first line only. */
+	out.len = 0;
+	meta.max_line = 300;
+	meta.overflow_v.tx_packets = 1;
+	ck_assert_int_eq(ft_flowlog_format(&out, &meta, T0, T1, v, 4, NULL, 0), 3);
+	ck_assert_ptr_nonnull(strstr(out.data, "tunDropped"));
+	ck_assert_ptr_null(strstr(strchr(out.data, '\n') + 1, "tunDropped"));
+	ck_assert_ptr_null(strstr(strchr(out.data, '\n') + 1, "omitted"));
+	free(out.data);
+	free(again.data);
+}
+END_TEST
+
 START_TEST(test_time)
 {
 	char t[32];
@@ -179,6 +260,7 @@ int main(void)
 	tcase_add_test(tc, test_golden);
 	tcase_add_test(tc, test_empty_and_meta);
 	tcase_add_test(tc, test_split);
+	tcase_add_test(tc, test_limit_and_extras);
 	tcase_add_test(tc, test_time);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

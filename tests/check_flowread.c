@@ -295,6 +295,11 @@ static const struct {
 	  "too big" },
 	{ HDR ",\"exitTraffic\":[{\"invalid\":1,\"txPkts\":2}]}", "invalid" },
 	{ HDR ",\"nodeId\":\"n2\"}", "duplicate" },
+	{ HDR ",\"tunDropped\":-1}", "tunDropped" },
+	{ HDR ",\"tunDropped\":\"5\"}", "tunDropped" },
+	{ HDR ",\"omittedTraffic\":[1]}", "omittedTraffic\" is not an object" },
+	{ HDR ",\"omittedTraffic\":{\"conns\":-2}}", "conns" },
+	{ HDR ",\"omittedPhysicalTraffic\":{\"txPkts\":1,\"src\":\"x\"}}", "unknown member" },
 	{ HDR "} trailing", "bad JSON" },
 };
 
@@ -398,15 +403,23 @@ START_TEST(test_merge)
 	struct ft_flowread_msg a = { 0 }, b = { 0 }, c = { 0 };
 
 	parse_ok(&a, HDR ",\"virtualTraffic\":[{\"src\":\"1.2.3.4:1\",\"dst\":\"1.2.3.4:2\"}]}");
-	parse_ok(&b, HDR
-		 ",\"lost\":2,\"exitTraffic\":[{\"src\":\"1.2.3.4:1\",\"dst\":\"8.8.8.8:2\"}]}");
+	parse_ok(&b, HDR ",\"lost\":2,\"tunDropped\":7,\"omittedTraffic\":{\"conns\":3,"
+			 "\"rxBytes\":9},\"omittedPhysicalTraffic\":{\"txPkts\":4},"
+			 "\"exitTraffic\":[{\"src\":\"1.2.3.4:1\",\"dst\":\"8.8.8.8:2\"}]}");
 	parse_ok(&c, "{\"nodeId\":\"n2\",\"start\":\"2026-01-02T03:04:05.123Z\","
 		     "\"end\":\"2026-01-02T03:04:10.123Z\"}");
 	ck_assert(ft_flowread_same_window(&a, &b));
 	ck_assert(!ft_flowread_same_window(&a, &c)); /* another node */
+	ck_assert(!a.has_tun_dropped);
 	ck_assert_int_eq(ft_flowread_merge(&a, &b), 0);
 	ck_assert_uint_eq(a.n, 2);
 	ck_assert_uint_eq(a.lost, 2);
+	/* tunDropped and the omitted sums are on one line of a message: they add up. */
+	ck_assert(a.has_tun_dropped);
+	ck_assert_uint_eq(a.tun_dropped, 7);
+	ck_assert_uint_eq(a.omitted.conns, 3);
+	ck_assert_uint_eq(a.omitted.rx_bytes, 9);
+	ck_assert_uint_eq(a.omitted_phys.tx_pkts, 4);
 	ck_assert_int_eq(a.entries[1].key.kind, FT_FLOWREAD_EXIT);
 	c.end_ms = a.end_ms + 1;
 	free(c.node_id);
@@ -636,6 +649,41 @@ START_TEST(test_agg_many)
 }
 END_TEST
 
+/*
+ * The aggregation's hash is keyed per aggregation (two give one key different hashes, so the
+ * sender of the traffic cannot know which keys collide), and the results do not depend on it.
+ */
+START_TEST(test_agg_keyed)
+{
+	struct ft_flowread_msg w = { .start_ms = 0, .end_ms = 1 };
+	struct ft_flowread_agg *a = ft_flowread_agg_create(FT_FLOWREAD_GROUP_FLOW);
+	struct ft_flowread_agg *b = ft_flowread_agg_create(FT_FLOWREAD_GROUP_FLOW);
+	const struct ft_flowread_row *ra, *rb;
+	int differ = 0;
+	size_t n;
+
+	for (int i = 0; i < 2000; i++) {
+		struct ft_flowread_entry e = mk(FT_FLOWREAD_VIRTUAL, 17, "100.64.0.1", i % 700,
+						"100.64.0.2", 53, (uint64_t)(i % 13));
+
+		differ += ft_flowread_agg_hash(a, &e.key) != ft_flowread_agg_hash(b, &e.key);
+		ck_assert_uint_eq(ft_flowread_agg_hash(a, &e.key), ft_flowread_agg_hash(a, &e.key));
+		ck_assert_int_eq(ft_flowread_agg_add(a, &w, &e, 1), 0);
+		ck_assert_int_eq(ft_flowread_agg_add(b, &w, &e, 1), 0);
+	}
+	ck_assert_int_eq(differ, 2000);
+	n = ft_flowread_agg_sort(a, false, &ra);
+	ck_assert_uint_eq(ft_flowread_agg_sort(b, false, &rb), n);
+	ck_assert_uint_eq(n, 700);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_mem_eq(&ra[i].e, &rb[i].e, sizeof(ra[i].e));
+		ck_assert_uint_eq(ra[i].windows, rb[i].windows);
+	}
+	ft_flowread_agg_destroy(a);
+	ft_flowread_agg_destroy(b);
+}
+END_TEST
+
 START_TEST(test_saturate)
 {
 	struct ft_flowread_msg w = { .start_ms = 0, .end_ms = 1 };
@@ -672,6 +720,7 @@ static Suite *flowread_suite(void)
 	tcase_add_test(tc, test_filter);
 	tcase_add_test(tc, test_agg);
 	tcase_add_test(tc, test_agg_many);
+	tcase_add_test(tc, test_agg_keyed);
 	tcase_add_test(tc, test_saturate);
 	suite_add_tcase(s, tc);
 	return s;

@@ -174,17 +174,26 @@ START_TEST(test_fields)
 	struct ipfix_dec d = { 0 };
 	struct sink *s = sink_new();
 
+	const size_t nwant = sizeof(want) / sizeof(want[0]);
+
 	ck_assert_int_eq(ft_ipfix_encoder_init(&e, 0xdeadbeef, 1452), 0);
+	/* The kernel's drops at the TUN: an options record after the data records. */
+	e.has_ignored = true;
+	e.ignored_total = 12345;
 	ck_assert_int_eq(ft_ipfix_encode(&e, 1767323050, true, T0, T1, v, 7, p, 2, collect, s), 1);
 	decode_all(&d, s);
 	ck_assert_uint_eq(d.template_sets, 1);
-	ck_assert_uint_eq(d.nt, FT_IPFIX_T_COUNT);
+	ck_assert_uint_eq(d.nt, FT_IPFIX_T_COUNT + 1); /* and the options template */
+	ck_assert_uint_eq(ipfix_find(&d, FT_IPFIX_T_IGNORED)->scope, 1);
 	ck_assert_uint_eq(d.domain, 0xdeadbeef);
 	ck_assert_uint_eq(d.export_time, 1767323050);
-	ck_assert_uint_eq(d.nrec, sizeof(want) / sizeof(want[0]));
-	for (size_t i = 0; i < d.nrec; i++)
+	ck_assert_uint_eq(d.nrec, nwant + 1);
+	for (size_t i = 0; i < nwant; i++)
 		check_rec(&d.recs[i], &want[i]);
-	ck_assert_uint_eq(e.seq, d.nrec);
+	ck_assert_uint_eq(d.recs[nwant].tid, FT_IPFIX_T_IGNORED);
+	ck_assert_uint_eq(d.recs[nwant].domain, 0xdeadbeef);
+	ck_assert_uint_eq(d.recs[nwant].ignored, 12345);
+	ck_assert_uint_eq(e.seq, d.nrec); /* an options record is a data record too */
 	ck_assert_uint_eq(e.skipped, 2);
 	ipfix_dec_free(&d);
 	free(s);
@@ -454,6 +463,85 @@ START_TEST(test_exporter_errors)
 }
 END_TEST
 
+static void on_window_done(void *arg, const struct ft_conn_window *win)
+{
+	int *done = arg;
+
+	(void)win;
+	(*done)++;
+}
+
+/*
+ * Submitted windows are encoded and sent off the loop, in order, with exact sequence numbers;
+ * close sends every window still pending before it closes the sockets.
+ */
+START_TEST(test_exporter_submit)
+{
+	enum { W = 10, N = 100 };
+	uv_loop_t loop;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_storage ss;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), done = 0;
+	socklen_t sl = sizeof(sin);
+	struct ft_ipfix_config cfg = { .collectors = &ss, .n_collectors = 1, .domain_id = 7 };
+	const uint64_t ignored = 77;
+	static struct ft_conn_entry v[W][N];
+	struct ft_conn_window wins[W];
+	struct ipfix_dec d = { 0 };
+	struct ft_ipfix_exporter *x;
+	uint8_t buf[FT_IPFIX_MAX_MSG];
+	uint32_t seq = 0;
+	ssize_t n;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, &sin, sizeof(sin));
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	x = ft_ipfix_exporter_create(&loop, &cfg);
+	ck_assert_ptr_nonnull(x);
+	memset(wins, 0, sizeof(wins));
+	ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[0], NULL, on_window_done, &done),
+			 -ENOTCONN);
+	ck_assert_int_eq(ft_ipfix_exporter_start(x), 0);
+	for (int k = 0; k < W; k++) {
+		for (int i = 0; i < N; i++)
+			v[k][i] = entry(17, "100.64.0.1", (uint16_t)(k * N + i), "100.64.0.2", 9, 1,
+					29, 0, 0);
+		wins[k].start_ms = T0;
+		wins[k].end_ms = T1;
+		wins[k].v = v[k];
+		wins[k].nv = N;
+		ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[k], k == W - 1 ? &ignored : NULL,
+							  on_window_done, &done),
+				 0);
+	}
+	ft_ipfix_exporter_close(x, NULL);
+	ck_assert_int_eq(ft_ipfix_exporter_submit(x, &wins[0], NULL, on_window_done, &done),
+			 -ESHUTDOWN);
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(done, W);
+	/* Every message decodes and starts at the data records sent before it. */
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		size_t before = d.nrec;
+
+		ck_assert_int_eq(ipfix_decode(&d, buf, (size_t)n), 0);
+		ck_assert_uint_eq(d.seq, seq);
+		seq += (uint32_t)(d.nrec - before);
+	}
+	ck_assert_uint_eq(d.nrec, W * N + 1);
+	for (size_t i = 0; i < W * N; i++)
+		ck_assert_uint_eq(d.recs[i].sport, i); /* in the order submitted */
+	ck_assert_uint_eq(d.recs[W * N].tid, FT_IPFIX_T_IGNORED);
+	ck_assert_uint_eq(d.recs[W * N].ignored, 77);
+	ck_assert_uint_eq(d.domain, 7);
+	close(fd);
+	ipfix_dec_free(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ipfix");
@@ -471,6 +559,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(tx, test_exporter_loopback);
 	tcase_add_test(tx, test_exporter_errors);
+	tcase_add_test(tx, test_exporter_submit);
 	suite_add_tcase(s, tx);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -38,6 +38,9 @@ golden filter-port --port 53 log.jsonl
 golden filter-kind --kind exit,subnet --csv log.jsonl
 golden filter-time --since 2026-01-02T03:04:12Z --until 2026-01-02T04:04:59+01:00 log.jsonl
 golden filter-proto --proto fragment --json log.jsonl
+# tunDropped and the omitted sums: in the window titles and below the totals, also filtered.
+golden drops drops.jsonl
+golden drops-port --port 9 drops.jsonl
 golden filter-none --proto 47 log.jsonl
 golden csv-empty --csv --proto 47 log.jsonl
 golden top --top 3 log.jsonl

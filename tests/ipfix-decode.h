@@ -6,7 +6,8 @@
  * A small IPFIX decoder for the tests and the fuzz harness, written apart from the encoder so
  * that it checks it: templates are learnt from template sets and data records decoded through
  * them, every length checked against the bytes at hand. Only what flowtun sends is supported
- * (fixed-length IEs, no options templates, no enterprise numbers): anything else is an error.
+ * (fixed-length IEs, one options template with one scope field, no enterprise numbers):
+ * anything else is an error.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,6 +21,7 @@
 
 struct ipfix_tmpl {
 	uint16_t id, n;
+	uint16_t scope; /* scope fields, the first ones; 0 but for an options template */
 	uint16_t ie[16], len[16];
 };
 
@@ -30,6 +32,8 @@ struct ipfix_rec {
 	uint16_t sport, dport;
 	uint8_t proto, dir;
 	uint64_t packets, bytes, start_ms, end_ms;
+	uint32_t domain;  /* options record: its scope */
+	uint64_t ignored; /* options record: ignoredPacketTotalCount */
 };
 
 struct ipfix_dec {
@@ -70,17 +74,23 @@ static inline struct ipfix_tmpl *ipfix_find(struct ipfix_dec *d, uint16_t id)
 	return NULL;
 }
 
-static inline int ipfix_templates(struct ipfix_dec *d, const uint8_t *p, size_t len)
+/* A template set, or with options an options template set (a scope field count more). */
+static inline int ipfix_templates(struct ipfix_dec *d, const uint8_t *p, size_t len, bool options)
 {
-	while (len >= 4) {
+	size_t hl = options ? 6 : 4;
+
+	while (len >= hl) {
 		struct ipfix_tmpl t = { .id = ipfix_get16(p), .n = ipfix_get16(p + 2) };
 		struct ipfix_tmpl *old;
 
-		if (t.id < 256 || t.n == 0 || t.n > 16 || len < 4 + 4u * t.n)
+		if (options)
+			t.scope = ipfix_get16(p + 4);
+		if (t.id < 256 || t.n == 0 || t.n > 16 || len < hl + 4u * t.n ||
+		    (options && (t.scope == 0 || t.scope > t.n)))
 			return -EBADMSG;
 		for (uint16_t i = 0; i < t.n; i++) {
-			t.ie[i] = ipfix_get16(p + 4 + 4 * i);
-			t.len[i] = ipfix_get16(p + 6 + 4 * i);
+			t.ie[i] = ipfix_get16(p + hl + 4 * i);
+			t.len[i] = ipfix_get16(p + hl + 2 + 4 * i);
 			if ((t.ie[i] & 0x8000) || t.len[i] == 0 || t.len[i] == 0xffff)
 				return -EBADMSG;
 		}
@@ -90,8 +100,8 @@ static inline int ipfix_templates(struct ipfix_dec *d, const uint8_t *p, size_t 
 			d->t[d->nt++] = t;
 		else
 			return -EBADMSG;
-		p += 4 + 4u * t.n;
-		len -= 4 + 4u * t.n;
+		p += hl + 4u * t.n;
+		len -= hl + 4u * t.n;
 	}
 	return len == 0 ? 0 : -EBADMSG;
 }
@@ -163,6 +173,14 @@ static inline int ipfix_data(struct ipfix_dec *d, const struct ipfix_tmpl *t, co
 			case FT_IPFIX_IE_END_MS:
 				r.end_ms = ipfix_uint(f, l);
 				break;
+			case FT_IPFIX_IE_DOMAIN_ID:
+				if (!t->scope)
+					return -EBADMSG;
+				r.domain = (uint32_t)ipfix_uint(f, l);
+				break;
+			case FT_IPFIX_IE_IGNORED_PACKETS:
+				r.ignored = ipfix_uint(f, l);
+				break;
 			default:
 				return -EBADMSG;
 			}
@@ -205,9 +223,10 @@ static inline int ipfix_decode(struct ipfix_dec *d, const uint8_t *m, size_t len
 		slen = ipfix_get16(m + off + 2);
 		if (slen <= FT_IPFIX_SET_HDR_LEN || slen > mlen - off)
 			return -EBADMSG;
-		if (id == FT_IPFIX_SET_TEMPLATE) {
-			d->template_sets++;
-			rc = ipfix_templates(d, m + off + 4, slen - 4u);
+		if (id == FT_IPFIX_SET_TEMPLATE || id == FT_IPFIX_SET_OPTIONS_TEMPLATE) {
+			d->template_sets += id == FT_IPFIX_SET_TEMPLATE;
+			rc = ipfix_templates(d, m + off + 4, slen - 4u,
+					     id == FT_IPFIX_SET_OPTIONS_TEMPLATE);
 		} else if (id >= 256 && ipfix_find(d, id)) {
 			rc = ipfix_data(d, ipfix_find(d, id), m + off + 4, slen - 4u);
 		} else {

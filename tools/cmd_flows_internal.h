@@ -30,6 +30,13 @@ struct flows {
 	uint64_t rows, tx_pkts, tx_bytes, rx_pkts, rx_bytes;
 	/* Physical datagrams carry the virtual packets: totalled apart, never added to them. */
 	uint64_t ptx_pkts, ptx_bytes, prx_pkts, prx_bytes;
+	/*
+	 * What the windows in the time range sum up without entries: the kernel's drops at the
+	 * TUN queue and what the writer left out. Whole windows: entry filters cannot apply.
+	 */
+	bool any_tun_dropped;
+	uint64_t tun_dropped;
+	struct ft_flowread_omitted omitted, omitted_phys;
 	bool malformed, failed, nomem;
 	struct ft_flowread_entry *sel; /* the entries of one window that pass the filters */
 	size_t sel_cap;

@@ -312,6 +312,11 @@ static void print_window_table(struct flows *fl, const struct ft_flowread_msg *m
 	       m->node_name ? m->node_name : m->node_id);
 	if (m->lost)
 		printf("  (%" PRIu64 " earlier messages lost)", m->lost);
+	if (m->omitted.conns || m->omitted.tx_pkts || m->omitted.rx_pkts)
+		printf("  (omitted: %" PRIu64 " connections, %" PRIu64 " pkts)", m->omitted.conns,
+		       ft_flowread_add_sat(m->omitted.tx_pkts, m->omitted.rx_pkts));
+	if (m->tun_dropped)
+		printf("  (%" PRIu64 " dropped at the TUN before flowtun)", m->tun_dropped);
 	putchar('\n');
 	if ((r = table_row(&t)) < 0)
 		goto oom;
@@ -331,6 +336,23 @@ oom:
 	fl->nomem = true;
 }
 
+static void omitted_add(struct ft_flowread_omitted *a, const struct ft_flowread_omitted *b)
+{
+	a->conns = ft_flowread_add_sat(a->conns, b->conns);
+	a->tx_pkts = ft_flowread_add_sat(a->tx_pkts, b->tx_pkts);
+	a->tx_bytes = ft_flowread_add_sat(a->tx_bytes, b->tx_bytes);
+	a->rx_pkts = ft_flowread_add_sat(a->rx_pkts, b->rx_pkts);
+	a->rx_bytes = ft_flowread_add_sat(a->rx_bytes, b->rx_bytes);
+}
+
+static void add_window_sums(struct flows *fl, const struct ft_flowread_msg *m)
+{
+	fl->any_tun_dropped |= m->has_tun_dropped;
+	fl->tun_dropped = ft_flowread_add_sat(fl->tun_dropped, m->tun_dropped);
+	omitted_add(&fl->omitted, &m->omitted);
+	omitted_add(&fl->omitted_phys, &m->omitted_phys);
+}
+
 /* Shows (or aggregates) the pending window and empties it. */
 void ft_flows_flush_window(struct flows *fl)
 {
@@ -341,6 +363,7 @@ void ft_flows_flush_window(struct flows *fl)
 		return;
 	if (!ft_flowread_window_match(&fl->filter, m))
 		goto out;
+	add_window_sums(fl, m);
 	if (m->n > fl->sel_cap) {
 		struct ft_flowread_entry *p = realloc(fl->sel, m->n * sizeof(*p));
 
@@ -444,6 +467,46 @@ oom:
 	fl->nomem = true;
 }
 
+static bool filtered(const struct ft_flowread_filter *f)
+{
+	return f->has_src || f->has_dst || f->has_host || f->port >= 0 || f->proto >= 0 || f->kinds;
+}
+
+/* "what: [N connections, ]tx N pkts B, rx N pkts B" for an omitted sum that is not zero. */
+static void print_omitted(const char *what, const struct ft_flowread_omitted *o)
+{
+	char tb[CELL], rb[CELL];
+
+	if (!(o->conns | o->tx_pkts | o->tx_bytes | o->rx_pkts | o->rx_bytes))
+		return;
+	human_bytes(tb, o->tx_bytes);
+	human_bytes(rb, o->rx_bytes);
+	printf("%s: ", what);
+	/* The packets of connections that found no room have no count of connections. */
+	if (o->conns)
+		printf("%" PRIu64 " connections, ", o->conns);
+	printf("tx %" PRIu64 " pkts %s, rx %" PRIu64 " pkts %s\n", o->tx_pkts, tb, o->rx_pkts, rb);
+}
+
+/*
+ * What no row shows, for every window in the time range (entry filters cannot apply: these
+ * have no addresses): the writer's sums and the kernel's drops before flowtun.
+ */
+static void print_window_sums(const struct flows *fl)
+{
+	const char *scope = filtered(&fl->filter) ? " (whole windows, not filtered)" : "";
+	char what[160];
+
+	snprintf(what, sizeof(what), "omitted by the writer, not in the rows%s", scope);
+	print_omitted(what, &fl->omitted);
+	snprintf(what, sizeof(what), "omitted underlay by the writer%s", scope);
+	print_omitted(what, &fl->omitted_phys);
+	if (fl->any_tun_dropped)
+		printf("dropped by the kernel at the TUN queue before flowtun read them%s: %" PRIu64
+		       " pkts\n",
+		       scope, fl->tun_dropped);
+}
+
 void ft_flows_print_totals(const struct flows *fl)
 {
 	char tb[CELL], rb[CELL];
@@ -460,4 +523,5 @@ void ft_flows_print_totals(const struct flows *fl)
 		       " pkts %s\n",
 		       fl->ptx_pkts, tb, fl->prx_pkts, rb);
 	}
+	print_window_sums(fl);
 }

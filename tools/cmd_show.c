@@ -49,9 +49,11 @@ const struct ft_command ft_command_show = {
 		"Asks the flowtun serving " FT_UAPI_SOCKET_DIR "/IFACE.sock (flowtun up or\n"
 		"flowtun IFACE) for its state and prints what `wg show` prints (peers, endpoints,\n"
 		"allowed ips, latest handshake, transfer, keepalive) plus the underlay link status,\n"
-		"each peer's path state and since when, the drop and event counters, the top\n"
-		"connections of the open statistics window by bytes, and the flow-log and IPFIX\n"
-		"destinations with their counts. Without IFACE: every socket there that answers.\n"
+		"each peer's path state and since when, the drop and event counters (with\n"
+		"tun_kernel_dropped, the packets the kernel dropped at the TUN queue before flowtun\n"
+		"read them, since start and in the open window), the top connections of the open\n"
+		"statistics window by bytes, and the flow-log and IPFIX destinations with their\n"
+		"counts. Without IFACE: every socket there that answers.\n"
 		"\n"
 		"Options:\n"
 		"      --json   one JSON object for IFACE; without IFACE an array of them. It has\n"
@@ -367,6 +369,18 @@ static int parse_device_key(struct show_dev *d, const char *key, char *value)
 		return parse_u64(value, &d->flowlog_lost);
 	if (strcmp(key, "flowtun_flowlog_error") == 0)
 		return parse_u64(value, &d->flowlog_error);
+	if (strcmp(key, "flowtun_flowlog_omitted") == 0)
+		return parse_u64(value, &d->flowlog_omitted);
+	if (strcmp(key, "flowtun_flowlog_pending") == 0)
+		return parse_u64(value, &d->flowlog_pending);
+	if (strcmp(key, "flowtun_stats_overflow") == 0) {
+		d->has_stats_overflow = true;
+		return parse_u64(value, &d->stats_overflow);
+	}
+	if (strcmp(key, "flowtun_window_tun_dropped") == 0) {
+		d->has_window_tun_dropped = true;
+		return parse_u64(value, &d->window_tun_dropped);
+	}
 	if (strcmp(key, "flowtun_ipfix") == 0) {
 		const char **v = grow(d->ipfix, &d->cap_ipfix, d->n_ipfix, sizeof(*v));
 

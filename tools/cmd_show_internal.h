@@ -75,6 +75,10 @@ struct show_dev {
 	size_t n_counters, cap_counters;
 	const char *flowlog;
 	uint64_t flowlog_lines, flowlog_lost, flowlog_error;
+	uint64_t flowlog_omitted, flowlog_pending; /* rate limit; windows not yet formatted */
+	bool has_stats_overflow, has_window_tun_dropped;
+	uint64_t stats_overflow;     /* packets counted without an entry: the writers were behind */
+	uint64_t window_tun_dropped; /* the kernel's TUN drops in the open window */
 	const char **ipfix;
 	size_t n_ipfix, cap_ipfix;
 	bool has_ipfix_counts;

@@ -139,9 +139,20 @@ static void print_for(FILE *f, const struct show_opts *o, uint64_t since)
 	fprintf(f, " for %s", t);
 }
 
+static bool find_counter(const struct show_dev *d, const char *name, uint64_t *v)
+{
+	for (size_t i = 0; i < d->n_counters; i++)
+		if (strcmp(d->counters[i].name, name) == 0) {
+			*v = d->counters[i].value;
+			return true;
+		}
+	return false;
+}
+
 void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_opts *o)
 {
 	char a[64], b[64], t[160];
+	uint64_t drops;
 	bool any = false;
 
 	fprintf(f, "interface: %s\n", d->name);
@@ -165,9 +176,24 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 		print_for(f, o, d->links[i].since_ms / 1000);
 		fputc('\n', f);
 	}
+	if (find_counter(d, "tun_kernel_dropped", &drops)) {
+		fprintf(f,
+			"  dropped by the kernel at the device before flowtun: %" PRIu64
+			" packets since start",
+			drops);
+		if (d->has_window_tun_dropped)
+			fprintf(f, ", %" PRIu64 " packets in the open window",
+				d->window_tun_dropped);
+		fputc('\n', f);
+	}
 	if (d->flowlog) {
 		fprintf(f, "  flow log: %s (%" PRIu64 " lines, %" PRIu64 " lost", d->flowlog,
 			d->flowlog_lines, d->flowlog_lost);
+		if (d->flowlog_omitted)
+			fprintf(f, ", %" PRIu64 " entries summed up by the rate limit",
+				d->flowlog_omitted);
+		if (d->flowlog_pending)
+			fprintf(f, ", %" PRIu64 " windows being formatted", d->flowlog_pending);
 		if (d->flowlog_error)
 			fprintf(f, ", failing: %s",
 				d->flowlog_error < 4096 ? strerror((int)d->flowlog_error) : "?");
@@ -188,6 +214,11 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 	}
 	if (d->extras && !d->has_window)
 		fprintf(f, "  statistics: off (no flow log and no IPFIX collector)\n");
+	if (d->stats_overflow)
+		fprintf(f,
+			"  statistics: %" PRIu64 " packets of new connections counted without an "
+			"entry (the writers were behind)\n",
+			d->stats_overflow);
 	if (d->n_top) {
 		fprintf(f, "  top connections");
 		if (d->has_window && d->window_start_ms) {
@@ -287,10 +318,16 @@ json_t *ft_show_device_json(const struct show_dev *d)
 		json_object_set_new(x, d->counters[i].name, json_u64(d->counters[i].value));
 	if (d->flowlog)
 		json_object_set_new(o, "flowLog",
-				    json_pack("{s:s, s:o, s:o, s:o}", "destination", d->flowlog,
-					      "lines", json_u64(d->flowlog_lines), "lost",
-					      json_u64(d->flowlog_lost), "error",
-					      json_u64(d->flowlog_error)));
+				    json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "destination",
+					      d->flowlog, "lines", json_u64(d->flowlog_lines),
+					      "lost", json_u64(d->flowlog_lost), "error",
+					      json_u64(d->flowlog_error), "omitted",
+					      json_u64(d->flowlog_omitted), "pendingWindows",
+					      json_u64(d->flowlog_pending)));
+	if (d->has_stats_overflow)
+		json_object_set_new(o, "statsOverflowPackets", json_u64(d->stats_overflow));
+	if (d->has_window_tun_dropped)
+		json_object_set_new(o, "windowTunDropped", json_u64(d->window_tun_dropped));
 	if (d->n_ipfix || d->has_ipfix_counts) {
 		json_t *c = json_array();
 

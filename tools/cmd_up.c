@@ -58,6 +58,7 @@ const struct ft_command ft_command_up = {
 		"ListenPort, Address, MTU, FwMark; repeated [Peer] with PublicKey, PresharedKey,\n"
 		"AllowedIPs, Endpoint, PersistentKeepalive) plus flowtun's keys in [Interface]:\n"
 		"FlowLog (a path, - or syslog), FlowLogInterval (s, 5), FlowLogMaxConns (1060),\n"
+		"FlowLogMaxEntriesPerSecond (1000, 0 for no limit),\n"
 		"LinkWatch, LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off),\n"
 		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp,\n"
 		"Crypto (auto|libsodium|openssl).\n"

@@ -332,6 +332,7 @@ void ft_config_init_defaults(struct ft_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->flow_log_interval = FT_CONFIG_DEFAULT_FLOW_LOG_INTERVAL;
 	cfg->flow_log_max_conns = FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS;
+	cfg->flow_log_max_entries_per_s = FT_CONFIG_DEFAULT_FLOW_LOG_MAX_ENTRIES_PER_S;
 	cfg->link_poll_interval = FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL;
 	cfg->ipfix_template_interval = FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL;
 	cfg->statistics = true;

@@ -22,7 +22,8 @@
  *   [Interface]  PrivateKey | PrivateKeyFile, ListenPort, Address (repeatable list), MTU,
  *                FwMark; ignored as in wg-quick: DNS, Table, PreUp, PostUp, PreDown,
  *                PostDown, SaveConfig; flowtun's: FlowLog (a path, "-" for stdout or
- *                "syslog"), FlowLogInterval, FlowLogMaxConns, LinkWatch (list of
+ *                "syslog"), FlowLogInterval, FlowLogMaxConns,
+ *                FlowLogMaxEntriesPerSecond, LinkWatch (list of
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
  *                repeatable), IPFIXTemplateInterval, Offload (on/off), User, Seccomp,
  *                Crypto (auto/libsodium/openssl: the transport AEAD, tun/aead.h)
@@ -41,6 +42,11 @@ enum {
 	FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL = 2,	 /* seconds */
 	FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL = 600, /* seconds */
 	FT_CONFIG_MAX_FILE_SIZE = 1 << 20,
+	/*
+	 * Flow-log entries per second (a burst of a minute's worth): a port scan cannot fill
+	 * the disk, and a host with a thousand new connections a second logs them all.
+	 */
+	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_ENTRIES_PER_S = 1000,
 };
 
 /* An address with its prefix length; addr holds 4 (AF_INET) or 16 (AF_INET6) bytes. */
@@ -72,6 +78,7 @@ struct ft_config {
 	char *flow_log;		    /* a path, "-" for stdout, or NULL: no flow log */
 	uint32_t flow_log_interval; /* seconds */
 	uint32_t flow_log_max_conns;
+	uint32_t flow_log_max_entries_per_s; /* 0: no rate limit */
 	char **link_watch; /* interface names; none: those the peers' routes use */
 	size_t n_link_watch;
 	uint32_t link_poll_interval; /* seconds */
@@ -97,8 +104,9 @@ int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t
 /*
  * flowtun's own settings for `flowtun IFACE` (wg-quick's mode), e.g. /etc/flowtun/IFACE.conf:
  * one [Interface] with flowtun's keys only (FlowLog, FlowLogInterval, FlowLogMaxConns,
- * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval, Crypto). The WireGuard
- * keys and [Peer] sections are errors there: wg(8) sets them. private_key stays NULL.
+ * FlowLogMaxEntriesPerSecond, LinkWatch, LinkPollInterval, Statistics, IPFIX,
+ * IPFIXTemplateInterval, Crypto). The WireGuard keys and [Peer] sections are errors there: wg(8)
+ * sets them. private_key stays NULL.
  */
 int ft_config_load_settings(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen);
 

@@ -516,6 +516,8 @@ bool ft_config_interface_key(struct parser *p, const char *key, const char *valu
 		return set_u32(p, key, value, 1, 86400, &cfg->flow_log_interval);
 	if (strcasecmp(key, "FlowLogMaxConns") == 0)
 		return set_u32(p, key, value, 1, 1u << 24, &cfg->flow_log_max_conns);
+	if (strcasecmp(key, "FlowLogMaxEntriesPerSecond") == 0)
+		return set_u32(p, key, value, 0, 1u << 24, &cfg->flow_log_max_entries_per_s);
 	if (strcasecmp(key, "LinkWatch") == 0)
 		return for_each_item(p, value, "LinkWatch", add_link_watch);
 	if (strcasecmp(key, "LinkPollInterval") == 0)

@@ -197,4 +197,18 @@ int ft_rtnl_events_fd(const struct ft_rtnl_events *e);
 int ft_rtnl_events_read(struct ft_rtnl_events *e, ft_rtnl_event_cb cb, void *arg);
 void ft_rtnl_events_close(struct ft_rtnl_events *e);
 
+/* A link's counters, those flowtun reports. */
+struct ft_rtnl_link_stats {
+	uint64_t rx_packets, tx_packets;
+	uint64_t rx_dropped,
+		tx_dropped; /* for a TUN: written by us, refused; queued for us, lost */
+};
+
+/*
+ * The 64-bit counters of link ifindex (RTM_GETSTATS, IFLA_STATS_LINK_64: what `ip -s link`
+ * shows): one request and its answer, a few microseconds. 0, -ENODEV, -ENODATA (no such
+ * counters), or another negative errno.
+ */
+int ft_rtnl_link_stats(struct ft_rtnl *r, int ifindex, struct ft_rtnl_link_stats *out);
+
 #endif

@@ -9,11 +9,18 @@
  *   flowtun_crypto=TEXT                         the transport AEAD in use (tun/aead.h)
  *   flowtun_mtu=MTU underlay|config|external   the TUN MTU and who decides it
  *   flowtun_link=IFNAME STATE SINCE_MS          one per watched underlay link
- *   flowtun_counter=NAME VALUE                  every drop counter and event, zero or not
+ *   flowtun_counter=NAME VALUE                  every drop counter and event, zero or not;
+ *                                               tun_kernel_dropped is the kernel's: packets
+ *                                               it dropped at the TUN queue since start
  *   flowtun_flowlog=DEST, flowtun_flowlog_lines=N, flowtun_flowlog_lost=N,
  *   flowtun_flowlog_error=ERRNO                 when there is a flow log; ERRNO is that of
  *                                               the failure going on, 0 once a line is
  *                                               written again
+ *   flowtun_flowlog_omitted=N                   entries the rate limit summed up
+ *   flowtun_flowlog_pending=N                   windows not yet formatted
+ *   flowtun_stats_overflow=N                    packets of new connections counted without
+ *                                               an entry while the writers were behind
+ *   flowtun_window_tun_dropped=N                the kernel's TUN drops in the open window
  *   flowtun_ipfix=COLLECTOR, flowtun_ipfix_messages=N, flowtun_ipfix_errors=N
  *   flowtun_window_start_ms=MS                  the statistics window now open (0: empty)
  *   flowtun_top=PROTO SRC DST TXPKTS TXBYTES RXPKTS RXBYTES   its top connections by bytes
@@ -149,6 +156,8 @@ static void write_top(struct ft_worker *w, struct ft_uapi_writer *wr)
 static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 {
 	const struct ft_proto_counters *pc = ft_proto_counters(w->proto);
+	uint64_t drops, window_drops;
+	bool has_drops;
 
 	char aead[96];
 
@@ -172,6 +181,9 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 	ft_uapi_write_kv(wr, "flowtun_counter", "%s %" PRIu64, #n, w->counters.n);
 	FT_WORKER_COUNTERS(WRITE_WORKER_COUNTER)
 #undef WRITE_WORKER_COUNTER
+	has_drops = ft_worker_tun_drops(w, &drops, &window_drops);
+	if (has_drops)
+		ft_uapi_write_kv(wr, "flowtun_counter", "tun_kernel_dropped %" PRIu64, drops);
 	if (w->flow) {
 		struct ft_flowwriter_counters fc;
 
@@ -180,6 +192,17 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 		ft_uapi_write_kv(wr, "flowtun_flowlog_lines", "%" PRIu64, fc.lines);
 		ft_uapi_write_kv(wr, "flowtun_flowlog_lost", "%" PRIu64, fc.lost);
 		ft_uapi_write_kv(wr, "flowtun_flowlog_error", "%d", -fc.failing);
+		ft_uapi_write_kv(wr, "flowtun_flowlog_omitted", "%" PRIu64, fc.omitted);
+		ft_uapi_write_kv(wr, "flowtun_flowlog_pending", "%zu", fc.pending_windows);
+	}
+	if (w->stats) {
+		struct ft_connstats_counters sc;
+
+		ft_connstats_get_counters(w->stats, &sc);
+		ft_uapi_write_kv(wr, "flowtun_stats_overflow", "%" PRIu64, sc.overflow_packets);
+		if (has_drops)
+			ft_uapi_write_kv(wr, "flowtun_window_tun_dropped", "%" PRIu64,
+					 window_drops);
 	}
 	if (w->ipfix) {
 		struct ft_ipfix_counters ic;
@@ -453,7 +476,7 @@ const struct ft_uapi_ops ft_worker_uapi_ops = {
 void ft_worker_dump_status(struct ft_worker *w, FILE *f)
 {
 	const struct ft_proto_counters *pc = ft_proto_counters(w->proto);
-	uint64_t now = ft_worker_now_ns();
+	uint64_t now = ft_worker_now_ns(), drops, window_drops;
 
 	ft_worker_flush_all(w);
 	fprintf(f, "interface %s: listening on port %u, %zu peer(s), MTU %u (%s)\n", w->ifname,
@@ -478,6 +501,8 @@ void ft_worker_dump_status(struct ft_worker *w, FILE *f)
 		fprintf(f, "  %s %" PRIu64 "\n", #n, w->counters.n);
 	FT_WORKER_COUNTERS(PRINT_WORKER)
 #undef PRINT_WORKER
+	if (ft_worker_tun_drops(w, &drops, &window_drops) && drops)
+		fprintf(f, "  tun_kernel_dropped %" PRIu64 "\n", drops);
 	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++) {
 		uint64_t v = ft_proto_counter_value(pc, (enum ft_proto_reason)r);
 

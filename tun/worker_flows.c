@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
  * Flow records: each statistics dump goes to the flow-log writer and the IPFIX exporter, with
- * every connection put in its bucket (virtual, subnet, exit) by what its addresses are.
+ * every connection put in its bucket (virtual, subnet, exit) by what its addresses are, and
+ * with the packets the kernel dropped at the TUN device's queue since the last dump.
+ *
+ * A dump happens on the packet path (a full window dumps inside an update), so nothing here
+ * formats or writes: the window is held and submitted to the writer and the exporter, which
+ * classify it on the loop in slices and format, encode and write it on the thread pool; each
+ * gives its hold back when done with the entries (stats/connstats.h, "Hand-off"). The one
+ * syscall per dump is the rtnetlink read of the TUN's counters.
  */
 #include "config.h"
 
@@ -12,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -71,21 +79,129 @@ static enum ft_flowlog_addr_kind classify(void *arg, const struct ft_addr *a)
 	return FT_FLOWLOG_OTHER;
 }
 
-void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
-		       size_t nv, const struct ft_conn_entry *p, size_t np)
+/* ---- the kernel's drops at the TUN queue ------------------------------------------------ */
+
+/* The TUN's tx_dropped now; false (logged once) when rtnetlink cannot say. */
+static bool read_tun_drops(struct ft_worker *w, uint64_t *out)
 {
-	struct ft_worker *w = arg;
+	struct ft_rtnl_link_stats st;
+	int rc = w->rtnl ? ft_rtnl_link_stats(w->rtnl, w->ifindex, &st) : -ENOTCONN;
+
+	if (rc < 0) {
+		if (!w->tun_drops_warned)
+			ft_log_warnx("%s: cannot read the kernel's drops at the device: %s; flow "
+				     "logs will not report them",
+				     w->ifname, strerror(-rc));
+		w->tun_drops_warned = true;
+		return false;
+	}
+	*out = st.tx_dropped;
+	return true;
+}
+
+/* The baseline at start: a device that existed before (persistent) has counted before us. */
+static void tun_drops_start(struct ft_worker *w)
+{
+	w->tun_drops_ok = read_tun_drops(w, &w->tun_drops_raw);
+	w->tun_drops_total = 0;
+}
+
+/* The drops since the last message; a counter that went back (the device replaced) restarts. */
+static bool tun_drops_since(struct ft_worker *w, uint64_t *delta, uint64_t *now)
+{
+	if (!w->tun_drops_ok || !read_tun_drops(w, now))
+		return false;
+	*delta = *now >= w->tun_drops_raw ? *now - w->tun_drops_raw : *now;
+	return true;
+}
+
+bool ft_worker_tun_drops(struct ft_worker *w, uint64_t *total, uint64_t *window)
+{
+	uint64_t now;
+
+	if (!tun_drops_since(w, window, &now))
+		return false;
+	*total = w->tun_drops_total + *window;
+	return true;
+}
+
+/* The drops since the last message, which this one reports: they are now reported. */
+static bool take_tun_drops(struct ft_worker *w, uint64_t *delta)
+{
+	uint64_t now;
+
+	if (!tun_drops_since(w, delta, &now))
+		return false;
+	w->tun_drops_raw = now;
+	w->tun_drops_total += *delta;
+	return true;
+}
+
+/* ---- dumps ------------------------------------------------------------------------------ */
+
+/* The writer or the exporter is done with a window: give its hold back (arg: the connstats). */
+static void window_done(void *arg, const struct ft_conn_window *win)
+{
+	ft_connstats_release(arg, win);
+}
+
+/*
+ * Hands a window to the writer and the exporter, each with a hold of owner (NULL: the window is
+ * not a connstats one, and lives as long as the worker).
+ */
+static void submit(struct ft_worker *w, const struct ft_conn_window *win, bool has_drops,
+		   uint64_t drops, struct ft_connstats *owner)
+{
 	struct ft_flowlog_meta meta = {
 		.node_id = w->node_id,
 		.node_name = w->node_name[0] ? w->node_name : NULL,
 		.classify = classify,
 		.classify_arg = w,
+		.has_tun_dropped = has_drops,
+		.tun_dropped = drops,
 	};
+	/* IPFIX sends the total, not the delta: a lost datagram loses nothing of it. */
+	uint64_t total = w->tun_drops_total;
+	ft_flowwriter_done_cb done = owner ? window_done : NULL;
 
-	if (w->flow)
-		ft_flowwriter_write_dump(w->flow, &meta, start_ms, end_ms, v, nv, p, np);
-	if (w->ipfix)
-		ft_ipfix_exporter_export(w->ipfix, start_ms, end_ms, v, nv, p, np);
+	if (w->flow) {
+		if (owner)
+			ft_connstats_hold(owner, win);
+		if (ft_flowwriter_submit(w->flow, &meta, win, done, owner) < 0 && owner)
+			ft_connstats_release(owner, win);
+	}
+	if (w->ipfix) {
+		if (owner)
+			ft_connstats_hold(owner, win);
+		if (ft_ipfix_exporter_submit(w->ipfix, win, has_drops ? &total : NULL, done,
+					     owner) < 0 &&
+		    owner)
+			ft_connstats_release(owner, win);
+	}
+}
+
+void ft_worker_on_dump(void *arg, const struct ft_conn_window *win)
+{
+	struct ft_worker *w = arg;
+	uint64_t drops = 0;
+	bool has = take_tun_drops(w, &drops);
+
+	submit(w, win, has, drops, w->stats);
+}
+
+void ft_worker_flows_final(struct ft_worker *w)
+{
+	uint64_t drops = 0, now;
+	struct timespec ts;
+
+	/* The final dump took the drops up to now, unless the last window was empty. */
+	if ((!w->flow && !w->ipfix) || !take_tun_drops(w, &drops) || drops == 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	memset(&w->flows_final, 0, sizeof(w->flows_final));
+	w->flows_final.start_ms = w->flows_final.end_ms = now;
+	submit(w, &w->flows_final, true, drops, NULL);
 }
 
 static void on_flow_error(void *arg, int err, const char *op, uint64_t lost)
@@ -102,15 +218,18 @@ static int open_flow_log(const char *path)
 	return ft_opener_open(path, FT_OPENER_APPEND);
 }
 
-int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen)
+int ft_worker_flow_start(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
 {
+	const char *dest = cfg->flow_log;
 	struct ft_flowwriter_config fc = {
 		.error_cb = on_flow_error,
 		.arg = w,
 		.open_file = open_flow_log,
+		.max_entries_per_s = cfg->flow_log_max_entries_per_s,
 	};
 	char cwd[PATH_MAX];
 
+	tun_drops_start(w);
 	if (!dest)
 		return 0;
 	if (dest[0] != '/' && strcmp(dest, "-") != 0 && strcmp(dest, "syslog") != 0) {

@@ -188,6 +188,14 @@ struct ft_worker {
 	struct ft_ipfix_exporter *ipfix;
 	char *ipfix_names[FT_WORKER_MAX_IPFIX];
 	size_t n_ipfix;
+	/*
+	 * The TUN device's tx_dropped (packets the kernel dropped at its queue before we read
+	 * them) as read at the last flow-log message (at start before the first), and the drops
+	 * reported since start (worker_flows.c).
+	 */
+	uint64_t tun_drops_raw, tun_drops_total;
+	bool tun_drops_ok, tun_drops_warned;
+	struct ft_conn_window flows_final; /* the last message's, when it has drops only */
 	struct ft_uapi_server *uapi;
 
 	/* The peers in the order of addition, for iteration; each wpeer is its own allocation. */
@@ -357,11 +365,15 @@ void ft_worker_endpoint_apply(struct ft_worker *w, struct wpeer *wp,
 void ft_worker_resolve_detach(struct ft_worker *w);
 
 /* worker_flows.c */
-void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
-		       size_t nv, const struct ft_conn_entry *p, size_t np);
-int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen);
+void ft_worker_on_dump(void *arg, const struct ft_conn_window *win);
+int ft_worker_flow_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
+			 size_t errlen);
 int ft_worker_ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
 			  size_t errlen);
+/* After the final statistics dump: the kernel's drops not yet in a message get one of their own. */
+void ft_worker_flows_final(struct ft_worker *w);
+/* The kernel's drops at the TUN since start, and since the last message; false if unknown. */
+bool ft_worker_tun_drops(struct ft_worker *w, uint64_t *total, uint64_t *window);
 
 /* worker_mtu.c */
 /*

@@ -378,7 +378,7 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	for (size_t i = 0; i < cfg->n_peers; i++)
 		if ((rc = ft_worker_config_peer_add(w, &cfg->peers[i], err, errlen)) < 0)
 			goto fail;
-	if ((rc = ft_worker_flow_start(w, cfg->flow_log, err, errlen)) < 0)
+	if ((rc = ft_worker_flow_start(w, cfg, err, errlen)) < 0)
 		goto fail;
 	if ((rc = ft_worker_ipfix_start(w, cfg, err, errlen)) < 0)
 		goto fail;
@@ -497,6 +497,7 @@ void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
 		/* The final dump (ft_worker_on_dump hands it to the writers) happens inside this call. */
 		ft_connstats_close(w->stats, on_stats_closed);
 		w->stats = NULL;
+		ft_worker_flows_final(w);
 	}
 	if (w->flow) {
 		w->pending_closes++;

@@ -44,14 +44,9 @@ static uint64_t rng(uint64_t *x)
 	return *x;
 }
 
-static void on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
-		    size_t nv, const struct ft_conn_entry *p, size_t np)
+static void on_dump(void *arg, const struct ft_conn_window *win)
 {
-	(void)start_ms;
-	(void)end_ms;
-	(void)v;
-	(void)p;
-	*(uint64_t *)arg += nv + np;
+	*(uint64_t *)arg += win->nv + win->np;
 }
 
 /* An IPv4 UDP packet template (20 + 8 + 72 bytes), 100.64.0.0/10 to 100.64.0.0/10. */

@@ -17,15 +17,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const struct ft_conn_entry *v,
-		    size_t nv, const struct ft_conn_entry *p, size_t np)
+static void on_dump(void *arg, const struct ft_conn_window *win)
 {
 	(void)arg;
-	(void)start_ms;
-	(void)end_ms;
-	(void)v;
-	(void)p;
-	assert(nv + np > 0 && nv + np <= 2);
+	assert(win->nv + win->np > 0 && win->nv + win->np <= 2);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

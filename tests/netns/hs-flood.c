@@ -15,10 +15,16 @@
  *       datagrams no peer accepts, as fast as one socket and sendmmsg go, for SECONDS:
  *       alternately random bytes of a random type and length and initiations (148 bytes,
  *       type 1) whose mac1 is random. Prints "sent N seconds T rate R".
- *   hs-flood udp ADDR PORT COUNT SIZE FIRST_PORT
+ *   hs-flood udp ADDR PORT COUNT SIZE FIRST_PORT [BURST]
  *       exactly COUNT datagrams of SIZE payload bytes, datagram i from source port
- *       FIRST_PORT + i (so COUNT distinct 5-tuples), a send that the local queue refused
- *       (ENOBUFS, seen through IP_RECVERR) retried. Prints "sent COUNT".
+ *       FIRST_PORT + i (so COUNT distinct 5-tuples; a port in use, such as the tunnel's own,
+ *       is skipped for the next one), a send that the local queue refused (ENOBUFS, seen
+ *       through IP_RECVERR) retried, BURST (32) datagrams between pauses of 1 ms. Prints
+ *       "sent COUNT".
+ *   hs-flood ports ADDR FIRST_PORT COUNT SIZE RATE
+ *       exactly COUNT datagrams of SIZE payload bytes from one socket, datagram i to port
+ *       FIRST_PORT + i (COUNT distinct 5-tuples), by sendmmsg in batches of 64, RATE
+ *       datagrams per second (0: as fast as the socket goes). Prints "sent COUNT seconds T".
  *
  * IPv4 only. Exit status 0, 1 on a failure (with a message), 2 on a usage error.
  */
@@ -60,7 +66,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: hs-flood init ADDR PORT PUBKEY RATE SECONDS SOCKETS\n"
 			"       hs-flood garbage ADDR PORT SECONDS\n"
-			"       hs-flood udp ADDR PORT COUNT SIZE FIRST_PORT\n");
+			"       hs-flood udp ADDR PORT COUNT SIZE FIRST_PORT [BURST]\n"
+			"       hs-flood ports ADDR FIRST_PORT COUNT SIZE RATE\n");
 	return 2;
 }
 
@@ -286,29 +293,85 @@ out:
 }
 
 static int cmd_udp(const struct sockaddr_in *dst, unsigned long count, unsigned long size,
-		   unsigned long first)
+		   unsigned long first, unsigned long burst)
 {
 	static uint8_t buf[MAX_UDP_PAYLOAD];
-	unsigned long sent = 0;
+	unsigned long sent = 0, port = first;
 
 	memset(buf, 0x5a, sizeof(buf));
-	for (; sent < count; sent++) {
-		int rc = send_one(dst, (uint16_t)(first + sent), buf, size);
+	for (; sent < count && port <= 65535; port++) {
+		int rc = send_one(dst, (uint16_t)port, buf, size);
 
+		/* A port someone has bound (the tunnel's own listen port) is skipped. */
+		if (rc == -EADDRINUSE)
+			continue;
 		if (rc < 0) {
-			fprintf(stderr, "hs-flood: port %lu: %s\n", first + sent, strerror(-rc));
+			fprintf(stderr, "hs-flood: port %lu: %s\n", port, strerror(-rc));
 			break;
 		}
 		/*
-		 * A pause every 32: the TUN's queue holds 500 packets, and a packet the TUN
-		 * driver drops for a full queue is not reported to the sender, even with
-		 * IP_RECVERR. At most ~32,000 datagrams/s leaves a sanitizer build room.
+		 * A pause every 32 (by default): the TUN's queue holds 500 packets, and a
+		 * packet the TUN driver drops for a full queue is not reported to the sender,
+		 * even with IP_RECVERR. At most ~32,000 datagrams/s leaves a sanitizer build
+		 * room.
 		 */
-		if (sent % 32 == 31)
+		if (++sent % burst == 0)
 			sleep_ns(1000000);
 	}
 	printf("sent %lu\n", sent);
 	return sent == count ? 0 : 1;
+}
+
+static int cmd_ports(const struct sockaddr_in *dst, unsigned long first, unsigned long count,
+		     unsigned long size, unsigned long rate)
+{
+	static uint8_t buf[MAX_UDP_PAYLOAD];
+	static struct sockaddr_in to[GARBAGE_BATCH];
+	struct mmsghdr msgs[GARBAGE_BATCH];
+	struct iovec iov = { .iov_base = buf, .iov_len = size };
+	unsigned long sent = 0;
+	uint64_t start = now_ns();
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		perror("hs-flood: socket");
+		return 1;
+	}
+	memset(buf, 0x5a, sizeof(buf));
+	memset(msgs, 0, sizeof(msgs));
+	while (sent < count) {
+		unsigned long n = count - sent < GARBAGE_BATCH ? count - sent : GARBAGE_BATCH;
+		int r;
+
+		for (unsigned long i = 0; i < n; i++) {
+			to[i] = *dst;
+			to[i].sin_port = htons((uint16_t)(first + sent + i));
+			msgs[i].msg_hdr.msg_iov = &iov;
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_name = &to[i];
+			msgs[i].msg_hdr.msg_namelen = sizeof(to[i]);
+		}
+		r = sendmmsg(fd, msgs, (unsigned int)n, 0);
+		if (r < 0) {
+			if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR)
+				continue;
+			perror("hs-flood: sendmmsg");
+			close(fd);
+			return 1;
+		}
+		sent += (unsigned long)r;
+		/* Paced by batches: wait until the time the datagrams sent so far are due. */
+		if (rate) {
+			uint64_t due = start + (uint64_t)((double)sent * 1e9 / (double)rate);
+			uint64_t now = now_ns();
+
+			if (due > now)
+				sleep_ns(due - now);
+		}
+	}
+	close(fd);
+	printf("sent %lu seconds %.3f\n", sent, (double)(now_ns() - start) / 1e9);
+	return 0;
 }
 
 int main(int argc, char *argv[])
@@ -337,12 +400,25 @@ int main(int argc, char *argv[])
 			return usage();
 		return cmd_garbage(&dst, a);
 	}
-	if (argc == 7 && strcmp(argv[1], "udp") == 0) {
+	if (argc == 7 && strcmp(argv[1], "ports") == 0) {
+		unsigned long first, count, size, rate;
+
+		if (parse_ulong(argv[3], 65535, &first) < 0 || first == 0 ||
+		    parse_ulong(argv[4], 65535, &count) < 0 || first + count > 65536 ||
+		    parse_ulong(argv[5], MAX_UDP_PAYLOAD, &size) < 0 ||
+		    parse_ulong(argv[6], 100000000, &rate) < 0)
+			return usage();
+		return cmd_ports(&dst, first, count, size, rate);
+	}
+	if ((argc == 7 || argc == 8) && strcmp(argv[1], "udp") == 0) {
+		unsigned long burst = 32;
+
 		if (parse_ulong(argv[4], 65535, &a) < 0 ||
 		    parse_ulong(argv[5], MAX_UDP_PAYLOAD, &b) < 0 ||
-		    parse_ulong(argv[6], 65535, &c) < 0 || c == 0 || a + c > 65536)
+		    parse_ulong(argv[6], 65535, &c) < 0 || c == 0 || a + c > 65536 ||
+		    (argc == 8 && (parse_ulong(argv[7], 65535, &burst) < 0 || burst == 0)))
 			return usage();
-		return cmd_udp(&dst, a, b, c);
+		return cmd_udp(&dst, a, b, c, burst);
 	}
 	return usage();
 }

@@ -127,6 +127,8 @@ check a "$ja" '.counters.handshake_completed >= 1 and .counters.bad_mac1 == 0'
 check a "$ja" '.links == [.links[0]] and .links[0].name == "veth-a" and .links[0].state == "link"'
 check a "$ja" ".flowLog.destination == \"$FT_TMP/flows-a.jsonl\" and .flowLog.lost == 0"
 check a "$ja" '.windowStartMs > 0'
+check a "$ja" '.counters.tun_kernel_dropped >= 0 and .windowTunDropped >= 0'
+check a "$ja" '.flowLog.omitted == 0 and .statsOverflowPackets == 0'
 check a "$ja" '.top[0].proto == 6 and .top[0].protoName == "tcp" and
 	.top[0].dst == "100.64.0.2:5201" and (.top[0].src | startswith("100.64.0.1:")) and
 	.top[0].txBytes > 1000000 and .top[0].rxPkts > 0'
