@@ -326,6 +326,12 @@ static void on_event(void *arg, const struct ft_rtnl_event *ev)
 	struct ft_worker *w = ctx->w;
 	uint64_t now = ft_worker_now_ns();
 
+	/*
+	 * Routes and addresses on our own device (a hub adds one route per peer) never carry an
+	 * endpoint: looking at every peer for each of them would be quadratic at start.
+	 */
+	if (ev->ifindex > 0 && ev->ifindex == w->ifindex)
+		return;
 	if (ev->kind == FT_RTNL_EV_ROUTE_ADD) {
 		ctx->recheck = true;
 		return;
@@ -371,6 +377,7 @@ static void recheck(struct ft_worker *w)
 	for (size_t i = 0; i < w->n_peers; i++) {
 		struct wpeer *wp = w->peers[i];
 		bool was = wp->path_routable;
+		struct ft_peer_info info;
 
 		if (was && !wp->path_lost)
 			continue;
@@ -379,7 +386,14 @@ static void recheck(struct ft_worker *w)
 			continue;
 		wp->path_lost = false;
 		w->counters.path_returns++;
-		ft_worker_path_kick(w, wp);
+		/*
+		 * A peer with a session needs no handshake: its endpoint was learnt from its
+		 * traffic (so no route was known for it before), or the path came back before
+		 * the session expired. A kick would replace a working session.
+		 */
+		ft_peer_get_info(wp->peer, &info, ft_worker_now_ns());
+		if (!info.has_session)
+			ft_worker_path_kick(w, wp);
 	}
 }
 
