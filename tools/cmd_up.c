@@ -18,6 +18,7 @@
 #include "tools/runner.h"
 #include "tun/conf.h"
 #include "tun/log.h"
+#include "tun/metrics.h"
 #include "tun/privs.h"
 
 static int cmd_up(int argc, char *argv[]);
@@ -50,13 +51,17 @@ const struct ft_command ft_command_up = {
 		"                         root: no drop)\n"
 		"      --seccomp on|log|off  the syscall allow-list after the drop (config:\n"
 		"                         Seccomp; default on with --user or User, else off)\n"
+		"      --metrics-listen ADDR:PORT  serve Prometheus metrics at\n"
+		"                         http://ADDR:PORT/metrics, e.g. 127.0.0.1:9586 (config:\n"
+		"                         MetricsListen; off by default)\n"
 		"\n"
 		"CONFIG is the wg-quick format ([Interface] with PrivateKey or PrivateKeyFile,\n"
 		"ListenPort, Address, MTU, FwMark; repeated [Peer] with PublicKey, PresharedKey,\n"
 		"AllowedIPs, Endpoint, PersistentKeepalive) plus flowtun's keys in [Interface]:\n"
 		"FlowLog (a path, - or syslog), FlowLogInterval (s, 5), FlowLogMaxConns (1060),\n"
 		"LinkWatch, LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off),\n"
-		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp.\n"
+		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp,\n"
+		"MetricsListen (ADDR:PORT).\n"
 		"See flowtun-up(8).\n",
 	.run = cmd_up,
 };
@@ -101,6 +106,7 @@ static int cmd_up(int argc, char *argv[])
 		{ "batch", required_argument, NULL, 'B' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "seccomp", required_argument, NULL, 'S' },
+		{ "metrics-listen", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ft_worker_options wopts = { 0 };
@@ -108,7 +114,7 @@ static int cmd_up(int argc, char *argv[])
 	struct ft_config cfg;
 	char ifname[IFNAMSIZ] = "", err[512];
 	bool use_syslog = false;
-	const char *user = NULL, *seccomp = NULL;
+	const char *user = NULL, *seccomp = NULL, *metrics = NULL;
 	char *abs_path;
 	int verbose = 0, opt, rc;
 
@@ -158,6 +164,18 @@ static int cmd_up(int argc, char *argv[])
 		case 'S':
 			seccomp = optarg;
 			break;
+		case 'L': {
+			struct sockaddr_storage ss;
+
+			if (ft_metrics_parse_listen(optarg, &ss) < 0)
+				return ft_command_usage_error(
+					cmd,
+					"bad --metrics-listen '%s' (IPv4:PORT or [IPv6]:PORT, "
+					"e.g. 127.0.0.1:9586)",
+					optarg);
+			metrics = optarg;
+			break;
+		}
 		default:
 			return ft_command_usage_error(cmd, "unknown option");
 		}
@@ -193,6 +211,15 @@ static int cmd_up(int argc, char *argv[])
 		return ft_command_error(cmd, "%s", err);
 	}
 
+	if (metrics) {
+		free(cfg.metrics_listen);
+		if (!(cfg.metrics_listen = strdup(metrics))) {
+			ft_config_free(&cfg);
+			free(abs_path);
+			return ft_command_error(cmd, "%s", strerror(ENOMEM));
+		}
+	}
+	ropts.metrics_listen = metrics;
 	wopts.ifname = ifname;
 	wopts.config_path = ropts.config_path;
 	ropts.user = user ? user : cfg.user;

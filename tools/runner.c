@@ -82,6 +82,10 @@ static void on_hup(uv_signal_t *h, int signum)
 		ft_log_warnx("reload: %s (keeping the running configuration)", err);
 		return;
 	}
+	if (r->opts->metrics_listen) {
+		free(cfg.metrics_listen);
+		cfg.metrics_listen = strdup(r->opts->metrics_listen);
+	}
 	/* Settings files carry no peers: a reload must not remove those wg(8) set. */
 	if (r->opts->settings_only)
 		rc = 0, err[0] = '\0';

@@ -30,6 +30,8 @@ struct ft_runner_options {
 	 */
 	const char *user;
 	const char *seccomp;
+	/* --metrics-listen: replaces MetricsListen, in the file read again on SIGHUP too. */
+	const char *metrics_listen;
 };
 
 /*

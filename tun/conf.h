@@ -23,7 +23,8 @@
  *                PostDown, SaveConfig; flowtun's: FlowLog (a path, "-" for stdout or
  *                "syslog"), FlowLogInterval, FlowLogMaxConns, LinkWatch (list of
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
- *                repeatable), IPFIXTemplateInterval, Offload (on/off), User, Seccomp
+ *                repeatable), IPFIXTemplateInterval, Offload (on/off), User, Seccomp,
+ *                MetricsListen (ADDR:PORT, or off)
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
  *                PersistentKeepalive
  *
@@ -79,6 +80,8 @@ struct ft_config {
 	bool offload;  /* TUN offloads (vnet header, TSO/USO, GRO); default on */
 	char *user;    /* User: drop to it once up (tun/privs.h); NULL: the default user */
 	char *seccomp; /* Seccomp: on|kill|log|off; NULL: on with User, else off */
+	/* MetricsListen: "ADDR:PORT" of the /metrics endpoint (tun/metrics.h); NULL: off */
+	char *metrics_listen;
 	struct ft_config_peer *peers;
 	size_t n_peers;
 };
@@ -93,8 +96,9 @@ int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t
 /*
  * flowtun's own settings for `flowtun IFACE` (wg-quick's mode), e.g. /etc/flowtun/IFACE.conf:
  * one [Interface] with flowtun's keys only (FlowLog, FlowLogInterval, FlowLogMaxConns,
- * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval). The WireGuard keys
- * and [Peer] sections are errors there: wg(8) sets them. private_key stays NULL.
+ * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval, MetricsListen, ...).
+ * The WireGuard keys and [Peer] sections are errors there: wg(8) sets them. private_key stays
+ * NULL.
  */
 int ft_config_load_settings(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen);
 

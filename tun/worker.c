@@ -150,6 +150,7 @@ static void tx_flush(struct ft_worker *w)
 					   strerror(-s->err));
 		} else {
 			w->counters.udp_tx_datagrams++;
+			w->counters.udp_tx_bytes += s->len;
 			if (w->tx_peer[i]) {
 				w->tx_peer[i]->tx_pkts++;
 				w->tx_peer[i]->tx_bytes += s->len;
@@ -249,6 +250,7 @@ static void outbound(struct ft_worker *w, unsigned int n)
 
 	/* Count before encrypting: encryption overwrites the headers in place. */
 	for (unsigned int i = 0; i < n; i++) {
+		w->counters.tun_rx_bytes += w->tun_len[i];
 		if (w->tun_len[i] > w->mtu)
 			continue;
 		w->stat_pkts[nstat] = w->tun_iov[i].iov_base;
@@ -464,6 +466,7 @@ static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
 	bool load;
 
 	w->counters.udp_rx_datagrams++;
+	w->counters.udp_rx_bytes += len;
 	load = under_load(w, now, len > 0 && msg[0] == FT_WIRE_INITIATION);
 	act = ft_proto_receive(w->proto, msg, len, (const struct sockaddr *)from, now, load,
 			       w->reply, sizeof(w->reply), &res);
@@ -477,6 +480,7 @@ static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
 		mark_dirty(w, wp);
 	}
 	if (act == FT_PROTO_PACKET) {
+		w->counters.tun_tx_bytes += res.len;
 		if (w->stats)
 			ft_connstats_update_rx_virtual(w->stats, res.data, res.len);
 		tun_deliver(w, res.data, res.len);

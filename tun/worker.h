@@ -45,7 +45,11 @@ struct ft_worker;
 	X(link_up_events)    /* a watched underlay link came (back) up */               \
 	X(tun_gso_reads)     /* super-packets read from the TUN (offloads on) */        \
 	X(tun_gro_writes)    /* coalesced super-packets written to the TUN */           \
-	X(tun_bad_vnet)	     /* a TUN read with a vnet header or packet we refuse */
+	X(tun_bad_vnet)	     /* a TUN read with a vnet header or packet we refuse */    \
+	X(tun_rx_bytes)	     /* bytes of the packets read from the TUN */               \
+	X(tun_tx_bytes)	     /* bytes of the decrypted packets handed to the TUN */     \
+	X(udp_rx_bytes)	     /* bytes of the datagrams received */                      \
+	X(udp_tx_bytes)	     /* bytes of the datagrams sent */
 
 struct ft_worker_counters {
 #define FT_WORKER_COUNTER_FIELD(n) uint64_t n;

@@ -14,6 +14,13 @@
  *                                               written again
  *   flowtun_ipfix=COLLECTOR, flowtun_ipfix_messages=N, flowtun_ipfix_errors=N
  *   flowtun_window_start_ms=MS                  the statistics window now open (0: empty)
+ *   flowtun_window_connections=VIRTUAL PHYSICAL the connections in it
+ *   flowtun_version=VERSION
+ *   flowtun_link_changes=IFNAME N               state changes of each watched link
+ *   flowtun_metrics=ADDR:PORT                   the /metrics endpoint, when there is one,
+ *   flowtun_metrics_requests=STATUS N           its answers by HTTP status (every status),
+ *   flowtun_metrics_write_timeouts=N            answers not taken in time,
+ *   flowtun_metrics_last_scrape=NS BYTES        and the cost of the last 200
  *   flowtun_top=PROTO SRC DST TXPKTS TXBYTES RXPKTS RXBYTES   its top connections by bytes
  * and per peer, after its standard keys:
  *   flowtun_peer_state=up|link-down|handshake-failing|no-session
@@ -111,6 +118,7 @@ static void write_top(struct ft_worker *w, struct ft_uapi_writer *wr)
 		return;
 	ft_connstats_peek(w->stats, &v, &nv, &p, &np, &start_ms);
 	ft_uapi_write_kv(wr, "flowtun_window_start_ms", "%" PRIu64, start_ms);
+	ft_uapi_write_kv(wr, "flowtun_window_connections", "%zu %zu", nv, np);
 	if (nv == 0 || !(order = malloc(nv * sizeof(*order))))
 		return;
 	for (size_t i = 0; i < nv; i++)
@@ -137,13 +145,13 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 	const struct ft_proto_counters *pc = ft_proto_counters(w->proto);
 
 	ft_uapi_write_kv(wr, "flowtun_interface", "%s", w->ifname);
-	for (size_t i = 0; i < w->n_links; i++)
+	ft_uapi_write_kv(wr, "flowtun_version", "%s", PACKAGE_VERSION);
+	for (size_t i = 0; i < w->n_links; i++) {
 		ft_uapi_write_kv(wr, "flowtun_link", "%s %s %" PRIu64, w->links[i].name,
-				 w->links[i].state == FT_LINK_UP      ? "link"
-				 : w->links[i].state == FT_LINK_DOWN  ? "no-link"
-				 : w->links[i].state == FT_LINK_ERROR ? "error"
-								      : "unknown",
-				 w->links[i].since_ms);
+				 ft_worker_link_state_str(w->links[i].state), w->links[i].since_ms);
+		ft_uapi_write_kv(wr, "flowtun_link_changes", "%s %" PRIu64, w->links[i].name,
+				 w->links[i].changes);
+	}
 	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++)
 		ft_uapi_write_kv(wr, "flowtun_counter", "%s %" PRIu64,
 				 ft_proto_counter_name((enum ft_proto_reason)r),
@@ -169,6 +177,21 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 			ft_uapi_write_kv(wr, "flowtun_ipfix", "%s", w->ipfix_names[i]);
 		ft_uapi_write_kv(wr, "flowtun_ipfix_messages", "%" PRIu64, ic.messages);
 		ft_uapi_write_kv(wr, "flowtun_ipfix_errors", "%" PRIu64, ic.send_errors);
+	}
+	if (w->metrics) {
+		struct ft_metrics_server_counters mc;
+
+		ft_metrics_server_get_counters(w->metrics, &mc);
+		ft_uapi_write_kv(wr, "flowtun_metrics", "%s",
+				 ft_metrics_server_address(w->metrics));
+		for (int i = 0; i < FT_METRICS_STATUS_COUNT; i++)
+			ft_uapi_write_kv(wr, "flowtun_metrics_requests", "%d %" PRIu64,
+					 ft_metrics_status_code((enum ft_metrics_status_index)i),
+					 mc.responses[i]);
+		ft_uapi_write_kv(wr, "flowtun_metrics_write_timeouts", "%" PRIu64,
+				 mc.write_timeouts);
+		ft_uapi_write_kv(wr, "flowtun_metrics_last_scrape", "%" PRIu64 " %" PRIu64,
+				 mc.last_duration_ns, mc.last_bytes);
 	}
 	write_top(w, wr);
 }

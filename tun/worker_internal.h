@@ -21,6 +21,7 @@
 #include "stats/ipfix.h"
 #include "stats/packet.h"
 #include "tun/key.h"
+#include "tun/metrics.h"
 #include "tun/proto.h"
 #include "tun/rtnl.h"
 #include "tun/uapi.h"
@@ -80,6 +81,7 @@ struct link_seen {
 	char name[IFNAMSIZ];
 	enum ft_link_state state;
 	uint64_t since_ms;
+	uint64_t changes; /* state changes seen, the first sample included */
 };
 
 struct ft_worker {
@@ -116,6 +118,7 @@ struct ft_worker {
 	char *ipfix_names[FT_WORKER_MAX_IPFIX];
 	size_t n_ipfix;
 	struct ft_uapi_server *uapi;
+	struct ft_metrics_server *metrics; /* the /metrics endpoint (worker_metrics.c), or NULL */
 
 	struct wpeer *peers;
 	size_t n_peers;
@@ -201,6 +204,15 @@ void ft_worker_on_dump(void *arg, uint64_t start_ms, uint64_t end_ms, const stru
 int ft_worker_flow_start(struct ft_worker *w, const char *dest, char *err, size_t errlen);
 int ft_worker_ipfix_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
 			  size_t errlen);
+
+/* worker_metrics.c */
+/* Starts the /metrics endpoint of cfg->metrics_listen (none when NULL); 0 or a negative errno. */
+int ft_worker_metrics_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
+			    size_t errlen);
+/* True when cfg asks for another endpoint than the one running: that needs a restart. */
+bool ft_worker_metrics_changed(const struct ft_worker *w, const struct ft_config *cfg);
+/* The link state names of flowtun show and the metrics: "link", "no-link", "error", "unknown". */
+const char *ft_worker_link_state_str(enum ft_link_state s);
 
 /* worker_ctl.c */
 extern const struct ft_uapi_ops ft_worker_uapi_ops;
