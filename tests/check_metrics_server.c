@@ -40,6 +40,9 @@ struct fixture {
 	void (*client)(struct fixture *f);
 	size_t body_size; /* collect() pads its answer to about this many bytes */
 	int collect_rc;
+	int slices;   /* collect() asks for this many calls (FT_METRICS_MORE) */
+	bool forever; /* ... or never ends */
+	int cancels;  /* cancel() calls */
 	struct ft_metrics_server_counters counters;
 	struct answer a[MAX_ANSWERS];
 	size_t n;
@@ -48,12 +51,33 @@ struct fixture {
 static const struct ft_metrics_family fam = { "x_samples", FT_METRICS_GAUGE, NULL, "Samples" };
 static const struct ft_metrics_family pad = { "x_pad", FT_METRICS_GAUGE, NULL, "Padding" };
 
-static int collect(void *arg, struct ft_metrics_writer *w)
+static int collect(void *arg, struct ft_metrics_writer *w, void **state)
 {
 	struct fixture *f = arg;
+	int *slice = *state;
 
 	if (f->collect_rc)
 		return f->collect_rc;
+	if (f->slices > 1 || f->forever) {
+		/* x_slice{n="N"} once per call, in one family: the calls' order shows. */
+		static const struct ft_metrics_family sf = { "x_slice", FT_METRICS_GAUGE, NULL,
+							     "Slices" };
+		char n[16];
+		struct ft_metrics_label l = { "n", n };
+
+		if (!slice) {
+			if (!(slice = calloc(1, sizeof(*slice))))
+				return -ENOMEM;
+			*state = slice;
+			ft_metrics_family(w, &sf);
+		}
+		snprintf(n, sizeof(n), "%d", *slice);
+		ft_metrics_sample(w, &l, 1, 1);
+		if (f->forever || ++*slice < f->slices)
+			return FT_METRICS_MORE;
+		free(slice);
+		*state = NULL;
+	}
 	ft_metrics_family(w, &fam);
 	ft_metrics_sample(w, NULL, 0, 42);
 	if (f->body_size) {
@@ -66,6 +90,14 @@ static int collect(void *arg, struct ft_metrics_writer *w)
 			ft_metrics_buf_append(&w->out, line, sizeof(line) - 1);
 	}
 	return 0;
+}
+
+static void cancel(void *arg, void *state)
+{
+	struct fixture *f = arg;
+
+	f->cancels++;
+	free(state);
 }
 
 /* ---- the client's side ---- */
@@ -176,6 +208,7 @@ static void run(struct fixture *f, struct ft_metrics_server_config *cfg)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cfg->addr = (struct sockaddr *)&sin;
 	cfg->collect = collect;
+	cfg->cancel = cancel;
 	cfg->arg = f;
 	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
 	ck_assert_int_eq(ft_metrics_server_create(&f->srv, &f->loop, cfg), 0);
@@ -413,6 +446,52 @@ START_TEST(test_collect_fails)
 }
 END_TEST
 
+START_TEST(test_slices)
+{
+	struct fixture *f = fixture(client_one);
+	struct ft_metrics_server_config cfg = { 0 };
+	char want[64];
+
+	f->slices = 5;
+	run(f, &cfg);
+	ck_assert_int_eq(f->a[0].status, 200);
+	/* Every slice's sample, in order, then the rest. */
+	for (int i = 0; i < 5; i++) {
+		snprintf(want, sizeof(want), "\nx_slice{n=\"%d\"} 1\n%s", i,
+			 i < 4 ? "x_slice" : "# HELP x_samples");
+		ck_assert_msg(strstr(f->a[0].text, want), "no '%s' in %s", want, f->a[0].text);
+	}
+	ck_assert_uint_eq(f->counters.last_slices, 5);
+	ck_assert_uint_ge(f->counters.last_duration_ns, f->counters.last_longest_ns);
+	ck_assert_int_eq(f->cancels, 0);
+	free(f);
+}
+END_TEST
+
+static void client_abandon(struct fixture *f)
+{
+	int fd = dial(f->port, 0);
+
+	/* A build that never ends: the server closes under it (on_done), cancel() frees it. */
+	send_all(fd, GET, strlen(GET));
+	usleep(100000);
+	close(fd);
+}
+
+START_TEST(test_abandoned_build)
+{
+	struct fixture *f = fixture(client_abandon);
+	struct ft_metrics_server_config cfg = { 0 };
+
+	f->forever = true;
+	run(f, &cfg);
+	ck_assert_int_eq(f->cancels, 1);
+	/* Counted when it began, taken back: it was never answered. */
+	ck_assert_uint_eq(f->counters.responses[FT_METRICS_STATUS_200], 1);
+	free(f);
+}
+END_TEST
+
 START_TEST(test_bind_errors)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
@@ -448,6 +527,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_client_limit);
 	tcase_add_test(tc, test_write_timeout);
 	tcase_add_test(tc, test_collect_fails);
+	tcase_add_test(tc, test_slices);
+	tcase_add_test(tc, test_abandoned_build);
 	tcase_add_test(tc, test_bind_errors);
 	suite_add_tcase(s, tc);
 	return s;

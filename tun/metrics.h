@@ -91,6 +91,8 @@ struct ft_metrics_writer {
 	struct ft_metrics_buf out;
 	enum ft_metrics_format format;
 	const struct ft_metrics_family *family; /* of the samples that follow */
+	/* The server's: a collector that can stop returns FT_METRICS_MORE once uv_hrtime() is past. */
+	uint64_t slice_deadline_ns;
 };
 
 /* An empty exposition in format; size_hint bytes are reserved (0: none). */
@@ -165,8 +167,19 @@ const char *ft_metrics_reason(int status);
 
 struct ft_metrics_server;
 
-/* Writes the caller's families; 0, or a negative errno to answer 500. */
-typedef int (*ft_metrics_collect_fn)(void *arg, struct ft_metrics_writer *w);
+/*
+ * Writes the caller's families into w: 0 when done, FT_METRICS_MORE to be called again with the
+ * same w and *state on a later loop iteration (packets are served in between), or a negative
+ * errno (the answer is 500). *state is NULL at the first call; what the collector keeps there
+ * to go on is its own: it frees it before it returns 0 or an error, and in cancel() when the
+ * build is abandoned (the server closes). A collector should return FT_METRICS_MORE once
+ * uv_hrtime() passes w->slice_deadline_ns (the server sets it FT_METRICS_SLICE_NS, or the
+ * config's slice_ns, after the start of each call).
+ */
+enum { FT_METRICS_MORE = 1 };
+#define FT_METRICS_SLICE_NS 1000000ULL
+typedef int (*ft_metrics_collect_fn)(void *arg, struct ft_metrics_writer *w, void **state);
+typedef void (*ft_metrics_cancel_fn)(void *arg, void *state);
 
 /* The statuses the server answers with, in the order of its counters. */
 #define FT_METRICS_STATUSES(X) X(200) X(400) X(404) X(405) X(408) X(414) X(431) X(500) X(503) X(505)
@@ -181,7 +194,9 @@ enum ft_metrics_status_index {
 struct ft_metrics_server_counters {
 	uint64_t responses[FT_METRICS_STATUS_COUNT]; /* by status, see FT_METRICS_STATUSES */
 	uint64_t write_timeouts;   /* answers not taken by the client in time: closed */
-	uint64_t last_duration_ns; /* building the last 200's body */
+	uint64_t last_duration_ns; /* the loop's time building the last 200's body, all slices */
+	uint64_t last_longest_ns;  /* its longest slice: the longest the loop was kept */
+	uint64_t last_slices;	   /* how many */
 	uint64_t last_bytes;	   /* its size */
 };
 
@@ -191,12 +206,14 @@ int ft_metrics_status_code(enum ft_metrics_status_index i);
 struct ft_metrics_server_config {
 	const struct sockaddr *addr; /* AF_INET or AF_INET6; port 0: any free one */
 	ft_metrics_collect_fn collect;
+	ft_metrics_cancel_fn cancel; /* may be NULL when collect never returns FT_METRICS_MORE */
 	void *arg;
 	/* 0: the defaults above. Tests shorten the timeouts and lower the limits. */
 	uint64_t head_timeout_ms;
 	uint64_t write_timeout_ms;
 	unsigned int max_clients;
 	unsigned int max_responses;
+	uint64_t slice_ns;
 };
 
 /*

@@ -7,8 +7,11 @@
  * A connection's states:
  *   READING   the head arrives into the slot's fixed buffer (FT_METRICS_MAX_HEAD bytes), under
  *             the head timer; a complete head is parsed, then answered (an error at once)
- *   WAITING   a GET /metrics while FT_METRICS_MAX_RESPONSES bodies are being written: waits
- *             in a queue for one of them to finish (each is bounded by the write timeout)
+ *   WAITING   a GET /metrics while another body is being built, or FT_METRICS_MAX_RESPONSES
+ *             bodies are being written: waits in a queue (each is bounded by the write timeout)
+ *   BUILDING  its body is being built: the collector works in slices of about
+ *             FT_METRICS_SLICE_NS, one per loop iteration (a uv_idle_t), so that packets are
+ *             served between them; one body is built at a time
  *   WRITING   the answer is being written (one uv_write), under the write timer
  *   LINGER    the answer is written and our side shut down; what the client still sends is
  *             read and thrown away until it closes (or a second passes), so that closing with
@@ -37,7 +40,7 @@ enum {
 	RESPONSE_CAP = 384 /* the status line and headers, or a whole error answer */
 };
 
-enum conn_state { C_FREE, C_READING, C_WAITING, C_WRITING, C_LINGER, C_CLOSING };
+enum conn_state { C_FREE, C_READING, C_WAITING, C_BUILDING, C_WRITING, C_LINGER, C_CLOSING };
 
 struct conn {
 	uv_tcp_t tcp;
@@ -56,17 +59,28 @@ struct conn {
 	char resp[RESPONSE_CAP];
 };
 
+/* The body being built, slice by slice. */
+struct build {
+	struct conn *c; /* NULL: none */
+	struct ft_metrics_writer w;
+	void *state; /* the collector's */
+	uint64_t loop_ns, longest_ns, slices;
+};
+
 struct ft_metrics_server {
 	uv_loop_t *loop;
 	uv_tcp_t listener;
-	bool listener_open;
+	uv_idle_t idle;	    /* runs the next slice of the build */
+	int handles_open;   /* listener and idle: the memory goes once both closed */
 	bool accept_paused; /* a connection waits in libuv for a free slot */
 	bool closing;
 	void (*close_cb)(void *arg);
 	void *close_arg;
 	ft_metrics_collect_fn collect;
+	ft_metrics_cancel_fn cancel;
 	void *arg;
-	uint64_t head_timeout_ms, write_timeout_ms;
+	struct build build;
+	uint64_t head_timeout_ms, write_timeout_ms, slice_ns;
 	unsigned int max_clients, max_responses;
 	unsigned int n_clients, n_responses;
 	size_t size_hint; /* the last body's size: the next one is about as big */
@@ -91,7 +105,7 @@ static void maybe_done(struct ft_metrics_server *s)
 	void (*cb)(void *) = s->close_cb;
 	void *arg = s->close_arg;
 
-	if (!s->closing || s->listener_open)
+	if (!s->closing || s->handles_open)
 		return;
 	for (size_t i = 0; i < s->n_slots; i++)
 		if (s->slots[i].state != C_FREE)
@@ -105,6 +119,7 @@ static void accept_next(struct ft_metrics_server *s);
 static void respond_error(struct conn *c, int status);
 static void serve_waiting(struct ft_metrics_server *s);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void on_idle(uv_idle_t *h);
 
 static void on_conn_closed(uv_handle_t *h)
 {
@@ -138,12 +153,28 @@ static void unqueue(struct conn *c)
 	}
 }
 
+/* Drops the build of c's body: the server closes. */
+static void abandon_build(struct ft_metrics_server *s)
+{
+	struct build *b = &s->build;
+
+	uv_idle_stop(&s->idle);
+	if (b->state && s->cancel)
+		s->cancel(s->arg, b->state);
+	ft_metrics_buf_release(&b->w.out);
+	s->c.responses[FT_METRICS_STATUS_200]--; /* counted when it began, never sent */
+	s->n_responses--;
+	memset(b, 0, sizeof(*b));
+}
+
 static void conn_close(struct conn *c)
 {
 	if (c->state == C_CLOSING || c->state == C_FREE)
 		return;
 	if (c->state == C_WAITING)
 		unqueue(c);
+	if (c->state == C_BUILDING)
+		abandon_build(c->srv);
 	if (c->client)
 		c->srv->n_clients--;
 	c->client = false;
@@ -260,7 +291,11 @@ static const struct ft_metrics_family fam_timeouts = {
 };
 static const struct ft_metrics_family fam_duration = {
 	"flowtun_metrics_scrape_duration_seconds", FT_METRICS_GAUGE, "seconds",
-	"Time the previous scrape took to build its answer on the packet loop"
+	"Time the packet loop spent building the previous scrape's answer, all slices"
+};
+static const struct ft_metrics_family fam_longest = {
+	"flowtun_metrics_scrape_longest_slice_seconds", FT_METRICS_GAUGE, "seconds",
+	"The longest the previous scrape kept the packet loop busy at once"
 };
 static const struct ft_metrics_family fam_bytes = { "flowtun_metrics_scrape_size_bytes",
 						    FT_METRICS_GAUGE, "bytes",
@@ -281,48 +316,97 @@ static void write_own(struct ft_metrics_server *s, struct ft_metrics_writer *w)
 	ft_metrics_sample(w, NULL, 0, s->c.write_timeouts);
 	ft_metrics_family(w, &fam_duration);
 	ft_metrics_sample_fixed(w, NULL, 0, s->c.last_duration_ns, 9);
+	ft_metrics_family(w, &fam_longest);
+	ft_metrics_sample_fixed(w, NULL, 0, s->c.last_longest_ns, 9);
 	ft_metrics_family(w, &fam_bytes);
 	ft_metrics_sample(w, NULL, 0, s->c.last_bytes);
 }
 
-/* Builds the body of a 200 (or answers 500) and writes it. */
-static void serve(struct conn *c)
+/* The last slice is done: the server's own families, then the answer (or a 500). */
+static void build_done(struct ft_metrics_server *s, int rc)
 {
-	struct ft_metrics_server *s = c->srv;
-	struct ft_metrics_writer w;
-	uint64_t t0 = uv_hrtime();
+	struct build *b = &s->build;
+	struct conn *c = b->c;
 	size_t hlen;
 	uv_buf_t bufs[2];
-	int rc;
 
-	s->n_responses++;
-	count(s, 200); /* so that the answer counts itself */
-	ft_metrics_writer_init(&w, c->req.format, s->size_hint + s->size_hint / 8);
-	rc = s->collect(s->arg, &w);
 	if (rc == 0) {
-		write_own(s, &w);
-		rc = ft_metrics_writer_finish(&w);
+		write_own(s, &b->w); /* the previous scrape's cost: this one is not done yet */
+		rc = ft_metrics_writer_finish(&b->w);
 	}
 	if (rc < 0) {
-		ft_metrics_buf_release(&w.out);
+		ft_metrics_buf_release(&b->w.out);
 		s->n_responses--;
 		s->c.responses[FT_METRICS_STATUS_200]--;
+		memset(b, 0, sizeof(*b));
 		respond_error(c, 500);
 		return;
 	}
-	s->c.last_duration_ns = uv_hrtime() - t0;
-	s->c.last_bytes = w.out.len;
-	s->size_hint = w.out.len;
-	c->body = w.out.data;
-	hlen = ft_metrics_response_head(c->resp, sizeof(c->resp), 200, c->req.format, w.out.len);
+	s->size_hint = b->w.out.len;
+	s->c.last_duration_ns = b->loop_ns;
+	s->c.last_longest_ns = b->longest_ns;
+	s->c.last_slices = b->slices;
+	s->c.last_bytes = b->w.out.len;
+	c->body = b->w.out.data;
+	hlen = ft_metrics_response_head(c->resp, sizeof(c->resp), 200, c->req.format, b->w.out.len);
 	bufs[0] = uv_buf_init(c->resp, (unsigned int)hlen);
-	bufs[1] = uv_buf_init(c->body, (unsigned int)w.out.len);
+	bufs[1] = uv_buf_init(c->body, (unsigned int)b->w.out.len);
+	memset(b, 0, sizeof(*b));
 	send_answer(c, bufs, 2);
+}
+
+/* One slice of the build; the idle handle runs the next while the collector wants more. */
+static void build_step(struct ft_metrics_server *s)
+{
+	struct build *b = &s->build;
+	uint64_t t0 = uv_hrtime(), dt;
+	int rc;
+
+	b->w.slice_deadline_ns = t0 + s->slice_ns;
+	rc = s->collect(s->arg, &b->w, &b->state);
+	dt = uv_hrtime() - t0;
+	b->loop_ns += dt;
+	b->longest_ns = dt > b->longest_ns ? dt : b->longest_ns;
+	b->slices++;
+	if (rc == FT_METRICS_MORE) {
+		uv_idle_start(&s->idle, on_idle);
+		return;
+	}
+	uv_idle_stop(&s->idle);
+	b->state = NULL;
+	build_done(s, rc);
+	serve_waiting(s);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	struct ft_metrics_server *s = h->data;
+
+	if (s->build.c)
+		build_step(s);
+	else
+		uv_idle_stop(h);
+}
+
+/* Starts building c's body (the first slice runs now). */
+static void serve(struct conn *c)
+{
+	struct ft_metrics_server *s = c->srv;
+	struct build *b = &s->build;
+
+	s->n_responses++;
+	count(s, 200); /* so that the answer counts itself */
+	c->state = C_BUILDING;
+	uv_timer_stop(&c->timer);
+	memset(b, 0, sizeof(*b));
+	b->c = c;
+	ft_metrics_writer_init(&b->w, c->req.format, s->size_hint + s->size_hint / 8);
+	build_step(s);
 }
 
 static void serve_waiting(struct ft_metrics_server *s)
 {
-	while (s->waiting_head && s->n_responses < s->max_responses) {
+	while (s->waiting_head && !s->build.c && s->n_responses < s->max_responses) {
 		struct conn *c = s->waiting_head;
 
 		s->waiting_head = c->next_waiting;
@@ -363,7 +447,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		respond_error(c, c->req.status);
 		return;
 	}
-	if (s->n_responses < s->max_responses) {
+	if (!s->build.c && s->n_responses < s->max_responses) {
 		serve(c);
 		return;
 	}
@@ -482,9 +566,12 @@ static void format_address(struct ft_metrics_server *s)
 	ft_metrics_format_address(s->address, sizeof(s->address), (struct sockaddr *)&ss);
 }
 
-static void on_listener_closed_early(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct ft_metrics_server *s = h->data;
+
+	s->handles_open--;
+	maybe_done(s);
 }
 
 int ft_metrics_server_create(struct ft_metrics_server **out, uv_loop_t *loop,
@@ -503,6 +590,7 @@ int ft_metrics_server_create(struct ft_metrics_server **out, uv_loop_t *loop,
 		return -ENOMEM;
 	s->loop = loop;
 	s->collect = cfg->collect;
+	s->cancel = cfg->cancel;
 	s->arg = cfg->arg;
 	s->head_timeout_ms = cfg->head_timeout_ms ? cfg->head_timeout_ms
 						  : FT_METRICS_HEAD_TIMEOUT_MS;
@@ -510,6 +598,7 @@ int ft_metrics_server_create(struct ft_metrics_server **out, uv_loop_t *loop,
 						    : FT_METRICS_WRITE_TIMEOUT_MS;
 	s->max_clients = clients;
 	s->max_responses = cfg->max_responses ? cfg->max_responses : FT_METRICS_MAX_RESPONSES;
+	s->slice_ns = cfg->slice_ns ? cfg->slice_ns : FT_METRICS_SLICE_NS;
 	s->n_slots = n;
 	rc = uv_tcp_init(loop, &s->listener);
 	if (rc < 0) {
@@ -517,15 +606,20 @@ int ft_metrics_server_create(struct ft_metrics_server **out, uv_loop_t *loop,
 		return rc;
 	}
 	s->listener.data = s;
+	uv_idle_init(loop, &s->idle);
+	s->idle.data = s;
 	/* libuv reports a failed bind (EADDRINUSE, EADDRNOTAVAIL) from uv_listen. */
 	rc = uv_tcp_bind(&s->listener, cfg->addr, 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&s->listener, 64, on_connection);
 	if (rc < 0) {
-		uv_close((uv_handle_t *)&s->listener, on_listener_closed_early);
+		s->handles_open = 2;
+		s->closing = true;
+		uv_close((uv_handle_t *)&s->listener, on_handle_closed);
+		uv_close((uv_handle_t *)&s->idle, on_handle_closed);
 		return rc;
 	}
-	s->listener_open = true;
+	s->handles_open = 2;
 	format_address(s);
 	*out = s;
 	return 0;
@@ -547,14 +641,6 @@ void ft_metrics_server_get_counters(const struct ft_metrics_server *s,
 	*out = s->c;
 }
 
-static void on_listener_closed(uv_handle_t *h)
-{
-	struct ft_metrics_server *s = h->data;
-
-	s->listener_open = false;
-	maybe_done(s);
-}
-
 void ft_metrics_server_close(struct ft_metrics_server *s, void (*cb)(void *arg), void *arg)
 {
 	if (s->closing)
@@ -564,5 +650,6 @@ void ft_metrics_server_close(struct ft_metrics_server *s, void (*cb)(void *arg),
 	s->close_arg = arg;
 	for (size_t i = 0; i < s->n_slots; i++)
 		conn_close(&s->slots[i]);
-	uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+	uv_close((uv_handle_t *)&s->listener, on_handle_closed);
+	uv_close((uv_handle_t *)&s->idle, on_handle_closed);
 }

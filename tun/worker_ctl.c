@@ -20,7 +20,9 @@
  *   flowtun_metrics=ADDR:PORT                   the /metrics endpoint, when there is one,
  *   flowtun_metrics_requests=STATUS N           its answers by HTTP status (every status),
  *   flowtun_metrics_write_timeouts=N            answers not taken in time,
- *   flowtun_metrics_last_scrape=NS BYTES        and the cost of the last 200
+ *   flowtun_metrics_last_scrape=NS LONGEST_NS SLICES BYTES   and the cost of the last 200:
+ *                                               the loop's time, its longest slice, the
+ *                                               slices, the size
  *   flowtun_top=PROTO SRC DST TXPKTS TXBYTES RXPKTS RXBYTES   its top connections by bytes
  * and per peer, after its standard keys:
  *   flowtun_peer_state=up|link-down|handshake-failing|no-session
@@ -66,12 +68,20 @@ static uint64_t wall_seconds(void)
 enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns)
 {
 	struct ft_peer_info info;
-	enum ft_path_state s;
 
 	ft_peer_get_info(wp->peer, &info, now_ns);
+	return ft_worker_path_state_of(w, wp, &info);
+}
+
+enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp,
+					   const struct ft_peer_info *info)
+{
+	enum ft_path_state s;
+
+	(void)w;
 	if (wp->path_down)
 		s = FT_PATH_LINK_DOWN;
-	else if (info.has_session)
+	else if (info->has_session)
 		s = FT_PATH_UP;
 	else if (wp->peer->sent_initiation)
 		s = FT_PATH_FAILING;
@@ -190,8 +200,10 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 					 mc.responses[i]);
 		ft_uapi_write_kv(wr, "flowtun_metrics_write_timeouts", "%" PRIu64,
 				 mc.write_timeouts);
-		ft_uapi_write_kv(wr, "flowtun_metrics_last_scrape", "%" PRIu64 " %" PRIu64,
-				 mc.last_duration_ns, mc.last_bytes);
+		ft_uapi_write_kv(wr, "flowtun_metrics_last_scrape",
+				 "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+				 mc.last_duration_ns, mc.last_longest_ns, mc.last_slices,
+				 mc.last_bytes);
 	}
 	write_top(w, wr);
 }

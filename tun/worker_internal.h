@@ -122,6 +122,7 @@ struct ft_worker {
 
 	struct wpeer *peers;
 	size_t n_peers;
+	uint64_t peers_generation; /* changes with every peer added or removed (the metrics) */
 	struct wpeer **dirty;
 	size_t n_dirty;
 	struct ft_rtnl_prefix *addrs; /* our own addresses, as configured */
@@ -211,12 +212,23 @@ int ft_worker_metrics_start(struct ft_worker *w, const struct ft_config *cfg, ch
 			    size_t errlen);
 /* True when cfg asks for another endpoint than the one running: that needs a restart. */
 bool ft_worker_metrics_changed(const struct ft_worker *w, const struct ft_config *cfg);
+
+/* worker_metrics_peers.c: the peers' families of a scrape, in slices. */
+struct ft_worker_scrape;
+/* *out NULL when there are no peers; 0 or -ENOMEM. */
+int ft_worker_scrape_start(struct ft_worker *w, struct ft_worker_scrape **out);
+/* Works until mw's deadline: 0 when done, FT_METRICS_MORE, or a negative errno. */
+int ft_worker_scrape_slice(struct ft_worker_scrape *sc, struct ft_metrics_writer *mw);
+void ft_worker_scrape_free(struct ft_worker_scrape *sc); /* NULL is accepted */
 /* The link state names of flowtun show and the metrics: "link", "no-link", "error", "unknown". */
 const char *ft_worker_link_state_str(enum ft_link_state s);
 
 /* worker_ctl.c */
 extern const struct ft_uapi_ops ft_worker_uapi_ops;
 enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns);
+/* The same from what ft_peer_get_info() just read of the peer (the metrics read it anyway). */
+enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp,
+					   const struct ft_peer_info *info);
 const char *ft_worker_path_state_str(enum ft_path_state s);
 
 #endif

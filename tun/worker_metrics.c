@@ -18,20 +18,16 @@
  * flowtun_worker_events_total{event="NAME"}, until it is given its proper family. The
  * protocol's drop reasons all go to flowtun_drops_total{reason} by themselves.
  *
- * Cost: a scrape of N peers is O(N log N) (one pass over the AllowedIPs table, sorted by peer)
- * with three allocations whatever N, freed at the end; the label set of each peer is written
- * once and copied into each of its samples.
+ * The peers' families are worker_metrics_peers.c's: a scrape of many peers is written in slices.
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tun/allowedips.h"
 #include "tun/log.h"
 #include "tun/worker_internal.h"
 
@@ -40,16 +36,6 @@
 #define FAMILY(var, name, type, unit, help) \
 	static const struct ft_metrics_family var = { name, type, unit, help }
 
-FAMILY(fam_sent, "wireguard_sent_bytes", FT_METRICS_COUNTER, "bytes", "Bytes sent to the peer");
-FAMILY(fam_received, "wireguard_received_bytes", FT_METRICS_COUNTER, "bytes",
-       "Bytes received from the peer");
-FAMILY(fam_handshake, "wireguard_latest_handshake_seconds", FT_METRICS_GAUGE, "seconds",
-       "UNIX time of the latest handshake with the peer (0: none yet)");
-FAMILY(fam_path_state, "flowtun_peer_path_state", FT_METRICS_GAUGE, NULL,
-       "The path to the peer: 1 for its current state (up, link-down, handshake-failing, "
-       "no-session)");
-FAMILY(fam_path_since, "flowtun_peer_path_state_since_seconds", FT_METRICS_GAUGE, "seconds",
-       "UNIX time the peer's path state began");
 FAMILY(fam_build, "flowtun_build", FT_METRICS_INFO, NULL, "The flowtun version serving");
 FAMILY(fam_peers, "flowtun_peers", FT_METRICS_GAUGE, NULL, "Peers configured");
 FAMILY(fam_drops, "flowtun_drops", FT_METRICS_COUNTER, NULL,
@@ -350,230 +336,50 @@ static void write_writers(struct ctx *c)
 	}
 }
 
-/* ---- the peers -------------------------------------------------------------------------- */
+/* ---- the endpoint ----------------------------------------------------------------------- */
 
-/* What the metrics read of a peer. */
-struct peer_view {
-	struct ft_peer *peer;
-	const uint8_t *public_key;
-	struct ft_peer_info info;
-	enum ft_path_state state;
-	uint64_t state_since;
-};
-
-/*
- * Peer i of the worker: the one place the metrics know how peers are kept (an array of struct
- * wpeer today). The path state is that of flowtun show, noted the same way.
- */
-static void peer_view(struct ft_worker *w, size_t i, uint64_t now, struct peer_view *v)
+static int collect(void *arg, struct ft_metrics_writer *mw, void **state)
 {
-	struct wpeer *wp = &w->peers[i];
+	struct ft_worker_scrape *sc = *state;
+	int rc;
 
-	v->peer = wp->peer;
-	v->public_key = wp->public_key;
-	ft_peer_get_info(wp->peer, &v->info, now);
-	v->state = ft_worker_path_state(w, wp, now);
-	v->state_since = wp->shown_since;
-}
+	if (!sc) {
+		struct ctx c = { .w = arg, .mw = mw };
+		struct ft_metrics_label version = { "version", PACKAGE_VERSION };
 
-struct prefix {
-	const struct ft_peer *peer;
-	uint32_t seq; /* the table's order, kept within a peer */
-	uint8_t family, cidr;
-	uint8_t addr[16];
-};
-
-struct prefixes {
-	struct prefix *a;
-	size_t n, cap;
-};
-
-static int collect_prefix(void *arg, struct ft_peer *peer, int family, const uint8_t *addr,
-			  uint8_t cidr)
-{
-	struct prefixes *p = arg;
-	struct prefix *e;
-
-	if (p->n == p->cap)
-		return -ENOBUFS; /* the count said fewer: the table changed under us? never */
-	e = &p->a[p->n];
-	e->peer = peer;
-	e->seq = (uint32_t)p->n;
-	e->family = (uint8_t)family;
-	e->cidr = cidr;
-	memcpy(e->addr, addr, family == AF_INET ? 4 : 16);
-	p->n++;
-	return 0;
-}
-
-static int cmp_prefix(const void *a, const void *b)
-{
-	const struct prefix *x = a, *y = b;
-
-	if (x->peer != y->peer)
-		return (uintptr_t)x->peer < (uintptr_t)y->peer ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* The first prefix of peer in the sorted array, or p->n. */
-static size_t first_prefix(const struct prefixes *p, const struct ft_peer *peer)
-{
-	size_t lo = 0, hi = p->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if ((uintptr_t)p->a[mid].peer < (uintptr_t)peer)
-			lo = mid + 1;
-		else
-			hi = mid;
+		c.l[0] = (struct ft_metrics_label){ "interface", c.w->ifname };
+		ft_metrics_family(mw, &fam_build);
+		ft_metrics_sample(mw, &version, 1, 1);
+		write_counters(&c);
+		write_links(&c);
+		write_writers(&c);
+		ft_metrics_family(mw, &fam_peers);
+		sample(&c, NULL, NULL, c.w->n_peers);
+		if ((rc = ft_worker_scrape_start(c.w, &sc)) < 0 || !sc) {
+			ft_worker_scrape_free(sc);
+			return rc;
+		}
+		*state = sc;
 	}
-	return lo;
-}
-
-struct peer_row {
-	size_t set;	    /* its label set in the arena */
-	uint32_t short_len; /* interface and public_key */
-	uint32_t full_len;  /* ... and allowed_ips */
-	uint64_t tx, rx, handshake, since;
-	enum ft_path_state state;
-};
-
-/* Writes interface, public_key and allowed_ips of one peer into the arena. */
-static void peer_labels(struct ft_metrics_buf *arena, const char *iface, size_t iface_len,
-			const struct peer_view *v, const struct prefixes *pfx, struct peer_row *row)
-{
-	char key[FT_KEY_B64_LEN + 1], text[INET6_ADDRSTRLEN + 8];
-	bool first = true;
-
-	row->set = arena->len;
-	ft_metrics_buf_append(arena, iface, iface_len);
-	ft_metrics_buf_append(arena, ",public_key=\"", 13);
-	ft_key_to_base64(key, v->public_key);
-	ft_metrics_buf_append(arena, key, FT_KEY_B64_LEN);
-	ft_metrics_buf_append(arena, "\"", 1);
-	row->short_len = (uint32_t)(arena->len - row->set);
-	ft_metrics_buf_append(arena, ",allowed_ips=\"", 14);
-	for (size_t i = first_prefix(pfx, v->peer); i < pfx->n && pfx->a[i].peer == v->peer; i++) {
-		const struct prefix *e = &pfx->a[i];
-		int n;
-
-		inet_ntop(e->family == AF_INET ? AF_INET : AF_INET6, e->addr, text, sizeof(text));
-		n = (int)strlen(text);
-		n += snprintf(text + n, sizeof(text) - (size_t)n, "/%u", e->cidr);
-		if (!first)
-			ft_metrics_buf_append(arena, ",", 1);
-		ft_metrics_buf_append(arena, text, (size_t)n);
-		first = false;
+	rc = ft_worker_scrape_slice(sc, mw);
+	if (rc != FT_METRICS_MORE) {
+		ft_worker_scrape_free(sc);
+		*state = NULL;
 	}
-	ft_metrics_buf_append(arena, "\"", 1);
-	row->full_len = (uint32_t)(arena->len - row->set);
-}
-
-static int write_peers(struct ctx *c)
-{
-	struct ft_worker *w = c->w;
-	const struct ft_allowedips *t = ft_proto_allowedips(w->proto);
-	struct prefixes pfx = { 0 };
-	struct ft_metrics_buf arena = { 0 }, iface = { 0 };
-	struct peer_row *rows = NULL;
-	uint64_t now = ft_worker_now_ns();
-	size_t n = w->n_peers;
-	char buf[512];
-	int rc = -ENOMEM;
-
-	ft_metrics_family(c->mw, &fam_peers);
-	sample(c, NULL, NULL, n);
-	if (n == 0)
-		return 0;
-	pfx.cap = ft_allowedips_count(t);
-	rows = malloc(n * sizeof(*rows));
-	pfx.a = malloc((pfx.cap ? pfx.cap : 1) * sizeof(*pfx.a));
-	if (!rows || !pfx.a)
-		goto out;
-	if ((rc = ft_allowedips_walk_all(t, collect_prefix, &pfx)) < 0)
-		goto out;
-	qsort(pfx.a, pfx.n, sizeof(*pfx.a), cmp_prefix);
-
-	/* Every peer's label set once: interface="...",public_key="...",allowed_ips="...". */
-	ft_metrics_buf_puts(&iface, "interface=\"");
-	ft_metrics_buf_escape(&iface, w->ifname, strlen(w->ifname));
-	ft_metrics_buf_puts(&iface, "\"");
-	ft_metrics_buf_reserve(&arena, n * 128);
-	for (size_t i = 0; i < n; i++) {
-		struct peer_view v;
-
-		peer_view(w, i, now, &v);
-		peer_labels(&arena, iface.data, iface.len, &v, &pfx, &rows[i]);
-		rows[i].tx = v.info.tx_bytes;
-		rows[i].rx = v.info.rx_bytes;
-		rows[i].handshake = (uint64_t)v.info.last_handshake.tv_sec;
-		rows[i].since = v.state_since;
-		rows[i].state = v.state;
-	}
-	if ((rc = arena.err ? arena.err : iface.err) < 0)
-		goto out;
-
-	ft_metrics_family(c->mw, &fam_sent);
-	for (size_t i = 0; i < n; i++)
-		ft_metrics_sample_set(c->mw, arena.data + rows[i].set, rows[i].full_len,
-				      rows[i].tx);
-	ft_metrics_family(c->mw, &fam_received);
-	for (size_t i = 0; i < n; i++)
-		ft_metrics_sample_set(c->mw, arena.data + rows[i].set, rows[i].full_len,
-				      rows[i].rx);
-	ft_metrics_family(c->mw, &fam_handshake);
-	for (size_t i = 0; i < n; i++)
-		ft_metrics_sample_set(c->mw, arena.data + rows[i].set, rows[i].full_len,
-				      rows[i].handshake);
-	ft_metrics_family(c->mw, &fam_path_state);
-	for (size_t i = 0; i < n; i++) {
-		const char *st = ft_worker_path_state_str(rows[i].state);
-		size_t sl = strlen(st), len = rows[i].short_len;
-
-		/* The short set is at most ~130 bytes: the escaped ifname and the key. */
-		if (len + sl + 10 > sizeof(buf))
-			continue;
-		memcpy(buf, arena.data + rows[i].set, len);
-		memcpy(buf + len, ",state=\"", 8);
-		memcpy(buf + len + 8, st, sl);
-		buf[len + 8 + sl] = '"';
-		ft_metrics_sample_set(c->mw, buf, len + 9 + sl, 1);
-	}
-	ft_metrics_family(c->mw, &fam_path_since);
-	for (size_t i = 0; i < n; i++)
-		ft_metrics_sample_set(c->mw, arena.data + rows[i].set, rows[i].short_len,
-				      rows[i].since);
-	rc = 0;
-out:
-	free(rows);
-	free(pfx.a);
-	ft_metrics_buf_release(&arena);
-	ft_metrics_buf_release(&iface);
 	return rc;
 }
 
-/* ---- the endpoint ----------------------------------------------------------------------- */
-
-static int collect(void *arg, struct ft_metrics_writer *mw)
+static void cancel(void *arg, void *state)
 {
-	struct ctx c = { .w = arg, .mw = mw };
-	struct ft_metrics_label version = { "version", PACKAGE_VERSION };
-
-	c.l[0] = (struct ft_metrics_label){ "interface", c.w->ifname };
-	ft_metrics_family(mw, &fam_build);
-	ft_metrics_sample(mw, &version, 1, 1);
-	write_counters(&c);
-	write_links(&c);
-	write_writers(&c);
-	return write_peers(&c);
+	(void)arg;
+	ft_worker_scrape_free(state);
 }
 
 int ft_worker_metrics_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
 			    size_t errlen)
 {
 	struct sockaddr_storage ss;
-	struct ft_metrics_server_config mc = { .collect = collect, .arg = w };
+	struct ft_metrics_server_config mc = { .collect = collect, .cancel = cancel, .arg = w };
 	int rc;
 
 	if (!cfg->metrics_listen)
@@ -584,6 +390,9 @@ int ft_worker_metrics_start(struct ft_worker *w, const struct ft_config *cfg, ch
 		return -EINVAL;
 	}
 	mc.addr = (const struct sockaddr *)&ss;
+	/* A test hook: tiny slices make peers come and go in the middle of a scrape. */
+	if (getenv("FLOWTUN_METRICS_SLICE_NS"))
+		mc.slice_ns = strtoull(getenv("FLOWTUN_METRICS_SLICE_NS"), NULL, 10);
 	rc = ft_metrics_server_create(&w->metrics, w->loop, &mc);
 	if (rc < 0) {
 		snprintf(err, errlen, "MetricsListen %s: %s", cfg->metrics_listen, uv_strerror(rc));

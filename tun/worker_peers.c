@@ -178,6 +178,7 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		return rc;
 	}
 	w->n_peers++;
+	w->peers_generation++;
 	memcpy(wp->public_key, pc->public_key, FT_KEY_LEN);
 	wp->keepalive = (uint16_t)pc->persistent_keepalive_s;
 	if ((rc = ft_worker_peer_set_psk(wp, pc->preshared_key)) < 0)
@@ -208,6 +209,7 @@ void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp)
 	if (i != w->n_peers - 1)
 		w->peers[i] = w->peers[w->n_peers - 1];
 	w->n_peers--;
+	w->peers_generation++;
 }
 
 int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *cp, char *err,

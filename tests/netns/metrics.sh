@@ -35,7 +35,7 @@ Seccomp = on
 FlowLog = $FT_TMP/flows-a.jsonl
 FlowLogInterval = 60
 LinkWatch = veth-a"
-ft_up "$a" "$FT_TMP/a.conf"
+FLOWTUN_METRICS_SLICE_NS=20000 ft_up "$a" "$FT_TMP/a.conf"
 pid_a=$FT_LAST_PID
 grep -q "metrics on http://127.0.0.1:9586/metrics" "$FT_TMP/a.conf.log" ||
 	ft_fail "a does not say where its metrics are: $(cat "$FT_TMP/a.conf.log")"
@@ -301,6 +301,78 @@ sys.exit(1 if bad or len(before) < 40 else 0)
 EOF
 grep -q '^flowtun_drops_total{interface="tun0",reason="no_peer"} [1-9]' "$FT_TMP/after.txt" ||
 	ft_fail "no no_peer drops after the reload"
+
+# Peers coming and going in the middle of scrapes: 300 more peers, then scrapes in 20 µs
+# slices (FLOWTUN_METRICS_SLICE_NS, a test hook, set for a above) while a client of the
+# userspace API removes and adds peers as fast as it can: each answer must still be a valid
+# exposition, every series once, peer b in it. (The copy of the peers starts again when they
+# change between two of its slices, and is done in one go after three restarts.)
+cat >"$FT_TMP/churn.py" <<'EOF'
+import os, socket, sys, time
+def key():
+    return os.urandom(32).hex()
+def ask(s, req):
+    s.sendall(req.encode())
+    ans = b""
+    while not ans.endswith(b"\n\n"):
+        d = s.recv(4096)
+        if not d:
+            raise SystemExit("the API closed")
+        ans += d
+    if ans != b"errno=0\n\n":
+        raise SystemExit("the API answered " + ans.decode())
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/wireguard/tun0.sock")
+keys = [key() for _ in range(300)]
+ask(s, "set=1\n" + "".join("public_key=%s\nallowed_ip=100.65.%d.%d/32\n" %
+                           (k, i // 256, i % 256) for i, k in enumerate(keys)) + "\n")
+print("ready", flush=True)
+i, end = 0, time.time() + 30
+while time.time() < end and not os.path.exists(sys.argv[1]):
+    new = key()
+    ask(s, "set=1\npublic_key=%s\nremove=true\npublic_key=%s\nallowed_ip=100.66.%d.%d/32\n\n"
+        % (keys[i % 300], new, (i // 256) % 256, i % 256))
+    keys[i % 300] = new
+    i += 1
+print("changes", i, flush=True)
+EOF
+ft_bg nsenter --target "$pid_a" --mount --net python3 "$FT_TMP/churn.py" "$FT_TMP/churn.stop" \
+	>"$FT_TMP/churn.out"
+churn_pid=$FT_LAST_PID
+ft_wait_for 20 grep -q ready "$FT_TMP/churn.out" || ft_fail "the API client did not add its peers"
+for i in $(seq 6); do
+	in_a curl -sf -o "$FT_TMP/churn-$i.txt" http://127.0.0.1:9586/metrics || ft_fail "scrape $i during churn"
+done
+: >"$FT_TMP/churn.stop"
+wait "$churn_pid" || ft_fail "the API client failed: $(cat "$FT_TMP/churn.out")"
+ft_log "peer changes through the API during the scrapes: $(awk '/changes/ {print $2}' "$FT_TMP/churn.out")"
+python3 - "$pb" "$FT_TMP"/churn-*.txt <<'EOF' || ft_fail "a scrape during the churn is not valid"
+import sys
+key, bad = sys.argv[1], 0
+for path in sys.argv[2:]:
+    seen, done, current, peers = set(), set(), None, 0
+    for line in open(path):
+        if line.startswith("# TYPE "):
+            name = line.split()[2]
+            if name in done:
+                print(path, "family split:", name); bad += 1
+            if current:
+                done.add(current)
+            current = name
+        elif not line.startswith("#"):
+            series = line.rsplit(" ", 1)[0]
+            if series in seen:
+                print(path, "twice:", series); bad += 1
+            seen.add(series)
+            if series.startswith("wireguard_sent_bytes_total{"):
+                peers += 1
+    if peers < 250 or not any(key in s for s in seen):
+        print(path, "has", peers, "peers, peer b:", any(key in s for s in seen)); bad += 1
+print("  %d scrapes during the churn: valid" % (len(sys.argv) - 2), file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+lint=$(promtool check metrics <"$FT_TMP/churn-6.txt" 2>&1) && [ -z "$lint" ] ||
+	ft_fail "promtool check metrics during the churn: $lint"
 
 kill -TERM "$prom_pid"
 wait "$prom_pid" 2>/dev/null || true

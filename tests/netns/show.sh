@@ -123,6 +123,10 @@ check a "$ja" '.counters.handshake_completed >= 1 and .counters.bad_mac1 == 0'
 check a "$ja" '.links == [.links[0]] and .links[0].name == "veth-a" and .links[0].state == "link"'
 check a "$ja" ".flowLog.destination == \"$FT_TMP/flows-a.jsonl\" and .flowLog.lost == 0"
 check a "$ja" '.windowStartMs > 0'
+check a "$ja" '.windowConnections.virtual >= 1 and .windowConnections.physical >= 1'
+check a "$ja" '.version | test("^[0-9]+\\.[0-9]+")'
+check a "$ja" '.links[0].changes >= 1 and (.metrics == null)'
+check a "$ja" '.counters.udp_tx_bytes > 1000000 and .counters.tun_rx_bytes > 1000000'
 check a "$ja" '.top[0].proto == 6 and .top[0].protoName == "tcp" and
 	.top[0].dst == "100.64.0.2:5201" and (.top[0].src | startswith("100.64.0.1:")) and
 	.top[0].txBytes > 1000000 and .top[0].rxPkts > 0'
