@@ -425,12 +425,14 @@ static int parse_device_key(struct show_dev *d, const char *key, char *value)
 	if (strcmp(key, "flowtun_metrics_write_timeouts") == 0)
 		return parse_u64(value, &d->metrics_write_timeouts);
 	if (strcmp(key, "flowtun_metrics_last_scrape") == 0) {
-		if ((rc = split(value, f, 4)) < 0 ||
+		if ((rc = split(value, f, 6)) < 0 ||
 		    (rc = parse_u64(f[0], &d->metrics_last_ns)) < 0 ||
 		    (rc = parse_u64(f[1], &d->metrics_last_longest_ns)) < 0 ||
-		    (rc = parse_u64(f[2], &d->metrics_last_slices)) < 0)
+		    (rc = parse_u64(f[2], &d->metrics_last_cpu_ns)) < 0 ||
+		    (rc = parse_u64(f[3], &d->metrics_last_longest_cpu_ns)) < 0 ||
+		    (rc = parse_u64(f[4], &d->metrics_last_slices)) < 0)
 			return rc;
-		return parse_u64(f[3], &d->metrics_last_bytes);
+		return parse_u64(f[5], &d->metrics_last_bytes);
 	}
 	if (strcmp(key, "flowtun_top") == 0) {
 		struct show_top *t;

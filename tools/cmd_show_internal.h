@@ -90,6 +90,7 @@ struct show_dev {
 	struct show_status_count *metrics_requests;
 	size_t n_metrics_requests, cap_metrics_requests;
 	uint64_t metrics_write_timeouts, metrics_last_ns, metrics_last_longest_ns;
+	uint64_t metrics_last_cpu_ns, metrics_last_longest_cpu_ns;
 	uint64_t metrics_last_slices, metrics_last_bytes;
 	struct show_top *top;
 	size_t n_top, cap_top;

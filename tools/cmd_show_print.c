@@ -321,6 +321,9 @@ json_t *ft_show_device_json(const struct show_dev *d)
 			json_object_set_new(m, "lastScrapeNs", json_u64(d->metrics_last_ns));
 			json_object_set_new(m, "lastScrapeLongestSliceNs",
 					    json_u64(d->metrics_last_longest_ns));
+			json_object_set_new(m, "lastScrapeCpuNs", json_u64(d->metrics_last_cpu_ns));
+			json_object_set_new(m, "lastScrapeLongestSliceCpuNs",
+					    json_u64(d->metrics_last_longest_cpu_ns));
 			json_object_set_new(m, "lastScrapeSlices",
 					    json_u64(d->metrics_last_slices));
 			json_object_set_new(m, "lastScrapeBytes", json_u64(d->metrics_last_bytes));

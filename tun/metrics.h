@@ -196,7 +196,9 @@ struct ft_metrics_server_counters {
 	uint64_t write_timeouts;   /* answers not taken by the client in time: closed */
 	uint64_t last_duration_ns; /* the loop's time building the last 200's body, all slices */
 	uint64_t last_longest_ns;  /* its longest slice: the longest the loop was kept */
-	uint64_t last_slices;	   /* how many */
+	/* The same in CPU time of the loop's thread: without the time the thread was preempted. */
+	uint64_t last_cpu_ns, last_longest_cpu_ns;
+	uint64_t last_slices; /* how many */
 	uint64_t last_bytes;	   /* its size */
 };
 

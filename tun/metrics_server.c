@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tun/metrics.h"
 
@@ -64,7 +65,7 @@ struct build {
 	struct conn *c; /* NULL: none */
 	struct ft_metrics_writer w;
 	void *state; /* the collector's */
-	uint64_t loop_ns, longest_ns, slices;
+	uint64_t loop_ns, longest_ns, cpu_ns, longest_cpu_ns, slices;
 };
 
 struct ft_metrics_server {
@@ -297,6 +298,10 @@ static const struct ft_metrics_family fam_longest = {
 	"flowtun_metrics_scrape_longest_slice_seconds", FT_METRICS_GAUGE, "seconds",
 	"The longest the previous scrape kept the packet loop busy at once"
 };
+static const struct ft_metrics_family fam_cpu = {
+	"flowtun_metrics_scrape_cpu_seconds", FT_METRICS_GAUGE, "seconds",
+	"CPU time of the packet loop's thread building the previous scrape's answer"
+};
 static const struct ft_metrics_family fam_bytes = { "flowtun_metrics_scrape_size_bytes",
 						    FT_METRICS_GAUGE, "bytes",
 						    "Size of the previous scrape's answer" };
@@ -318,6 +323,8 @@ static void write_own(struct ft_metrics_server *s, struct ft_metrics_writer *w)
 	ft_metrics_sample_fixed(w, NULL, 0, s->c.last_duration_ns, 9);
 	ft_metrics_family(w, &fam_longest);
 	ft_metrics_sample_fixed(w, NULL, 0, s->c.last_longest_ns, 9);
+	ft_metrics_family(w, &fam_cpu);
+	ft_metrics_sample_fixed(w, NULL, 0, s->c.last_cpu_ns, 9);
 	ft_metrics_family(w, &fam_bytes);
 	ft_metrics_sample(w, NULL, 0, s->c.last_bytes);
 }
@@ -345,6 +352,8 @@ static void build_done(struct ft_metrics_server *s, int rc)
 	s->size_hint = b->w.out.len;
 	s->c.last_duration_ns = b->loop_ns;
 	s->c.last_longest_ns = b->longest_ns;
+	s->c.last_cpu_ns = b->cpu_ns;
+	s->c.last_longest_cpu_ns = b->longest_cpu_ns;
 	s->c.last_slices = b->slices;
 	s->c.last_bytes = b->w.out.len;
 	c->body = b->w.out.data;
@@ -355,18 +364,30 @@ static void build_done(struct ft_metrics_server *s, int rc)
 	send_answer(c, bufs, 2);
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 /* One slice of the build; the idle handle runs the next while the collector wants more. */
 static void build_step(struct ft_metrics_server *s)
 {
 	struct build *b = &s->build;
-	uint64_t t0 = uv_hrtime(), dt;
+	uint64_t t0 = uv_hrtime(), c0 = thread_cpu_ns(), dt, dc;
 	int rc;
 
 	b->w.slice_deadline_ns = t0 + s->slice_ns;
 	rc = s->collect(s->arg, &b->w, &b->state);
 	dt = uv_hrtime() - t0;
+	dc = thread_cpu_ns() - c0;
 	b->loop_ns += dt;
 	b->longest_ns = dt > b->longest_ns ? dt : b->longest_ns;
+	b->cpu_ns += dc;
+	b->longest_cpu_ns = dc > b->longest_cpu_ns ? dc : b->longest_cpu_ns;
 	b->slices++;
 	if (rc == FT_METRICS_MORE) {
 		uv_idle_start(&s->idle, on_idle);
