@@ -326,6 +326,7 @@ static int parse_device_key(struct show_dev *d, const char *key, char *value)
 			return -ENOMEM;
 		d->links = l;
 		l = &d->links[d->n_links];
+		memset(l, 0, sizeof(*l)); /* changes come on a line of their own, if at all */
 		l->name = f[0];
 		l->state = f[1];
 		if ((rc = parse_u64(f[2], &l->since_ms)) < 0)

@@ -173,9 +173,10 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 				refused += d->metrics_requests[i].count;
 		}
 		fprintf(f,
-			"  metrics: http://%s/metrics (%" PRIu64 " scrapes, %" PRIu64
-			" requests refused)\n",
-			d->metrics, served, refused);
+			"  metrics: http://%s/metrics (%" PRIu64 " scrape%s, %" PRIu64
+			" request%s refused)\n",
+			d->metrics, served, served == 1 ? "" : "s", refused,
+			refused == 1 ? "" : "s");
 	}
 	for (size_t i = 0; i < d->n_counters; i++) {
 		if (!o->all && d->counters[i].value == 0)

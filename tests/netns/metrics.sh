@@ -39,7 +39,9 @@ FLOWTUN_METRICS_SLICE_NS=20000 ft_up "$a" "$FT_TMP/a.conf"
 pid_a=$FT_LAST_PID
 grep -q "metrics on http://127.0.0.1:9586/metrics" "$FT_TMP/a.conf.log" ||
 	ft_fail "a does not say where its metrics are: $(cat "$FT_TMP/a.conf.log")"
-grep -q "seccomp allow-list on" "$FT_TMP/a.conf.log" || ft_fail "a did not install seccomp"
+# The drop and the filter come just after "tun0 is up".
+ft_wait_for 10 grep -q "seccomp allow-list on" "$FT_TMP/a.conf.log" ||
+	ft_fail "a did not install seccomp: $(cat "$FT_TMP/a.conf.log")"
 
 # Prometheus in a, its storage in the test's directory.
 cat >"$FT_TMP/prometheus.yml" <<'EOF'
@@ -276,6 +278,8 @@ ft_log "bad requests: each answered and counted; the tunnel kept answering"
 in_a curl -sf http://127.0.0.1:9586/metrics >"$FT_TMP/before.txt" || ft_fail "scrape before HUP"
 kill -HUP "$pid_a"
 ft_wait_for 10 grep -q "reloaded" "$FT_TMP/a.conf.log" || ft_fail "a did not reload"
+! grep -q "need a restart" "$FT_TMP/a.conf.log" ||
+	ft_fail "the same MetricsListen taken for a change: $(grep restart "$FT_TMP/a.conf.log")"
 no_peer 2
 in_a curl -sf http://127.0.0.1:9586/metrics >"$FT_TMP/after.txt" || ft_fail "scrape after HUP"
 python3 - "$FT_TMP/before.txt" "$FT_TMP/after.txt" <<'EOF' || ft_fail "a counter went back on SIGHUP"
