@@ -199,7 +199,7 @@ struct ft_metrics_server_counters {
 	/* The same in CPU time of the loop's thread: without the time the thread was preempted. */
 	uint64_t last_cpu_ns, last_longest_cpu_ns;
 	uint64_t last_slices; /* how many */
-	uint64_t last_bytes;	   /* its size */
+	uint64_t last_bytes;  /* its size */
 };
 
 /* The status code of a counter index (200 for FT_METRICS_STATUS_200). */
