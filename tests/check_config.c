@@ -139,6 +139,15 @@ static const struct {
 	{ IFACE "LinkPollInterval = 3601\n",
 	  "t.conf:3: invalid LinkPollInterval '3601' (expected 1 to 3600)" },
 	{ IFACE "LinkWatch = eth0, a/b\n", "t.conf:3: invalid LinkWatch interface 'a/b'" },
+	{ IFACE "MetricsListen = localhost:9586\n",
+	  "t.conf:3: invalid MetricsListen 'localhost:9586' (expected IPv4:PORT or [IPv6]:PORT, "
+	  "e.g. 127.0.0.1:9586, or off)" },
+	{ IFACE "MetricsListen = ::1:9586\n",
+	  "t.conf:3: invalid MetricsListen '::1:9586' (expected IPv4:PORT or [IPv6]:PORT, "
+	  "e.g. 127.0.0.1:9586, or off)" },
+	{ IFACE "MetricsListen = 127.0.0.1\n",
+	  "t.conf:3: invalid MetricsListen '127.0.0.1' (expected IPv4:PORT or [IPv6]:PORT, "
+	  "e.g. 127.0.0.1:9586, or off)" },
 	{ IFACE "LinkWatch = averyverylongname\n",
 	  "t.conf:3: invalid LinkWatch interface 'averyverylongname'" },
 	{ "ListenPort = 1\n[Interface]\n",
@@ -183,6 +192,42 @@ START_TEST(test_bad)
 }
 END_TEST
 
+START_TEST(test_metrics_listen)
+{
+	struct ft_config cfg;
+
+	parse_ok(IFACE "MetricsListen = 127.0.0.1:9586\n", &cfg);
+	ck_assert_str_eq(cfg.metrics_listen, "127.0.0.1:9586");
+	ft_config_free(&cfg);
+	/* The last one wins; off turns it off again. */
+	parse_ok(IFACE "MetricsListen = [::1]:9586\nmetricslisten = off\n", &cfg);
+	ck_assert_ptr_null(cfg.metrics_listen);
+	ft_config_free(&cfg);
+	parse_ok(IFACE "MetricsListen = 127.0.0.1:1\nMetricsListen = [fd00::1]:65535\n", &cfg);
+	ck_assert_str_eq(cfg.metrics_listen, "[fd00::1]:65535");
+	ft_config_free(&cfg);
+}
+END_TEST
+
+/* flowtun's own key: accepted in the settings file of `flowtun IFACE`, as FlowLog is. */
+START_TEST(test_metrics_listen_settings)
+{
+	static const char text[] = "[Interface]\nMetricsListen = [::1]:9586\n";
+	char path[] = "/tmp/check_config.XXXXXX";
+	struct ft_config cfg;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	ck_assert_int_eq(ft_config_load_settings(path, &cfg, errbuf, sizeof(errbuf)), 0);
+	unlink(path);
+	ck_assert_str_eq(cfg.metrics_listen, "[::1]:9586");
+	ck_assert_ptr_null(cfg.private_key);
+	ft_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(test_long_scalar_refused)
 {
 	char text[1024];
@@ -213,6 +258,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.link_poll_interval, 2);
 	ck_assert(cfg.statistics);
 	ck_assert_int_eq(cfg.crypto, FT_AEAD_AUTO);
+	ck_assert_ptr_null(cfg.metrics_listen);
 	ck_assert_uint_eq(cfg.n_peers, 0);
 	ft_config_free(&cfg);
 	ck_assert_ptr_null(cfg.private_key);
@@ -625,6 +671,8 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_long_scalar_refused);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_metrics_listen);
+	tcase_add_test(tc, test_metrics_listen_settings);
 	tcase_add_test(tc, test_load_full);
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_wg_quick_syntax);

@@ -10,7 +10,7 @@
  * flowtun's own settings come from /etc/flowtun/IFACE.conf when it exists (another file with
  * FLOWTUN_SETTINGS=PATH): an [Interface] with FlowLog, FlowLogInterval, FlowLogMaxConns,
  * LinkWatch, LinkPollInterval, Statistics, IPFIX, IPFIXTemplateInterval, Offload, User,
- * Seccomp and Crypto. FLOWTUN_FLOWLOG overrides FlowLog. SIGHUP re-reads the file (the flow log is
+ * Seccomp, Crypto and MetricsListen. FLOWTUN_FLOWLOG overrides FlowLog. SIGHUP re-reads the file (the flow log is
  * reopened).
  */
 #include "config.h"
@@ -41,8 +41,9 @@ static const char serve_usage[] =
 	"  WG_QUICK_USERSPACE_IMPLEMENTATION=flowtun wg-quick up ./tun0.conf\n"
 	"\n"
 	"Detaches once ready unless -f. Exits when IFACE is deleted or the socket removed.\n"
-	"flowtun's own settings (flow log, IPFIX, link watch): /etc/flowtun/IFACE.conf, or the\n"
-	"file FLOWTUN_SETTINGS names; FLOWTUN_FLOWLOG=PATH|-|syslog overrides FlowLog.\n";
+	"flowtun's own settings (flow log, IPFIX, link watch, MetricsListen):\n"
+	"/etc/flowtun/IFACE.conf, or the file FLOWTUN_SETTINGS names;\n"
+	"FLOWTUN_FLOWLOG=PATH|-|syslog overrides FlowLog.\n";
 
 static const struct ft_command serve_cmd = {
 	.name = "IFACE",

@@ -80,6 +80,7 @@ static void dev_reset(struct show_dev *d)
 	free(d->counters);
 	free(d->ipfix);
 	free(d->top);
+	free(d->metrics_requests);
 	if (d->buf) {
 		sodium_memzero(d->buf, d->cap);
 		free(d->buf);
@@ -331,6 +332,7 @@ static int parse_device_key(struct show_dev *d, const char *key, char *value)
 			return -ENOMEM;
 		d->links = l;
 		l = &d->links[d->n_links];
+		memset(l, 0, sizeof(*l)); /* changes come on a line of their own, if at all */
 		l->name = f[0];
 		l->state = f[1];
 		if ((rc = parse_u64(f[2], &l->since_ms)) < 0)
@@ -401,6 +403,61 @@ static int parse_device_key(struct show_dev *d, const char *key, char *value)
 	if (strcmp(key, "flowtun_window_start_ms") == 0) {
 		d->has_window = true;
 		return parse_u64(value, &d->window_start_ms);
+	}
+	if (strcmp(key, "flowtun_window_connections") == 0) {
+		if ((rc = split(value, f, 2)) < 0 ||
+		    (rc = parse_u64(f[0], &d->window_virtual)) < 0 ||
+		    (rc = parse_u64(f[1], &d->window_physical)) < 0)
+			return rc;
+		d->has_window_conns = true;
+		return 0;
+	}
+	if (strcmp(key, "flowtun_version") == 0) {
+		d->version = value;
+		return 0;
+	}
+	if (strcmp(key, "flowtun_link_changes") == 0) {
+		if ((rc = split(value, f, 2)) < 0)
+			return rc;
+		/* It follows the flowtun_link line of the same link. */
+		for (size_t i = d->n_links; i-- > 0;) {
+			if (strcmp(d->links[i].name, f[0]) != 0)
+				continue;
+			d->links[i].has_changes = true;
+			return parse_u64(f[1], &d->links[i].changes);
+		}
+		return -EINVAL;
+	}
+	if (strcmp(key, "flowtun_metrics") == 0) {
+		d->metrics = value;
+		return 0;
+	}
+	if (strcmp(key, "flowtun_metrics_requests") == 0) {
+		struct show_status_count *r;
+
+		if ((rc = split(value, f, 2)) < 0)
+			return rc;
+		if (!(r = grow(d->metrics_requests, &d->cap_metrics_requests, d->n_metrics_requests,
+			       sizeof(*r))))
+			return -ENOMEM;
+		d->metrics_requests = r;
+		r = &d->metrics_requests[d->n_metrics_requests];
+		if ((rc = parse_u64(f[0], &r->status)) < 0 || (rc = parse_u64(f[1], &r->count)) < 0)
+			return rc;
+		d->n_metrics_requests++;
+		return 0;
+	}
+	if (strcmp(key, "flowtun_metrics_write_timeouts") == 0)
+		return parse_u64(value, &d->metrics_write_timeouts);
+	if (strcmp(key, "flowtun_metrics_last_scrape") == 0) {
+		if ((rc = split(value, f, 6)) < 0 ||
+		    (rc = parse_u64(f[0], &d->metrics_last_ns)) < 0 ||
+		    (rc = parse_u64(f[1], &d->metrics_last_longest_ns)) < 0 ||
+		    (rc = parse_u64(f[2], &d->metrics_last_cpu_ns)) < 0 ||
+		    (rc = parse_u64(f[3], &d->metrics_last_longest_cpu_ns)) < 0 ||
+		    (rc = parse_u64(f[4], &d->metrics_last_slices)) < 0)
+			return rc;
+		return parse_u64(f[5], &d->metrics_last_bytes);
 	}
 	if (strcmp(key, "flowtun_top") == 0) {
 		struct show_top *t;

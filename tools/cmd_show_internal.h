@@ -27,6 +27,12 @@ enum {
 struct show_link {
 	const char *name, *state;
 	uint64_t since_ms;
+	bool has_changes;
+	uint64_t changes;
+};
+
+struct show_status_count {
+	uint64_t status, count;
 };
 
 struct show_counter {
@@ -85,6 +91,15 @@ struct show_dev {
 	uint64_t ipfix_messages, ipfix_errors;
 	bool has_window;
 	uint64_t window_start_ms;
+	bool has_window_conns;
+	uint64_t window_virtual, window_physical;
+	const char *version;
+	const char *metrics; /* the /metrics endpoint's address, or NULL */
+	struct show_status_count *metrics_requests;
+	size_t n_metrics_requests, cap_metrics_requests;
+	uint64_t metrics_write_timeouts, metrics_last_ns, metrics_last_longest_ns;
+	uint64_t metrics_last_cpu_ns, metrics_last_longest_cpu_ns;
+	uint64_t metrics_last_slices, metrics_last_bytes;
 	struct show_top *top;
 	size_t n_top, cap_top;
 	struct show_peer *peers;

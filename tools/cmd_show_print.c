@@ -204,6 +204,21 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 	if (d->has_ipfix_counts)
 		fprintf(f, "  ipfix: %" PRIu64 " messages, %" PRIu64 " lost to send errors\n",
 			d->ipfix_messages, d->ipfix_errors);
+	if (d->metrics) {
+		uint64_t served = 0, refused = 0;
+
+		for (size_t i = 0; i < d->n_metrics_requests; i++) {
+			if (d->metrics_requests[i].status == 200)
+				served += d->metrics_requests[i].count;
+			else
+				refused += d->metrics_requests[i].count;
+		}
+		fprintf(f,
+			"  metrics: http://%s/metrics (%" PRIu64 " scrape%s, %" PRIu64
+			" request%s refused)\n",
+			d->metrics, served, served == 1 ? "" : "s", refused,
+			refused == 1 ? "" : "s");
+	}
 	for (size_t i = 0; i < d->n_counters; i++) {
 		if (!o->all && d->counters[i].value == 0)
 			continue;
@@ -308,11 +323,17 @@ json_t *ft_show_device_json(const struct show_dev *d)
 		json_object_set_new(o, "mtu", json_u64(d->mtu));
 		json_object_set_new(o, "mtuSource", json_string(d->mtu_source));
 	}
+	if (d->version)
+		json_object_set_new(o, "version", json_string(d->version));
 	json_object_set_new(o, "links", a = json_array());
-	for (size_t i = 0; a && i < d->n_links; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:o}", "name", d->links[i].name,
-						   "state", d->links[i].state, "sinceMs",
-						   json_u64(d->links[i].since_ms)));
+	for (size_t i = 0; a && i < d->n_links; i++) {
+		json_t *l = json_pack("{s:s, s:s, s:o}", "name", d->links[i].name, "state",
+				      d->links[i].state, "sinceMs", json_u64(d->links[i].since_ms));
+
+		if (l && d->links[i].has_changes)
+			json_object_set_new(l, "changes", json_u64(d->links[i].changes));
+		json_array_append_new(a, l);
+	}
 	json_object_set_new(o, "counters", x = json_object());
 	for (size_t i = 0; x && i < d->n_counters; i++)
 		json_object_set_new(x, d->counters[i].name, json_u64(d->counters[i].value));
@@ -340,6 +361,38 @@ json_t *ft_show_device_json(const struct show_dev *d)
 	}
 	if (d->has_window)
 		json_object_set_new(o, "windowStartMs", json_u64(d->window_start_ms));
+	if (d->has_window_conns)
+		json_object_set_new(o, "windowConnections",
+				    json_pack("{s:o, s:o}", "virtual", json_u64(d->window_virtual),
+					      "physical", json_u64(d->window_physical)));
+	if (d->metrics) {
+		json_t *m = json_object(), *r = json_object();
+
+		for (size_t i = 0; r && i < d->n_metrics_requests; i++) {
+			char code[24];
+
+			snprintf(code, sizeof(code), "%" PRIu64, d->metrics_requests[i].status);
+			json_object_set_new(r, code, json_u64(d->metrics_requests[i].count));
+		}
+		if (m) {
+			json_object_set_new(m, "listen", json_string(d->metrics));
+			json_object_set_new(m, "requests", r ? r : json_null());
+			json_object_set_new(m, "writeTimeouts",
+					    json_u64(d->metrics_write_timeouts));
+			json_object_set_new(m, "lastScrapeNs", json_u64(d->metrics_last_ns));
+			json_object_set_new(m, "lastScrapeLongestSliceNs",
+					    json_u64(d->metrics_last_longest_ns));
+			json_object_set_new(m, "lastScrapeCpuNs", json_u64(d->metrics_last_cpu_ns));
+			json_object_set_new(m, "lastScrapeLongestSliceCpuNs",
+					    json_u64(d->metrics_last_longest_cpu_ns));
+			json_object_set_new(m, "lastScrapeSlices",
+					    json_u64(d->metrics_last_slices));
+			json_object_set_new(m, "lastScrapeBytes", json_u64(d->metrics_last_bytes));
+			json_object_set_new(o, "metrics", m);
+		} else {
+			json_decref(r);
+		}
+	}
 	json_object_set_new(o, "top", a = json_array());
 	for (size_t i = 0; a && i < d->n_top; i++) {
 		const struct show_top *e = &d->top[i];

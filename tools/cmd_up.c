@@ -18,6 +18,7 @@
 #include "tools/runner.h"
 #include "tun/conf.h"
 #include "tun/log.h"
+#include "tun/metrics.h"
 #include "tun/privs.h"
 
 static int cmd_up(int argc, char *argv[]);
@@ -53,6 +54,9 @@ const struct ft_command ft_command_up = {
 		"      --crypto auto|libsodium|openssl  the transport AEAD (config: Crypto;\n"
 		"                         default auto: measured at start, the faster one per\n"
 		"                         packet size)\n"
+		"      --metrics-listen ADDR:PORT  serve Prometheus metrics at\n"
+		"                         http://ADDR:PORT/metrics, e.g. 127.0.0.1:9586 (config:\n"
+		"                         MetricsListen; off by default)\n"
 		"\n"
 		"CONFIG is the wg-quick format ([Interface] with PrivateKey or PrivateKeyFile,\n"
 		"ListenPort, Address, MTU, FwMark; repeated [Peer] with PublicKey, PresharedKey,\n"
@@ -61,7 +65,7 @@ const struct ft_command ft_command_up = {
 		"FlowLogMaxEntriesPerSecond (1000, 0 for no limit),\n"
 		"LinkWatch, LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off),\n"
 		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp,\n"
-		"Crypto (auto|libsodium|openssl).\n"
+		"Crypto (auto|libsodium|openssl), MetricsListen (ADDR:PORT).\n"
 		"See flowtun-up(8).\n",
 	.run = cmd_up,
 };
@@ -107,6 +111,7 @@ static int cmd_up(int argc, char *argv[])
 		{ "user", required_argument, NULL, 'u' },
 		{ "seccomp", required_argument, NULL, 'S' },
 		{ "crypto", required_argument, NULL, 'C' },
+		{ "metrics-listen", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ft_worker_options wopts = { 0 };
@@ -114,7 +119,7 @@ static int cmd_up(int argc, char *argv[])
 	struct ft_config cfg;
 	char ifname[IFNAMSIZ] = "", err[512];
 	bool use_syslog = false;
-	const char *user = NULL, *seccomp = NULL;
+	const char *user = NULL, *seccomp = NULL, *metrics = NULL;
 	char *abs_path;
 	int verbose = 0, opt, rc;
 
@@ -171,6 +176,18 @@ static int cmd_up(int argc, char *argv[])
 					optarg);
 			ropts.crypto_set = true;
 			break;
+		case 'L': {
+			struct sockaddr_storage ss;
+
+			if (ft_metrics_parse_listen(optarg, &ss) < 0)
+				return ft_command_usage_error(
+					cmd,
+					"bad --metrics-listen '%s' (IPv4:PORT or [IPv6]:PORT, "
+					"e.g. 127.0.0.1:9586)",
+					optarg);
+			metrics = optarg;
+			break;
+		}
 		default:
 			return ft_command_usage_error(cmd, "unknown option");
 		}
@@ -206,6 +223,15 @@ static int cmd_up(int argc, char *argv[])
 		return ft_command_error(cmd, "%s", err);
 	}
 
+	if (metrics) {
+		free(cfg.metrics_listen);
+		if (!(cfg.metrics_listen = strdup(metrics))) {
+			ft_config_free(&cfg);
+			free(abs_path);
+			return ft_command_error(cmd, "%s", strerror(ENOMEM));
+		}
+	}
+	ropts.metrics_listen = metrics;
 	wopts.ifname = ifname;
 	wopts.config_path = ropts.config_path;
 	ropts.user = user ? user : cfg.user;

@@ -88,6 +88,10 @@ static void on_hup(uv_signal_t *h, int signum)
 	if (!r->opts->crypto_set && cfg.crypto != aead.asked)
 		ft_log_warnx("reload: Crypto = %s takes a restart (keeping %s)",
 			     ft_aead_impl_name(cfg.crypto), ft_aead_impl_name(aead.asked));
+	if (r->opts->metrics_listen) {
+		free(cfg.metrics_listen);
+		cfg.metrics_listen = strdup(r->opts->metrics_listen);
+	}
 	/* Settings files carry no peers: a reload must not remove those wg(8) set. */
 	if (r->opts->settings_only)
 		rc = 0, err[0] = '\0';

@@ -35,6 +35,8 @@ struct ft_runner_options {
 	/* flowtun up --crypto: the transport AEAD (tun/aead.h) instead of the config's Crypto. */
 	bool crypto_set;
 	enum ft_aead_impl crypto;
+	/* --metrics-listen: replaces MetricsListen, in the file read again on SIGHUP too. */
+	const char *metrics_listen;
 };
 
 /*

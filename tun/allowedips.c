@@ -318,6 +318,9 @@ struct ft_peer *ft_allowedips_lookup(const struct ft_allowedips *t, int family, 
 struct walk_ctx {
 	struct ft_peer *peer;
 	int (*cb)(void *arg, int family, const uint8_t *addr, uint8_t cidr);
+	/* ft_allowedips_walk_all(): cb is NULL, this one is told the peer. */
+	int (*cb_peer)(void *arg, struct ft_peer *peer, int family, const uint8_t *addr,
+		       uint8_t cidr);
 	void *arg;
 	int family;
 	int fi;
@@ -332,7 +335,8 @@ static int walk(const struct walk_ctx *ctx, const struct node *n)
 		return 0;
 	if (n->peer && (!ctx->peer || n->peer == ctx->peer)) {
 		words_to_addr(ctx->fi, n->key, addr);
-		ret = ctx->cb(ctx->arg, ctx->family, addr, n->cidr);
+		ret = ctx->cb ? ctx->cb(ctx->arg, ctx->family, addr, n->cidr)
+			      : ctx->cb_peer(ctx->arg, n->peer, ctx->family, addr, n->cidr);
 		if (ret)
 			return ret;
 	}
@@ -347,6 +351,24 @@ int ft_allowedips_walk(const struct ft_allowedips *t, struct ft_peer *peer,
 		       void *arg)
 {
 	struct walk_ctx ctx = { .peer = peer, .cb = cb, .arg = arg };
+	int ret;
+
+	ctx.family = AF_INET;
+	ctx.fi = 0;
+	ret = walk(&ctx, t->root[0]);
+	if (ret)
+		return ret;
+	ctx.family = AF_INET6;
+	ctx.fi = 1;
+	return walk(&ctx, t->root[1]);
+}
+
+int ft_allowedips_walk_all(const struct ft_allowedips *t,
+			   int (*cb)(void *arg, struct ft_peer *peer, int family,
+				     const uint8_t *addr, uint8_t cidr),
+			   void *arg)
+{
+	struct walk_ctx ctx = { .cb_peer = cb, .arg = arg };
 	int ret;
 
 	ctx.family = AF_INET;

@@ -277,6 +277,7 @@ void ft_config_free(struct ft_config *cfg)
 	free(cfg->private_key_file);
 	free(cfg->user);
 	free(cfg->seccomp);
+	free(cfg->metrics_listen);
 	for (size_t i = 0; i < cfg->n_link_watch; i++)
 		free(cfg->link_watch[i]);
 	free(cfg->link_watch);

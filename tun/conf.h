@@ -27,6 +27,7 @@
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
  *                repeatable), IPFIXTemplateInterval, Offload (on/off), User, Seccomp,
  *                Crypto (auto/libsodium/openssl: the transport AEAD, tun/aead.h)
+ *                MetricsListen (ADDR:PORT, or off)
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
  *                PersistentKeepalive
  *
@@ -90,6 +91,8 @@ struct ft_config {
 	char *user;    /* User: drop to it once up (tun/privs.h); NULL: the default user */
 	char *seccomp; /* Seccomp: on|kill|log|off; NULL: on with User, else off */
 	enum ft_aead_impl crypto; /* Crypto: the transport AEAD; default auto */
+	/* MetricsListen: "ADDR:PORT" of the /metrics endpoint (tun/metrics.h); NULL: off */
+	char *metrics_listen;
 	struct ft_config_peer *peers;
 	size_t n_peers;
 };
@@ -105,8 +108,8 @@ int ft_config_load(const char *path, struct ft_config *cfg, char *errbuf, size_t
  * flowtun's own settings for `flowtun IFACE` (wg-quick's mode), e.g. /etc/flowtun/IFACE.conf:
  * one [Interface] with flowtun's keys only (FlowLog, FlowLogInterval, FlowLogMaxConns,
  * FlowLogMaxEntriesPerSecond, LinkWatch, LinkPollInterval, Statistics, IPFIX,
- * IPFIXTemplateInterval, Crypto). The WireGuard keys and [Peer] sections are errors there: wg(8)
- * sets them. private_key stays NULL.
+ * IPFIXTemplateInterval, Crypto, MetricsListen). The WireGuard keys and [Peer] sections are
+ * errors there: wg(8) sets them. private_key stays NULL.
  */
 int ft_config_load_settings(const char *path, struct ft_config *cfg, char *errbuf, size_t errlen);
 

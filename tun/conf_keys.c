@@ -24,6 +24,7 @@
 
 #include "tun/conf.h"
 #include "tun/conf_internal.h"
+#include "tun/metrics.h"
 #include "tun/opener.h"
 
 /* Decimal digits only (no sign, no spaces), at most max. */
@@ -535,6 +536,26 @@ bool ft_config_interface_key(struct parser *p, const char *key, const char *valu
 		}
 		free(*slot);
 		if (!(*slot = strdup(value))) {
+			ft_config_fail_errno(p, -ENOMEM, p->lineno, "out of memory");
+			return false;
+		}
+		return true;
+	}
+	if (strcasecmp(key, "MetricsListen") == 0) {
+		struct sockaddr_storage ss;
+
+		free(cfg->metrics_listen);
+		cfg->metrics_listen = NULL;
+		if (strcasecmp(value, "off") == 0)
+			return true;
+		if (ft_metrics_parse_listen(value, &ss) < 0) {
+			fail(p,
+			     "invalid %s '%s' (expected IPv4:PORT or [IPv6]:PORT, e.g. "
+			     "127.0.0.1:9586, or off)",
+			     key, value);
+			return false;
+		}
+		if (!(cfg->metrics_listen = strdup(value))) {
 			ft_config_fail_errno(p, -ENOMEM, p->lineno, "out of memory");
 			return false;
 		}

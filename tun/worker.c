@@ -140,6 +140,7 @@ static void tx_flush(struct ft_worker *w)
 					   strerror(-s->err));
 		} else {
 			w->counters.udp_tx_datagrams++;
+			w->counters.udp_tx_bytes += s->len;
 			if (w->tx_peer[i]) {
 				w->tx_peer[i]->tx_pkts++;
 				w->tx_peer[i]->tx_bytes += s->len;
@@ -266,6 +267,7 @@ static void outbound(struct ft_worker *w, unsigned int n)
 		struct ft_proto_result res;
 		struct ft_packet_info info;
 
+		w->counters.tun_rx_bytes += w->tun_len[i];
 		if (w->tun_len[i] > w->mtu) {
 			w->counters.tun_oversized++;
 			continue;
@@ -413,6 +415,7 @@ static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
 	}
 	/* Virtual rx: what reached the TUN. */
 	w->counters.tun_tx_packets++;
+	w->counters.tun_tx_bytes += len;
 	if (w->stats)
 		ft_connstats_update_rx_virtual(w->stats, pkt, len);
 }
@@ -476,6 +479,7 @@ static void gro_flush(struct ft_worker *w)
 			continue;
 		}
 		w->counters.tun_tx_packets++;
+		w->counters.tun_tx_bytes += w->gro_in[i].iov_len;
 		w->stat_pkts[nstat] = w->gro_in[i].iov_base;
 		w->stat_lens[nstat++] = w->gro_in[i].iov_len;
 	}
@@ -507,6 +511,7 @@ static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
 	bool load;
 
 	w->counters.udp_rx_datagrams++;
+	w->counters.udp_rx_bytes += len;
 	load = under_load(w, now, len > 0 && msg[0] == FT_WIRE_INITIATION);
 	act = ft_proto_receive(w->proto, msg, len, (const struct sockaddr *)from, now, load,
 			       w->reply, sizeof(w->reply), &res);

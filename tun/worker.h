@@ -34,27 +34,31 @@ struct ft_worker;
  * Drops and events of the worker itself (the protocol's own are in struct ft_proto_counters).
  * What each means, and how they relate to the flow log and wg show: flowtun-up(8), STATISTICS.
  */
-#define FT_WORKER_COUNTERS(X)                                                           \
-	X(tun_rx_packets)    /* packets read from the TUN (TSO segments each) */        \
-	X(tun_tx_packets)    /* packets written to the TUN (GRO segments each) */       \
-	X(tun_oversized)     /* TUN packet larger than the MTU: dropped */              \
-	X(tun_write_dropped) /* the TUN refused a packet (queue full or malformed) */   \
-	X(udp_rx_datagrams)  /* datagrams received whole */                             \
-	X(udp_tx_datagrams)  /* datagrams the socket took, cookie replies too */        \
-	X(udp_rx_truncated)  /* datagram larger than the receive buffer: dropped */     \
-	X(udp_tx_errors)     /* a datagram the kernel refused (unreachable, too big) */ \
-	X(udp_tx_dropped)    /* send queue full: datagram dropped */                    \
-	X(link_down_events)  /* a watched underlay link went down */                    \
-	X(link_up_events)    /* a watched underlay link came (back) up */               \
-	X(path_returns)	     /* a route or address change gave a peer its path back */  \
-	X(path_kicks)	     /* handshakes started when a peer's path came back */      \
-	X(neigh_flushed)     /* stale next-hop neighbour entries deleted by a kick */   \
-	X(handshake_copies)  /* identical copies of an initiation sent by a kick */     \
-	X(tun_gso_reads)     /* super-packets read from the TUN (offloads on) */        \
-	X(tun_gro_writes)    /* coalesced super-packets written to the TUN */           \
-	X(tun_bad_vnet)	     /* a TUN read with a vnet header or packet we refuse */    \
-	X(tunnel_tx_packets) /* TUN packets sent through the tunnel: virtual tx */      \
-	X(udp_gso_refused)   /* a UDP_SEGMENT send over the path MTU: resent one by one */
+#define FT_WORKER_COUNTERS(X)                                                              \
+	X(tun_rx_packets)    /* packets read from the TUN (TSO segments each) */           \
+	X(tun_tx_packets)    /* packets written to the TUN (GRO segments each) */          \
+	X(tun_oversized)     /* TUN packet larger than the MTU: dropped */                 \
+	X(tun_write_dropped) /* the TUN refused a packet (queue full or malformed) */      \
+	X(udp_rx_datagrams)  /* datagrams received whole */                                \
+	X(udp_tx_datagrams)  /* datagrams the socket took, cookie replies too */           \
+	X(udp_rx_truncated)  /* datagram larger than the receive buffer: dropped */        \
+	X(udp_tx_errors)     /* a datagram the kernel refused (unreachable, too big) */    \
+	X(udp_tx_dropped)    /* send queue full: datagram dropped */                       \
+	X(link_down_events)  /* a watched underlay link went down */                       \
+	X(link_up_events)    /* a watched underlay link came (back) up */                  \
+	X(path_returns)	     /* a route or address change gave a peer its path back */     \
+	X(path_kicks)	     /* handshakes started when a peer's path came back */         \
+	X(neigh_flushed)     /* stale next-hop neighbour entries deleted by a kick */      \
+	X(handshake_copies)  /* identical copies of an initiation sent by a kick */        \
+	X(tun_gso_reads)     /* super-packets read from the TUN (offloads on) */           \
+	X(tun_gro_writes)    /* coalesced super-packets written to the TUN */              \
+	X(tun_bad_vnet)	     /* a TUN read with a vnet header or packet we refuse */       \
+	X(tunnel_tx_packets) /* TUN packets sent through the tunnel: virtual tx */         \
+	X(udp_gso_refused)   /* a UDP_SEGMENT send over the path MTU: resent one by one */ \
+	X(tun_rx_bytes)	     /* bytes of the packets read from the TUN */                  \
+	X(tun_tx_bytes)	     /* bytes of the decrypted packets handed to the TUN */        \
+	X(udp_rx_bytes)	     /* bytes of the datagrams received */                         \
+	X(udp_tx_bytes)	     /* bytes of the datagrams sent */
 
 struct ft_worker_counters {
 #define FT_WORKER_COUNTER_FIELD(n) uint64_t n;

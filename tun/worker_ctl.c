@@ -23,6 +23,16 @@
  *   flowtun_window_tun_dropped=N                the kernel's TUN drops in the open window
  *   flowtun_ipfix=COLLECTOR, flowtun_ipfix_messages=N, flowtun_ipfix_errors=N
  *   flowtun_window_start_ms=MS                  the statistics window now open (0: empty)
+ *   flowtun_window_connections=VIRTUAL PHYSICAL the connections in it
+ *   flowtun_version=VERSION
+ *   flowtun_link_changes=IFNAME N               state changes of each watched link
+ *   flowtun_metrics=ADDR:PORT                   the /metrics endpoint, when there is one,
+ *   flowtun_metrics_requests=STATUS N           its answers by HTTP status (every status),
+ *   flowtun_metrics_write_timeouts=N            answers not taken in time,
+ *   flowtun_metrics_last_scrape=NS LONGEST_NS CPU_NS LONGEST_CPU_NS SLICES BYTES
+ *                                               and the cost of the last 200: the loop's time
+ *                                               and its longest slice, the same in CPU time,
+ *                                               the slices, the size
  *   flowtun_top=PROTO SRC DST TXPKTS TXBYTES RXPKTS RXBYTES   its top connections by bytes
  * and per peer, after its standard keys:
  *   flowtun_peer_state=up|link-down|handshake-failing|no-session
@@ -74,10 +84,18 @@ static uint64_t wall_seconds(void)
 enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns)
 {
 	struct ft_peer_info info;
-	enum ft_path_state s;
 
 	(void)w;
 	ft_peer_get_info(wp->peer, &info, now_ns);
+	return ft_worker_path_state_of(w, wp, &info);
+}
+
+enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp,
+					   const struct ft_peer_info *info)
+{
+	enum ft_path_state s;
+
+	(void)w;
 	/*
 	 * Failing only while a handshake of ours goes unanswered (its retries armed): once it
 	 * is given up (REKEY_ATTEMPT_TIME) and no traffic asks for another, there is simply
@@ -85,9 +103,9 @@ enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, u
 	 */
 	if (wp->path_down)
 		s = FT_PATH_LINK_DOWN;
-	else if (info.has_session)
+	else if (info->has_session)
 		s = FT_PATH_UP;
-	else if (info.handshake_pending)
+	else if (info->handshake_pending)
 		s = FT_PATH_FAILING;
 	else
 		s = FT_PATH_NO_SESSION;
@@ -100,17 +118,78 @@ enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, u
 
 /* ---- get -------------------------------------------------------------------------------- */
 
-struct walk_ctx {
-	struct ft_uapi_writer *wr;
-	int rc;
+/*
+ * Every peer's AllowedIPs from one pass over the table, sorted by peer (in the table's order
+ * within a peer): a walk of the whole table per peer made a get of 8,000 peers take seconds,
+ * with the loop stopped meanwhile.
+ */
+struct prefix_entry {
+	const struct ft_peer *peer; /* compared, never followed */
+	uint32_t seq;
+	uint8_t family, cidr;
+	uint8_t addr[16];
 };
 
-static int write_allowed_ip(void *arg, int family, const uint8_t *addr, uint8_t cidr)
-{
-	struct walk_ctx *c = arg;
+struct prefix_index {
+	struct prefix_entry *a;
+	size_t n, cap;
+};
 
-	c->rc = ft_uapi_write_allowed_ip(c->wr, family, addr, cidr);
-	return c->rc;
+static int index_prefix(void *arg, struct ft_peer *peer, int family, const uint8_t *addr,
+			uint8_t cidr)
+{
+	struct prefix_index *x = arg;
+	struct prefix_entry *e;
+
+	if (x->n == x->cap)
+		return -ENOBUFS; /* more than the table counted: cannot be */
+	e = &x->a[x->n];
+	e->peer = peer;
+	e->seq = (uint32_t)x->n++;
+	e->family = (uint8_t)family;
+	e->cidr = cidr;
+	memcpy(e->addr, addr, family == AF_INET ? 4 : 16);
+	return 0;
+}
+
+static int cmp_prefix_entry(const void *a, const void *b)
+{
+	const struct prefix_entry *x = a, *y = b;
+
+	if (x->peer != y->peer)
+		return (uintptr_t)x->peer < (uintptr_t)y->peer ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int prefix_index_build(struct prefix_index *x, const struct ft_allowedips *t)
+{
+	int rc;
+
+	x->n = 0;
+	x->cap = ft_allowedips_count(t);
+	x->a = malloc((x->cap ? x->cap : 1) * sizeof(*x->a));
+	if (!x->a)
+		return -ENOMEM;
+	rc = ft_allowedips_walk_all(t, index_prefix, x);
+	if (rc == 0)
+		qsort(x->a, x->n, sizeof(*x->a), cmp_prefix_entry);
+	return rc;
+}
+
+/* The first entry of peer (binary search), or x->n. */
+static size_t prefix_index_first(const struct prefix_index *x, const struct ft_peer *peer)
+{
+	size_t lo = 0, hi = x->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)x->a[mid].peer < (uintptr_t)peer)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static int cmp_bytes(const void *a, const void *b)
@@ -132,6 +211,7 @@ static void write_top(struct ft_worker *w, struct ft_uapi_writer *wr)
 		return;
 	ft_connstats_peek(w->stats, &v, &nv, &p, &np, &start_ms);
 	ft_uapi_write_kv(wr, "flowtun_window_start_ms", "%" PRIu64, start_ms);
+	ft_uapi_write_kv(wr, "flowtun_window_connections", "%zu %zu", nv, np);
 	if (nv == 0 || !(order = malloc(nv * sizeof(*order))))
 		return;
 	for (size_t i = 0; i < nv; i++)
@@ -166,13 +246,13 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 	ft_uapi_write_kv(wr, "flowtun_crypto", "%s", aead);
 	ft_uapi_write_kv(wr, "flowtun_mtu", "%u %s", w->mtu,
 			 ft_worker_mtu_source_str(w->mtu_source));
-	for (size_t i = 0; i < w->n_links; i++)
+	ft_uapi_write_kv(wr, "flowtun_version", "%s", PACKAGE_VERSION);
+	for (size_t i = 0; i < w->n_links; i++) {
 		ft_uapi_write_kv(wr, "flowtun_link", "%s %s %" PRIu64, w->links[i].name,
-				 w->links[i].state == FT_LINK_UP      ? "link"
-				 : w->links[i].state == FT_LINK_DOWN  ? "no-link"
-				 : w->links[i].state == FT_LINK_ERROR ? "error"
-								      : "unknown",
-				 w->links[i].since_ms);
+				 ft_worker_link_state_str(w->links[i].state), w->links[i].since_ms);
+		ft_uapi_write_kv(wr, "flowtun_link_changes", "%s %" PRIu64, w->links[i].name,
+				 w->links[i].changes);
+	}
 	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++)
 		ft_uapi_write_kv(wr, "flowtun_counter", "%s %" PRIu64,
 				 ft_proto_counter_name((enum ft_proto_reason)r),
@@ -213,6 +293,24 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 		ft_uapi_write_kv(wr, "flowtun_ipfix_messages", "%" PRIu64, ic.messages);
 		ft_uapi_write_kv(wr, "flowtun_ipfix_errors", "%" PRIu64, ic.send_errors);
 	}
+	if (w->metrics) {
+		struct ft_metrics_server_counters mc;
+
+		ft_metrics_server_get_counters(w->metrics, &mc);
+		ft_uapi_write_kv(wr, "flowtun_metrics", "%s",
+				 ft_metrics_server_address(w->metrics));
+		for (int i = 0; i < FT_METRICS_STATUS_COUNT; i++)
+			ft_uapi_write_kv(wr, "flowtun_metrics_requests", "%d %" PRIu64,
+					 ft_metrics_status_code((enum ft_metrics_status_index)i),
+					 mc.responses[i]);
+		ft_uapi_write_kv(wr, "flowtun_metrics_write_timeouts", "%" PRIu64,
+				 mc.write_timeouts);
+		ft_uapi_write_kv(wr, "flowtun_metrics_last_scrape",
+				 "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+				 " %" PRIu64,
+				 mc.last_duration_ns, mc.last_longest_ns, mc.last_cpu_ns,
+				 mc.last_longest_cpu_ns, mc.last_slices, mc.last_bytes);
+	}
 	write_top(w, wr);
 }
 
@@ -221,9 +319,14 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 	struct ft_worker *w = arg;
 	bool extras = ft_uapi_writer_extras(wr);
 	uint64_t now = ft_worker_now_ns();
+	struct prefix_index pfx = { 0 };
 	int rc;
 
 	ft_worker_flush_all(w);
+	if ((rc = prefix_index_build(&pfx, ft_proto_allowedips(w->proto))) < 0) {
+		free(pfx.a);
+		return rc;
+	}
 	if (w->private_key)
 		ft_uapi_write_key(wr, "private_key", w->private_key);
 	ft_uapi_write_kv(wr, "listen_port", "%u", w->udp.port);
@@ -234,7 +337,6 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 	for (size_t i = 0; i < w->n_peers; i++) {
 		struct wpeer *wp = w->peers[i];
 		static const uint8_t zero[FT_KEY_LEN];
-		struct walk_ctx ctx = { .wr = wr };
 		struct ft_peer_info info;
 
 		ft_peer_get_info(wp->peer, &info, now);
@@ -250,10 +352,9 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 		ft_uapi_write_kv(wr, "tx_bytes", "%" PRIu64, info.tx_bytes);
 		ft_uapi_write_kv(wr, "rx_bytes", "%" PRIu64, info.rx_bytes);
 		ft_uapi_write_kv(wr, "persistent_keepalive_interval", "%u", wp->keepalive);
-		rc = ft_allowedips_walk(ft_proto_allowedips(w->proto), wp->peer, write_allowed_ip,
-					&ctx);
-		if (rc < 0 || ctx.rc < 0)
-			return rc < 0 ? rc : ctx.rc;
+		for (size_t j = prefix_index_first(&pfx, wp->peer);
+		     j < pfx.n && pfx.a[j].peer == wp->peer; j++)
+			ft_uapi_write_allowed_ip(wr, pfx.a[j].family, pfx.a[j].addr, pfx.a[j].cidr);
 		if (extras) {
 			enum ft_path_state s = ft_worker_path_state(w, wp, now);
 
@@ -267,6 +368,8 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 				ft_uapi_write_kv(wr, "flowtun_peer_path_mtu", "%u", wp->path_mtu);
 		}
 	}
+	free(pfx.a);
+	/* A failed write sticks to the writer: the server answers its errno. */
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "stats/ipfix.h"
 #include "stats/packet.h"
 #include "tun/key.h"
+#include "tun/metrics.h"
 #include "tun/proto.h"
 #include "tun/rtnl.h"
 #include "tun/uapi.h"
@@ -122,6 +123,7 @@ struct link_seen {
 	char name[IFNAMSIZ];
 	enum ft_link_state state;
 	uint64_t since_ms;
+	uint64_t changes; /* state changes seen, the first sample included */
 };
 
 /* Who decides the TUN MTU (worker_mtu.c). */
@@ -197,11 +199,13 @@ struct ft_worker {
 	bool tun_drops_ok, tun_drops_warned;
 	struct ft_conn_window flows_final; /* the last message's, when it has drops only */
 	struct ft_uapi_server *uapi;
+	struct ft_metrics_server *metrics; /* the /metrics endpoint (worker_metrics.c), or NULL */
 
 	/* The peers in the order of addition, for iteration; each wpeer is its own allocation. */
 	struct wpeer **peers;
 	size_t n_peers, cap_peers;
 	struct wpeer **dirty; /* cap_peers entries: each peer at most once */
+	uint64_t peers_generation; /* changes with every peer added or removed (the metrics) */
 	size_t n_dirty;
 	struct ft_rtnl_prefix *addrs; /* our own addresses, as configured */
 	bool *addr_added;
@@ -393,9 +397,29 @@ const char *ft_worker_mtu_source_str(enum ft_mtu_source s);
  * GRO arena); outside a batch only. 0, or -ENOMEM with the old buffers kept. */
 int ft_worker_buffers_grow(struct ft_worker *w, uint32_t mtu);
 
+/* worker_metrics.c */
+/* Starts the /metrics endpoint of cfg->metrics_listen (none when NULL); 0 or a negative errno. */
+int ft_worker_metrics_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
+			    size_t errlen);
+/* True when cfg asks for another endpoint than the one running: that needs a restart. */
+bool ft_worker_metrics_changed(const struct ft_worker *w, const struct ft_config *cfg);
+
+/* worker_metrics_peers.c: the peers' families of a scrape, in slices. */
+struct ft_worker_scrape;
+/* *out NULL when there are no peers; 0 or -ENOMEM. */
+int ft_worker_scrape_start(struct ft_worker *w, struct ft_worker_scrape **out);
+/* Works until mw's deadline: 0 when done, FT_METRICS_MORE, or a negative errno. */
+int ft_worker_scrape_slice(struct ft_worker_scrape *sc, struct ft_metrics_writer *mw);
+void ft_worker_scrape_free(struct ft_worker_scrape *sc); /* NULL is accepted */
+/* The link state names of flowtun show and the metrics: "link", "no-link", "error", "unknown". */
+const char *ft_worker_link_state_str(enum ft_link_state s);
+
 /* worker_ctl.c */
 extern const struct ft_uapi_ops ft_worker_uapi_ops;
 enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns);
+/* The same from what ft_peer_get_info() just read of the peer (the metrics read it anyway). */
+enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp,
+					   const struct ft_peer_info *info);
 const char *ft_worker_path_state_str(enum ft_path_state s);
 
 #endif

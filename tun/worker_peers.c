@@ -187,6 +187,7 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		return rc;
 	}
 	w->peers[w->n_peers++] = wp;
+	w->peers_generation++;
 	if (out)
 		*out = wp;
 	memcpy(wp->public_key, pc->public_key, FT_KEY_LEN);
@@ -241,6 +242,7 @@ void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp)
 	ft_worker_peer_remove_routes(w, wp);
 	ft_proto_peer_remove(w->proto, wp->peer);
 	ft_worker_peer_free(wp);
+	w->peers_generation++;
 }
 
 int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *cp, char *err,
@@ -282,6 +284,7 @@ static void remember_link(struct ft_worker *w, const struct ft_link_iface_sample
 	}
 	w->links[i].state = li->state;
 	w->links[i].since_ms = wall_ms;
+	w->links[i].changes++;
 }
 
 static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s, void *arg)
@@ -495,9 +498,11 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 	if (rc == 0 &&
 	    (cfg->mtu != w->mtu_config || cfg->listen_port != w->udp.port ||
 	     cfg->n_addresses != w->n_addrs ||
-	     (cfg->flow_log && w->flow_dest && !same_flow_log(cfg->flow_log, w->flow_dest)))) {
+	     (cfg->flow_log && w->flow_dest && !same_flow_log(cfg->flow_log, w->flow_dest)) ||
+	     ft_worker_metrics_changed(w, cfg))) {
 		snprintf(err, errlen,
-			 "MTU, Address, ListenPort and FlowLog changes need a restart");
+			 "MTU, Address, ListenPort, FlowLog and MetricsListen changes need a "
+			 "restart");
 		ft_log_warnx("%s: %s", w->config_path ? w->config_path : w->ifname, err);
 	}
 	ft_worker_end_batch(w);

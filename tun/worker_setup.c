@@ -393,6 +393,8 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	}
 	if ((rc = uapi_start(w, opts, err, errlen)) < 0)
 		goto fail;
+	if ((rc = ft_worker_metrics_start(w, cfg, err, errlen)) < 0)
+		goto fail;
 
 	uv_poll_init(loop, &w->tun_poll, w->tun_fd);
 	uv_timer_init(loop, &w->proto_timer);
@@ -476,6 +478,11 @@ static void on_uapi_closed(void *arg)
 	release(arg);
 }
 
+static void on_metrics_closed(void *arg)
+{
+	release(arg);
+}
+
 /* The monitor stops at once (no callback after close) and frees itself later. */
 static void on_link_closed(struct ft_link_monitor *mon)
 {
@@ -513,6 +520,11 @@ void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
 		w->pending_closes++;
 		ft_uapi_server_close(w->uapi, on_uapi_closed, w);
 		w->uapi = NULL;
+	}
+	if (w->metrics) {
+		w->pending_closes++;
+		ft_metrics_server_close(w->metrics, on_metrics_closed, w);
+		w->metrics = NULL;
 	}
 	if (w->link) {
 		ft_link_monitor_close(w->link, on_link_closed);

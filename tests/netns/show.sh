@@ -129,6 +129,10 @@ check a "$ja" ".flowLog.destination == \"$FT_TMP/flows-a.jsonl\" and .flowLog.lo
 check a "$ja" '.windowStartMs > 0'
 check a "$ja" '.counters.tun_kernel_dropped >= 0 and .windowTunDropped >= 0'
 check a "$ja" '.flowLog.omitted == 0 and .statsOverflowPackets == 0'
+check a "$ja" '.windowConnections.virtual >= 1 and .windowConnections.physical >= 1'
+check a "$ja" '.version | test("^[0-9]+\\.[0-9]+")'
+check a "$ja" '.links[0].changes >= 1 and (.metrics == null)'
+check a "$ja" '.counters.udp_tx_bytes > 1000000 and .counters.tun_rx_bytes > 1000000'
 check a "$ja" '.top[0].proto == 6 and .top[0].protoName == "tcp" and
 	.top[0].dst == "100.64.0.2:5201" and (.top[0].src | startswith("100.64.0.1:")) and
 	.top[0].txBytes > 1000000 and .top[0].rxPkts > 0'
