@@ -204,7 +204,7 @@ struct ft_worker {
 	/* The peers in the order of addition, for iteration; each wpeer is its own allocation. */
 	struct wpeer **peers;
 	size_t n_peers, cap_peers;
-	struct wpeer **dirty; /* cap_peers entries: each peer at most once */
+	struct wpeer **dirty;	   /* cap_peers entries: each peer at most once */
 	uint64_t peers_generation; /* changes with every peer added or removed (the metrics) */
 	size_t n_dirty;
 	struct ft_rtnl_prefix *addrs; /* our own addresses, as configured */
