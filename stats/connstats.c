@@ -388,7 +388,7 @@ static void virtual_key(struct ft_connstats *s, const struct ft_packet_info *inf
 	uint8_t *out = (uint8_t *)k;
 	uint64_t w;
 
-	if (info->proto == FT_PROTO_INVALID)
+	if (info->proto == FT_IPPROTO_INVALID)
 		s->counters.invalid[info->reason]++;
 	/*
 	 * Layout: src family, src bytes, dst family, dst bytes, proto, src port, dst port. One

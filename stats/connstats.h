@@ -59,7 +59,7 @@
 /* A connection key: 40 bytes with no padding, so that keys compare with memcmp. */
 struct ft_conn_key {
 	struct ft_addr src, dst;
-	uint16_t proto; /* IANA number, FT_PROTO_FRAGMENT, FT_PROTO_INVALID; 0 for physical */
+	uint16_t proto; /* IANA number, FT_IPPROTO_FRAGMENT, FT_IPPROTO_INVALID; 0 for physical */
 	uint16_t src_port, dst_port;
 };
 
@@ -103,7 +103,7 @@ typedef void (*ft_connstats_close_cb)(void *arg);
 struct ft_connstats_counters {
 	uint64_t dropped_packets; /* updates after shutdown: packets (1 per virtual update) */
 	uint64_t dropped_bytes;
-	uint64_t invalid[FT_PACKET_REASON_COUNT]; /* virtual packets keyed FT_PROTO_INVALID */
+	uint64_t invalid[FT_PACKET_REASON_COUNT]; /* virtual packets keyed FT_IPPROTO_INVALID */
 	uint64_t dumps_period;			  /* dumps by the timer */
 	uint64_t dumps_full;			  /* dumps because max_conns was reached */
 	uint64_t dumps_other;			  /* flush, shutdown, close */

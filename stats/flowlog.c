@@ -211,11 +211,11 @@ static int format_entry(char *buf, size_t size, const struct ft_conn_entry *e, b
 
 #define APPEND(...) n += (size_t)snprintf(buf + n, size - n, __VA_ARGS__)
 	APPEND("{");
-	if (k->proto == FT_PROTO_INVALID) {
+	if (k->proto == FT_IPPROTO_INVALID) {
 		APPEND("\"invalid\":true");
 		sep = ",";
 	} else {
-		uint16_t proto = k->proto == FT_PROTO_FRAGMENT ? 255 : k->proto;
+		uint16_t proto = k->proto == FT_IPPROTO_FRAGMENT ? 255 : k->proto;
 
 		if (!physical && proto) {
 			APPEND("\"proto\":%u", proto);
@@ -305,7 +305,7 @@ uint8_t ft_flowlog_bucket(const struct ft_flowlog_meta *meta, const struct ft_co
 {
 	enum ft_flowlog_addr_kind s, d;
 
-	if (k->proto == FT_PROTO_INVALID)
+	if (k->proto == FT_IPPROTO_INVALID)
 		return B_EXIT;
 	if (!meta->classify)
 		return B_VIRTUAL;

@@ -24,9 +24,9 @@
  * - Buckets: a virtual connection whose two ends are overlay addresses goes to virtualTraffic;
  *   one with an end inside a peer's routed subnet to subnetTraffic; any other to exitTraffic.
  *   The caller's classify function says what an address is.
- * - Differences from Tailscale, on purpose: a later fragment (FT_PROTO_FRAGMENT) is written as
+ * - Differences from Tailscale, on purpose: a later fragment (FT_IPPROTO_FRAGMENT) is written as
  *   proto 255 as Tailscale writes IPv4 fragments; packets that did not parse
- *   (FT_PROTO_INVALID) are written as {"invalid":true,...} with their counts, in exitTraffic,
+ *   (FT_IPPROTO_INVALID) are written as {"invalid":true,...} with their counts, in exitTraffic,
  *   rather than as an entry with no addresses that a reader cannot tell apart; an optional
  *   "nodeName" field; "lost":N when earlier messages were lost by the writer.
  * - "tunDropped":N (when the caller measured it, 0 included): packets the kernel dropped at

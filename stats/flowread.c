@@ -63,7 +63,7 @@ static const struct {
 	uint16_t proto;
 } proto_names[] = {
 	{ "icmp", 1 },	     { "tcp", 6 },	  { "udp", 17 },
-	{ "ipv6-icmp", 58 }, { "fragment", 255 }, { "invalid", FT_PROTO_INVALID },
+	{ "ipv6-icmp", 58 }, { "fragment", 255 }, { "invalid", FT_IPPROTO_INVALID },
 };
 
 const char *ft_flowread_proto_str(uint16_t proto, char *buf)
@@ -386,7 +386,7 @@ static int parse_entry(json_t *o, unsigned kind, struct ft_flowread_entry *e, ch
 		return -EINVAL;
 	}
 	if (inv && json_is_true(inv)) {
-		e->key.proto = FT_PROTO_INVALID;
+		e->key.proto = FT_IPPROTO_INVALID;
 		return 0;
 	}
 	proto = json_object_get(o, "proto");
@@ -638,7 +638,7 @@ bool ft_flowread_entry_match(const struct ft_flowread_filter *f, const struct ft
 		return false;
 	if (f->proto >= 0 && k->proto != (unsigned)f->proto)
 		return false;
-	if (k->proto == FT_PROTO_INVALID &&
+	if (k->proto == FT_IPPROTO_INVALID &&
 	    (f->has_src || f->has_dst || f->has_host || f->port >= 0))
 		return false;
 	if (f->port >= 0 && k->src_port != f->port && k->dst_port != f->port)

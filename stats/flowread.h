@@ -43,7 +43,7 @@ enum {
 
 /*
  * 42 bytes with no padding, so that keys compare and hash with memcmp. proto is 0..255 or
- * FT_PROTO_INVALID for an {"invalid":true} entry (whose addresses have family 0).
+ * FT_IPPROTO_INVALID for an {"invalid":true} entry (whose addresses have family 0).
  */
 struct ft_flowread_key {
 	struct ft_addr src, dst;
@@ -102,7 +102,7 @@ const char *ft_flowread_kind_str(unsigned kind);
 int ft_flowread_kind_parse(const char *s);
 
 /*
- * Protocol names: tcp, udp, icmp, ipv6-icmp, fragment (255), invalid (FT_PROTO_INVALID), the
+ * Protocol names: tcp, udp, icmp, ipv6-icmp, fragment (255), invalid (FT_IPPROTO_INVALID), the
  * decimal number otherwise. parse takes a name or a number 0..255 and returns the proto or
  * -EINVAL. format writes into buf[FT_FLOWREAD_PROTO_STRLEN] and returns buf.
  */

@@ -154,8 +154,8 @@ static void group_key(enum ft_flowread_group g, const struct ft_flowread_key *in
 	}
 	k->wild |= FT_FLOWREAD_W_PROTO | FT_FLOWREAD_W_SPORT | FT_FLOWREAD_W_DPORT;
 	/* Invalid entries have no address: keep them apart from everything else. */
-	if (in->proto == FT_PROTO_INVALID) {
-		k->proto = FT_PROTO_INVALID;
+	if (in->proto == FT_IPPROTO_INVALID) {
+		k->proto = FT_IPPROTO_INVALID;
 		k->wild &= (uint8_t)~FT_FLOWREAD_W_PROTO;
 	}
 }

@@ -290,12 +290,12 @@ static void add_record(struct msg *m, const struct template *t, const struct rec
 
 static uint8_t wire_proto(uint16_t proto)
 {
-	return proto == FT_PROTO_FRAGMENT ? 255 : (uint8_t)proto;
+	return proto == FT_IPPROTO_FRAGMENT ? 255 : (uint8_t)proto;
 }
 
 static bool has_addrs(const struct ft_conn_key *k)
 {
-	return k->proto != FT_PROTO_INVALID && k->src.family == k->dst.family &&
+	return k->proto != FT_IPPROTO_INVALID && k->src.family == k->dst.family &&
 	       (k->src.family == AF_INET || k->src.family == AF_INET6);
 }
 

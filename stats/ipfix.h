@@ -22,7 +22,7 @@
  *   virtual   templates 256 (IPv4) and 257 (IPv6): source and destination address and port,
  *             protocolIdentifier (a later fragment as 255, as in the JSON flow log),
  *             flowDirection, packetDeltaCount, octetDeltaCount, flowStart/EndMilliseconds.
- *             Entries that did not parse (FT_PROTO_INVALID) have no addresses: skipped, counted.
+ *             Entries that did not parse (FT_IPPROTO_INVALID) have no addresses: skipped, counted.
  *   physical  the UDP datagrams to and from a peer's endpoint. Our own underlay address is not
  *             in the key, so egress records carry only the destination (the endpoint) and
  *             ingress ones only the source (the endpoint): templates 258/259 (IPv4 endpoint,

@@ -68,7 +68,7 @@ static int invalid(struct ft_packet_info *out, enum ft_packet_reason reason)
 
 	memset(out, 0, sizeof(*out));
 	out->version = version;
-	out->proto = FT_PROTO_INVALID;
+	out->proto = FT_IPPROTO_INVALID;
 	out->reason = reason;
 	return -EINVAL;
 }
@@ -150,7 +150,7 @@ static int parse_v4(const uint8_t *pkt, size_t len, struct ft_packet_info *out)
 	frag = load_be16(pkt + 6);
 	if (frag & 0x1fff) {
 		/* A later fragment: its bytes carry no transport header. */
-		out->proto = FT_PROTO_FRAGMENT;
+		out->proto = FT_IPPROTO_FRAGMENT;
 		out->flags |= FT_PACKET_F_FRAGMENT;
 		return 0;
 	}
@@ -221,7 +221,7 @@ static int parse_v6(const uint8_t *pkt, size_t len, struct ft_packet_info *out)
 
 			/* Offset 0 without M is an atomic fragment (RFC 6946): a whole packet. */
 			if (frag & 0xfff8) {
-				out->proto = FT_PROTO_FRAGMENT;
+				out->proto = FT_IPPROTO_FRAGMENT;
 				out->flags |= FT_PACKET_F_FRAGMENT;
 				return 0;
 			}

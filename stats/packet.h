@@ -24,11 +24,11 @@
  *   next-header value, so a hop-by-hop or fragment header hides the transport there.
  * - A first fragment (offset 0, more fragments) is keyed as its transport protocol, with ports
  *   when its transport header is whole and ports 0 when not. A later fragment (offset > 0) is
- *   keyed as FT_PROTO_FRAGMENT with its addresses and ports 0, for IPv4 and IPv6 alike.
+ *   keyed as FT_IPPROTO_FRAGMENT with its addresses and ports 0, for IPv4 and IPv6 alike.
  *   Tailscale uses protocol 0xFF for IPv4 fragments only, a value that is an IANA number; ours
  *   is outside the 8-bit range, so no real protocol can collide with it. A flow-log writer that
  *   must match Tailscale's output writes it as 255.
- * - Empty, non-IP, truncated and malformed buffers are keyed as FT_PROTO_INVALID with both
+ * - Empty, non-IP, truncated and malformed buffers are keyed as FT_IPPROTO_INVALID with both
  *   addresses family 0 and ports 0 (one connection for all of them), and the info names the
  *   reason. Tailscale counts them under the all-zero key, which is also IPv4 protocol 0
  *   (HOPOPT). A buffer shorter than its IP length field is invalid (it was cut); a buffer
@@ -48,11 +48,11 @@ enum {
 
 /* Connection protocols beyond the 8-bit IANA numbers. */
 enum {
-	FT_PROTO_FRAGMENT = 0x100, /* a non-first fragment: addresses kept, ports 0 */
-	FT_PROTO_INVALID = 0x101,  /* not a parseable IP packet: addresses and ports zero */
+	FT_IPPROTO_FRAGMENT = 0x100, /* a non-first fragment: addresses kept, ports 0 */
+	FT_IPPROTO_INVALID = 0x101,  /* not a parseable IP packet: addresses and ports zero */
 };
 
-/* Why a packet is FT_PROTO_INVALID. ft_packet_reason_str() names each one. */
+/* Why a packet is FT_IPPROTO_INVALID. ft_packet_reason_str() names each one. */
 enum ft_packet_reason {
 	FT_PACKET_OK = 0,
 	FT_PACKET_EMPTY,	       /* zero-length buffer */
@@ -86,7 +86,7 @@ enum {
  */
 struct ft_packet_info {
 	struct ft_addr src, dst;
-	uint16_t proto; /* IANA protocol 0..255, FT_PROTO_FRAGMENT or FT_PROTO_INVALID */
+	uint16_t proto; /* IANA protocol 0..255, FT_IPPROTO_FRAGMENT or FT_IPPROTO_INVALID */
 	uint16_t src_port, dst_port;
 	uint8_t version; /* 4 or 6; 0 when the buffer is empty or not IP */
 	uint8_t flags;	 /* FT_PACKET_F_* */
@@ -98,7 +98,7 @@ struct ft_packet_info {
 
 /*
  * Parses pkt[0..len). Always fills *out. Returns 0, or -EINVAL when the packet is
- * FT_PROTO_INVALID (out->reason says why).
+ * FT_IPPROTO_INVALID (out->reason says why).
  */
 int ft_packet_parse(const uint8_t *pkt, size_t len, struct ft_packet_info *out);
 

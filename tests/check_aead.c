@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The transport AEAD (tun/aead.h) with each implementation on every vector: libsodium and
+ * The transport AEAD (tun/wg/aead.h) with each implementation on every vector: libsodium and
  * OpenSSL must give the same, known, answers, alone and mixed by packet size.
  *
  * Vectors: RFC 8439 section 2.8.2 (a nonce with a non-zero prefix, so through the _with
@@ -22,10 +22,10 @@
 #include <check.h>
 #include <sodium.h>
 
-#include "tun/aead.h"
-#include "tun/crypto.h"
-#include "tun/index.h"
-#include "tun/keypair.h"
+#include "tun/wg/aead.h"
+#include "tun/wg/crypto.h"
+#include "tun/wg/index.h"
+#include "tun/wg/keypair.h"
 
 static const enum ft_aead_impl impls[] = { FT_AEAD_LIBSODIUM, FT_AEAD_OPENSSL };
 

@@ -15,7 +15,7 @@
 
 #include <check.h>
 
-#include "tun/allowedips.h"
+#include "tun/wg/allowedips.h"
 
 /* The table never dereferences a peer, so distinct addresses in this array do. */
 static char peer_storage[8];

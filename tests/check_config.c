@@ -18,7 +18,7 @@
 #include <check.h>
 #include <sodium.h>
 
-#include "tun/conf.h"
+#include "tun/ctl/conf.h"
 
 /* RFC 7748's test keys (see check_key.c); never use them for anything real. */
 #define PRIV "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="

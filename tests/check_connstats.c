@@ -524,7 +524,7 @@ START_TEST(test_random_feed)
 			/* Garbage: a truncated IPv4 header. */
 			len = 1 + payload % 19;
 			memset(pkt, 0x45, len);
-			k = mkkey(FT_PROTO_INVALID, "", 0, "", 0);
+			k = mkkey(FT_IPPROTO_INVALID, "", 0, "", 0);
 		} else {
 			if (v6) {
 				snprintf(a, sizeof(a), "fd00::%x", flow % 200 + 1);
@@ -678,15 +678,15 @@ START_TEST(test_garbage_and_fragments)
 	ft_connstats_update_tx_virtual(s, zeros, sizeof(zeros));
 	ck_assert_int_eq(ft_connstats_extract(s, &v, &nv, &p, &np), 0);
 	ck_assert_uint_eq(nv, 4);
-	struct ft_conn_key k = mkkey(FT_PROTO_FRAGMENT, "100.64.0.1", 0, "100.64.0.2", 0);
+	struct ft_conn_key k = mkkey(FT_IPPROTO_FRAGMENT, "100.64.0.1", 0, "100.64.0.2", 0);
 	ck_assert_mem_eq(&v[0].key, &k, sizeof(k));
 	ck_assert_uint_eq(v[0].tx_packets, 1);
-	k = mkkey(FT_PROTO_FRAGMENT, "100.64.0.2", 0, "100.64.0.1", 0);
+	k = mkkey(FT_IPPROTO_FRAGMENT, "100.64.0.2", 0, "100.64.0.1", 0);
 	ck_assert_mem_eq(&v[1].key, &k, sizeof(k));
 	ck_assert_uint_eq(v[1].rx_packets, 1);
-	k = mkkey(FT_PROTO_FRAGMENT, "fd00::1", 0, "fd00::2", 0);
+	k = mkkey(FT_IPPROTO_FRAGMENT, "fd00::1", 0, "fd00::2", 0);
 	ck_assert_mem_eq(&v[2].key, &k, sizeof(k));
-	k = mkkey(FT_PROTO_INVALID, "", 0, "", 0);
+	k = mkkey(FT_IPPROTO_INVALID, "", 0, "", 0);
 	ck_assert_mem_eq(&v[3].key, &k, sizeof(k));
 	ck_assert_uint_eq(v[3].tx_packets, 3);
 	ck_assert_uint_eq(v[3].tx_bytes, sizeof(hello) + sizeof(zeros));

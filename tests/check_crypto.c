@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The primitives of tun/crypto.h against known answers.
+ * The primitives of tun/wg/crypto.h against known answers.
  *
  * Where no RFC vector fits WireGuard's use (HMAC-BLAKE2s, the KDF, the AEAD with the
  * 4-zero-byte || little-endian counter nonce), the expected values were computed
@@ -17,7 +17,7 @@
 #include <check.h>
 #include <sodium.h>
 
-#include "tun/crypto.h"
+#include "tun/wg/crypto.h"
 
 static void unhex(uint8_t *out, size_t outlen, const char *hex)
 {

@@ -7,7 +7,7 @@
 
 #include <check.h>
 
-#include "tun/csum.h"
+#include "tun/net/csum.h"
 
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 

@@ -58,8 +58,8 @@ START_TEST(test_golden)
 		entry(17, "fd00::1", 5353, "fd00::2", 53, 1, 60, 0, 0),
 		entry(1, "100.64.0.1", 0, "10.9.1.1", 0, 2, 168, 2, 168),
 		entry(6, "100.64.0.1", 40000, "203.0.113.9", 443, 3, 180, 0, 0),
-		entry(FT_PROTO_FRAGMENT, "100.64.0.1", 0, "100.64.0.2", 0, 1, 1400, 0, 0),
-		entry(FT_PROTO_INVALID, NULL, 0, NULL, 0, 2, 3, 0, 0),
+		entry(FT_IPPROTO_FRAGMENT, "100.64.0.1", 0, "100.64.0.2", 0, 1, 1400, 0, 0),
+		entry(FT_IPPROTO_INVALID, NULL, 0, NULL, 0, 2, 3, 0, 0),
 	};
 	struct ft_conn_entry p[] = {
 		entry(0, "100.64.0.2", 0, "198.18.0.2", 51820, 63, 13600, 60, 9000),

@@ -151,7 +151,7 @@ START_TEST(test_proto_kind_group)
 	ck_assert_int_eq(ft_flowread_proto_parse("icmp"), 1);
 	ck_assert_int_eq(ft_flowread_proto_parse("ipv6-icmp"), 58);
 	ck_assert_int_eq(ft_flowread_proto_parse("fragment"), 255);
-	ck_assert_int_eq(ft_flowread_proto_parse("invalid"), FT_PROTO_INVALID);
+	ck_assert_int_eq(ft_flowread_proto_parse("invalid"), FT_IPPROTO_INVALID);
 	ck_assert_int_eq(ft_flowread_proto_parse("0"), 0);
 	ck_assert_int_eq(ft_flowread_proto_parse("132"), 132);
 	ck_assert_int_eq(ft_flowread_proto_parse("255"), 255);
@@ -161,7 +161,7 @@ START_TEST(test_proto_kind_group)
 	ck_assert_int_eq(ft_flowread_proto_parse("gre"), -EINVAL);
 	ck_assert_str_eq(ft_flowread_proto_str(6, buf), "tcp");
 	ck_assert_str_eq(ft_flowread_proto_str(255, buf), "fragment");
-	ck_assert_str_eq(ft_flowread_proto_str(FT_PROTO_INVALID, buf), "invalid");
+	ck_assert_str_eq(ft_flowread_proto_str(FT_IPPROTO_INVALID, buf), "invalid");
 	ck_assert_str_eq(ft_flowread_proto_str(132, buf), "132");
 	ck_assert_str_eq(ft_flowread_proto_str(0, buf), "0");
 
@@ -219,7 +219,7 @@ START_TEST(test_parse_good)
 	ck_assert_int_eq(e->key.dst_port, 65535);
 	ck_assert_uint_eq(e->tx_pkts + e->rx_bytes, 0); /* omitted counters are zero */
 	ck_assert_int_eq(m.entries[2].key.proto, 255);
-	ck_assert_int_eq(m.entries[3].key.proto, FT_PROTO_INVALID);
+	ck_assert_int_eq(m.entries[3].key.proto, FT_IPPROTO_INVALID);
 	ck_assert_int_eq(m.entries[3].key.src.family, 0);
 	ck_assert_uint_eq(m.entries[3].tx_bytes, 9);
 	ck_assert_int_eq(m.entries[4].key.kind, FT_FLOWREAD_PHYSICAL);
@@ -354,9 +354,9 @@ START_TEST(test_roundtrip)
 	v[0].tx_packets = 5;
 	v[0].rx_bytes = 1000;
 	v[1] = v[0];
-	v[1].key.proto = FT_PROTO_FRAGMENT;
+	v[1].key.proto = FT_IPPROTO_FRAGMENT;
 	v[1].key.src_port = v[1].key.dst_port = 0;
-	v[2].key.proto = FT_PROTO_INVALID;
+	v[2].key.proto = FT_IPPROTO_INVALID;
 	v[2].tx_packets = 1;
 	v[2].tx_bytes = 3;
 	ft_addr_set_v4(&p[0].key.src, b4);
@@ -375,7 +375,7 @@ START_TEST(test_roundtrip)
 		if (e->key.kind == FT_FLOWREAD_PHYSICAL) {
 			ck_assert_int_eq(e->key.dst_port, 51820);
 			ck_assert_uint_eq(e->tx_bytes, 700);
-		} else if (e->key.proto == FT_PROTO_INVALID) {
+		} else if (e->key.proto == FT_IPPROTO_INVALID) {
 			ck_assert_int_eq(e->key.kind, FT_FLOWREAD_EXIT);
 			ck_assert_uint_eq(e->tx_bytes, 3);
 		} else if (e->key.proto == 255) {
@@ -461,7 +461,7 @@ START_TEST(test_filter)
 	struct ft_flowread_entry phys =
 		mk(FT_FLOWREAD_PHYSICAL, 0, "100.64.0.2", 0, "198.18.0.2", 51820, 10);
 	struct ft_flowread_entry inval =
-		mk(FT_FLOWREAD_EXIT, FT_PROTO_INVALID, NULL, 0, NULL, 0, 1);
+		mk(FT_FLOWREAD_EXIT, FT_IPPROTO_INVALID, NULL, 0, NULL, 0, 1);
 	struct ft_flowread_msg m = { .start_ms = 1000, .end_ms = 2000 };
 
 	ft_flowread_filter_init(&f);
@@ -493,7 +493,7 @@ START_TEST(test_filter)
 	ft_flowread_filter_init(&f);
 	f.proto = 6;
 	ck_assert(ft_flowread_entry_match(&f, &tcp) && !ft_flowread_entry_match(&f, &phys));
-	f.proto = FT_PROTO_INVALID;
+	f.proto = FT_IPPROTO_INVALID;
 	ck_assert(ft_flowread_entry_match(&f, &inval) && !ft_flowread_entry_match(&f, &tcp));
 
 	ft_flowread_filter_init(&f);
@@ -528,7 +528,7 @@ START_TEST(test_agg)
 	};
 	struct ft_flowread_entry e2[] = {
 		mk(FT_FLOWREAD_VIRTUAL, 6, "100.64.0.1", 1000, "100.64.0.2", 80, 1000),
-		mk(FT_FLOWREAD_EXIT, FT_PROTO_INVALID, NULL, 0, NULL, 0, 7),
+		mk(FT_FLOWREAD_EXIT, FT_IPPROTO_INVALID, NULL, 0, NULL, 0, 7),
 		mk(FT_FLOWREAD_PHYSICAL, 0, "100.64.0.3", 0, "198.18.0.3", 51820, 60),
 	};
 	const struct ft_flowread_row *r;

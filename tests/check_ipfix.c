@@ -149,9 +149,9 @@ START_TEST(test_fields)
 	struct ft_conn_entry v[] = {
 		entry(6, "100.64.0.1", 80, "100.64.0.2", 51234, 88, 2780, 34, 8870),
 		entry(17, "fd00::1", 5353, "fd00::2", 53, 1, 60, 0, 0),
-		entry(FT_PROTO_FRAGMENT, "100.64.0.1", 0, "100.64.0.2", 0, 1, 1400, 0, 0),
+		entry(FT_IPPROTO_FRAGMENT, "100.64.0.1", 0, "100.64.0.2", 0, 1, 1400, 0, 0),
 		entry(1, "100.64.0.1", 0, "100.64.0.9", 0, 0, 0, 2, 168), /* rx only */
-		entry(FT_PROTO_INVALID, NULL, 0, NULL, 0, 2, 3, 0, 0),	  /* skipped */
+		entry(FT_IPPROTO_INVALID, NULL, 0, NULL, 0, 2, 3, 0, 0),  /* skipped */
 		entry(6, "100.64.0.1", 1, "fd00::2", 2, 5, 5, 5, 5),	  /* mixed: skipped */
 		entry(17, "100.64.0.1", 9, "100.64.0.3", 9, 0, 0, 0, 0),  /* empty: no record */
 	};

@@ -8,7 +8,7 @@
 #include <check.h>
 #include <sodium.h>
 
-#include "tun/key.h"
+#include "tun/wg/key.h"
 
 /*
  * RFC 7748, section 6.1: Alice's private key and its public key.

@@ -11,9 +11,9 @@
 #include <check.h>
 #include <sodium.h>
 
-#include "tun/index.h"
-#include "tun/keypair.h"
-#include "tun/timers.h"
+#include "tun/wg/index.h"
+#include "tun/wg/keypair.h"
+#include "tun/wg/timers.h"
 
 static uint32_t counter_rng_state;
 

@@ -14,7 +14,7 @@
 
 #include <check.h>
 
-#include "tun/metrics.h"
+#include "tun/ctl/metrics.h"
 
 /* ---- the writer ---- */
 

@@ -19,7 +19,7 @@
 #include <check.h>
 #include <uv.h>
 
-#include "tun/metrics.h"
+#include "tun/ctl/metrics.h"
 
 enum { MAX_ANSWERS = 8, ANSWER_CAP = 64 << 10 };
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The TUN MTU arithmetic against the underlay (tun/mtu.h): the issue 20 table (1500, 1492,
+ * The TUN MTU arithmetic against the underlay (tun/net/mtu.h): the issue 20 table (1500, 1492,
  * 1460, 1420, 1280 over IPv4 and IPv6), the floor of 1280, the jumbo cap, unknown inputs, and
  * the UDP payload a path carries in both directions.
  */
@@ -10,7 +10,7 @@
 
 #include <check.h>
 
-#include "tun/mtu.h"
+#include "tun/net/mtu.h"
 
 static const struct {
 	uint32_t path_mtu;

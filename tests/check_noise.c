@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The handshake (tun/noise.h) and the cookie mechanism (tun/cookie.h) between two
+ * The handshake (tun/wg/noise.h) and the cookie mechanism (tun/wg/cookie.h) between two
  * identities in one process, with a fake wall clock, a fake monotonic clock and, where it
  * matters, a deterministic random source.
  *
@@ -19,10 +19,10 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
-#include "tun/cookie.h"
-#include "tun/crypto.h"
-#include "tun/noise.h"
-#include "tun/wire.h"
+#include "tun/wg/cookie.h"
+#include "tun/wg/crypto.h"
+#include "tun/wg/noise.h"
+#include "tun/wg/wire.h"
 
 /*
  * Computed independently with Python's hashlib:

@@ -13,8 +13,8 @@
 
 #include <check.h>
 
-#include "tun/csum.h"
-#include "tun/offload.h"
+#include "tun/net/csum.h"
+#include "tun/net/offload.h"
 
 #define SLOT_SIZE 2048
 #define HEADROOM 16

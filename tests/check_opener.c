@@ -36,7 +36,7 @@
 
 #include <check.h>
 
-#include "tun/opener.h"
+#include "tun/priv/opener.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -1428,7 +1428,7 @@ int main(int argc, char **argv)
 	ssize_t n;
 	int failed;
 
-	/* The opener the tests start is this program again (tun/opener.h). */
+	/* The opener the tests start is this program again (tun/priv/opener.h). */
 	ft_opener_main(argc, argv);
 	/*
 	 * By its path rather than /proc/self/exe, which under valgrind is valgrind's own tool:

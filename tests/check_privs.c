@@ -28,7 +28,7 @@
 #include <check.h>
 #include <sodium.h>
 
-#include "tun/privs.h"
+#include "tun/priv/privs.h"
 
 /* Debian's nobody:nogroup; the tests that need it skip their check when it is absent. */
 #define NOBODY_ID 65534u

@@ -14,8 +14,8 @@
 #include <sodium.h>
 
 #include "tests/proto-harness.h"
-#include "tun/key.h"
-#include "tun/proto.h"
+#include "tun/wg/key.h"
+#include "tun/wg/proto.h"
 
 START_TEST(test_handshake_and_data)
 {

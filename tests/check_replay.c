@@ -11,7 +11,7 @@
 
 #include <check.h>
 
-#include "tun/replay.h"
+#include "tun/wg/replay.h"
 
 #define W ((uint64_t)FT_REPLAY_WINDOW)
 /* REJECT_AFTER_MESSAGES of the WireGuard paper: 2^64 - 2^13 - 1. */

@@ -20,7 +20,7 @@
 #include <uv.h>
 
 #include "tests/uapi-fakedev.h"
-#include "tun/uapi.h"
+#include "tun/ctl/uapi.h"
 
 /* RFC 7748 6.1: Alice's and Bob's private keys, used here as any 32-byte keys. */
 #define KA "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"

@@ -15,7 +15,7 @@
 
 #include <check.h>
 
-#include "tun/udp.h"
+#include "tun/net/udp.h"
 
 enum {
 	BATCH = 64,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The worker's view of a peer's path, without sockets: the state `flowtun show` reports
- * (tun/worker_ctl.c), the decisions of a kick when a path comes back (tun/worker_path.c),
+ * (tun/worker/ctl.c), the decisions of a kick when a path comes back (tun/worker/path.c),
  * and why a kick repeats its initiation byte for byte instead of making a new one. Two
  * protocol devices on a fake clock, A and B, exchange datagrams through a simulated wire.
  */
@@ -15,9 +15,9 @@
 #include <linux/neighbour.h>
 #include <sodium.h>
 
-#include "tun/key.h"
-#include "tun/proto.h"
-#include "tun/worker_internal.h"
+#include "tun/wg/key.h"
+#include "tun/wg/proto.h"
+#include "tun/worker/internal.h"
 
 #define SEC FT_NSEC_PER_SEC
 #define MSEC FT_NSEC_PER_MSEC

@@ -10,8 +10,8 @@
 #include <check.h>
 
 #include "tests/proto-harness.h"
-#include "tun/key.h"
-#include "tun/proto.h"
+#include "tun/wg/key.h"
+#include "tun/wg/proto.h"
 
 struct side S[2];
 struct wire_msg wire[64];

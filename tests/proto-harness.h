@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tun/proto.h"
+#include "tun/wg/proto.h"
 
 #define SEC FT_NSEC_PER_SEC
 #define MSEC FT_NSEC_PER_MSEC

@@ -14,7 +14,7 @@
 #include <uv.h>
 
 #include "tests/uapi-fakedev.h"
-#include "tun/uapi.h"
+#include "tun/ctl/uapi.h"
 
 static struct fakedev dev;
 static struct ft_uapi_server *server;

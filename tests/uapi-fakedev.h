@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "tun/uapi.h"
+#include "tun/ctl/uapi.h"
 
 /*
  * A fake WireGuard device behind the userspace API, for tests: the state wg(8) can set and

@@ -214,7 +214,7 @@ static int print_json(const struct ft_flowread_msg *m, const struct ft_flowread_
 	if (r)
 		SET("windows", json_integer((json_int_t)r->windows));
 	SET("kind", json_string(ft_flowread_kind_str(k->kind)));
-	if (k->proto == FT_PROTO_INVALID) {
+	if (k->proto == FT_IPPROTO_INVALID) {
 		SET("invalid", json_true());
 	} else {
 		if (!(k->wild & FT_FLOWREAD_W_PROTO) &&

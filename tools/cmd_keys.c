@@ -16,7 +16,7 @@
 #include <sodium.h>
 
 #include "tools/commands.h"
-#include "tun/key.h"
+#include "tun/wg/key.h"
 
 static int cmd_genkey(int argc, char *argv[]);
 static int cmd_genpsk(int argc, char *argv[]);

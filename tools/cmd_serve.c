@@ -26,9 +26,9 @@
 
 #include "tools/commands.h"
 #include "tools/runner.h"
-#include "tun/conf.h"
+#include "tun/ctl/conf.h"
 #include "tun/log.h"
-#include "tun/privs.h"
+#include "tun/priv/privs.h"
 
 #define SETTINGS_DIR "/etc/flowtun"
 

@@ -3,7 +3,7 @@
  * flowtun show: what `wg show` shows, plus what it cannot (underlay links, per-peer path state,
  * the drop counters, the top connections of the open statistics window, the flow-log and
  * IPFIX destinations), read over the userspace API socket with get=flowtun. The answer's
- * format is the block comment at the top of tun/worker_ctl.c.
+ * format is the block comment at the top of tun/worker/ctl.c.
  *
  * A plain blocking AF_UNIX socket is enough here: one request, one bounded answer, with a
  * receive timeout so that a wedged server cannot hang the command. The answer is read whole,
@@ -35,8 +35,8 @@
 
 #include "tools/cmd_show_internal.h"
 #include "tools/commands.h"
-#include "tun/key.h"
-#include "tun/uapi.h"
+#include "tun/wg/key.h"
+#include "tun/ctl/uapi.h"
 
 static int cmd_show(int argc, char *argv[]);
 

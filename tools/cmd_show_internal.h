@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "tun/key.h"
+#include "tun/wg/key.h"
 
 enum {
 	/* Far above any real answer (8192 peers take about 4 MiB), far below a memory hog. */

@@ -16,10 +16,10 @@
 
 #include "tools/commands.h"
 #include "tools/runner.h"
-#include "tun/conf.h"
+#include "tun/ctl/conf.h"
 #include "tun/log.h"
-#include "tun/metrics.h"
-#include "tun/privs.h"
+#include "tun/ctl/metrics.h"
+#include "tun/priv/privs.h"
 
 static int cmd_up(int argc, char *argv[]);
 

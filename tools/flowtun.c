@@ -13,7 +13,7 @@
 #include <sodium.h>
 
 #include "tools/commands.h"
-#include "tun/opener.h"
+#include "tun/priv/opener.h"
 
 static int cmd_help(int argc, char *argv[]);
 static int cmd_version(int argc, char *argv[]);
@@ -127,7 +127,7 @@ int main(int argc, char *argv[])
 {
 	const struct ft_command *cmd;
 
-	/* A running tunnel's opener (tun/opener.h) is this program, started with its argv[1]. */
+	/* A running tunnel's opener (tun/priv/opener.h) is this program, started with its argv[1]. */
 	ft_opener_main(argc, argv);
 	if (argc < 2) {
 		print_overview(stderr);

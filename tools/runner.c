@@ -15,8 +15,8 @@
 
 #include "tools/runner.h"
 #include "tun/log.h"
-#include "tun/opener.h"
-#include "tun/privs.h"
+#include "tun/priv/opener.h"
+#include "tun/priv/privs.h"
 
 struct runner {
 	uv_loop_t loop;
@@ -83,7 +83,7 @@ static void on_hup(uv_signal_t *h, int signum)
 		ft_log_warnx("reload: %s (keeping the running configuration)", err);
 		return;
 	}
-	/* The transport AEAD is chosen once per process (tun/aead.h). */
+	/* The transport AEAD is chosen once per process (tun/wg/aead.h). */
 	ft_aead_current(&aead);
 	if (!r->opts->crypto_set && cfg.crypto != aead.asked)
 		ft_log_warnx("reload: Crypto = %s takes a restart (keeping %s)",
@@ -159,7 +159,7 @@ char *ft_runner_absolute_path(const char *path)
 
 /*
  * The user to drop to: the configured one, "root" for none, by default the `flowtun` system
- * user if there is one, else nobody (tun/privs.h). NULL: stay as we are; a process that does
+ * user if there is one, else nobody (tun/priv/privs.h). NULL: stay as we are; a process that does
  * not run as root has nothing to drop unless a user was asked for (then ft_privs_drop says
  * why it cannot).
  */
@@ -174,7 +174,7 @@ static const char *target_user(const struct ft_runner_options *o)
  * Privileges, once everything that needs root exists: the opener first (it must be forked
  * while we are root, and knows by then every file a reload may open), then the drop, then
  * the filter. Route changes on SIGHUP and the API's set keep working through CAP_NET_ADMIN;
- * see tun/privs.c for what else is kept and tun/opener.h for the files.
+ * see tun/priv/privs.c for what else is kept and tun/priv/opener.h for the files.
  */
 static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *why, size_t whylen)
 {

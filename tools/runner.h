@@ -4,9 +4,9 @@
 
 #include <stdbool.h>
 
-#include "tun/aead.h"
-#include "tun/conf.h"
-#include "tun/worker.h"
+#include "tun/wg/aead.h"
+#include "tun/ctl/conf.h"
+#include "tun/worker/worker.h"
 
 /*
  * Runs one worker on its own loop until SIGTERM, SIGINT, or the worker says its interface or
@@ -25,14 +25,14 @@ struct ft_runner_options {
 	int ready_fd;	    /* -1: none */
 	bool daemonize;	    /* flowtun up --daemon: detach once up, no parent waiting */
 	/*
-	 * Once up (device, socket and routes exist): start the opener (tun/opener.h), drop to
+	 * Once up (device, socket and routes exist): start the opener (tun/priv/opener.h), drop to
 	 * this user keeping only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE, and install the seccomp allow-list if asked
 	 * (seccomp: on|kill|log|off, NULL: off). NULL user: the `flowtun` user if it exists,
 	 * else nobody (when running as root); "root": keep every privilege.
 	 */
 	const char *user;
 	const char *seccomp;
-	/* flowtun up --crypto: the transport AEAD (tun/aead.h) instead of the config's Crypto. */
+	/* flowtun up --crypto: the transport AEAD (tun/wg/aead.h) instead of the config's Crypto. */
 	bool crypto_set;
 	enum ft_aead_impl crypto;
 	/* --metrics-listen: replaces MetricsListen, in the file read again on SIGHUP too. */

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "tun/csum.h"
-#include "tun/offload.h"
+#include "tun/net/csum.h"
+#include "tun/net/offload.h"
 
 static volatile uint32_t sink;
 

@@ -36,8 +36,8 @@
 #include <sodium.h>
 
 #include "tests/bench/swarm.h"
-#include "tun/crypto.h"
-#include "tun/key.h"
+#include "tun/wg/crypto.h"
+#include "tun/wg/key.h"
 
 static const char usage_text[] =
 	"usage: peer-swarm --emit-config --peers K [--first N] [--seed S] [--psk] [--overlay A]\n"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * proto-bench: the cost of the protocol code against its raw parts, measured in one run.
- *   0. the transport AEAD through each implementation (tun/aead.h: libsodium, OpenSSL) at
+ *   0. the transport AEAD through each implementation (tun/wg/aead.h: libsodium, OpenSSL) at
  *      64 to 1420 bytes, seal and open in place, and what Crypto = auto would choose here;
  *   1. encrypt + decrypt of 1420- and 64-byte packets: bare libsodium AEAD in place, the
  *      keypair transport (header, padding, replay window), and the whole device
@@ -24,12 +24,12 @@
 
 #include <sodium.h>
 
-#include "tun/aead.h"
-#include "tun/allowedips.h"
-#include "tun/key.h"
-#include "tun/keypair.h"
-#include "tun/proto.h"
-#include "tun/replay.h"
+#include "tun/wg/aead.h"
+#include "tun/wg/allowedips.h"
+#include "tun/wg/key.h"
+#include "tun/wg/keypair.h"
+#include "tun/wg/proto.h"
+#include "tun/wg/replay.h"
 
 static double scale = 1.0;
 static volatile uint64_t sink;

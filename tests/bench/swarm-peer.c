@@ -20,7 +20,7 @@
  * most --slots every peer has its own slot, bound once at start; otherwise binding costs two
  * X25519 operations per handshake on the swarm's side.
  *
- * Transport data is encrypted with the primitives of tun/crypto.h in the layout of tun/wire.h,
+ * Transport data is encrypted with the primitives of tun/wg/crypto.h in the layout of tun/wg/wire.h,
  * not with struct ft_keypair, whose 8,192-bit replay window would cost 1 KiB per peer: the
  * swarm keeps a 64-message window, enough for a hub that answers in order.
  */
@@ -34,9 +34,9 @@
 #include <sodium.h>
 
 #include "tests/bench/swarm.h"
-#include "tun/crypto.h"
-#include "tun/csum.h"
-#include "tun/key.h"
+#include "tun/wg/crypto.h"
+#include "tun/net/csum.h"
+#include "tun/wg/key.h"
 
 enum {
 	IPV4_HDR = 20,

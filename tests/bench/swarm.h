@@ -22,9 +22,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "tun/cookie.h"
-#include "tun/noise.h"
-#include "tun/wire.h"
+#include "tun/wg/cookie.h"
+#include "tun/wg/noise.h"
+#include "tun/wg/wire.h"
 
 enum {
 	/* Our local indices are peer | generation << SW_PEER_BITS: the hub echoes them. */

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "tun/allowedips.h"
+#include "tun/wg/allowedips.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

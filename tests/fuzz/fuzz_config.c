@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "tun/conf.h"
+#include "tun/ctl/conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -41,8 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char buf[FT_FLOWREAD_PROTO_STRLEN];
 
 		assert(k->kind < FT_FLOWREAD_NKINDS && k->wild == 0);
-		assert(k->proto <= 255 || k->proto == FT_PROTO_INVALID);
-		assert((k->proto == FT_PROTO_INVALID) == (k->src.family == 0));
+		assert(k->proto <= 255 || k->proto == FT_IPPROTO_INVALID);
+		assert((k->proto == FT_IPPROTO_INVALID) == (k->src.family == 0));
 		assert(ft_flowread_proto_parse(ft_flowread_proto_str(k->proto, buf)) == k->proto);
 		assert(ft_flowread_entry_match(&f, &m.entries[i]));
 		tx = ft_flowread_add_sat(tx, m.entries[i].tx_bytes);

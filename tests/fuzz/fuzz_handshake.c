@@ -17,9 +17,9 @@
 
 #include <sodium.h>
 
-#include "tun/cookie.h"
-#include "tun/noise.h"
-#include "tun/wire.h"
+#include "tun/wg/cookie.h"
+#include "tun/wg/noise.h"
+#include "tun/wg/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		make_entry(x, data + 3 + i * ENTRY_IN);
 		if (i < nv) {
 			fam = x->key.src.family;
-			if (x->key.proto != FT_PROTO_INVALID && fam == x->key.dst.family && fam)
+			if (x->key.proto != FT_IPPROTO_INVALID && fam == x->key.dst.family && fam)
 				want += (size_t)dir_records(x, &packets);
 		} else if (x->key.dst.family) {
 			want += (size_t)dir_records(x, &packets);

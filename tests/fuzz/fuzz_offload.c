@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tun/csum.h"
-#include "tun/offload.h"
+#include "tun/net/csum.h"
+#include "tun/net/offload.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

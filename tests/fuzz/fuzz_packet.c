@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ret = ft_packet_parse(copy, size, &info);
 	assert(ret == 0 || ret == -EINVAL);
 	assert((ret == 0) == (info.reason == FT_PACKET_OK));
-	assert((ret != 0) == (info.proto == FT_PROTO_INVALID));
+	assert((ret != 0) == (info.proto == FT_IPPROTO_INVALID));
 	assert(info.len <= size);
 	assert(ft_packet_reason_str(info.reason)[0] != '\0');
 	if (ret == 0) {

@@ -12,7 +12,7 @@
  *               that the inner IP parsing and the AllowedIPs source check see it
  *   byte 0 = 4  like 0 and under load (mac2 and the cookie path)
  *
- * with the high bit of byte 0 choosing the transport AEAD for that input (tun/aead.h): clear
+ * with the high bit of byte 0 choosing the transport AEAD for that input (tun/wg/aead.h): clear
  * libsodium, set OpenSSL (when this build has it; otherwise libsodium again). Both must
  * survive the same inputs; the session's keys do not depend on it.
  *
@@ -27,8 +27,8 @@
 
 #include <sodium.h>
 
-#include "tun/aead.h"
-#include "tun/proto.h"
+#include "tun/wg/aead.h"
+#include "tun/wg/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,7 +14,7 @@
 
 #include <sodium.h>
 
-#include "tun/uapi.h"
+#include "tun/ctl/uapi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # The default privilege drop of `flowtun up` end to end: both sides run with no --user, so as
 # root they drop, once up, to the user flowtun (nobody without one) keeping CAP_NET_ADMIN, and
-# files they open again go through the opener (tun/opener.h). a's config, its PrivateKeyFile
+# files they open again go through the opener (tun/priv/opener.h). a's config, its PrivateKeyFile
 # (relative, 0600) and its flow log sit in a root-owned 0700 directory that the dropped
 # tunnel cannot enter: only the opener can.
 #
@@ -42,7 +42,7 @@ pass() {
 	ft_log "ok $passed: $*"
 }
 
-# The user a root tunnel drops to by default (tun/privs.h): flowtun if it exists, else nobody.
+# The user a root tunnel drops to by default (tun/priv/privs.h): flowtun if it exists, else nobody.
 if entry=$(getent passwd flowtun); then
 	user=flowtun
 	uid=$(cut -d: -f3 <<<"$entry")

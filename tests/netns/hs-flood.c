@@ -44,10 +44,10 @@
 
 #include <sodium.h>
 
-#include "tun/cookie.h"
-#include "tun/key.h"
-#include "tun/noise.h"
-#include "tun/wire.h"
+#include "tun/wg/cookie.h"
+#include "tun/wg/key.h"
+#include "tun/wg/noise.h"
+#include "tun/wg/wire.h"
 
 enum {
 	/* Distinct initiations made up front: making one costs two X25519 operations, which

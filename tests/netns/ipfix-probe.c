@@ -70,13 +70,13 @@ int main(int argc, char **argv)
 	v[2] = entry(1, "100.64.0.1", 0, "100.64.0.4", 0, 5, 420, 0, 0);
 	v[3] = entry(6, "fd00::1", 443, "fd00::2", 40001, 1001, 1431001, 707, 36871);
 	v[4] = entry(17, "fd00::1", 123, "fd00::3", 123, 0, 0, 1, 76);
-	v[5] = entry(FT_PROTO_INVALID, NULL, 0, NULL, 0, 2, 3, 0, 0); /* not exported */
+	v[5] = entry(FT_IPPROTO_INVALID, NULL, 0, NULL, 0, 2, 3, 0, 0); /* not exported */
 	v[6] = entry(6, "100.64.0.1", 22, "100.64.0.5", 60000, 12345, 6543210, 9876, 1234567);
-	v[7] = entry(FT_PROTO_FRAGMENT, "100.64.0.1", 0, "100.64.0.2", 0, 2, 2800, 0, 0);
+	v[7] = entry(FT_IPPROTO_FRAGMENT, "100.64.0.1", 0, "100.64.0.2", 0, 2, 2800, 0, 0);
 	p[0] = entry(0, "100.64.0.2", 0, "198.18.0.2", 51820, 13465, 8012345, 10628, 1299999);
 	p[1] = entry(0, "fd00::2", 0, "fd00:1::2", 51821, 1001, 1500000, 707, 40000);
 	for (size_t i = 0; i < 8; i++) {
-		if (v[i].key.proto == FT_PROTO_INVALID)
+		if (v[i].key.proto == FT_IPPROTO_INVALID)
 			continue;
 		records += (v[i].tx_packets > 0) + (v[i].rx_packets > 0);
 		packets += v[i].tx_packets + v[i].rx_packets;

@@ -25,8 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tun/offload.h"
-#include "tun/tundev.h"
+#include "tun/net/offload.h"
+#include "tun/net/tundev.h"
 
 #define READ_BATCH 8
 #define SEG_SLOTS FT_OFFLOAD_GRO_MAX_BATCH

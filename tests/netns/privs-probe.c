@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The start-up order of `flowtun up` around tun/privs.h, for tests/netns/privs.sh, in a
+ * The start-up order of `flowtun up` around tun/priv/privs.h, for tests/netns/privs.sh, in a
  * namespace the script created:
  *
  *   privs-probe USER on|log|off
@@ -41,9 +41,9 @@
 #include <sodium.h>
 #include <uv.h>
 
-#include "tun/privs.h"
-#include "tun/rtnl.h"
-#include "tun/tundev.h"
+#include "tun/priv/privs.h"
+#include "tun/net/netconf.h"
+#include "tun/net/tundev.h"
 
 static void fail(const char *what, int rc)
 {
@@ -72,9 +72,9 @@ static void start_thread_pool(void)
 	uv_loop_close(&loop);
 }
 
-static void prefix(struct ft_rtnl_prefix *p, const char *s)
+static void prefix(struct ft_netconf_prefix *p, const char *s)
 {
-	if (ft_rtnl_prefix_parse(p, s) < 0)
+	if (ft_netconf_prefix_parse(p, s) < 0)
 		fail(s, -EINVAL);
 }
 
@@ -82,9 +82,9 @@ int main(int argc, char *argv[])
 {
 	struct ft_privs_options opts = { 0 };
 	enum ft_privs_seccomp_action action = FT_PRIVS_SECCOMP_KILL;
-	struct ft_rtnl_prefix addr, r8, r9, addr6;
+	struct ft_netconf_prefix addr, r8, r9, addr6;
 	char ifname[IFNAMSIZ], line[64], err[256];
-	struct ft_rtnl *rtnl;
+	struct ft_netconf *rtnl;
 	uint8_t *key;
 	int fd, ifindex, rc, use_seccomp;
 
@@ -107,20 +107,20 @@ int main(int argc, char *argv[])
 	fd = ft_tundev_open("tun0", 0, ifname);
 	if (fd < 0)
 		fail("open tun0", fd);
-	if ((rc = ft_rtnl_create(&rtnl)) < 0)
+	if ((rc = ft_netconf_create(&rtnl)) < 0)
 		fail("rtnetlink", rc);
-	ifindex = ft_rtnl_ifindex(rtnl, ifname);
+	ifindex = ft_netconf_ifindex(rtnl, ifname);
 	if (ifindex < 0)
 		fail("ifindex", ifindex);
 	prefix(&addr, "100.64.0.1/24");
 	prefix(&r8, "100.64.8.0/24");
 	prefix(&r9, "100.64.9.0/24");
 	prefix(&addr6, "fd00::1/64");
-	if ((rc = ft_rtnl_link_set_up(rtnl, ifindex, true)) < 0)
+	if ((rc = ft_netconf_link_set_up(rtnl, ifindex, true)) < 0)
 		fail("link up", rc);
-	if ((rc = ft_rtnl_addr_add(rtnl, ifindex, &addr)) < 0)
+	if ((rc = ft_netconf_addr_add(rtnl, ifindex, &addr)) < 0)
 		fail("address", rc);
-	if ((rc = ft_rtnl_route_add(rtnl, ifindex, &r8)) < 0)
+	if ((rc = ft_netconf_route_add(rtnl, ifindex, &r8)) < 0)
 		fail("route 100.64.8.0/24", rc);
 
 	if ((rc = ft_privs_drop(&opts, err, sizeof(err))) < 0) {
@@ -136,12 +136,12 @@ int main(int argc, char *argv[])
 	while (fgets(line, sizeof(line), stdin)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (strcmp(line, "route") == 0) {
-			rc = ft_rtnl_route_add(rtnl, ifindex, &r9);
+			rc = ft_netconf_route_add(rtnl, ifindex, &r9);
 			if (rc == 0)
-				rc = ft_rtnl_route_del(rtnl, ifindex, &r8);
+				rc = ft_netconf_route_del(rtnl, ifindex, &r8);
 			printf(rc == 0 ? "route ok\n" : "route failed: %s\n", strerror(-rc));
 		} else if (strcmp(line, "addr") == 0) {
-			rc = ft_rtnl_addr_add(rtnl, ifindex, &addr6);
+			rc = ft_netconf_addr_add(rtnl, ifindex, &addr6);
 			printf(rc == 0 ? "addr ok\n" : "addr failed: %s\n", strerror(-rc));
 		} else if (strcmp(line, "chdir") == 0) {
 			rc = chdir("/");
@@ -182,7 +182,7 @@ int main(int argc, char *argv[])
 		}
 	}
 	sodium_free(key);
-	ft_rtnl_destroy(rtnl);
+	ft_netconf_destroy(rtnl);
 	close(fd);
 	printf("closed\n");
 	return 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Privileges after start-up (tun/privs.h), with tests/netns/privs-probe doing what flowtun up
+# Privileges after start-up (tun/priv/privs.h), with tests/netns/privs-probe doing what flowtun up
 # does: open tun0, configure it, drop to nobody keeping CAP_NET_ADMIN, install the seccomp
 # allow-list. Checked from outside through /proc/PID and ip(8):
 #

@@ -29,8 +29,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tun/rtnl.h"
-#include "tun/tundev.h"
+#include "tun/net/netconf.h"
+#include "tun/net/tundev.h"
 
 #define PEER4 "100.64.0.2"
 #define PEER6 "fd00::2"
@@ -65,11 +65,11 @@ static void expect_rc(int got, int want, const char *what)
 		     strerror(want < 0 ? -want : 0));
 }
 
-static struct ft_rtnl_prefix prefix(const char *s)
+static struct ft_netconf_prefix prefix(const char *s)
 {
-	struct ft_rtnl_prefix p;
+	struct ft_netconf_prefix p;
 
-	if (ft_rtnl_prefix_parse(&p, s) != 0)
+	if (ft_netconf_prefix_parse(&p, s) != 0)
 		fail("prefix '%s' did not parse", s);
 	return p;
 }
@@ -116,10 +116,10 @@ static const struct {
 
 static void check_prefixes(void)
 {
-	struct ft_rtnl_prefix p, q;
+	struct ft_netconf_prefix p, q;
 
 	for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
-		int rc = ft_rtnl_prefix_parse(&p, parse_cases[i].in);
+		int rc = ft_netconf_prefix_parse(&p, parse_cases[i].in);
 
 		if (rc != parse_cases[i].rc ||
 		    (rc == 0 && (p.family != parse_cases[i].family || p.len != parse_cases[i].len)))
@@ -129,17 +129,17 @@ static void check_prefixes(void)
 	for (size_t i = 0; i < sizeof(cover_cases) / sizeof(cover_cases[0]); i++) {
 		p = prefix(cover_cases[i].outer);
 		q = prefix(cover_cases[i].inner);
-		if (ft_rtnl_prefix_covers(&p, &q) != cover_cases[i].covers)
+		if (ft_netconf_prefix_covers(&p, &q) != cover_cases[i].covers)
 			fail("'%s' covers '%s' should be %d", cover_cases[i].outer,
 			     cover_cases[i].inner, cover_cases[i].covers);
 	}
 	p = prefix("100.64.255.255/10");
-	ft_rtnl_prefix_mask(&p);
+	ft_netconf_prefix_mask(&p);
 	q = prefix("100.64.0.0/10");
 	if (memcmp(&p.addr, &q.addr, 4) != 0)
 		fail("mask of 100.64.255.255/10");
 	p = prefix("fd00:ffff::1/17");
-	ft_rtnl_prefix_mask(&p);
+	ft_netconf_prefix_mask(&p);
 	q = prefix("fd00:8000::/17");
 	if (memcmp(&p.addr, &q.addr, 16) != 0)
 		fail("mask of fd00:ffff::1/17");
@@ -148,7 +148,7 @@ static void check_prefixes(void)
 
 /* --- 2. TUN open --- */
 
-static void check_open(struct ft_rtnl *r)
+static void check_open(struct ft_netconf *r)
 {
 	char name[IFNAMSIZ], other[IFNAMSIZ];
 	unsigned int offloads = 0;
@@ -170,10 +170,10 @@ static void check_open(struct ft_rtnl *r)
 	fd = ft_tundev_open(NULL, 0, other);
 	if (fd < 0 || strncmp(other, "tun", 3) != 0 || strcmp(other, "tun0") == 0)
 		fail("kernel-named TUN: fd %d name '%s'", fd, other);
-	if (ft_rtnl_ifindex(r, other) <= 0)
+	if (ft_netconf_ifindex(r, other) <= 0)
 		fail("no ifindex for %s", other);
 	close(fd);
-	expect_rc(ft_rtnl_ifindex(r, other), -ENODEV, "ifindex after close");
+	expect_rc(ft_netconf_ifindex(r, other), -ENODEV, "ifindex after close");
 
 	/* Multi-queue: two fds on one device; a plain open of it is refused (flags differ). */
 	fd = ft_tundev_open("ftmq0", FT_TUNDEV_MULTI_QUEUE, other);
@@ -197,12 +197,12 @@ static void check_open(struct ft_rtnl *r)
 	    (FT_TUN_F_CSUM | FT_TUN_F_TSO4 | FT_TUN_F_TSO6))
 		fail("offload probe found only %#x", offloads);
 	expect_rc(ft_tundev_set_offloads(fd, 0x80000000u), -EINVAL, "unknown offload bit");
-	idx = ft_rtnl_ifindex(r, "ftoff0");
+	idx = ft_netconf_ifindex(r, "ftoff0");
 	if (idx <= 0)
 		fail("ifindex of ftoff0: %d", idx);
-	expect_rc(ft_rtnl_link_delete(r, idx), 0, "delete ftoff0");
-	expect_rc(ft_rtnl_ifindex(r, "ftoff0"), -ENODEV, "ifindex of deleted ftoff0");
-	expect_rc(ft_rtnl_link_delete(r, idx), -ENODEV, "delete ftoff0 twice");
+	expect_rc(ft_netconf_link_delete(r, idx), 0, "delete ftoff0");
+	expect_rc(ft_netconf_ifindex(r, "ftoff0"), -ENODEV, "ifindex of deleted ftoff0");
+	expect_rc(ft_netconf_link_delete(r, idx), -ENODEV, "delete ftoff0 twice");
 	close(fd);
 	say("open ok");
 }
@@ -419,47 +419,47 @@ static const struct {
 
 int main(void)
 {
-	struct ft_rtnl_prefix own[2], routes[4];
-	struct ft_rtnl_prefix any4 = prefix("100.64.9.77/24");
+	struct ft_netconf_prefix own[2], routes[4];
+	struct ft_netconf_prefix any4 = prefix("100.64.9.77/24");
 	struct sockaddr_storage ss;
 	char name[IFNAMSIZ], line[64];
 	bool added[4];
 	int idx, lo, got;
-	struct ft_rtnl *r;
+	struct ft_netconf *r;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	check_prefixes();
-	expect_rc(ft_rtnl_create(&r), 0, "rtnl create");
+	expect_rc(ft_netconf_create(&r), 0, "rtnl create");
 	check_open(r);
 
-	idx = ft_rtnl_ifindex(r, "tun0");
+	idx = ft_netconf_ifindex(r, "tun0");
 	if (idx <= 0)
 		fail("ifindex of tun0: %d", idx);
-	expect_rc(ft_rtnl_ifname(r, idx, name), 0, "ifname of tun0");
+	expect_rc(ft_netconf_ifname(r, idx, name), 0, "ifname of tun0");
 	if (strcmp(name, "tun0") != 0)
 		fail("ifname of %d is '%s'", idx, name);
-	expect_rc(ft_rtnl_ifindex(r, "ftnone0"), -ENODEV, "ifindex of a missing link");
-	expect_rc(ft_rtnl_ifindex(r, ""), -EINVAL, "ifindex of an empty name");
-	expect_rc(ft_rtnl_ifname(r, 999999, name), -ENODEV, "ifname of a missing index");
-	lo = ft_rtnl_ifindex(r, "lo");
+	expect_rc(ft_netconf_ifindex(r, "ftnone0"), -ENODEV, "ifindex of a missing link");
+	expect_rc(ft_netconf_ifindex(r, ""), -EINVAL, "ifindex of an empty name");
+	expect_rc(ft_netconf_ifname(r, 999999, name), -ENODEV, "ifname of a missing index");
+	lo = ft_netconf_ifindex(r, "lo");
 
-	expect_rc(ft_rtnl_link_set_mtu(r, idx, 1420), 0, "MTU 1420");
-	expect_rc(ft_rtnl_link_set_mtu(r, idx, 1), -EINVAL, "MTU 1");
-	if (ft_rtnl_last_error(r)[0] == '\0')
+	expect_rc(ft_netconf_link_set_mtu(r, idx, 1420), 0, "MTU 1420");
+	expect_rc(ft_netconf_link_set_mtu(r, idx, 1), -EINVAL, "MTU 1");
+	if (ft_netconf_last_error(r)[0] == '\0')
 		fail("no extended ack text for MTU 1");
-	printf("kernel says for MTU 1: %s\n", ft_rtnl_last_error(r));
-	expect_rc(ft_rtnl_link_set_mtu(r, 999999, 1420), -ENODEV, "MTU of a missing link");
+	printf("kernel says for MTU 1: %s\n", ft_netconf_last_error(r));
+	expect_rc(ft_netconf_link_set_mtu(r, 999999, 1420), -ENODEV, "MTU of a missing link");
 	/* A route through a link that is down is refused. */
-	got = ft_rtnl_route_add(r, idx, &any4);
+	got = ft_netconf_route_add(r, idx, &any4);
 	if (got != -ENETDOWN)
 		fail("route via a down link: %d (%s)", got, strerror(-got));
-	expect_rc(ft_rtnl_link_set_up(r, idx, true), 0, "link up");
+	expect_rc(ft_netconf_link_set_up(r, idx, true), 0, "link up");
 
 	own[0] = prefix("100.64.0.1/24");
 	own[1] = prefix("fd00::1/64");
 	for (int i = 0; i < 2; i++) {
-		expect_rc(ft_rtnl_addr_add(r, idx, &own[i]), 0, "address add");
-		expect_rc(ft_rtnl_addr_add(r, idx, &own[i]), -EEXIST, "address add twice");
+		expect_rc(ft_netconf_addr_add(r, idx, &own[i]), 0, "address add");
+		expect_rc(ft_netconf_addr_add(r, idx, &own[i]), -EEXIST, "address add twice");
 	}
 
 	/* AllowedIPs: two new prefixes, two that the addresses' own prefix routes cover. */
@@ -467,14 +467,14 @@ int main(void)
 	routes[1] = prefix("fd00:9::/64");
 	routes[2] = prefix("100.64.0.128/25");
 	routes[3] = prefix("fd00::/64");
-	expect_rc(ft_rtnl_routes_add(r, idx, own, 2, routes, 4, added), 0, "routes add");
+	expect_rc(ft_netconf_routes_add(r, idx, own, 2, routes, 4, added), 0, "routes add");
 	if (!added[0] || !added[1] || added[2] || added[3])
 		fail("routes added %d %d %d %d, want 1 1 0 0", added[0], added[1], added[2],
 		     added[3]);
-	expect_rc(ft_rtnl_route_add(r, idx, &routes[0]), -EEXIST, "route add twice");
-	expect_rc(ft_rtnl_route_add(r, idx, &any4), -EEXIST, "route add with host bits");
+	expect_rc(ft_netconf_route_add(r, idx, &routes[0]), -EEXIST, "route add twice");
+	expect_rc(ft_netconf_route_add(r, idx, &any4), -EEXIST, "route add with host bits");
 	/* Already there: no error, and not ours to remove. */
-	expect_rc(ft_rtnl_routes_add(r, idx, own, 0, routes, 1, added), 0, "routes add again");
+	expect_rc(ft_netconf_routes_add(r, idx, own, 0, routes, 1, added), 0, "routes add again");
 	if (added[0])
 		fail("an existing route was reported as added");
 
@@ -482,13 +482,13 @@ int main(void)
 		int oif = -1;
 
 		sockaddr_of(&ss, route_get_cases[i].dst);
-		got = ft_rtnl_route_get(r, (struct sockaddr *)&ss, &oif);
+		got = ft_netconf_route_get(r, (struct sockaddr *)&ss, &oif);
 		if (got != route_get_cases[i].rc ||
 		    (got == 0 && oif != (route_get_cases[i].via_tun ? idx : lo)))
 			fail("route get %s: rc %d oif %d", route_get_cases[i].dst, got, oif);
 	}
 	ss.ss_family = AF_UNIX;
-	expect_rc(ft_rtnl_route_get(r, (struct sockaddr *)&ss, &got), -EAFNOSUPPORT,
+	expect_rc(ft_netconf_route_get(r, (struct sockaddr *)&ss, &got), -EAFNOSUPPORT,
 		  "route get AF_UNIX");
 	say("rtnl ok");
 
@@ -515,19 +515,20 @@ int main(void)
 	printf("answered %u echo requests\n", echoes_answered);
 
 	for (int i = 0; i < 2; i++) {
-		expect_rc(ft_rtnl_route_del(r, idx, &routes[i]), 0, "route del");
-		expect_rc(ft_rtnl_route_del(r, idx, &routes[i]), -ESRCH, "route del twice");
-		expect_rc(ft_rtnl_addr_del(r, idx, &own[i]), 0, "address del");
-		expect_rc(ft_rtnl_addr_del(r, idx, &own[i]), -EADDRNOTAVAIL, "address del twice");
+		expect_rc(ft_netconf_route_del(r, idx, &routes[i]), 0, "route del");
+		expect_rc(ft_netconf_route_del(r, idx, &routes[i]), -ESRCH, "route del twice");
+		expect_rc(ft_netconf_addr_del(r, idx, &own[i]), 0, "address del");
+		expect_rc(ft_netconf_addr_del(r, idx, &own[i]), -EADDRNOTAVAIL,
+			  "address del twice");
 	}
-	expect_rc(ft_rtnl_link_set_up(r, idx, false), 0, "link down");
+	expect_rc(ft_netconf_link_set_up(r, idx, false), 0, "link down");
 	say("removed");
 
 	if (!fgets(line, sizeof(line), stdin) || strcmp(line, "close\n") != 0)
 		fail("expected 'close' on stdin");
 	close(tun_fd);
-	expect_rc(ft_rtnl_ifindex(r, "tun0"), -ENODEV, "ifindex of tun0 after close");
-	ft_rtnl_destroy(r);
+	expect_rc(ft_netconf_ifindex(r, "tun0"), -ENODEV, "ifindex of tun0 after close");
+	ft_netconf_destroy(r);
 	say("closed");
 	return 0;
 }

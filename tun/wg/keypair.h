@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FT_KEYPAIR_H
+#define FT_KEYPAIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tun/wg/index.h"
+#include "tun/wg/replay.h"
+#include "tun/wg/wire.h"
+
+/*
+ * Keypairs and transport data (paper, sections 5.4.6 and 6).
+ *
+ * A keypair is what one completed handshake leaves: a sending and a receiving key, the
+ * sending counter, the receiving replay window, its birth time, our index (hashed in the
+ * index table) and the peer's. Each peer keeps at most three, in one ft_keypair_set:
+ *
+ *   current   the keypair we send with;
+ *   previous  the one before it, still accepted on receive so that packets in flight
+ *             across a rekey are not lost;
+ *   next      (responder only) a keypair from a handshake we answered, which we may not
+ *             send with until the initiator proves it has it by sending on it: the first
+ *             packet received with it promotes it to current.
+ *
+ * A new initiator keypair becomes current at once (its response proved the peer has it):
+ * the old current becomes previous, or, if an unconfirmed next existed, that next does.
+ *
+ * The set lives in memory from sodium_malloc() (the peer owns it) and every keypair that
+ * leaves the set is wiped, with the copy of its keys the calling thread's OpenSSL contexts may
+ * hold (ft_aead_forget(), tun/wg/aead.h). Loop thread only; nothing allocates.
+ */
+struct ft_peer;
+
+struct ft_keypair {
+	uint8_t send_key[FT_WIRE_KEY_LEN];
+	uint8_t recv_key[FT_WIRE_KEY_LEN];
+	uint64_t send_counter; /* the next nonce to use */
+	uint64_t birth_ns;
+	struct ft_replay replay;
+	struct ft_index_entry entry; /* our index: entry.index */
+	uint32_t remote_index;
+	bool initiator;
+	bool in_use;  /* holds keys; false: a free, zeroed slot */
+	bool send_ok; /* false once spent (REJECT_AFTER_MESSAGES/TIME) */
+	bool recv_ok;
+};
+
+struct ft_keypair_set {
+	struct ft_keypair slot[3];
+	struct ft_keypair *current, *previous, *next;
+};
+
+/* Zeroes the set: no keypairs. */
+void ft_keypair_set_init(struct ft_keypair_set *set);
+
+/*
+ * Installs the keys of a completed handshake. hs is the handshake's index entry: the keypair
+ * takes over its index (our index in the handshake messages) in table t, so hs is unhashed
+ * afterwards. Rotates as described above and wipes the keypairs that leave the set.
+ * Returns the new keypair, or NULL when hs was not hashed (nothing installed).
+ */
+struct ft_keypair *ft_keypair_set_install(struct ft_keypair_set *set, struct ft_index_table *t,
+					  struct ft_index_entry *hs, struct ft_peer *peer,
+					  const uint8_t send_key[FT_WIRE_KEY_LEN],
+					  const uint8_t recv_key[FT_WIRE_KEY_LEN],
+					  uint32_t remote_index, bool initiator, uint64_t now_ns);
+
+/*
+ * To be called after a transport message was authenticated with kp: when kp is next, it
+ * becomes current (the old current becomes previous). True when that happened.
+ */
+bool ft_keypair_set_received(struct ft_keypair_set *set, struct ft_index_table *t,
+			     struct ft_keypair *kp);
+
+/* Wipes and unhashes every keypair of the set. */
+void ft_keypair_set_clear(struct ft_keypair_set *set, struct ft_index_table *t);
+
+/* The total length of the transport message for a plaintext of len bytes. */
+static inline size_t ft_keypair_message_len(size_t len, size_t mtu)
+{
+	return FT_WIRE_TRANSPORT_HEADER_LEN + ft_wire_padded_len(len, mtu) + FT_WIRE_TAG_LEN;
+}
+
+/*
+ * Encrypts in place. buf[0..16) is head room for the header, the plaintext is the len bytes
+ * at buf + 16, and buf holds cap bytes in all: enough for ft_keypair_message_len(len, mtu).
+ * Pads with zeros to a multiple of 16 (never past mtu), writes the header and the tag and
+ * sets *out_len. 0, -EKEYEXPIRED (kp is spent: too old or out of counters; it is marked so)
+ * or -ENOBUFS (cap too small).
+ */
+int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t cap, size_t mtu,
+		       uint64_t now_ns, size_t *out_len);
+
+/*
+ * Decrypts the transport message msg[0..len) in place (its receiver index has already
+ * picked kp) and checks its counter against the replay window. On success the padded
+ * plaintext is at msg + 16 and *plain_len is its length (len - 32). 0, -EMSGSIZE (shorter
+ * than a keepalive), -EKEYEXPIRED (kp is spent), -EBADMSG (authentication failed: the payload
+ * may then hold garbage) or -EALREADY (replayed or older than the window). The AEAD is the
+ * implementation tun/wg/aead.h selected.
+ */
+int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
+		       size_t *plain_len);
+
+/* True when kp is in use, may send, and is younger than age_ns. */
+bool ft_keypair_fresh(const struct ft_keypair *kp, uint64_t now_ns, uint64_t age_ns);
+
+#endif

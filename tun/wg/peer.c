@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Peers of the protocol device: added, found, updated and removed (ft_proto_peer_*), and the
+ * peer state that is not protocol logic: endpoint, statistics and the packet queue.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+#include <sodium.h>
+
+#include "tun/wg/allowedips.h"
+#include "tun/wg/noise.h"
+#include "tun/wg/peer.h"
+#include "tun/wg/proto_internal.h"
+
+void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uint64_t now_ns)
+{
+	static const uint8_t zero[FT_WIRE_KEY_LEN];
+	const struct ft_keypair *kp = peer->keypairs->current;
+
+	memset(info, 0, sizeof(*info));
+	memcpy(info->public_key, peer->public_key, FT_WIRE_KEY_LEN);
+	info->has_preshared_key = memcmp(peer->hs->psk, zero, FT_WIRE_KEY_LEN) != 0;
+	info->endpoint = peer->endpoint;
+	info->persistent_keepalive_s = peer->timers.persistent_keepalive_s;
+	info->rx_bytes = peer->rx_bytes;
+	info->tx_bytes = peer->tx_bytes;
+	info->last_handshake = peer->last_handshake_wall;
+	info->queued = peer->queue.count;
+	info->has_session = ft_keypair_fresh(kp, now_ns, FT_REJECT_AFTER_TIME_NS);
+	/* Armed by each initiation sent; disarmed by a completed handshake and by giving up. */
+	info->handshake_pending = ft_timers_armed(&peer->timers, FT_TIMER_RETRANSMIT_HANDSHAKE);
+	info->last_handshake_ns = peer->last_handshake_ns;
+}
+
+socklen_t ft_peer_sockaddr_len(const struct sockaddr *sa)
+{
+	switch (sa->sa_family) {
+	case AF_INET:
+		return sizeof(struct sockaddr_in);
+	case AF_INET6:
+		return sizeof(struct sockaddr_in6);
+	default:
+		return 0;
+	}
+}
+
+int ft_peer_set_endpoint(struct ft_peer *peer, const struct sockaddr *sa)
+{
+	socklen_t len;
+
+	if (!sa || sa->sa_family == AF_UNSPEC) {
+		memset(&peer->endpoint, 0, sizeof(peer->endpoint));
+		return 0;
+	}
+	len = ft_peer_sockaddr_len(sa);
+	if (!len)
+		return -EAFNOSUPPORT;
+	memset(&peer->endpoint, 0, sizeof(peer->endpoint));
+	memcpy(&peer->endpoint, sa, len);
+	return 0;
+}
+
+bool ft_peer_roam(struct ft_peer *peer, const struct sockaddr *src)
+{
+	socklen_t len = src ? ft_peer_sockaddr_len(src) : 0;
+
+	/* Compare first: on the packet path the endpoint almost never changes. */
+	if (!len || memcmp(&peer->endpoint, src, len) == 0)
+		return false;
+	ft_peer_set_endpoint(peer, src);
+	return true;
+}
+
+bool ft_peer_has_endpoint(const struct ft_peer *peer)
+{
+	return peer->endpoint.ss_family != AF_UNSPEC;
+}
+
+int ft_peer_queue_init(struct ft_peer_queue *q, size_t slot_size)
+{
+	memset(q, 0, sizeof(*q));
+	q->buf = malloc(FT_PEER_QUEUE_LEN * slot_size);
+	if (!q->buf)
+		return -ENOMEM;
+	q->slot_size = slot_size;
+	return 0;
+}
+
+void ft_peer_queue_free(struct ft_peer_queue *q)
+{
+	free(q->buf);
+	memset(q, 0, sizeof(*q));
+}
+
+int ft_peer_queue_push(struct ft_peer_queue *q, const uint8_t *pkt, size_t len)
+{
+	uint32_t slot;
+	int dropped = 0;
+
+	if (len > q->slot_size)
+		return -EMSGSIZE;
+	if (q->count == FT_PEER_QUEUE_LEN) {
+		/* The newest packets are the ones a retransmitting sender still cares about. */
+		ft_peer_queue_pop(q);
+		dropped = 1;
+	}
+	slot = (q->head + q->count) % FT_PEER_QUEUE_LEN;
+	memcpy(q->buf + (size_t)slot * q->slot_size, pkt, len);
+	q->len[slot] = (uint32_t)len;
+	q->count++;
+	return dropped;
+}
+
+const uint8_t *ft_peer_queue_peek(const struct ft_peer_queue *q, size_t *len)
+{
+	if (!q->count)
+		return NULL;
+	*len = q->len[q->head];
+	return q->buf + (size_t)q->head * q->slot_size;
+}
+
+void ft_peer_queue_pop(struct ft_peer_queue *q)
+{
+	if (!q->count)
+		return;
+	q->head = (q->head + 1) % FT_PEER_QUEUE_LEN;
+	q->count--;
+}
+
+uint32_t ft_peer_queue_purge(struct ft_peer_queue *q)
+{
+	uint32_t n = q->count;
+
+	q->head = 0;
+	q->count = 0;
+	return n;
+}
+
+/* ---- peers of the device ---- */
+
+int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, struct ft_peer **out)
+{
+	struct ft_peer *peer;
+	int err = -ENOMEM;
+
+	if (ft_proto_peer_find(p, cfg->public_key))
+		return -EEXIST;
+	if (cfg->endpoint && cfg->endpoint->sa_family != AF_UNSPEC &&
+	    !ft_peer_sockaddr_len(cfg->endpoint))
+		return -EAFNOSUPPORT;
+	peer = calloc(1, sizeof(*peer));
+	if (!peer)
+		return -ENOMEM;
+	peer->proto = p;
+	peer->ctx = cfg->ctx;
+	memcpy(peer->public_key, cfg->public_key, FT_WIRE_KEY_LEN);
+	peer->hs = ft_noise_handshake_create(&p->id, cfg->public_key, cfg->preshared_key, peer);
+	peer->keypairs = sodium_malloc(sizeof(*peer->keypairs));
+	if (!peer->hs || !peer->keypairs)
+		goto err;
+	ft_keypair_set_init(peer->keypairs);
+	err = ft_peer_queue_init(&peer->queue, p->cfg.mtu);
+	if (err)
+		goto err;
+	peer->hs_entry.kind = FT_INDEX_HANDSHAKE;
+	peer->hs_entry.peer = peer;
+	ft_cookie_maker_init(&peer->cookie, cfg->public_key);
+	ft_timers_init(&peer->timers, cfg->persistent_keepalive_s);
+	ft_peer_set_endpoint(peer, cfg->endpoint);
+	peer->prev = p->last;
+	if (p->last)
+		p->last->next = peer;
+	else
+		p->first = peer;
+	p->last = peer;
+	*out = peer;
+	return 0;
+err:
+	if (peer->keypairs)
+		sodium_free(peer->keypairs);
+	ft_noise_handshake_destroy(peer->hs);
+	free(peer);
+	return err;
+}
+
+void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
+{
+	ft_allowedips_remove_by_peer(p->allowedips, peer);
+	ft_proto_drop_sessions(p, peer);
+	if (peer->prev)
+		peer->prev->next = peer->next;
+	else
+		p->first = peer->next;
+	if (peer->next)
+		peer->next->prev = peer->prev;
+	else
+		p->last = peer->prev;
+	ft_cookie_maker_clear(&peer->cookie);
+	ft_noise_handshake_destroy(peer->hs);
+	sodium_free(peer->keypairs);
+	ft_peer_queue_free(&peer->queue);
+	free(peer);
+}
+
+struct ft_peer *ft_proto_peer_find(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN])
+{
+	/* A list: configuration and initiations only (see proto.h); a keyed hash at hub scale. */
+	for (struct ft_peer *peer = p->first; peer; peer = peer->next)
+		if (sodium_memcmp(peer->public_key, key, FT_WIRE_KEY_LEN) == 0)
+			return peer;
+	return NULL;
+}
+
+struct ft_peer *ft_proto_peer_next(const struct ft_proto *p, const struct ft_peer *peer)
+{
+	return peer ? peer->next : p->first;
+}
+
+int ft_proto_peer_set_endpoint(struct ft_proto *p, struct ft_peer *peer,
+			       const struct sockaddr *endpoint)
+{
+	(void)p;
+	return ft_peer_set_endpoint(peer, endpoint);
+}
+
+void ft_proto_peer_set_preshared_key(struct ft_proto *p, struct ft_peer *peer, const uint8_t *psk)
+{
+	(void)p;
+	ft_noise_handshake_set_psk(peer->hs, psk);
+}
+
+void ft_proto_peer_set_persistent_keepalive(struct ft_proto *p, struct ft_peer *peer,
+					    uint32_t seconds, uint64_t now_ns)
+{
+	peer->timers.persistent_keepalive_s = seconds;
+	if (!seconds) {
+		ft_timers_disarm(&peer->timers, FT_TIMER_PERSISTENT_KEEPALIVE);
+		return;
+	}
+	/*
+	 * On, and not running: switched on now, or set when the peer was added (which sends
+	 * nothing). One at once opens the path, as the kernel and wireguard-go do when they are
+	 * configured: a handshake when there is no session. Whatever goes out arms the timer,
+	 * and every authenticated packet sent or received re-arms it from then on.
+	 */
+	if (!ft_timers_armed(&peer->timers, FT_TIMER_PERSISTENT_KEEPALIVE))
+		ft_proto_send_keepalive(p, peer, now_ns);
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FT_PEER_H
+#define FT_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <sys/socket.h>
+
+#include "tun/wg/cookie.h"
+#include "tun/wg/index.h"
+#include "tun/wg/keypair.h"
+#include "tun/wg/timers.h"
+#include "tun/wg/wire.h"
+
+/*
+ * A peer of the protocol device: its static public key, its handshake (noise), cookie
+ * maker, keypairs, timers, endpoint, statistics and the bounded queue of packets waiting for
+ * a session. Peers are created and destroyed by the device (tun/wg/proto.h); the fields are
+ * for the protocol code in tun/, other readers use ft_peer_get_info(). Loop thread only.
+ *
+ * Ownership: the handshake and the keypair set live in sodium_malloc memory (keys, PSK,
+ * chaining key) and are wiped when freed; the packet queue is one block allocated with the
+ * peer, so queueing never allocates.
+ */
+struct ft_proto;
+struct ft_handshake;
+
+enum {
+	/* Packets held per peer while a handshake is under way; the oldest is dropped first. */
+	FT_PEER_QUEUE_LEN = 32,
+};
+
+struct ft_peer_queue {
+	uint8_t *buf; /* FT_PEER_QUEUE_LEN slots of slot_size bytes */
+	size_t slot_size;
+	uint32_t len[FT_PEER_QUEUE_LEN];
+	uint32_t head; /* the oldest packet */
+	uint32_t count;
+};
+
+struct ft_peer {
+	struct ft_proto *proto;
+	struct ft_peer *prev, *next; /* the device's list */
+	uint8_t public_key[FT_WIRE_KEY_LEN];
+
+	struct ft_handshake *hs;	/* sodium_malloc, owned */
+	struct ft_index_entry hs_entry; /* the index of our handshake message in flight */
+	struct ft_cookie_maker cookie;
+	struct ft_keypair_set *keypairs; /* sodium_malloc, owned */
+	struct ft_timers timers;
+	uint64_t last_initiation_ns; /* when we last sent an initiation */
+	bool sent_initiation;
+	/* That initiation as sent (it went on the wire: no secret), for identical copies. */
+	uint8_t last_initiation[FT_WIRE_INITIATION_LEN];
+
+	struct sockaddr_storage endpoint; /* ss_family AF_UNSPEC: none known */
+
+	uint64_t rx_bytes, tx_bytes; /* authenticated datagrams, as on the wire */
+	uint64_t last_handshake_ns;  /* 0: never */
+	struct timespec last_handshake_wall;
+
+	struct ft_peer_queue queue;
+
+	/*
+	 * The owner's own state for this peer (the worker's struct wpeer), set from
+	 * ft_peer_config.ctx when the peer is added: the device never reads or writes it. A peer
+	 * never moves, so the owner reaches its state from a peer in O(1), with no search.
+	 */
+	void *ctx;
+};
+
+/* The owner's state given to ft_proto_peer_add() (ft_peer_config.ctx). */
+static inline void *ft_peer_ctx(const struct ft_peer *peer)
+{
+	return peer->ctx;
+}
+
+/* What `flowtun show` and the userspace API report of a peer. */
+struct ft_peer_info {
+	uint8_t public_key[FT_WIRE_KEY_LEN];
+	bool has_preshared_key;
+	struct sockaddr_storage endpoint; /* AF_UNSPEC: none */
+	uint32_t persistent_keepalive_s;
+	uint64_t rx_bytes, tx_bytes;
+	struct timespec last_handshake; /* wall clock; zero: never */
+	uint32_t queued;		/* packets waiting for a session */
+	bool has_session;		/* a current keypair we may send with */
+	bool handshake_pending;		/* our initiation awaits its answer; retries are armed */
+	uint64_t last_handshake_ns;	/* CLOCK_MONOTONIC of the latest session; 0: never */
+};
+
+void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uint64_t now_ns);
+
+/* The size of a struct sockaddr of this family (AF_INET, AF_INET6), 0 for any other. */
+socklen_t ft_peer_sockaddr_len(const struct sockaddr *sa);
+/*
+ * Sets the endpoint (AF_INET or AF_INET6; NULL or AF_UNSPEC clears it). 0 or -EAFNOSUPPORT.
+ * True from ft_peer_roam() when it changed: the peer roamed.
+ */
+int ft_peer_set_endpoint(struct ft_peer *peer, const struct sockaddr *sa);
+bool ft_peer_roam(struct ft_peer *peer, const struct sockaddr *src);
+bool ft_peer_has_endpoint(const struct ft_peer *peer);
+
+/* The packet queue. init allocates its slots; 0 or -ENOMEM. */
+int ft_peer_queue_init(struct ft_peer_queue *q, size_t slot_size);
+void ft_peer_queue_free(struct ft_peer_queue *q);
+/*
+ * Copies a packet in. -EMSGSIZE when it is bigger than a slot (not queued); 1 when the queue
+ * was full and the oldest packet was dropped to make room; 0 otherwise.
+ */
+int ft_peer_queue_push(struct ft_peer_queue *q, const uint8_t *pkt, size_t len);
+/* The oldest packet (NULL when empty), valid until the next push; pop removes it. */
+const uint8_t *ft_peer_queue_peek(const struct ft_peer_queue *q, size_t *len);
+void ft_peer_queue_pop(struct ft_peer_queue *q);
+/* Drops every packet; returns how many there were. */
+uint32_t ft_peer_queue_purge(struct ft_peer_queue *q);
+
+#endif

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FT_PROTO_H
+#define FT_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <sys/socket.h>
+
+#include "tun/wg/peer.h"
+
+/*
+ * The protocol device: WireGuard with no I/O. It ties together the handshake (noise,
+ * cookie), the keypairs, the index table, the timers, the peers and their AllowedIPs.
+ * The data plane feeds it datagrams from the UDP socket (ft_proto_receive), packets from
+ * the TUN (ft_proto_send) and the time (ft_proto_tick), and gets back what to write where.
+ * Time is always `now_ns` of CLOCK_MONOTONIC, passed in.
+ *
+ * Datagrams the device produces on its own (handshake initiations and retries, keepalives,
+ * packets that waited for a session) go to the send callback of the configuration. The
+ * message is valid only during the call (copy it into a send batch); the callback must not
+ * call back into the device. The destination is the peer's endpoint.
+ *
+ * Accounting, as wg show reports it and the kernel counts: a peer's rx_bytes are the
+ * datagrams from it that authenticated and were accepted (res->rx_counted says which); its
+ * tx_bytes are the datagrams the caller's socket accepted for it, which the caller reports
+ * with ft_proto_peer_count_sent() (the device cannot know whether a send succeeded).
+ *
+ * Buffers: ft_proto_receive decrypts in place; ft_proto_send encrypts in place, so its
+ * buffer has FT_PROTO_HEADROOM bytes in front of the packet and FT_PROTO_TAILROOM after it.
+ * Nothing allocates per packet.
+ *
+ * Every dropped message increments one named counter (struct ft_proto_counters) and is
+ * reported with its reason. Loop thread only: no locking anywhere.
+ */
+struct ft_proto;
+struct ft_allowedips;
+
+enum {
+	FT_PROTO_HEADROOM = FT_WIRE_TRANSPORT_HEADER_LEN,
+	/* Padding (up to 15 bytes) and the tag. */
+	FT_PROTO_TAILROOM = FT_WIRE_PADDING - 1 + FT_WIRE_TAG_LEN,
+	/* The largest message ft_proto_receive may put into its reply buffer. */
+	FT_PROTO_REPLY_MAX = FT_WIRE_RESPONSE_LEN,
+	FT_PROTO_DEFAULT_MTU = 1420,
+};
+
+/* The named counters: one per reason to drop, and a few events. */
+#define FT_PROTO_COUNTERS(X)                                                                    \
+	X(truncated)	       /* shorter than its type needs, or not a message of ours */      \
+	X(bad_mac1)	       /* handshake message with an invalid mac1 */                     \
+	X(bad_mac2)	       /* under load without a valid cookie (a cookie reply is sent) */ \
+	X(decrypt_failed)      /* an AEAD tag did not verify (handshake, cookie or data) */     \
+	X(unknown_peer)	       /* initiation from a static key that is no peer of ours */       \
+	X(stale_timestamp)     /* initiation replayed or older than the latest */               \
+	X(handshake_flood)     /* more than 50 initiations per second from a peer */            \
+	X(wrong_state)	       /* a response or cookie reply nobody waits for */                \
+	X(unknown_index)       /* receiver index of no handshake or keypair */                  \
+	X(bad_key)	       /* all-zero DH result */                                         \
+	X(no_identity)	       /* no private key configured */                                  \
+	X(replayed)	       /* transport counter seen before or older than the window */     \
+	X(key_expired)	       /* transport message for a spent keypair */                      \
+	X(source_not_allowed)  /* inner source address not in the peer's AllowedIPs */          \
+	X(bad_packet)	       /* inner packet is not a well-formed IPv4 or IPv6 packet */      \
+	X(no_peer)	       /* outbound destination in no peer's AllowedIPs */               \
+	X(no_endpoint)	       /* outbound to a peer whose endpoint is unknown */               \
+	X(queue_dropped)       /* waiting packet dropped: queue full, too big, or given up */   \
+	X(no_room)	       /* send buffer without the head or tail room */                  \
+	X(cookie_sent)	       /* event: cookie replies sent */                                 \
+	X(cookie_received)     /* event: cookie replies consumed */                             \
+	X(handshake_initiated) /* event: initiations sent, retries included */                  \
+	X(handshake_completed) /* event: sessions derived */                                    \
+	X(handshake_given_up)  /* event: REKEY_ATTEMPT_TIME passed without an answer */
+
+enum ft_proto_reason {
+#define FT_PROTO_REASON_ENUM(n) FT_PROTO_##n,
+	FT_PROTO_COUNTERS(FT_PROTO_REASON_ENUM)
+#undef FT_PROTO_REASON_ENUM
+		FT_PROTO_REASON_COUNT,
+	/* Reasons below this one are drops; from it on, events. */
+	FT_PROTO_FIRST_EVENT = FT_PROTO_cookie_sent,
+};
+
+struct ft_proto_counters {
+#define FT_PROTO_COUNTER_FIELD(n) uint64_t n;
+	FT_PROTO_COUNTERS(FT_PROTO_COUNTER_FIELD)
+#undef FT_PROTO_COUNTER_FIELD
+};
+
+/* The name of a counter ("bad_mac1"), or NULL past the last; for show and the API. */
+const char *ft_proto_counter_name(enum ft_proto_reason r);
+uint64_t ft_proto_counter_value(const struct ft_proto_counters *c, enum ft_proto_reason r);
+
+/*
+ * inner[0..inner_len): for a data message, the IP packet it carries (plaintext, valid during
+ * the call), so that the caller can count what it sends; NULL for handshake messages and
+ * keepalives.
+ */
+typedef void ft_proto_send_fn(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
+			      const struct sockaddr *dst, const uint8_t *inner, size_t inner_len);
+
+struct ft_proto_config {
+	ft_proto_send_fn *send; /* required */
+	void *send_arg;
+	/*
+	 * The TUN MTU: the padding limit (until ft_proto_set_mtu() changes it) and, for good, the
+	 * largest packet a peer queue holds (0: 1420).
+	 */
+	size_t mtu;
+	/* Test hooks; NULL: clock_gettime(CLOCK_REALTIME), randombytes_buf. */
+	void (*wall_clock)(struct timespec *ts);
+	void (*random)(void *buf, size_t len);
+};
+
+/* A device with no private key and no peers (no I/O), or NULL when out of memory. */
+struct ft_proto *ft_proto_create(const struct ft_proto_config *cfg);
+/* Removes every peer, wipes every secret and frees the device. NULL is allowed. */
+void ft_proto_destroy(struct ft_proto *p);
+
+/*
+ * Sets (NULL: removes) the private key. Every peer's handshake is recomputed and its
+ * sessions dropped, since they were made with the old identity; the key the device has
+ * already (compared clamped, in constant time) changes nothing. 0, -EINVAL (all-zero public
+ * key) or -ENOMEM.
+ */
+int ft_proto_set_private_key(struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN]);
+/* Our public key; false when no private key is set. */
+bool ft_proto_public_key(const struct ft_proto *p, uint8_t out[FT_WIRE_KEY_LEN]);
+
+struct ft_peer_config {
+	uint8_t public_key[FT_WIRE_KEY_LEN];
+	const uint8_t *preshared_key;	 /* NULL: none */
+	const struct sockaddr *endpoint; /* NULL: learnt from the peer's first handshake */
+	uint32_t persistent_keepalive_s; /* 0: off; ft_proto_peer_set_persistent_keepalive starts it */
+	void *ctx;			 /* the caller's own state: ft_peer_ctx() returns it */
+};
+
+/*
+ * Adds a peer. 0 and *out, -EEXIST (that public key is already a peer), -EAFNOSUPPORT
+ * (endpoint not IPv4 or IPv6) or -ENOMEM. The peer belongs to the device.
+ */
+int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, struct ft_peer **out);
+/* Removes a peer: its AllowedIPs, sessions and queued packets go with it. */
+void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer);
+/*
+ * The peer with this public key, or NULL. A walk of the list: fine for configuration and for
+ * initiations (after mac1, rate limited) with tens of peers; a hub of 100,000 needs a keyed
+ * hash here (ARCHITECTURE.md). The packet path never searches: it has the peer already.
+ */
+struct ft_peer *ft_proto_peer_find(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN]);
+/* Iteration in the order of addition: ft_proto_peer_next(p, NULL) is the first peer. */
+struct ft_peer *ft_proto_peer_next(const struct ft_proto *p, const struct ft_peer *peer);
+/* Updates of a peer's settings; 0 or -EAFNOSUPPORT. */
+int ft_proto_peer_set_endpoint(struct ft_proto *p, struct ft_peer *peer,
+			       const struct sockaddr *endpoint);
+void ft_proto_peer_set_preshared_key(struct ft_proto *p, struct ft_peer *peer, const uint8_t *psk);
+/*
+ * Sets the persistent keepalive (0: off). When it is on and not running yet (just switched on,
+ * or given in ft_peer_config, which only stores it), a keepalive goes out at once through the
+ * callback, a handshake initiation when there is no session: call it once the caller can
+ * send, as the kernel and wireguard-go start a configured keepalive.
+ */
+void ft_proto_peer_set_persistent_keepalive(struct ft_proto *p, struct ft_peer *peer,
+					    uint32_t seconds, uint64_t now_ns);
+
+/* AllowedIPs of a peer (family AF_INET or AF_INET6; addr in network byte order). */
+int ft_proto_allowedip_add(struct ft_proto *p, struct ft_peer *peer, int family,
+			   const uint8_t *addr, uint8_t cidr);
+int ft_proto_allowedip_remove(struct ft_proto *p, int family, const uint8_t *addr, uint8_t cidr);
+/* The table itself, for walking (show, the userspace API). */
+const struct ft_allowedips *ft_proto_allowedips(const struct ft_proto *p);
+
+/*
+ * The TUN MTU changed: transport messages are padded up to mtu from now on (0: back to the
+ * config's). Packets waiting for a session are still held up to the config's mtu only: a
+ * longer one is dropped and counted in queue_dropped, as before.
+ */
+void ft_proto_set_mtu(struct ft_proto *p, size_t mtu);
+const struct ft_proto_counters *ft_proto_counters(const struct ft_proto *p);
+
+/* The caller's socket accepted a datagram of len bytes for peer: its tx_bytes (wg show). */
+void ft_proto_peer_count_sent(struct ft_proto *p, struct ft_peer *peer, size_t len);
+
+/* What the caller does with a datagram or packet it handed in. */
+enum ft_proto_action {
+	FT_PROTO_DROP,	    /* dropped and counted: res->reason */
+	FT_PROTO_DONE,	    /* handled; anything to send went through the callback */
+	FT_PROTO_KEEPALIVE, /* an authenticated keepalive: nothing to deliver */
+	FT_PROTO_REPLY,	    /* receive: send res->data[0..len) (the reply buffer) to res->dst */
+	FT_PROTO_PACKET,    /* receive: write res->data[0..len) to the TUN */
+	FT_PROTO_SEND,	    /* send: send res->data[0..len) (the caller's buffer) to res->dst */
+	FT_PROTO_QUEUED,    /* send: the packet waits for a handshake (copied; buffer is free) */
+};
+
+struct ft_proto_result {
+	enum ft_proto_action action;
+	enum ft_proto_reason reason; /* FT_PROTO_DROP only */
+	struct ft_peer *peer;	     /* the peer concerned, when known */
+	bool rx_counted;	     /* receive: counted in the peer's rx_bytes (see above) */
+	uint8_t *data;
+	size_t len;
+	const struct sockaddr *dst; /* REPLY, SEND: valid until the next call into the device */
+};
+
+/*
+ * One datagram msg[0..len) from the UDP socket, from src. Transport data is decrypted in
+ * place: on FT_PROTO_PACKET, res->data points into msg and res->len is the inner packet's
+ * own length (padding removed), its source address checked against the peer's AllowedIPs.
+ * A handshake message answered (a response, or a cookie reply when under_load and the
+ * message has no valid mac2) is written to reply[0..reply_cap), reply_cap at least
+ * FT_PROTO_REPLY_MAX. The peer's endpoint becomes src on every authenticated message.
+ */
+enum ft_proto_action ft_proto_receive(struct ft_proto *p, uint8_t *msg, size_t len,
+				      const struct sockaddr *src, uint64_t now_ns, bool under_load,
+				      uint8_t *reply, size_t reply_cap,
+				      struct ft_proto_result *res);
+
+/*
+ * One IP packet from the TUN at buf + FT_PROTO_HEADROOM, len bytes; buf holds cap bytes in
+ * all (len + FT_PROTO_HEADROOM + FT_PROTO_TAILROOM suffice). The destination address picks
+ * the peer. FT_PROTO_SEND: the message is buf[0..res->len), encrypted in place, for
+ * res->dst. FT_PROTO_QUEUED: no session yet; the packet was copied into the peer's queue
+ * and a handshake started (through the callback).
+ */
+enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len, size_t cap,
+				   uint64_t now_ns, struct ft_proto_result *res);
+
+/*
+ * Does whatever the timers say is due at now_ns (handshake retries with jitter and the give
+ * up after REKEY_ATTEMPT_TIME, keepalives, handshakes for silent sessions, zeroing of old
+ * keys); output goes through the callback. Returns the next deadline (CLOCK_MONOTONIC ns)
+ * to call it again at, 0 when nothing is armed. ft_proto_send and ft_proto_receive may arm
+ * earlier deadlines: ft_proto_next_deadline() tells the caller after a batch.
+ */
+uint64_t ft_proto_tick(struct ft_proto *p, uint64_t now_ns);
+uint64_t ft_proto_next_deadline(const struct ft_proto *p);
+
+/* Starts a handshake with peer now (e.g. when its link came up). */
+void ft_proto_peer_initiate(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns);
+/*
+ * Sends the initiation in flight again, byte for byte (mac2 refreshed if a cookie came), for a
+ * path that has just come back and may have lost it. 0, or -ENOENT when no initiation of ours
+ * awaits an answer (none sent, answered, superseded, or older than REKEY_TIMEOUT).
+ */
+int ft_proto_peer_resend_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns);
+
+#endif

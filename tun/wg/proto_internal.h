@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FT_PROTO_INTERNAL_H
+#define FT_PROTO_INTERNAL_H
+
+/*
+ * The protocol device's state, shared by its files and nobody else: device.c (creation, the
+ * identity, counters, AllowedIPs), peer.c (peers added and removed), send.c (everything that
+ * leaves through the send callback, the send path, the timers' actions) and receive.c (message
+ * dispatch). Loop thread only.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tun/wg/cookie.h"
+#include "tun/wg/index.h"
+#include "tun/wg/noise.h"
+#include "tun/wg/proto.h"
+
+struct ft_proto {
+	struct ft_proto_config cfg;
+	struct ft_noise_identity id;
+	struct ft_cookie_checker checker;
+	struct ft_index_table *index;
+	struct ft_allowedips *allowedips;
+	struct ft_peer *first, *last;
+	struct ft_proto_counters counters;
+	/* Where queued packets and keepalives are encrypted before the callback sees them. */
+	uint8_t *scratch;
+	size_t scratch_len;
+	/* The padding limit, the TUN MTU now (ft_proto_set_mtu); cfg.mtu sized the buffers. */
+	size_t pad_mtu;
+};
+
+/* device.c */
+void ft_proto_count(struct ft_proto *p, enum ft_proto_reason r);
+/* Counts r and marks res a drop for r; returns FT_PROTO_DROP. */
+enum ft_proto_action ft_proto_drop(struct ft_proto *p, struct ft_proto_result *res,
+				   enum ft_proto_reason r);
+/* The counter of a noise or cookie rejection code (negative or not). */
+enum ft_proto_reason ft_proto_noise_reason(int err);
+/* A random receiver index (ft_index_random_fn; arg is the device). */
+uint32_t ft_proto_random_index(void *arg);
+/* A random delay below REKEY_TIMEOUT_JITTER_MAX for a timer. */
+uint64_t ft_proto_jitter(struct ft_proto *p);
+/* The length of the IP packet at pkt (at most len bytes), 0 when it is not well formed. */
+size_t ft_proto_ip_packet_len(const uint8_t *pkt, size_t len, int *family);
+/* The peer's keypairs and handshake state wiped, its indices unhashed. */
+void ft_proto_drop_sessions(struct ft_proto *p, struct ft_peer *peer);
+
+/* send.c */
+void ft_proto_send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns,
+			      bool is_retry);
+/* Sends what waited for a session, or a keepalive when nothing did; false: no session. */
+bool ft_proto_flush_queue(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns,
+			  bool keepalive_if_empty);
+void ft_proto_send_keepalive(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns);
+
+#endif

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The send side of the protocol device: what leaves through the send callback (initiations,
+ * data, keepalives, packets that waited for a session), the send path from the TUN, and the
+ * actions of the timers (listed in timers.c).
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+#include <sodium.h>
+
+#include "tun/wg/allowedips.h"
+#include "tun/wg/cookie.h"
+#include "tun/wg/key.h"
+#include "tun/wg/noise.h"
+#include "tun/wg/proto_internal.h"
+
+void ft_proto_peer_count_sent(struct ft_proto *p, struct ft_peer *peer, size_t len)
+{
+	(void)p;
+	peer->tx_bytes += len;
+}
+
+/* ---- output through the callback ---- */
+
+/* inner: the IP packet a data message carries (NULL for handshakes and keepalives). */
+static void output(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg, size_t len,
+		   const uint8_t *inner, size_t inner_len)
+{
+	p->cfg.send(p->cfg.send_arg, peer, msg, len, (const struct sockaddr *)&peer->endpoint,
+		    inner, inner_len);
+}
+
+void ft_proto_send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns,
+			      bool is_retry)
+{
+	uint8_t msg[FT_WIRE_INITIATION_LEN];
+	uint32_t idx;
+	int err;
+
+	if (!is_retry)
+		peer->timers.handshake_attempts = 0;
+	/* Never more than one initiation per REKEY_TIMEOUT, whatever asks for it. */
+	if (peer->sent_initiation && now_ns - peer->last_initiation_ns < FT_REKEY_TIMEOUT_NS)
+		return;
+	if (!ft_peer_has_endpoint(peer))
+		return;
+	idx = ft_index_insert(p->index, &peer->hs_entry, ft_proto_random_index, p);
+	err = ft_noise_create_initiation(peer->hs, msg, idx);
+	if (err) {
+		ft_index_remove(p->index, &peer->hs_entry);
+		ft_proto_count(p, ft_proto_noise_reason(err));
+		return;
+	}
+	ft_cookie_maker_add_macs(&peer->cookie, msg, sizeof(msg), now_ns);
+	peer->last_initiation_ns = now_ns;
+	peer->sent_initiation = true;
+	ft_proto_count(p, FT_PROTO_handshake_initiated);
+	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
+	ft_timers_any_authenticated_packet_sent(&peer->timers);
+	ft_timers_handshake_initiated(&peer->timers, now_ns, ft_proto_jitter(p));
+	memcpy(peer->last_initiation, msg, sizeof(msg));
+	output(p, peer, msg, sizeof(msg), NULL, 0);
+}
+
+static bool can_send(const struct ft_peer *peer, uint64_t now_ns)
+{
+	const struct ft_keypair *kp = peer->keypairs->current;
+
+	return ft_keypair_fresh(kp, now_ns, FT_REJECT_AFTER_TIME_NS) &&
+	       kp->send_counter < FT_REJECT_AFTER_MESSAGES && ft_peer_has_endpoint(peer);
+}
+
+/* After sending with the current keypair: time for the initiator to rekey? */
+static void keep_key_fresh_send(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
+{
+	const struct ft_keypair *kp = peer->keypairs->current;
+
+	if (kp && kp->in_use &&
+	    (kp->send_counter > FT_REKEY_AFTER_MESSAGES ||
+	     (kp->initiator && now_ns - kp->birth_ns >= FT_REKEY_AFTER_TIME_NS)))
+		ft_proto_send_initiation(p, peer, now_ns, false);
+}
+
+/*
+ * Encrypts the packet at buf + 16 with the current keypair and updates the timers. The
+ * caller checked can_send(). 0 or the error of ft_keypair_encrypt().
+ */
+static int encrypt(struct ft_proto *p, struct ft_peer *peer, uint8_t *buf, size_t len, size_t cap,
+		   uint64_t now_ns, size_t *out_len)
+{
+	int err = ft_keypair_encrypt(peer->keypairs->current, buf, len, cap, p->pad_mtu, now_ns,
+				     out_len);
+
+	if (err)
+		return err;
+	/* The jitter (a getrandom call) only when the timer is not armed yet: not per packet. */
+	if (len && !ft_timers_armed(&peer->timers, FT_TIMER_NEW_HANDSHAKE))
+		ft_timers_data_sent(&peer->timers, now_ns, ft_proto_jitter(p));
+	ft_timers_any_authenticated_packet_sent(&peer->timers);
+	ft_timers_any_authenticated_packet_traversal(&peer->timers, now_ns);
+	return 0;
+}
+
+/* Sends what waited for a session, or a keepalive when nothing did; false: no session. */
+bool ft_proto_flush_queue(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns,
+			  bool keepalive_if_empty)
+{
+	const uint8_t *pkt;
+	size_t len, out_len;
+	bool sent = false;
+
+	if (!can_send(peer, now_ns))
+		return false;
+	while ((pkt = ft_peer_queue_peek(&peer->queue, &len))) {
+		memcpy(p->scratch + FT_WIRE_TRANSPORT_HEADER_LEN, pkt, len);
+		if (encrypt(p, peer, p->scratch, len, p->scratch_len, now_ns, &out_len) != 0) {
+			ft_proto_count(p, FT_PROTO_queue_dropped);
+		} else {
+			/* The plaintext stays in its queue slot until the pop, for the caller. */
+			output(p, peer, p->scratch, out_len, pkt, len);
+			sent = true;
+		}
+		ft_peer_queue_pop(&peer->queue);
+	}
+	if (!sent && keepalive_if_empty &&
+	    encrypt(p, peer, p->scratch, 0, p->scratch_len, now_ns, &out_len) == 0) {
+		output(p, peer, p->scratch, out_len, NULL, 0);
+		sent = true;
+	}
+	if (sent)
+		keep_key_fresh_send(p, peer, now_ns);
+	return true;
+}
+
+void ft_proto_send_keepalive(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
+{
+	if (!ft_proto_flush_queue(p, peer, now_ns, true))
+		ft_proto_send_initiation(p, peer, now_ns, false);
+}
+
+void ft_proto_peer_initiate(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
+{
+	/*
+	 * An explicit request (the underlay link came back) overrides the one-per-REKEY_TIMEOUT
+	 * rule: the initiation that rule waits for was most likely lost with the link. It runs on
+	 * link events only, and the receiver limits initiation floods on its side.
+	 */
+	peer->sent_initiation = false;
+	ft_proto_send_initiation(p, peer, now_ns, false);
+}
+
+int ft_proto_peer_resend_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
+{
+	/*
+	 * A copy, not a new initiation: the responder answers whichever copy reaches it first
+	 * (a later one fails its timestamp check), and that answer still matches our state. A
+	 * new initiation would replace the state the answer to the first one needs.
+	 */
+	if (!peer->sent_initiation || peer->hs->state != FT_HANDSHAKE_CREATED_INITIATION ||
+	    now_ns - peer->last_initiation_ns >= FT_REKEY_TIMEOUT_NS || !ft_peer_has_endpoint(peer))
+		return -ENOENT;
+	/* A cookie reply may have come since the first copy: mac2 uses it then. */
+	ft_cookie_maker_add_macs(&peer->cookie, peer->last_initiation,
+				 sizeof(peer->last_initiation), now_ns);
+	output(p, peer, peer->last_initiation, sizeof(peer->last_initiation), NULL, 0);
+	return 0;
+}
+
+/* ---- send ---- */
+
+enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len, size_t cap,
+				   uint64_t now_ns, struct ft_proto_result *res)
+{
+	uint8_t *pkt = buf + FT_PROTO_HEADROOM;
+	struct ft_peer *peer;
+	size_t out_len;
+	int family = 0;
+	int err, q;
+
+	memset(res, 0, sizeof(*res));
+	if (cap < FT_PROTO_HEADROOM || len > cap - FT_PROTO_HEADROOM)
+		return ft_proto_drop(p, res, FT_PROTO_no_room);
+	if (!ft_proto_ip_packet_len(pkt, len, &family))
+		return ft_proto_drop(p, res, FT_PROTO_bad_packet);
+	peer = ft_allowedips_lookup(p->allowedips, family, pkt + (family == AF_INET ? 16 : 24));
+	if (!peer)
+		return ft_proto_drop(p, res, FT_PROTO_no_peer);
+	res->peer = peer;
+	if (!ft_peer_has_endpoint(peer))
+		return ft_proto_drop(p, res, FT_PROTO_no_endpoint);
+	if (can_send(peer, now_ns)) {
+		err = encrypt(p, peer, buf, len, cap, now_ns, &out_len);
+		if (err == -ENOBUFS)
+			return ft_proto_drop(p, res, FT_PROTO_no_room);
+		if (err == 0) {
+			keep_key_fresh_send(p, peer, now_ns);
+			res->action = FT_PROTO_SEND;
+			res->data = buf;
+			res->len = out_len;
+			res->dst = (const struct sockaddr *)&peer->endpoint;
+			return FT_PROTO_SEND;
+		}
+		/* The keypair just ran out: wait for a new one like any packet without. */
+	}
+	q = ft_peer_queue_push(&peer->queue, pkt, len);
+	if (q < 0)
+		return ft_proto_drop(p, res, FT_PROTO_queue_dropped);
+	if (q > 0)
+		ft_proto_count(p, FT_PROTO_queue_dropped);
+	ft_proto_send_initiation(p, peer, now_ns, false);
+	res->action = FT_PROTO_QUEUED;
+	return FT_PROTO_QUEUED;
+}
+
+/* ---- timers ---- */
+
+static void peer_tick(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
+{
+	unsigned int due = ft_timers_expired(&peer->timers, now_ns);
+	struct ft_timers *t = &peer->timers;
+
+	if (due & 1u << FT_TIMER_RETRANSMIT_HANDSHAKE) {
+		if (t->handshake_attempts > FT_TIMERS_MAX_HANDSHAKES) {
+			/* REKEY_ATTEMPT_TIME without an answer: stop trying until new traffic. */
+			ft_proto_count(p, FT_PROTO_handshake_given_up);
+			ft_timers_disarm(t, FT_TIMER_SEND_KEEPALIVE);
+			p->counters.queue_dropped += ft_peer_queue_purge(&peer->queue);
+			ft_noise_handshake_clear(peer->hs);
+			ft_index_remove(p->index, &peer->hs_entry);
+			if (!ft_timers_armed(t, FT_TIMER_ZERO_KEY_MATERIAL))
+				ft_timers_session_derived(t, now_ns);
+		} else {
+			t->handshake_attempts++;
+			ft_proto_send_initiation(p, peer, now_ns, true);
+		}
+	}
+	if (due & 1u << FT_TIMER_SEND_KEEPALIVE) {
+		ft_proto_send_keepalive(p, peer, now_ns);
+		if (t->need_another_keepalive) {
+			t->need_another_keepalive = false;
+			ft_timers_arm(t, FT_TIMER_SEND_KEEPALIVE, now_ns + FT_KEEPALIVE_TIMEOUT_NS);
+		}
+	}
+	if (due & 1u << FT_TIMER_NEW_HANDSHAKE)
+		ft_proto_send_initiation(p, peer, now_ns, false);
+	if (due & 1u << FT_TIMER_ZERO_KEY_MATERIAL)
+		ft_proto_drop_sessions(p, peer);
+	if (due & 1u << FT_TIMER_PERSISTENT_KEEPALIVE && t->persistent_keepalive_s)
+		ft_proto_send_keepalive(p, peer, now_ns);
+}
+
+uint64_t ft_proto_tick(struct ft_proto *p, uint64_t now_ns)
+{
+	/* One pass over the peers: fine for tens of peers; a timer wheel would serve thousands. */
+	for (struct ft_peer *peer = p->first; peer; peer = peer->next)
+		peer_tick(p, peer, now_ns);
+	return ft_proto_next_deadline(p);
+}
+
+uint64_t ft_proto_next_deadline(const struct ft_proto *p)
+{
+	uint64_t next = 0, d;
+
+	for (const struct ft_peer *peer = p->first; peer; peer = peer->next) {
+		d = ft_timers_next(&peer->timers);
+		if (d && (!next || d < next))
+			next = d;
+	}
+	return next;
+}

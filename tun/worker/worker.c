@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The worker: the packet path of flowtun on one libuv loop (see worker.h for its handles).
+ * Its set-up and tear-down are in worker_setup.c, its peers in worker_peers.c, its flow
+ * records in worker_flows.c, the userspace API backend in worker_ctl.c.
+ *
+ * Outbound: the TUN poll reads up to FT_WORKER_BATCH packets into slots that have the
+ * protocol's head and tail room, parses each (before encryption overwrites its headers), has
+ * the protocol device encrypt each in place, and queues the results in the send batch, which
+ * goes out with one sendmmsg. Only then is each packet the socket took counted as virtual
+ * tx, from its parse; physical tx is counted per peer once per batch.
+ *
+ * Inbound: the UDP poll receives up to FT_WORKER_BATCH datagrams with one recvmmsg, the
+ * protocol device decrypts each in place (or answers a handshake), and the packets are
+ * written to the TUN; those written are counted as virtual rx. Physical rx per peer once per
+ * batch, of the datagrams the protocol accepted (res.rx_counted, as wg show counts them).
+ *
+ * Datagrams the protocol makes by itself (handshakes, keepalives, packets that waited for a
+ * session) arrive through the send callback and are copied into the send batch.
+ *
+ * What each count means is in flowtun-up(8), STATISTICS: the flow log, IPFIX, wg show and
+ * the counters below all follow it.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "tun/log.h"
+#include "tun/net/offload.h"
+#include "tun/net/tundev.h"
+#include "tun/worker/internal.h"
+
+uint64_t ft_worker_now_ns(void)
+{
+	return uv_hrtime();
+}
+
+static uint64_t now_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+static void sockaddr_to_addr(const struct sockaddr *sa, struct ft_addr *a, uint16_t *port)
+{
+	memset(a, 0, sizeof(*a));
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in sin;
+
+		memcpy(&sin, sa, sizeof(sin));
+		ft_addr_set_v4(a, (const uint8_t *)&sin.sin_addr);
+		*port = ntohs(sin.sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 sin6;
+
+		memcpy(&sin6, sa, sizeof(sin6));
+		ft_addr_set_v6(a, sin6.sin6_addr.s6_addr);
+		*port = ntohs(sin6.sin6_port);
+	}
+}
+
+void ft_worker_report_gone(struct ft_worker *w, const char *why)
+{
+	if (w->gone_reported || w->closing)
+		return;
+	w->gone_reported = true;
+	ft_log(FT_LOG_NOTICE, "%s: %s", w->ifname, why);
+	if (w->gone)
+		w->gone(w->gone_arg, why);
+}
+
+/* ---- the packet path -------------------------------------------------------------------- */
+
+/* Physical counts are gathered per batch and handed to the statistics once per peer. */
+static void mark_dirty(struct ft_worker *w, struct wpeer *wp)
+{
+	if (!wp->dirty) {
+		wp->dirty = true;
+		w->dirty[w->n_dirty++] = wp;
+	}
+}
+
+static void flush_physical(struct ft_worker *w)
+{
+	for (size_t i = 0; i < w->n_dirty; i++) {
+		struct wpeer *wp = w->dirty[i];
+		struct ft_addr ep;
+		uint16_t port;
+
+		if (w->stats && wp->tx_pkts && wp->peer->endpoint.ss_family != AF_UNSPEC) {
+			sockaddr_to_addr((const struct sockaddr *)&wp->peer->endpoint, &ep, &port);
+			ft_connstats_update_tx_physical(w->stats, &wp->overlay, &ep, port,
+							wp->tx_pkts, wp->tx_bytes);
+		}
+		if (w->stats && wp->rx_pkts) {
+			sockaddr_to_addr((const struct sockaddr *)&wp->rx_from, &ep, &port);
+			ft_connstats_update_rx_physical(w->stats, &wp->overlay, &ep, port,
+							wp->rx_pkts, wp->rx_bytes);
+		}
+		wp->tx_pkts = wp->tx_bytes = wp->rx_pkts = wp->rx_bytes = 0;
+		wp->dirty = false;
+		/* A handshake or its failure shows as traffic: note when the path state changed. */
+		ft_worker_path_state(w, wp, ft_worker_now_ns());
+	}
+	w->n_dirty = 0;
+}
+
+static void tx_flush(struct ft_worker *w)
+{
+	int done;
+
+	if (w->tx_count == 0)
+		return;
+	done = ft_udp_send_batch(&w->udp, w->tx, w->tx_count);
+	if (done < 0) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: send: %s", w->ifname,
+				   strerror(-done));
+		done = 0;
+	}
+	w->counters.udp_gso_refused += w->tx->gso_refused;
+	for (unsigned int i = 0; i < w->tx_count; i++) {
+		struct ft_udp_slot *s = &w->tx->slots[i];
+
+		/* A run too big for the path went again one by one (udp.c): no more such runs. */
+		if (s->gso_refused && w->tx_peer[i])
+			ft_worker_mtu_refused(w, w->tx_peer[i], s->len);
+		if (i >= (unsigned int)done) {
+			w->counters.udp_tx_dropped++;
+		} else if (s->err) {
+			w->counters.udp_tx_errors++;
+			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: send: %s", w->ifname,
+					   strerror(-s->err));
+		} else {
+			w->counters.udp_tx_datagrams++;
+			w->counters.udp_tx_bytes += s->len;
+			if (w->tx_peer[i]) {
+				w->tx_peer[i]->tx_pkts++;
+				w->tx_peer[i]->tx_bytes += s->len;
+				mark_dirty(w, w->tx_peer[i]);
+				ft_proto_peer_count_sent(w->proto, w->tx_peer[i]->peer, s->len);
+			}
+			/* Virtual tx: a packet that went into the tunnel. */
+			if (w->tx_inner_len[i]) {
+				w->counters.tunnel_tx_packets++;
+				if (w->stats)
+					ft_connstats_update_virtual_parsed(w->stats, &w->tx_info[i],
+									   w->tx_inner_len[i],
+									   false);
+			}
+		}
+		/* Zero-copy slots pointed into the TUN slots: give each its own buffer back. */
+		s->iov.iov_base = w->tx_own[i];
+	}
+	w->tx_count = 0;
+}
+
+/*
+ * Queues one datagram; copy it unless it lives in a TUN slot until the batch is flushed.
+ * inner_len: the length of the IP packet it carries (0: none), info its parse (NULL without
+ * statistics), for virtual tx.
+ */
+static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size_t len,
+		      const struct sockaddr *dst, bool copy, const struct ft_packet_info *info,
+		      size_t inner_len)
+{
+	struct ft_udp_slot *s;
+	socklen_t dlen = ft_peer_sockaddr_len(dst);
+
+	if (dlen == 0 || len > w->slot_size) {
+		w->counters.udp_tx_errors++;
+		return;
+	}
+	if (w->tx_count == w->tx->n)
+		tx_flush(w);
+	s = &w->tx->slots[w->tx_count];
+	if (copy)
+		memcpy(s->iov.iov_base, data, len);
+	else
+		s->iov.iov_base = data;
+	s->len = len;
+	s->seg_max = wp ? wp->seg_max : 0;
+	memset(&s->addr, 0, sizeof(s->addr));
+	memcpy(&s->addr, dst, dlen);
+	w->tx_inner_len[w->tx_count] = (uint32_t)inner_len;
+	if (info)
+		w->tx_info[w->tx_count] = *info;
+	w->tx_peer[w->tx_count++] = wp;
+}
+
+/*
+ * The protocol's own datagrams: valid only during the call, so they are copied. A packet that
+ * waited for a session comes with its plaintext (inner), parsed now for virtual tx.
+ */
+void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
+			     const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
+{
+	struct ft_worker *w = arg;
+	struct ft_packet_info info;
+	bool parse = inner && w->stats;
+
+	if (parse)
+		ft_packet_parse(inner, inner_len, &info);
+	tx_append(w, ft_worker_wpeer(peer), (uint8_t *)(uintptr_t)msg, len, dst, true,
+		  parse ? &info : NULL, inner ? inner_len : 0);
+}
+
+static void on_proto_timer(uv_timer_t *t);
+
+static void arm_proto_timer(struct ft_worker *w)
+{
+	uint64_t d = ft_proto_next_deadline(w->proto), now, ms;
+
+	if (w->closing || d == w->armed_deadline)
+		return;
+	w->armed_deadline = d;
+	if (d == 0) {
+		uv_timer_stop(&w->proto_timer);
+		return;
+	}
+	now = ft_worker_now_ns();
+	ms = d > now ? (d - now + 999999) / 1000000 : 0;
+	uv_timer_start(&w->proto_timer, on_proto_timer, ms, 0);
+}
+
+/* Every callback ends the same way: send what is queued, count it, re-arm the timer. */
+void ft_worker_end_batch(struct ft_worker *w)
+{
+	tx_flush(w);
+	flush_physical(w);
+	arm_proto_timer(w);
+}
+
+void ft_worker_flush_all(struct ft_worker *w)
+{
+	tx_flush(w);
+	flush_physical(w);
+}
+
+static void on_proto_timer(uv_timer_t *t)
+{
+	struct ft_worker *w = t->data;
+
+	w->armed_deadline = 0;
+	ft_proto_tick(w->proto, ft_worker_now_ns());
+	for (size_t i = 0; i < w->n_peers; i++)
+		ft_worker_path_state(w, w->peers[i], ft_worker_now_ns());
+	ft_worker_end_batch(w);
+}
+
+/*
+ * Counts and encrypts tun slots [0..n) and sends them. The send batch points into the slots,
+ * so it is flushed here: the caller reuses the slots next.
+ */
+static void outbound(struct ft_worker *w, unsigned int n)
+{
+	uint64_t now = ft_worker_now_ns();
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct ft_proto_result res;
+		struct ft_packet_info info;
+
+		w->counters.tun_rx_bytes += w->tun_len[i];
+		if (w->tun_len[i] > w->mtu) {
+			w->counters.tun_oversized++;
+			continue;
+		}
+		/*
+		 * Parsed now, since encryption overwrites the headers in place; counted as virtual
+		 * tx in tx_flush, once the socket took it (a packet dropped or queued is not).
+		 */
+		if (w->stats)
+			ft_packet_parse(w->tun_iov[i].iov_base, w->tun_len[i], &info);
+		if (ft_proto_send(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now,
+				  &res) == FT_PROTO_SEND)
+			tx_append(w, ft_worker_wpeer(res.peer), res.data, res.len, res.dst, false,
+				  w->stats ? &info : NULL, w->tun_len[i]);
+	}
+	tx_flush(w);
+}
+
+/* A TUN whose interface was deleted answers EBADFD (EIO on older kernels). */
+static bool tun_read_failed(struct ft_worker *w, int err)
+{
+	if (err == -EBADFD || err == -EIO) {
+		uv_poll_stop(&w->tun_poll);
+		ft_worker_report_gone(w, "the interface was deleted");
+	} else if (err != -EAGAIN) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: read: %s", w->ifname,
+				   strerror(-err));
+	}
+	return true;
+}
+
+/*
+ * Splits one super-packet (behind its vnet header, r bytes) into the free slots from *used on,
+ * sending the full slots whenever they run out: a small MSS makes hundreds of segments of one
+ * read, more than the slots hold. Returns the segments made, or the first error (nothing made).
+ */
+static int split_super_packet(struct ft_worker *w, size_t r, const struct ft_vnet_hdr *vh,
+			      unsigned int *used)
+{
+	const uint8_t *pkt = w->tun_read_buf + FT_OFFLOAD_VNET_HDR_LEN;
+	unsigned int first = 0, total = 1;
+
+	while (first < total) {
+		int k;
+
+		if (*used == FT_WORKER_TUN_SLOTS) {
+			outbound(w, *used);
+			*used = 0;
+		}
+		k = ft_offload_segment_from(pkt, r - FT_OFFLOAD_VNET_HDR_LEN, vh, first,
+					    w->tun_slot + *used, FT_WORKER_TUN_SLOTS - *used,
+					    FT_PROTO_HEADROOM, w->mtu, w->tun_len + *used, &total);
+		/* Every check runs on the first call: a later one cannot fail. */
+		if (k < 0)
+			return k;
+		*used += (unsigned int)k;
+		first += (unsigned int)k;
+	}
+	return (int)total;
+}
+
+/*
+ * With offloads: each read is one super-packet (up to 64 KiB of TCP or UDP behind a vnet
+ * header), split into MTU-sized segments in the slots: one read instead of up to 45 (or
+ * hundreds, with a small MSS).
+ */
+static void on_tun_vnet(struct ft_worker *w)
+{
+	unsigned int used = 0;
+
+	for (unsigned int reads = 0; reads < w->batch; reads++) {
+		ssize_t r = read(w->tun_fd, w->tun_read_buf,
+				 FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
+		struct ft_vnet_hdr vh;
+		int k;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			tun_read_failed(w, -errno);
+			break;
+		}
+		if (ft_offload_parse_vnet(w->tun_read_buf, (size_t)r, &vh) < 0) {
+			w->counters.tun_bad_vnet++;
+			continue;
+		}
+		k = split_super_packet(w, (size_t)r, &vh, &used);
+		if (k < 0) {
+			if (k == -EMSGSIZE)
+				w->counters.tun_oversized++;
+			else
+				w->counters.tun_bad_vnet++;
+			continue;
+		}
+		w->counters.tun_rx_packets += (uint64_t)k;
+		if (vh.gso_type != FT_VNET_GSO_NONE)
+			w->counters.tun_gso_reads++;
+	}
+	if (used)
+		outbound(w, used);
+	ft_worker_end_batch(w);
+}
+
+void ft_worker_on_tun(uv_poll_t *h, int status, int events)
+{
+	struct ft_worker *w = h->data;
+	int n;
+
+	if (status < 0) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: poll: %s", w->ifname,
+				   uv_strerror(status));
+		return;
+	}
+	if (w->vnet) {
+		on_tun_vnet(w);
+		return;
+	}
+	n = ft_tundev_read_batch(w->tun_fd, w->tun_iov, w->tun_len, w->batch);
+	if (n <= 0) {
+		if (n < 0)
+			tun_read_failed(w, n);
+		return;
+	}
+	w->counters.tun_rx_packets += (uint64_t)n;
+	outbound(w, (unsigned int)n);
+	ft_worker_end_batch(w);
+}
+
+/* A packet for the TUN: at once without offloads, else gathered for coalescing. */
+static void gro_flush(struct ft_worker *w);
+
+static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
+{
+	if (w->vnet) {
+		/* UDP_GRO can hand one batch many more packets than the table holds. */
+		if (w->n_gro == FT_WORKER_BATCH)
+			gro_flush(w);
+		w->gro_in[w->n_gro].iov_base = pkt;
+		w->gro_in[w->n_gro++].iov_len = len;
+		return;
+	}
+	if (ft_tundev_write(w->tun_fd, pkt, len) < 0) {
+		w->counters.tun_write_dropped++;
+		return;
+	}
+	/* Virtual rx: what reached the TUN. */
+	w->counters.tun_tx_packets++;
+	w->counters.tun_tx_bytes += len;
+	if (w->stats)
+		ft_connstats_update_rx_virtual(w->stats, pkt, len);
+}
+
+/* One write of a vnet header and its packet; false when the TUN refused it. */
+static bool tun_write_vnet(struct ft_worker *w, const struct iovec *iov, int cnt)
+{
+	ssize_t r;
+
+	do {
+		r = writev(w->tun_fd, iov, cnt);
+	} while (r < 0 && errno == EINTR);
+	return r >= 0;
+}
+
+/* The gathered packets of one receive batch, coalesced into super-packets where they can be. */
+static void gro_flush(struct ft_worker *w)
+{
+	static const uint8_t zero_hdr[FT_OFFLOAD_VNET_HDR_LEN];
+	size_t need = (size_t)w->n_gro * FT_OFFLOAD_VNET_HDR_LEN, nstat = 0;
+	unsigned int n = w->n_gro;
+	int k = -ENOBUFS;
+
+	if (n == 0)
+		return;
+	w->n_gro = 0;
+	for (unsigned int i = 0; i < n; i++)
+		need += w->gro_in[i].iov_len;
+	if (need <= w->gro_arena_len)
+		k = ft_offload_coalesce(w->gro_in, n, w->gro_arena, w->gro_arena_len, w->gro_out,
+					FT_WORKER_BATCH, w->gro_owner);
+	if (k < 0) {
+		/* Too big to coalesce here: each packet alone, behind an empty header. */
+		for (unsigned int i = 0; i < n; i++) {
+			struct iovec iov[2] = {
+				{ .iov_base = (void *)(uintptr_t)zero_hdr,
+				  .iov_len = sizeof(zero_hdr) },
+				w->gro_in[i],
+			};
+
+			w->gro_owner[i] = i;
+			w->gro_written[i] = tun_write_vnet(w, iov, 2);
+		}
+	} else {
+		for (int i = 0; i < k; i++) {
+			/* A GSO type (the vnet header's second byte): a super-packet. */
+			bool gso = ((const uint8_t *)w->gro_out[i].iov_base)[1] != FT_VNET_GSO_NONE;
+
+			w->gro_written[i] = tun_write_vnet(w, &w->gro_out[i], 1);
+			if (gso && w->gro_written[i])
+				w->counters.tun_gro_writes++;
+		}
+	}
+	/*
+	 * Each packet by the fate of the write that carried it: a super-packet of k segments is
+	 * k packets written or k dropped, and only those written are virtual rx.
+	 */
+	for (unsigned int i = 0; i < n; i++) {
+		if (!w->gro_written[w->gro_owner[i]]) {
+			w->counters.tun_write_dropped++;
+			continue;
+		}
+		w->counters.tun_tx_packets++;
+		w->counters.tun_tx_bytes += w->gro_in[i].iov_len;
+		w->stat_pkts[nstat] = w->gro_in[i].iov_base;
+		w->stat_lens[nstat++] = w->gro_in[i].iov_len;
+	}
+	if (w->stats && nstat)
+		ft_connstats_update_rx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
+}
+
+/*
+ * Under load: more than FT_WORKER_LOAD_INITIATIONS initiations in a second, and for a second
+ * after that. The protocol then asks for cookies (mac2) before any DH work.
+ */
+static bool under_load(struct ft_worker *w, uint64_t now, bool initiation)
+{
+	if (now - w->load_window_ns >= 1000000000ULL) {
+		w->load_window_ns = now;
+		w->load_count = 0;
+	}
+	if (initiation && ++w->load_count > FT_WORKER_LOAD_INITIATIONS)
+		w->under_load_until_ns = now + 1000000000ULL;
+	return now < w->under_load_until_ns;
+}
+
+static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
+		    const struct sockaddr_storage *from, uint64_t now)
+{
+	struct ft_proto_result res;
+	enum ft_proto_action act;
+	struct wpeer *wp;
+	bool load;
+
+	w->counters.udp_rx_datagrams++;
+	w->counters.udp_rx_bytes += len;
+	load = under_load(w, now, len > 0 && msg[0] == FT_WIRE_INITIATION);
+	act = ft_proto_receive(w->proto, msg, len, (const struct sockaddr *)from, now, load,
+			       w->reply, sizeof(w->reply), &res);
+	wp = ft_worker_wpeer(res.peer);
+	/*
+	 * Physical rx: what the protocol accepted from the peer, exactly what wg show counts
+	 * (an initiation it consumed but could not answer is dropped, yet counted).
+	 */
+	if (wp && res.rx_counted) {
+		wp->rx_pkts++;
+		wp->rx_bytes += len;
+		memcpy(&wp->rx_from, from, sizeof(*from));
+		mark_dirty(w, wp);
+	}
+	if (act == FT_PROTO_PACKET)
+		tun_deliver(w, res.data, res.len);
+	else if (act == FT_PROTO_REPLY)
+		tx_append(w, wp, res.data, res.len, res.dst, true, NULL, 0);
+}
+
+void ft_worker_on_udp(uv_poll_t *h, int status, int events)
+{
+	struct ft_worker *w = ((struct udp_handle *)h->data)->w;
+	uint64_t now;
+	int n;
+
+	if (status < 0) {
+		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: poll: %s", w->ifname,
+				   uv_strerror(status));
+		return;
+	}
+	n = ft_udp_recv_batch(&w->udp, w->rx);
+	if (n <= 0) {
+		if (n < 0 && n != -EAGAIN)
+			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: receive: %s", w->ifname,
+					   strerror(-n));
+		return;
+	}
+	now = ft_worker_now_ns();
+	for (int i = 0; i < n; i++) {
+		struct ft_udp_slot *s = &w->rx->slots[i];
+		uint8_t *msg = s->iov.iov_base;
+
+		if (s->truncated) {
+			w->counters.udp_rx_truncated++;
+			continue;
+		}
+		/* With UDP_GRO a slot holds several datagrams of one sender, gso_size each. */
+		if (s->gso_size && s->len > s->gso_size) {
+			for (size_t off = 0; off < s->len; off += s->gso_size) {
+				size_t len = s->len - off < s->gso_size ? s->len - off
+									: s->gso_size;
+
+				inbound(w, msg + off, len, &s->addr, now);
+			}
+			continue;
+		}
+		inbound(w, msg, s->len, &s->addr, now);
+	}
+	gro_flush(w);
+	ft_worker_end_batch(w);
+}
+
+const char *ft_worker_ifname(const struct ft_worker *w)
+{
+	return w->ifname;
+}
+
+uint16_t ft_worker_listen_port(const struct ft_worker *w)
+{
+	return w->udp.port;
+}
+
+const char *ft_worker_uapi_path(const struct ft_worker *w)
+{
+	return w->uapi ? ft_uapi_server_path(w->uapi) : NULL;
+}
+
+const char *ft_worker_flow_log_path(const struct ft_worker *w)
+{
+	/* "-" (stdout) and "syslog" are no files; every file path is absolute by now. */
+	return w->flow_dest && w->flow_dest[0] == '/' ? w->flow_dest : NULL;
+}
+
+const struct ft_worker_counters *ft_worker_counters(const struct ft_worker *w)
+{
+	return &w->counters;
+}
