@@ -115,9 +115,10 @@ static const char *const allowed_syscalls[] = {
 	"unlink",
 	/*
 	 * sockets: a new UDP socket for a listen port set through the API (bind, options,
-	 * getsockname), the API's clients (accept4), IPFIX and syslog (connect), DNS over UDP
-	 * and TCP (connect, poll; uname: res_init's default domain). socket() and ioctl() are
-	 * allowed below, with their arguments.
+	 * getsockname), the API's and the metrics endpoint's clients (accept4; shutdown after
+	 * a metrics answer), IPFIX and syslog (connect), DNS over UDP and TCP (connect, poll;
+	 * uname: res_init's default domain). socket() and ioctl() are allowed below, with their
+	 * arguments.
 	 */
 	"bind",
 	"connect",
@@ -125,6 +126,7 @@ static const char *const allowed_syscalls[] = {
 	"setsockopt",
 	"getsockopt",
 	"accept4",
+	"shutdown",
 	"poll",
 	"ppoll",
 	"uname",
