@@ -100,7 +100,7 @@ no_peer 3
 
 show_a() { nsenter --target "$pid_a" --mount --net "$FLOWTUN" show tun0 --json; }
 # What the comparison reads (the endpoint's own counts change with every scrape).
-state_a() { show_a | jq -c '{peers, counters}'; }
+state_a() { show_a | jq -c '{peers, counters, mtu}'; }
 wg_a() { ft_wg "$pid_a" show tun0 "$@"; }
 ft_wait_for 10 sh -c "ip netns exec $a curl -sf -G --data-urlencode 'query=up == 1' \
 	http://127.0.0.1:9090/api/v1/query | grep -q flowtun" ||
@@ -120,7 +120,10 @@ for try in 1 2 3 4 5; do
 		ft_fail "prometheus has no scrape after $t1"
 	r=$(promq "{__name__=~\"wireguard_(sent|received)_bytes_total|wireguard_latest_handshake_seconds\",$sel}
 		or flowtun_drops_total{reason=\"no_peer\"} or flowtun_handshakes_completed_total
-		or flowtun_packets_total{direction=\"outbound\"}")
+		or flowtun_packets_total{direction=\"outbound\"} or flowtun_tun_mtu_bytes
+		or flowtun_peer_path_mtu_bytes{$sel}")
+	# PromQL's or drops a series whose labels (the name aside) another one has already.
+	r_kdrop=$(promq flowtun_tun_kernel_dropped_total)
 	pv() { jq -r --arg n "$1" '.[] | select(.metric.__name__ == $n) | .value[1]' <<<"$r"; }
 	p_tx=$(pv wireguard_sent_bytes_total)
 	p_rx=$(pv wireguard_received_bytes_total)
@@ -128,6 +131,9 @@ for try in 1 2 3 4 5; do
 	p_drop=$(pv flowtun_drops_total)
 	p_done=$(pv flowtun_handshakes_completed_total)
 	p_pkts=$(pv flowtun_packets_total)
+	p_kdrop=$(jq -r '.[0].value[1]' <<<"$r_kdrop")
+	p_mtu=$(pv flowtun_tun_mtu_bytes)
+	p_pmtu=$(pv flowtun_peer_path_mtu_bytes)
 	p_allowed=$(jq -r '.[] | select(.metric.__name__ == "wireguard_sent_bytes_total") |
 		.metric.allowed_ips' <<<"$r")
 	j2=$(state_a)
@@ -145,6 +151,9 @@ j_hs=$(jq -r '.peers[0].latestHandshake' <<<"$j1")
 j_drop=$(jq -r '.counters.no_peer' <<<"$j1")
 j_done=$(jq -r '.counters.handshake_completed' <<<"$j1")
 j_pkts=$(jq -r '.counters.tun_rx_packets' <<<"$j1")
+j_kdrop=$(jq -r '.counters.tun_kernel_dropped' <<<"$j1")
+j_mtu=$(jq -r '.mtu' <<<"$j1")
+j_pmtu=$(jq -r '.peers[0].pathMtu' <<<"$j1")
 ft_log "sent bytes: prometheus $p_tx, wg $w_tx, show $j_tx; received: $p_rx, $w_rx, $j_rx"
 ft_log "handshake: prometheus $p_hs, wg $w_hs, show $j_hs; no_peer drops: $p_drop, show $j_drop"
 [ "$p_tx" = "$w_tx" ] && [ "$w_tx" = "$j_tx" ] && [ "$j_tx" -gt 1000000 ] ||
@@ -157,6 +166,10 @@ ft_log "handshake: prometheus $p_hs, wg $w_hs, show $j_hs; no_peer drops: $p_dro
 [ "$p_done" = "$j_done" ] && [ "$p_pkts" = "$j_pkts" ] ||
 	ft_fail "handshakes ($p_done, $j_done) or packets ($p_pkts, $j_pkts) differ"
 [ "$p_allowed" = "$w_allowed" ] || ft_fail "allowed_ips '$p_allowed', wg says '$w_allowed'"
+ft_log "TUN kernel drops: prometheus $p_kdrop, show $j_kdrop; MTU $p_mtu, $j_mtu; path MTU $p_pmtu, $j_pmtu"
+[ -n "$p_kdrop" ] && [ "$p_kdrop" = "$j_kdrop" ] || ft_fail "TUN kernel drops differ"
+[ "$p_mtu" = "$j_mtu" ] && [ "$j_mtu" -ge 1280 ] || ft_fail "the TUN MTU differs"
+[ "$p_pmtu" = "$j_pmtu" ] && [ "$j_pmtu" -ge 1280 ] || ft_fail "the path MTU differs"
 
 # The scrape, linted; and the OpenMetrics answer, which Prometheus asked for above.
 in_a curl -sf http://127.0.0.1:9586/metrics >"$FT_TMP/scrape.txt" || ft_fail "curl /metrics"

@@ -94,6 +94,11 @@ FAMILY(fam_ipfix_errors, "flowtun_ipfix_send_errors", FT_METRICS_COUNTER, NULL,
 FAMILY(fam_window_conns, "flowtun_stats_window_connections", FT_METRICS_GAUGE, NULL,
        "Connections in the open statistics window (virtual: inside the tunnel; physical: per "
        "peer endpoint)");
+FAMILY(fam_tun_kernel_dropped, "flowtun_tun_kernel_dropped", FT_METRICS_COUNTER, NULL,
+       "Packets the kernel dropped at the TUN device's queue before flowtun read them (its "
+       "tx_dropped since flowtun started)");
+FAMILY(fam_tun_mtu, "flowtun_tun_mtu_bytes", FT_METRICS_GAUGE, "bytes",
+       "The TUN device's MTU, and who decides it (underlay, config or external)");
 FAMILY(fam_window_start, "flowtun_stats_window_start_seconds", FT_METRICS_GAUGE, "seconds",
        "UNIX time the open statistics window began (0: empty)");
 
@@ -128,10 +133,7 @@ static const struct {
 	{ "udp_rx_truncated", WK_DROP, NULL },
 	{ "udp_tx_errors", WK_DROP, NULL },
 	{ "udp_tx_dropped", WK_DROP, NULL },
-	/*
-	 * The kernel's TUN-queue drops, once the worker counts them (FT_WORKER_COUNTERS): a
-	 * line here { "NAME", WK_DROP, NULL } makes them flowtun_drops_total{reason="NAME"}.
-	 */
+	/* The kernel's TUN-queue drops are not the worker's: flowtun_tun_kernel_dropped_total. */
 	{ "link_up_events", WK_LINK_EVENTS, "up" },
 	{ "link_down_events", WK_LINK_EVENTS, "down" },
 	{ "tun_gso_reads", WK_GSO, NULL },
@@ -236,6 +238,16 @@ static void write_counters(struct ctx *c)
 	worker_family(c, vals, WK_DATAGRAMS, &fam_datagrams, "direction");
 	worker_family(c, vals, WK_DATAGRAM_BYTES, &fam_datagram_bytes, "direction");
 	worker_family(c, vals, WK_LINK_EVENTS, &fam_link_events, "event");
+	{
+		uint64_t drops, window;
+
+		if (ft_worker_tun_drops(c->w, &drops, &window)) {
+			ft_metrics_family(c->mw, &fam_tun_kernel_dropped);
+			sample(c, NULL, NULL, drops);
+		}
+	}
+	ft_metrics_family(c->mw, &fam_tun_mtu);
+	sample(c, "source", ft_worker_mtu_source_str(c->w->mtu_source), c->w->mtu);
 	ft_metrics_family(c->mw, &fam_gso);
 	sample(c, NULL, NULL, c->w->counters.tun_gso_reads);
 	ft_metrics_family(c->mw, &fam_gro);

@@ -45,6 +45,8 @@ FAMILY(fam_path_state, "flowtun_peer_path_state", FT_METRICS_GAUGE, NULL,
        "no-session)");
 FAMILY(fam_path_since, "flowtun_peer_path_state_since_seconds", FT_METRICS_GAUGE, "seconds",
        "UNIX time the peer's path state began");
+FAMILY(fam_path_mtu, "flowtun_peer_path_mtu_bytes", FT_METRICS_GAUGE, "bytes",
+       "The underlay path MTU to the peer's endpoint as flowtun uses it (0: not known)");
 
 enum {
 	CLOCK_EVERY = 64, /* items between two looks at the clock */
@@ -57,13 +59,14 @@ enum {
 	STAGE_HANDSHAKE,
 	STAGE_PATH_STATE,
 	STAGE_PATH_SINCE,
+	STAGE_PATH_MTU,
 	STAGE_DONE,
 };
 
 struct row {
 	const struct ft_peer *peer; /* the owner of the prefixes: compared, never followed */
 	uint8_t key[FT_KEY_LEN];
-	uint64_t tx, rx, handshake, since;
+	uint64_t tx, rx, handshake, since, path_mtu;
 	enum ft_path_state state;
 	int32_t first, last;	      /* its prefixes in scrape.pfx; -1: none */
 	size_t set;		      /* its label set in the arena */
@@ -152,6 +155,7 @@ static void copy_peer(struct ft_worker *w, size_t i, uint64_t now, struct row *r
 	r->handshake = (uint64_t)info.last_handshake.tv_sec;
 	r->state = ft_worker_path_state_of(w, wp, &info);
 	r->since = wp->shown_since;
+	r->path_mtu = wp->path_mtu;
 	r->first = r->last = -1;
 }
 
@@ -316,6 +320,7 @@ static const struct ft_metrics_family *const stage_family[] = {
 	[STAGE_HANDSHAKE] = &fam_handshake,
 	[STAGE_PATH_STATE] = &fam_path_state,
 	[STAGE_PATH_SINCE] = &fam_path_since,
+	[STAGE_PATH_MTU] = &fam_path_mtu,
 };
 
 /* One item of the current stage: a row's labels, or one sample. */
@@ -339,6 +344,9 @@ static void step(struct ft_worker_scrape *sc, struct ft_metrics_writer *mw)
 		break;
 	case STAGE_PATH_STATE:
 		path_state_sample(mw, sc, r);
+		break;
+	case STAGE_PATH_MTU:
+		ft_metrics_sample_set(mw, set, r->short_len, r->path_mtu);
 		break;
 	default:
 		ft_metrics_sample_set(mw, set, r->short_len, r->since);
