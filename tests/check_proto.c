@@ -35,13 +35,13 @@ START_TEST(test_handshake_and_data)
 	ck_assert_uint_eq(S[1].last_packet[20], 0x30);
 	ck_assert_uint_eq(S[1].last_packet[119], 0x30);
 	/* B learnt A's endpoint from the handshake, and now sends directly. */
-	ck_assert_int_eq(send_ip(1, 1000), FT_PROTO_SEND);
-	ck_assert_int_eq(send_ip(1, 0), FT_PROTO_SEND); /* a bare header: 20 bytes */
+	ck_assert_int_eq(send_ip(1, 1000), FT_PROTO_SENT);
+	ck_assert_int_eq(send_ip(1, 0), FT_PROTO_SENT); /* a bare header: 20 bytes */
 	deliver();
 	ck_assert_uint_eq(S[0].packets, 2);
 	ck_assert_uint_eq(S[0].last_len, 20);
 	for (int i = 0; i < 50; i++) {
-		ck_assert_int_eq(send_ip(i & 1, (size_t)i * 27), FT_PROTO_SEND);
+		ck_assert_int_eq(send_ip(i & 1, (size_t)i * 27), FT_PROTO_SENT);
 		deliver();
 	}
 	ck_assert_uint_eq(S[0].packets + S[1].packets, 53);
@@ -60,7 +60,7 @@ START_TEST(test_handshake_and_data)
 
 	/* Roaming: A's datagrams now come from another port; B follows. */
 	S[0].addr.sin_port = htons(40000);
-	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SENT);
 	deliver();
 	ft_peer_get_info(S[1].peer, &info, now);
 	ck_assert_int_eq(((struct sockaddr_in *)&info.endpoint)->sin_port, htons(40000));
@@ -88,7 +88,7 @@ START_TEST(test_set_mtu)
 	establish();
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		ft_proto_set_mtu(S[0].p, steps[i].mtu);
-		ck_assert_int_eq(send_ip_from(0, 0, 1230, 0x41, msg, &len), FT_PROTO_SEND);
+		ck_assert_int_eq(send_ip_from(0, 0, 1230, 0x41, msg, &len), FT_PROTO_SENT);
 		ck_assert_uint_eq(len, steps[i].msg_len);
 		put_on_wire(1, &S[0].addr, msg, len);
 		deliver();
@@ -108,8 +108,8 @@ START_TEST(test_rekey_after_time)
 	/* Traffic both ways every 10 s across REKEY_AFTER_TIME. */
 	for (int t = 2; t <= 200; t += 10) {
 		run_until((uint64_t)t * SEC);
-		ck_assert_int_eq(send_ip(0, 64), FT_PROTO_SEND);
-		ck_assert_int_eq(send_ip(1, 64), FT_PROTO_SEND);
+		ck_assert_int_eq(send_ip(0, 64), FT_PROTO_SENT);
+		ck_assert_int_eq(send_ip(1, 64), FT_PROTO_SENT);
 		deliver();
 	}
 	ck_assert_uint_eq(counter(0, FT_PROTO_handshake_completed), 2);
@@ -131,7 +131,7 @@ START_TEST(test_reject_after_time)
 	establish();
 	run_until(now + 179 * SEC);
 	/* The responder does not rekey by time: it still sends on the old keypair. */
-	ck_assert_int_eq(send_ip_from(1, 0, 10, 0x55, held, &held_len), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip_from(1, 0, 10, 0x55, held, &held_len), FT_PROTO_SENT);
 	ck_assert_uint_eq(nwire, 0);
 	run_until(now + 2 * SEC);
 	put_on_wire(0, &S[1].addr, held, held_len);
@@ -156,8 +156,8 @@ START_TEST(test_simultaneous_initiations)
 	ck_assert_uint_eq(S[0].packets, 1);
 	ck_assert_uint_eq(S[1].packets, 1);
 	ck_assert(has_session(0) && has_session(1));
-	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SEND);
-	ck_assert_int_eq(send_ip(1, 10), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SENT);
+	ck_assert_int_eq(send_ip(1, 10), FT_PROTO_SENT);
 	deliver();
 	ck_assert_uint_eq(S[0].packets, 2);
 	ck_assert_uint_eq(S[1].packets, 2);
@@ -238,17 +238,17 @@ START_TEST(test_keepalive)
 	run_until(now + 1);
 	ck_assert_uint_eq(S[0].keepalives, 1);
 	/* When B answers with data in time, no keepalive. */
-	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SENT);
 	deliver();
 	run_until(now + 5 * SEC);
-	ck_assert_int_eq(send_ip(1, 10), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip(1, 10), FT_PROTO_SENT);
 	deliver();
 	run_until(now + 20 * SEC);
 	ck_assert_uint_eq(S[0].keepalives, 1);
 	/* A sends and hears nothing (B's keepalives are lost): a new handshake. */
 	drop_type = 4;
 	drop_count = 100;
-	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SENT);
 	deliver();
 	ck_assert_uint_eq(sent_by_type[0][1], 1);
 	run_until(now + FT_KEEPALIVE_TIMEOUT_NS + FT_REKEY_TIMEOUT_NS - 1);
@@ -319,7 +319,7 @@ START_TEST(test_same_private_key_keeps_sessions)
 	establish();
 	ck_assert_int_eq(ft_proto_set_private_key(S[0].p, S[0].priv), 0);
 	ck_assert(has_session(0));
-	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_SENT);
 	/* The same scalar written without clamping is the same identity. */
 	memcpy(unclamped, S[0].priv, 32);
 	unclamped[0] |= 7;
@@ -353,14 +353,14 @@ static void peer_bytes(int i, uint64_t *rx, uint64_t *tx)
  */
 START_TEST(test_accounting)
 {
-	uint8_t msg[2048], copy[2048], reply[FT_PROTO_REPLY_MAX];
+	uint8_t msg[2048], copy[2048];
 	struct ft_proto_result res;
 	uint64_t rx, tx, rx0, tx0;
 	size_t mlen;
 
 	pair_up(NULL, NULL, 0, true, false);
 	establish();
-	ck_assert_int_eq(send_ip(1, 50), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip(1, 50), FT_PROTO_SENT);
 	deliver();
 	run_until(now + FT_KEEPALIVE_TIMEOUT_NS + 1); /* a keepalive from B */
 	for (int i = 0; i < 2; i++) {
@@ -371,50 +371,41 @@ START_TEST(test_accounting)
 	}
 	/* An inner source B does not allow: dropped, in neither count. */
 	peer_bytes(1, &rx0, &tx0);
-	ck_assert_int_eq(send_ip_from(0, 99, 10, 0, NULL, NULL), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip_from(0, 99, 10, 0, NULL, NULL), FT_PROTO_SENT);
 	deliver();
 	ck_assert_uint_eq(counter(1, FT_PROTO_source_not_allowed), 1);
 	peer_bytes(1, &rx, &tx);
 	ck_assert_uint_eq(rx, rx0);
 	/* A replay: the first copy counts, the second not. */
-	ck_assert_int_eq(send_ip_from(0, 0, 10, 1, msg, &mlen), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip_from(0, 0, 10, 1, msg, &mlen), FT_PROTO_SENT);
 	memcpy(copy, msg, mlen);
 	ck_assert_int_eq(ft_proto_receive(S[1].p, msg, mlen, (struct sockaddr *)&S[0].addr, now,
-					  false, reply, sizeof(reply), &res),
+					  &res),
 			 FT_PROTO_PACKET);
 	ck_assert(res.rx_counted);
 	ck_assert_int_eq(ft_proto_receive(S[1].p, copy, mlen, (struct sockaddr *)&S[0].addr, now,
-					  false, reply, sizeof(reply), &res),
+					  &res),
 			 FT_PROTO_DROP);
 	ck_assert(!res.rx_counted);
 	peer_bytes(1, &rx, &tx);
 	ck_assert_uint_eq(rx, rx0 + mlen);
 	/* Sent is what the socket took: the device alone counts nothing. */
 	peer_bytes(0, &rx0, &tx0);
-	{
-		uint8_t buf[256] = { 0 };
-		uint8_t *ip = buf + FT_PROTO_HEADROOM;
-
-		ip[0] = 0x45;
-		ip[3] = 28;
-		ip[9] = 17;
-		overlay(ip + 12, 0);
-		overlay(ip + 16, 1);
-		ck_assert_int_eq(ft_proto_send(S[0].p, buf, 28, sizeof(buf), now, &res),
-				 FT_PROTO_SEND);
-	}
+	S[0].socket_refuses = true;
+	ck_assert_int_eq(send_ip_from(0, 0, 8, 2, msg, &mlen), FT_PROTO_SENT);
 	peer_bytes(0, &rx, &tx);
 	ck_assert_uint_eq(tx, tx0);
-	ft_proto_peer_count_sent(S[0].p, S[0].peer, res.len);
+	ft_proto_peer_count_sent(S[0].p, S[0].peer, mlen);
 	peer_bytes(0, &rx, &tx);
-	ck_assert_uint_eq(tx, tx0 + res.len);
+	ck_assert_uint_eq(tx, tx0 + mlen);
 }
 END_TEST
 
 START_TEST(test_cookie_under_load)
 {
 	pair_up(NULL, NULL, 0, true, false);
-	S[1].under_load = true;
+	/* The device decides by itself: a flood of initiations puts B under load. */
+	flood_initiations(1, FT_PROTO_LOAD_INITIATIONS + 1);
 	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_QUEUED);
 	deliver();
 	ck_assert_uint_eq(counter(1, FT_PROTO_bad_mac2), 1);
@@ -431,10 +422,69 @@ START_TEST(test_cookie_under_load)
 		ck_assert_uint_eq(S[i].rx_counted, 0);
 	}
 	/* The retry carries mac2 and gets through while B is still under load. */
+	run_until(ft_proto_next_deadline(S[0].p) - 1 * MSEC);
+	ck_assert_uint_eq(S[1].packets, 0);
+	flood_initiations(1, FT_PROTO_LOAD_INITIATIONS + 1);
 	run_until(now + 6 * SEC);
 	ck_assert_uint_eq(S[1].packets, 1);
 	ck_assert_uint_eq(counter(1, FT_PROTO_bad_mac2), 1);
 	ck_assert(has_session(0) && has_session(1));
+}
+END_TEST
+
+/*
+ * Under load is the device's own decision (proto.h): more than FT_PROTO_LOAD_INITIATIONS
+ * initiations arriving in a second, every one counted (bad ones too), and for a second after.
+ * An initiation without mac2 passes the cookie check unless under load: a replayed one then
+ * fails later, at its timestamp; under load it gets a cookie reply instead.
+ */
+START_TEST(test_under_load)
+{
+	uint8_t init[FT_WIRE_INITIATION_LEN];
+	struct ft_proto_result res;
+
+	pair_up(NULL, NULL, 0, true, false);
+	/* FT_PROTO_LOAD_INITIATIONS in all, A's own included: not yet under load. */
+	flood_initiations(1, FT_PROTO_LOAD_INITIATIONS - 1);
+	ck_assert_int_eq(send_ip(0, 10), FT_PROTO_QUEUED);
+	ck_assert_uint_eq(nwire, 1);
+	ck_assert_uint_eq(wire[0].len, sizeof(init));
+	memcpy(init, wire[0].data, sizeof(init));
+	deliver();
+	ck_assert_uint_eq(S[1].packets, 1);
+	ck_assert_uint_eq(counter(1, FT_PROTO_cookie_sent), 0);
+
+	/* A second later, a new window: one more than that, and B is under load. */
+	now += 1 * SEC;
+	flood_initiations(1, FT_PROTO_LOAD_INITIATIONS);
+	ck_assert_int_eq(ft_proto_receive(S[1].p, init, sizeof(init), (struct sockaddr *)&S[0].addr,
+					  now, &res),
+			 FT_PROTO_DROP);
+	ck_assert_int_eq(res.reason, FT_PROTO_bad_mac2);
+	ck_assert_uint_eq(counter(1, FT_PROTO_cookie_sent), 1);
+	ck_assert_uint_eq(counter(1, FT_PROTO_stale_timestamp), 0);
+	/* The cookie reply went to A's address: one message on the wire. */
+	ck_assert_uint_eq(nwire, 1);
+	ck_assert_int_eq(wire[0].data[0], FT_WIRE_COOKIE_REPLY);
+	nwire = 0;
+
+	/*
+	 * Still under load just before the second is over (that initiation, over the rate
+	 * too, makes it last a second more); no longer a second after the last one.
+	 */
+	now += 1 * SEC - 1;
+	ck_assert_int_eq(ft_proto_receive(S[1].p, init, sizeof(init), (struct sockaddr *)&S[0].addr,
+					  now, &res),
+			 FT_PROTO_DROP);
+	ck_assert_int_eq(res.reason, FT_PROTO_bad_mac2);
+	nwire = 0;
+	now += 1 * SEC;
+	ck_assert_int_eq(ft_proto_receive(S[1].p, init, sizeof(init), (struct sockaddr *)&S[0].addr,
+					  now, &res),
+			 FT_PROTO_DROP);
+	ck_assert_int_eq(res.reason, FT_PROTO_stale_timestamp);
+	ck_assert_uint_eq(counter(1, FT_PROTO_cookie_sent), 2);
+	ck_assert_uint_eq(nwire, 0);
 }
 END_TEST
 
@@ -470,7 +520,7 @@ START_TEST(test_rejected_transport)
 	establish();
 	for (int i = 0; i < N; i++)
 		ck_assert_int_eq(send_ip_from(0, 0, 40, (uint8_t)i, msgs[i], &lens[i]),
-				 FT_PROTO_SEND);
+				 FT_PROTO_SENT);
 #define DELIVER(buf, len)                                 \
 	do {                                              \
 		put_on_wire(1, &S[0].addr, (buf), (len)); \
@@ -517,13 +567,13 @@ START_TEST(test_rejected_transport)
 	ck_assert_uint_eq(S[1].last_packet[20], 3);
 	/* Reordered beyond the window: rejected as replayed. */
 	for (int i = 0; i < FT_REPLAY_WINDOW + 10; i++) {
-		ck_assert_int_eq(send_ip(0, 0), FT_PROTO_SEND);
+		ck_assert_int_eq(send_ip(0, 0), FT_PROTO_SENT);
 		deliver();
 	}
 	DELIVER(msgs[4], lens[4]);
 	ck_assert_uint_eq(counter(1, FT_PROTO_replayed), 2);
 	/* A tampered handshake message fails mac1 before any DH; garbage is "truncated". */
-	ck_assert_int_eq(send_ip(1, 0), FT_PROTO_SEND); /* B sends: no handshake */
+	ck_assert_int_eq(send_ip(1, 0), FT_PROTO_SENT); /* B sends: no handshake */
 	nwire = 0;
 	ft_proto_peer_initiate(S[0].p, S[0].peer, now + 10 * SEC);
 	ck_assert_uint_eq(nwire, 1);
@@ -561,13 +611,13 @@ START_TEST(test_source_not_allowed)
 	pair_up(NULL, NULL, 0, true, false);
 	establish();
 	/* From 100.64.0.99, which B does not route to A. */
-	ck_assert_int_eq(send_ip_from(0, 99, 10, 1, NULL, NULL), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip_from(0, 99, 10, 1, NULL, NULL), FT_PROTO_SENT);
 	deliver();
 	ck_assert_uint_eq(counter(1, FT_PROTO_source_not_allowed), 1);
 	ck_assert_uint_eq(S[1].packets, 1);
 	/* Allowing it lets it through. */
 	ck_assert_int_eq(ft_proto_allowedip_add(S[1].p, S[1].peer, AF_INET, ip, 16), 0);
-	ck_assert_int_eq(send_ip_from(0, 99, 10, 1, NULL, NULL), FT_PROTO_SEND);
+	ck_assert_int_eq(send_ip_from(0, 99, 10, 1, NULL, NULL), FT_PROTO_SENT);
 	deliver();
 	ck_assert_uint_eq(S[1].packets, 2);
 	/* Outbound to nobody's AllowedIPs. */
@@ -603,8 +653,9 @@ START_TEST(test_send_malformed)
 	ck_assert_int_eq(ft_proto_send(S[0].p, buf, 40, 16 + 40 + 10, now, &res), FT_PROTO_DROP);
 	ck_assert_int_eq(res.reason, FT_PROTO_no_room);
 	ck_assert_int_eq(ft_proto_send(S[0].p, buf, 40, 16 + 40 + 16 + 8, now, &res),
-			 FT_PROTO_SEND);
-	ck_assert_uint_eq(res.len, 16 + 48 + 16);
+			 FT_PROTO_SENT);
+	ck_assert_uint_eq(S[0].sent_in_place, 1);
+	ck_assert_uint_eq(S[0].in_place_len, 16 + 48 + 16);
 	ck_assert_str_eq(ft_proto_counter_name(FT_PROTO_bad_mac1), "bad_mac1");
 	ck_assert_ptr_null(ft_proto_counter_name(FT_PROTO_REASON_COUNT));
 }
@@ -645,6 +696,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_same_private_key_keeps_sessions);
 	tcase_add_test(tc, test_accounting);
 	tcase_add_test(tc, test_cookie_under_load);
+	tcase_add_test(tc, test_under_load);
 	tcase_add_loop_test(tc, test_psk, 0, 2);
 	tcase_add_test(tc, test_rejected_transport);
 	tcase_add_test(tc, test_replayed_initiation);

@@ -81,32 +81,25 @@ static void put_on_wire(int to, const struct sockaddr_in *from, const uint8_t *m
 	wire[nwire++].len = len;
 }
 
-static void send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-		    const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
+/* Every datagram of a device, replies included, leaves through here (tun/wg/proto.h). */
+static void send_cb(void *arg, const struct ft_proto_datagram *d)
 {
 	int from = (int)(intptr_t)arg;
 
-	(void)peer;
-	(void)dst;
-	(void)inner;
-	(void)inner_len;
-	put_on_wire(1 - from, &S[from].addr, msg, len);
+	put_on_wire(1 - from, &S[from].addr, d->msg, d->len);
 }
 
 /* Hands the first n datagrams on the wire to their receivers (replies go on the wire too). */
 static void deliver(unsigned int n)
 {
-	uint8_t reply[FT_PROTO_REPLY_MAX];
-
 	for (unsigned int done = 0; done < n && nwire > 0; done++) {
 		struct wire_msg m = wire[0];
 		struct ft_proto_result res;
 
 		memmove(wire, wire + 1, (nwire - 1) * sizeof(wire[0]));
 		nwire--;
-		if (ft_proto_receive(S[m.to].p, m.data, m.len, (const struct sockaddr *)&m.from,
-				     now, false, reply, sizeof(reply), &res) == FT_PROTO_REPLY)
-			put_on_wire(1 - m.to, &S[m.to].addr, res.data, res.len);
+		ft_proto_receive(S[m.to].p, m.data, m.len, (const struct sockaddr *)&m.from, now,
+				 &res);
 	}
 }
 

@@ -69,28 +69,62 @@ void put_on_wire(int to, const struct sockaddr_in *from, const uint8_t *msg, siz
 	w->len = len;
 }
 
-static void send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-		    const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
+/*
+ * The data message of the ft_proto_send() under way (send_ip_from): the buffer it was given,
+ * and where a test wants the message instead of the wire (NULL: the wire).
+ */
+static const uint8_t *sending_buf;
+static uint8_t *capture;
+static size_t *capture_len;
+
+static void send_cb(void *arg, const struct ft_proto_datagram *dg)
 {
 	struct side *s = arg;
 	int from = (int)(s - S);
-	const struct sockaddr_in *d = (const struct sockaddr_in *)dst;
+	const struct sockaddr_in *d = (const struct sockaddr_in *)dg->dst;
 
-	ck_assert_ptr_eq(peer, s->peer);
+	/* The other side, or nobody for a cookie reply (an answer to no known peer). */
+	if (dg->msg[0] == 3)
+		ck_assert_ptr_null(dg->peer);
+	else
+		ck_assert_ptr_eq(dg->peer, s->peer);
 	/* Only ever to the other side's underlay address. */
 	ck_assert_int_eq(d->sin_family, AF_INET);
 	ck_assert_int_eq(d->sin_addr.s_addr, S[1 - from].addr.sin_addr.s_addr);
-	/* A data message comes with the packet it carries; handshakes and keepalives without. */
-	if (msg[0] == 4 && len > 32) {
-		ck_assert_ptr_nonnull(inner);
-		ck_assert_uint_ge(len, 32 + inner_len);
+	/*
+	 * A data message comes with the length of the packet it carries, and its plaintext
+	 * unless it is the caller's own buffer encrypted in place; handshakes, cookie replies and
+	 * keepalives with neither.
+	 */
+	if (dg->msg[0] == 4 && dg->len > 32) {
+		ck_assert_uint_ge(dg->len, 32 + dg->inner_len);
+		ck_assert_uint_gt(dg->inner_len, 0);
+		if (dg->in_place)
+			ck_assert_ptr_null(dg->inner);
+		else
+			ck_assert_ptr_nonnull(dg->inner);
 		s->inner_sent++;
 	} else {
-		ck_assert_ptr_null(inner);
+		ck_assert_ptr_null(dg->inner);
+		ck_assert_uint_eq(dg->inner_len, 0);
+		ck_assert(!dg->in_place);
 	}
-	/* The socket took it: what a real caller reports. */
-	ft_proto_peer_count_sent(s->p, peer, len);
-	put_on_wire(1 - from, &s->addr, msg, len);
+	/* In place: ft_proto_send's data message, in the very buffer it was given. */
+	if (dg->in_place) {
+		if (sending_buf)
+			ck_assert_ptr_eq(dg->msg, sending_buf);
+		s->sent_in_place++;
+		s->in_place_len = dg->len;
+	}
+	/* The socket took it: what a real caller reports (nobody's for a cookie reply). */
+	if (dg->peer && !s->socket_refuses)
+		ft_proto_peer_count_sent(s->p, dg->peer, dg->len);
+	if (dg->in_place && capture) {
+		memcpy(capture, dg->msg, dg->len);
+		*capture_len = dg->len;
+		return;
+	}
+	put_on_wire(1 - from, &s->addr, dg->msg, dg->len);
 }
 
 /* Delivers everything on the wire, replies included; returns the number delivered. */
@@ -102,22 +136,13 @@ unsigned int deliver(void)
 		struct wire_msg m = wire[0];
 		struct side *to = &S[m.to];
 		struct ft_proto_result res;
-		uint8_t reply[FT_PROTO_REPLY_MAX];
 
 		memmove(wire, wire + 1, (nwire - 1) * sizeof(wire[0]));
 		nwire--;
 		n++;
+		/* An answer goes on the wire through the callback (to m.from: send_cb checks). */
 		switch (ft_proto_receive(to->p, m.data, m.len, (struct sockaddr *)&m.from, now,
-					 to->under_load, reply, sizeof(reply), &res)) {
-		case FT_PROTO_REPLY:
-			ck_assert_ptr_eq(res.data, reply);
-			ck_assert_int_eq(((const struct sockaddr_in *)res.dst)->sin_addr.s_addr,
-					 m.from.sin_addr.s_addr);
-			/* A response is the peer's; a cookie reply nobody's (no peer known). */
-			if (res.peer)
-				ft_proto_peer_count_sent(to->p, res.peer, res.len);
-			put_on_wire(1 - m.to, &to->addr, res.data, res.len);
-			break;
+					 &res)) {
 		case FT_PROTO_PACKET:
 			ck_assert_ptr_eq(res.peer, to->peer);
 			to->packets++;
@@ -211,7 +236,8 @@ void teardown(void)
 /*
  * An IPv4 packet from side i's overlay address (src_last overrides its last byte) to the
  * other side's, with payload_len bytes of payload, sent through side i's device. Sent
- * messages go on the wire; the action is returned.
+ * messages go on the wire (its data message into msg_out instead, when msg_out is given);
+ * the action is returned.
  */
 enum ft_proto_action send_ip_from(int i, uint8_t src_last, size_t payload_len, uint8_t fill,
 				  uint8_t *msg_out, size_t *msg_len)
@@ -221,6 +247,7 @@ enum ft_proto_action send_ip_from(int i, uint8_t src_last, size_t payload_len, u
 	size_t len = 20 + payload_len;
 	struct ft_proto_result res;
 	enum ft_proto_action a;
+	unsigned int in_place0;
 
 	memset(ip, 0, 20);
 	ip[0] = 0x45;
@@ -233,18 +260,17 @@ enum ft_proto_action send_ip_from(int i, uint8_t src_last, size_t payload_len, u
 		ip[15] = src_last;
 	overlay(ip + 16, 1 - i);
 	memset(ip + 20, fill, payload_len);
+	in_place0 = S[i].sent_in_place;
+	sending_buf = buf;
+	capture = msg_out;
+	capture_len = msg_len;
 	a = ft_proto_send(S[i].p, buf, len, sizeof(buf), now, &res);
-	if (a == FT_PROTO_SEND) {
-		ck_assert_ptr_eq(res.data, buf);
+	sending_buf = NULL;
+	capture = NULL;
+	/* Sent: the data message went through the callback, once, in place. */
+	ck_assert_uint_eq(S[i].sent_in_place - in_place0, a == FT_PROTO_SENT ? 1 : 0);
+	if (a == FT_PROTO_SENT)
 		ck_assert_ptr_eq(res.peer, S[i].peer);
-		ft_proto_peer_count_sent(S[i].p, res.peer, res.len);
-		if (msg_out) {
-			memcpy(msg_out, res.data, res.len);
-			*msg_len = res.len;
-		} else {
-			put_on_wire(1 - i, &S[i].addr, res.data, res.len);
-		}
-	}
 	return a;
 }
 
@@ -302,4 +328,24 @@ void establish(void)
 	ck_assert_uint_eq(S[1].packets, 1);
 	ck_assert(has_session(0));
 	ck_assert(has_session(1));
+}
+
+/* A flood of bad initiations against side i (see proto-harness.h). */
+void flood_initiations(int i, unsigned int n)
+{
+	struct sockaddr_in stranger = S[1 - i].addr;
+	uint64_t bad_mac1 = counter(i, FT_PROTO_bad_mac1);
+
+	stranger.sin_port = htons(40000);
+	for (unsigned int k = 0; k < n; k++) {
+		uint8_t msg[FT_WIRE_INITIATION_LEN] = { FT_WIRE_INITIATION };
+		struct ft_proto_result res;
+
+		msg[4] = (uint8_t)k;
+		ck_assert_int_eq(ft_proto_receive(S[i].p, msg, sizeof(msg),
+						  (struct sockaddr *)&stranger, now, &res),
+				 FT_PROTO_DROP);
+	}
+	/* Each was dropped at mac1, before any DH work. */
+	ck_assert_uint_eq(counter(i, FT_PROTO_bad_mac1), bad_mac1 + n);
 }

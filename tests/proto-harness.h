@@ -4,11 +4,12 @@
 
 /*
  * The protocol device with two in-process peers, A and B, on a fake clock and no sockets:
- * each device's send callback puts the datagram on a simulated wire, and deliver() hands
- * every datagram on the wire to the other device's ft_proto_receive (replies too), until
- * the wire is empty. A test may drop or hold messages on the wire. The callback and deliver()
- * report what they send with ft_proto_peer_count_sent(), as a caller whose socket took every
- * datagram would. For tests/check_proto*.c.
+ * each device's send callback, its one way out, puts every datagram on a simulated wire
+ * (answers and the data messages of ft_proto_send too), and deliver() hands every datagram on
+ * the wire to the other device's ft_proto_receive, until the wire is empty. A test may drop
+ * or hold messages on the wire. The callback reports what it sends with
+ * ft_proto_peer_count_sent(), as a caller whose socket took every datagram would. For
+ * tests/check_proto*.c.
  *
  *   A: underlay 198.18.0.1:51820, overlay 100.64.0.1, AllowedIPs of B: 100.64.0.2/32
  *   B: underlay 198.18.0.2:51820, overlay 100.64.0.2, AllowedIPs of A: 100.64.0.1/32
@@ -29,11 +30,16 @@ struct side {
 	struct sockaddr_in addr;
 	uint8_t priv[32], pub[32];
 	uint64_t rng;
-	bool under_load;
 	/* What reached this side's TUN. */
 	unsigned int packets, keepalives;
-	/* Data messages sent through the callback; bytes of datagrams received with rx_counted. */
-	unsigned int inner_sent;
+	/*
+	 * Data messages sent through the callback, and those of them that were ft_proto_send's
+	 * buffer encrypted in place; bytes of datagrams received with rx_counted.
+	 */
+	unsigned int inner_sent, sent_in_place;
+	size_t in_place_len; /* the length of the last of them */
+	/* The callback reports nothing as sent (ft_proto_peer_count_sent), as a full socket. */
+	bool socket_refuses;
 	uint64_t rx_counted;
 	uint8_t last_packet[2048];
 	size_t last_len;
@@ -68,7 +74,8 @@ void teardown(void);
 /*
  * An IPv4 packet from side i's overlay address (src_last overrides its last byte) to the
  * other side's, with payload_len bytes of payload, sent through side i's device. Sent
- * messages go on the wire; the action is returned.
+ * messages go on the wire (its data message into msg_out instead, when msg_out is given);
+ * the action is returned.
  */
 enum ft_proto_action send_ip_from(int i, uint8_t src_last, size_t payload_len, uint8_t fill,
 				  uint8_t *msg_out, size_t *msg_len);
@@ -81,5 +88,10 @@ bool has_session(int i);
 void run_until(uint64_t until);
 /* A sends, B answers: a session both ways. */
 void establish(void);
+/*
+ * A flood against side i: n initiations of the right size with a bad mac1, from a stranger's
+ * address, at once. FT_PROTO_LOAD_INITIATIONS + 1 of them in a second put it under load.
+ */
+void flood_initiations(int i, unsigned int n);
 
 #endif

@@ -10,7 +10,9 @@
  *   byte 0 = 2  the rest is a packet from A's TUN (ft_proto_send)
  *   byte 0 = 3  the rest is an inner packet, encrypted by A's keypair and received by B, so
  *               that the inner IP parsing and the AllowedIPs source check see it
- *   byte 0 = 4  like 0 and under load (mac2 and the cookie path)
+ *   byte 0 = 4  like 0 and under load (mac2 and the cookie path): B is flooded first with
+ *               FT_PROTO_LOAD_INITIATIONS + 1 initiations of a bad mac1, and a second of the
+ *               fuzzer's clock passes after the input, so that the next one finds B unloaded
  *
  * with the high bit of byte 0 choosing the transport AEAD for that input (tun/wg/aead.h): clear
  * libsodium, set OpenSSL (when this build has it; otherwise libsodium again). Both must
@@ -59,23 +61,20 @@ static void wall(struct timespec *ts)
 	ts->tv_nsec = 0;
 }
 
-static void on_send(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-		    const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
+/* Every datagram either device makes, answers included (tun/wg/proto.h: one way out). */
+static void on_send(void *arg, const struct ft_proto_datagram *d)
 {
-	(void)peer;
-	(void)dst;
-	(void)inner;
-	(void)inner_len;
-	if (len > sizeof(mailbox))
+	if (d->len > sizeof(mailbox) || (d->inner_len && d->len < 32 + d->inner_len))
 		abort();
-	memcpy(mailbox, msg, len);
-	mailbox_len = len;
+	memcpy(mailbox, d->msg, d->len);
+	mailbox_len = d->len;
 	mailbox_to = arg == &dev[0] ? 1 : 0;
 }
 
+/* Delivers the mailbox until quiet: an answer comes back into it through on_send. */
 static void pump(void)
 {
-	uint8_t msg[2048], reply[FT_PROTO_REPLY_MAX];
+	uint8_t msg[2048];
 	struct ft_proto_result res;
 
 	while (mailbox_to >= 0) {
@@ -84,12 +83,21 @@ static void pump(void)
 
 		memcpy(msg, mailbox, len);
 		mailbox_to = -1;
-		if (ft_proto_receive(dev[to], msg, len, (struct sockaddr *)&addr[1 - to], now,
-				     false, reply, sizeof(reply), &res) == FT_PROTO_REPLY) {
-			memcpy(mailbox, reply, res.len);
-			mailbox_len = res.len;
-			mailbox_to = 1 - to;
-		}
+		ft_proto_receive(dev[to], msg, len, (struct sockaddr *)&addr[1 - to], now, &res);
+	}
+}
+
+/* FT_PROTO_LOAD_INITIATIONS + 1 initiations with a bad mac1: B is under load for a second. */
+static void load_up(void)
+{
+	struct ft_proto_result res;
+
+	for (unsigned int i = 0; i <= FT_PROTO_LOAD_INITIATIONS; i++) {
+		uint8_t msg[FT_WIRE_INITIATION_LEN] = { FT_WIRE_INITIATION };
+
+		if (ft_proto_receive(dev[1], msg, sizeof(msg), (struct sockaddr *)&addr[0], now,
+				     &res) != FT_PROTO_DROP)
+			abort();
 	}
 }
 
@@ -137,7 +145,7 @@ static void setup(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
-	uint8_t buf[2048], reply[FT_PROTO_REPLY_MAX];
+	uint8_t buf[2048];
 	struct ft_proto_result res;
 	const struct ft_keypair *kp;
 	size_t len, out_len;
@@ -165,19 +173,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						   : peer_of[1]->keypairs->next;
 		if (op == 1 && len >= 8 && kp)
 			ft_wire_store_le32(buf + 4, kp->entry.index);
-		ft_proto_receive(dev[1], buf, len, (struct sockaddr *)&addr[0], now, op == 4, reply,
-				 sizeof(reply), &res);
+		if (op == 4)
+			load_up();
+		ft_proto_receive(dev[1], buf, len, (struct sockaddr *)&addr[0], now, &res);
 		if (res.action == FT_PROTO_PACKET &&
 		    (res.data < buf || res.data + res.len > buf + len))
 			abort();
-		if (res.action == FT_PROTO_REPLY && res.len > sizeof(reply))
-			abort();
+		if (op == 4)
+			now += 1000000000ULL;
 		break;
 	case 2:
 		memcpy(buf + FT_PROTO_HEADROOM, data + 1, len);
-		if (ft_proto_send(dev[0], buf, len, sizeof(buf), now, &res) == FT_PROTO_SEND &&
-		    res.len > sizeof(buf))
-			abort();
+		/* The message went to on_send (which checked its length against its buffer). */
+		ft_proto_send(dev[0], buf, len, sizeof(buf), now, &res);
 		mailbox_to = -1;
 		break;
 	case 3:
@@ -187,8 +195,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf + FT_WIRE_TRANSPORT_HEADER_LEN, data + 1, len);
 		if (ft_keypair_encrypt(peer_of[0]->keypairs->current, buf, len, sizeof(buf), 1420,
 				       now, &out_len) == 0 &&
-		    ft_proto_receive(dev[1], buf, out_len, (struct sockaddr *)&addr[0], now, false,
-				     reply, sizeof(reply), &res) == FT_PROTO_PACKET &&
+		    ft_proto_receive(dev[1], buf, out_len, (struct sockaddr *)&addr[0], now,
+				     &res) == FT_PROTO_PACKET &&
 		    (res.len > ft_wire_padded_len(len, 1420) || res.len < 20))
 			/* An inner length may reach into the zero padding, as with any peer. */
 			abort();

@@ -20,7 +20,6 @@
 void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uint64_t now_ns)
 {
 	static const uint8_t zero[FT_WIRE_KEY_LEN];
-	const struct ft_keypair *kp = peer->keypairs->current;
 
 	memset(info, 0, sizeof(*info));
 	memcpy(info->public_key, peer->public_key, FT_WIRE_KEY_LEN);
@@ -31,10 +30,20 @@ void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uin
 	info->tx_bytes = peer->tx_bytes;
 	info->last_handshake = peer->last_handshake_wall;
 	info->queued = peer->queue.count;
-	info->has_session = ft_keypair_fresh(kp, now_ns, FT_REJECT_AFTER_TIME_NS);
-	/* Armed by each initiation sent; disarmed by a completed handshake and by giving up. */
-	info->handshake_pending = ft_timers_armed(&peer->timers, FT_TIMER_RETRANSMIT_HANDSHAKE);
+	info->has_session = ft_peer_has_session(peer, now_ns);
+	info->handshake_pending = ft_peer_handshake_pending(peer);
 	info->last_handshake_ns = peer->last_handshake_ns;
+}
+
+bool ft_peer_has_session(const struct ft_peer *peer, uint64_t now_ns)
+{
+	return ft_keypair_fresh(peer->keypairs->current, now_ns, FT_REJECT_AFTER_TIME_NS);
+}
+
+bool ft_peer_handshake_pending(const struct ft_peer *peer)
+{
+	/* Armed by each initiation sent; disarmed by a completed handshake and by giving up. */
+	return ft_timers_armed(&peer->timers, FT_TIMER_RETRANSMIT_HANDSHAKE);
 }
 
 socklen_t ft_peer_sockaddr_len(const struct sockaddr *sa)
@@ -232,6 +241,16 @@ void ft_proto_peer_set_preshared_key(struct ft_proto *p, struct ft_peer *peer, c
 {
 	(void)p;
 	ft_noise_handshake_set_psk(peer->hs, psk);
+}
+
+bool ft_proto_peer_get_preshared_key(const struct ft_proto *p, const struct ft_peer *peer,
+				     uint8_t out[FT_WIRE_KEY_LEN])
+{
+	static const uint8_t zero[FT_WIRE_KEY_LEN];
+
+	(void)p;
+	memcpy(out, peer->hs->psk, FT_WIRE_KEY_LEN);
+	return sodium_memcmp(out, zero, FT_WIRE_KEY_LEN) != 0;
 }
 
 void ft_proto_peer_set_persistent_keepalive(struct ft_proto *p, struct ft_peer *peer,

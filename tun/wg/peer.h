@@ -19,7 +19,8 @@
  * A peer of the protocol device: its static public key, its handshake (noise), cookie
  * maker, keypairs, timers, endpoint, statistics and the bounded queue of packets waiting for
  * a session. Peers are created and destroyed by the device (tun/wg/proto.h); the fields are
- * for the protocol code in tun/, other readers use ft_peer_get_info(). Loop thread only.
+ * for the protocol code in tun/wg/, other readers use ft_peer_get_info(), or the few
+ * accessors below where a copy of everything per batch would be waste. Loop thread only.
  *
  * Ownership: the handshake and the keypair set live in sodium_malloc memory (keys, PSK,
  * chaining key) and are wiped when freed; the packet queue is one block allocated with the
@@ -93,6 +94,27 @@ struct ft_peer_info {
 };
 
 void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uint64_t now_ns);
+
+/*
+ * What the packet path reads of a peer once per batch, without ft_peer_get_info()'s copy of
+ * everything: the endpoint (ss_family AF_UNSPEC: none; it changes when the peer roams), the
+ * byte counts of wg show (the only ones: see "Accounting" in tun/wg/proto.h), and the two
+ * facts of the worker's path state, as in struct ft_peer_info.
+ */
+static inline const struct sockaddr_storage *ft_peer_endpoint(const struct ft_peer *peer)
+{
+	return &peer->endpoint;
+}
+
+static inline void ft_peer_transfer(const struct ft_peer *peer, uint64_t *rx_bytes,
+				    uint64_t *tx_bytes)
+{
+	*rx_bytes = peer->rx_bytes;
+	*tx_bytes = peer->tx_bytes;
+}
+
+bool ft_peer_has_session(const struct ft_peer *peer, uint64_t now_ns);
+bool ft_peer_handshake_pending(const struct ft_peer *peer);
 
 /* The size of a struct sockaddr of this family (AF_INET, AF_INET6), 0 for any other. */
 socklen_t ft_peer_sockaddr_len(const struct sockaddr *sa);

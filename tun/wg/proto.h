@@ -18,15 +18,37 @@
  * the TUN (ft_proto_send) and the time (ft_proto_tick), and gets back what to write where.
  * Time is always `now_ns` of CLOCK_MONOTONIC, passed in.
  *
- * Datagrams the device produces on its own (handshake initiations and retries, keepalives,
- * packets that waited for a session) go to the send callback of the configuration. The
- * message is valid only during the call (copy it into a send batch); the callback must not
- * call back into the device. The destination is the peer's endpoint.
+ * One way out: every datagram the device creates goes to the send callback of the
+ * configuration, and nowhere else: handshake initiations and their retries, the response to
+ * an initiation, cookie replies, keepalives, packets that waited for a session, and the data
+ * messages of ft_proto_send too. What ft_proto_send and ft_proto_receive return only says what
+ * happened to their input (and, for a data message received, where its decrypted packet is:
+ * a packet for the TUN, not a datagram). One channel, as the kernel's send.c and receive.c
+ * hand every skb to the socket layer, because the device makes datagrams at moments and in
+ * numbers the caller does not choose: a timer fires, a response releases up to
+ * FT_PEER_QUEUE_LEN waiting packets and a keepalive, a send past REKEY_AFTER_MESSAGES adds an
+ * initiation. Returned results would need a list of them or the callback anyway, and two
+ * ways out would give the caller two places to count what it sends (the accounting below).
+ *
+ * The callback gets a struct ft_proto_datagram. Its message is the device's own, valid only
+ * during the call (copy it into a send batch), except for the data message of ft_proto_send:
+ * that is the caller's buffer encrypted in place (in_place), which the caller may queue as it
+ * is, without a copy, for as long as it keeps the buffer. The destination is the peer's
+ * endpoint, or the sender of the message answered. The callback must not call back into the
+ * device.
  *
  * Accounting, as wg show reports it and the kernel counts: a peer's rx_bytes are the
  * datagrams from it that authenticated and were accepted (res->rx_counted says which); its
  * tx_bytes are the datagrams the caller's socket accepted for it, which the caller reports
- * with ft_proto_peer_count_sent() (the device cannot know whether a send succeeded).
+ * with ft_proto_peer_count_sent() (the device cannot know whether a send succeeded). They are
+ * the only byte counts of a peer: a caller that needs them per batch reads them
+ * (ft_peer_transfer()) and keeps the difference, rather than counting the bytes again.
+ *
+ * Under load (the cookie mechanism's DoS defence) is the device's own decision, as in the
+ * kernel's receive.c: more than FT_PROTO_LOAD_INITIATIONS handshake initiations arriving in a
+ * second put it under load, and it stays so until a second after the last one over that rate.
+ * Under load, a handshake message without a valid mac2 is answered with a cookie reply and
+ * goes no further (no DH work).
  *
  * Buffers: ft_proto_receive decrypts in place; ft_proto_send encrypts in place, so its
  * buffer has FT_PROTO_HEADROOM bytes in front of the packet and FT_PROTO_TAILROOM after it.
@@ -42,9 +64,9 @@ enum {
 	FT_PROTO_HEADROOM = FT_WIRE_TRANSPORT_HEADER_LEN,
 	/* Padding (up to 15 bytes) and the tag. */
 	FT_PROTO_TAILROOM = FT_WIRE_PADDING - 1 + FT_WIRE_TAG_LEN,
-	/* The largest message ft_proto_receive may put into its reply buffer. */
-	FT_PROTO_REPLY_MAX = FT_WIRE_RESPONSE_LEN,
 	FT_PROTO_DEFAULT_MTU = 1420,
+	/* More handshake initiations than this in one second put the device under load. */
+	FT_PROTO_LOAD_INITIATIONS = 128,
 };
 
 /* The named counters: one per reason to drop, and a few events. */
@@ -93,13 +115,29 @@ struct ft_proto_counters {
 const char *ft_proto_counter_name(enum ft_proto_reason r);
 uint64_t ft_proto_counter_value(const struct ft_proto_counters *c, enum ft_proto_reason r);
 
-/*
- * inner[0..inner_len): for a data message, the IP packet it carries (plaintext, valid during
- * the call), so that the caller can count what it sends; NULL for handshake messages and
- * keepalives.
- */
-typedef void ft_proto_send_fn(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-			      const struct sockaddr *dst, const uint8_t *inner, size_t inner_len);
+/* A datagram the device hands to the send callback (see the top of this file). */
+struct ft_proto_datagram {
+	struct ft_peer *peer; /* NULL for a cookie reply: it answers no known peer */
+	const uint8_t *msg;
+	size_t len;
+	const struct sockaddr *dst; /* valid during the call */
+	/*
+	 * The IP packet a data message carries, inner_len bytes (0 for handshake messages,
+	 * cookie replies and keepalives), for the caller's counts of what went into the tunnel.
+	 * inner is its plaintext, valid during the call, for a packet that waited for a session;
+	 * NULL when in_place, whose plaintext the encryption overwrote (the caller had it).
+	 */
+	const uint8_t *inner;
+	size_t inner_len;
+	/*
+	 * msg is the buffer the caller passed to ft_proto_send, encrypted in place: valid as
+	 * long as the caller keeps that buffer, so it need not be copied. Otherwise msg is the
+	 * device's and valid only during the call.
+	 */
+	bool in_place;
+};
+
+typedef void ft_proto_send_fn(void *arg, const struct ft_proto_datagram *d);
 
 struct ft_proto_config {
 	ft_proto_send_fn *send; /* required */
@@ -157,6 +195,13 @@ int ft_proto_peer_set_endpoint(struct ft_proto *p, struct ft_peer *peer,
 			       const struct sockaddr *endpoint);
 void ft_proto_peer_set_preshared_key(struct ft_proto *p, struct ft_peer *peer, const uint8_t *psk);
 /*
+ * The preshared key into out (all zero when there is none), for the userspace API's get and
+ * wg showconf: the handshake's copy is the only one kept. The caller wipes out after use
+ * (sodium_memzero). False when the peer has none.
+ */
+bool ft_proto_peer_get_preshared_key(const struct ft_proto *p, const struct ft_peer *peer,
+				     uint8_t out[FT_WIRE_KEY_LEN]);
+/*
  * Sets the persistent keepalive (0: off). When it is on and not running yet (just switched on,
  * or given in ft_peer_config, which only stores it), a keepalive goes out at once through the
  * callback, a handshake initiation when there is no session: call it once the caller can
@@ -183,14 +228,17 @@ const struct ft_proto_counters *ft_proto_counters(const struct ft_proto *p);
 /* The caller's socket accepted a datagram of len bytes for peer: its tx_bytes (wg show). */
 void ft_proto_peer_count_sent(struct ft_proto *p, struct ft_peer *peer, size_t len);
 
-/* What the caller does with a datagram or packet it handed in. */
+/*
+ * What happened to a datagram or packet handed in. Whatever it made the device send (an
+ * answer, packets released by a completed handshake, an initiation) went through the send
+ * callback during the call, whichever the action.
+ */
 enum ft_proto_action {
 	FT_PROTO_DROP,	    /* dropped and counted: res->reason */
-	FT_PROTO_DONE,	    /* handled; anything to send went through the callback */
-	FT_PROTO_KEEPALIVE, /* an authenticated keepalive: nothing to deliver */
-	FT_PROTO_REPLY,	    /* receive: send res->data[0..len) (the reply buffer) to res->dst */
+	FT_PROTO_DONE,	    /* receive: a handshake message or cookie reply consumed */
+	FT_PROTO_KEEPALIVE, /* receive: an authenticated keepalive: nothing to deliver */
 	FT_PROTO_PACKET,    /* receive: write res->data[0..len) to the TUN */
-	FT_PROTO_SEND,	    /* send: send res->data[0..len) (the caller's buffer) to res->dst */
+	FT_PROTO_SENT,	    /* send: encrypted in place and handed to the callback (in_place) */
 	FT_PROTO_QUEUED,    /* send: the packet waits for a handshake (copied; buffer is free) */
 };
 
@@ -199,30 +247,28 @@ struct ft_proto_result {
 	enum ft_proto_reason reason; /* FT_PROTO_DROP only */
 	struct ft_peer *peer;	     /* the peer concerned, when known */
 	bool rx_counted;	     /* receive: counted in the peer's rx_bytes (see above) */
-	uint8_t *data;
+	uint8_t *data;		     /* PACKET: the decrypted packet, inside the datagram */
 	size_t len;
-	const struct sockaddr *dst; /* REPLY, SEND: valid until the next call into the device */
 };
 
 /*
  * One datagram msg[0..len) from the UDP socket, from src. Transport data is decrypted in
  * place: on FT_PROTO_PACKET, res->data points into msg and res->len is the inner packet's
  * own length (padding removed), its source address checked against the peer's AllowedIPs.
- * A handshake message answered (a response, or a cookie reply when under_load and the
- * message has no valid mac2) is written to reply[0..reply_cap), reply_cap at least
- * FT_PROTO_REPLY_MAX. The peer's endpoint becomes src on every authenticated message.
+ * An answer (the response to an initiation, or a cookie reply under load) goes to src
+ * through the callback. The peer's endpoint becomes src on every authenticated message.
  */
 enum ft_proto_action ft_proto_receive(struct ft_proto *p, uint8_t *msg, size_t len,
-				      const struct sockaddr *src, uint64_t now_ns, bool under_load,
-				      uint8_t *reply, size_t reply_cap,
+				      const struct sockaddr *src, uint64_t now_ns,
 				      struct ft_proto_result *res);
 
 /*
  * One IP packet from the TUN at buf + FT_PROTO_HEADROOM, len bytes; buf holds cap bytes in
  * all (len + FT_PROTO_HEADROOM + FT_PROTO_TAILROOM suffice). The destination address picks
- * the peer. FT_PROTO_SEND: the message is buf[0..res->len), encrypted in place, for
- * res->dst. FT_PROTO_QUEUED: no session yet; the packet was copied into the peer's queue
- * and a handshake started (through the callback).
+ * the peer. FT_PROTO_SENT: the message, buf encrypted in place, went to the callback with
+ * in_place set and inner_len len, before anything else this call sends (an initiation when
+ * the keypair is due for a rekey). FT_PROTO_QUEUED: no session yet; the packet was copied
+ * into the peer's queue and a handshake started (through the callback).
  */
 enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len, size_t cap,
 				   uint64_t now_ns, struct ft_proto_result *res);

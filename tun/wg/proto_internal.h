@@ -30,6 +30,13 @@ struct ft_proto {
 	size_t scratch_len;
 	/* The padding limit, the TUN MTU now (ft_proto_set_mtu); cfg.mtu sized the buffers. */
 	size_t pad_mtu;
+	/*
+	 * Under load (receive.c): the initiations counted in the window that began at
+	 * load_window_ns, and the end of the load (0: never under load yet).
+	 */
+	uint64_t load_window_ns;
+	uint32_t load_count;
+	uint64_t under_load_until_ns;
 };
 
 /* device.c */
@@ -49,6 +56,12 @@ size_t ft_proto_ip_packet_len(const uint8_t *pkt, size_t len, int *family);
 void ft_proto_drop_sessions(struct ft_proto *p, struct ft_peer *peer);
 
 /* send.c */
+/*
+ * A message of the device's own making that carries no packet (handshake, cookie reply) out
+ * through the callback, to dst (NULL: the peer's endpoint; peer NULL: a cookie reply).
+ */
+void ft_proto_output(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg, size_t len,
+		     const struct sockaddr *dst);
 void ft_proto_send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns,
 			      bool is_retry);
 /* Sends what waited for a session, or a keepalive when nothing did; false: no session. */

@@ -64,46 +64,61 @@ static bool begin_session(struct ft_proto *p, struct ft_peer *peer, uint64_t now
 	return true;
 }
 
-/* mac1, and mac2 under load: 0, or the action already taken (drop or cookie reply). */
-static int check_macs(struct ft_proto *p, const uint8_t *msg, size_t len,
-		      const struct sockaddr *src, uint64_t now_ns, bool under_load, uint8_t *reply,
-		      size_t reply_cap, struct ft_proto_result *res, enum ft_proto_action *action)
+/*
+ * Under load: more than FT_PROTO_LOAD_INITIATIONS initiations arrived in a second, and for a
+ * second after that (proto.h). The kernel's receive.c measures the same thing by the length
+ * of its queue of handshake messages; this device has no queue, so it counts their rate.
+ * Every initiation of the right size counts, before its mac1 is checked, as every message
+ * in the kernel's queue does: a flood that fails mac1 is cheap per message, yet a flood.
+ */
+static bool under_load(struct ft_proto *p, uint64_t now_ns, bool initiation)
 {
-	uint8_t source[FT_COOKIE_SOURCE_MAX];
+	if (now_ns - p->load_window_ns >= FT_NSEC_PER_SEC) {
+		p->load_window_ns = now_ns;
+		p->load_count = 0;
+	}
+	if (initiation && ++p->load_count > FT_PROTO_LOAD_INITIATIONS)
+		p->under_load_until_ns = now_ns + FT_NSEC_PER_SEC;
+	return now_ns < p->under_load_until_ns;
+}
+
+/*
+ * mac1, and mac2 under load: 0, or the rejection (counted in res; under load without mac2
+ * a cookie reply went to src).
+ */
+static int check_macs(struct ft_proto *p, const uint8_t *msg, size_t len,
+		      const struct sockaddr *src, uint64_t now_ns, struct ft_proto_result *res)
+{
+	uint8_t source[FT_COOKIE_SOURCE_MAX], reply[FT_WIRE_COOKIE_REPLY_LEN];
 	size_t source_len = ft_cookie_source(source, src);
-	int err = ft_cookie_checker_validate(&p->checker, msg, len, source, source_len, under_load,
-					     now_ns);
+	bool load = under_load(p, now_ns, msg[0] == FT_WIRE_INITIATION);
+	int err =
+		ft_cookie_checker_validate(&p->checker, msg, len, source, source_len, load, now_ns);
 
 	if (!err)
 		return 0;
-	*action = ft_proto_drop(p, res, ft_proto_noise_reason(err));
-	if (err == -FT_NOISE_BAD_MAC2 && source_len && reply_cap >= FT_WIRE_COOKIE_REPLY_LEN &&
+	ft_proto_drop(p, res, ft_proto_noise_reason(err));
+	if (err == -FT_NOISE_BAD_MAC2 && source_len &&
 	    ft_cookie_checker_create_reply(&p->checker, reply, msg, len, source, source_len,
 					   now_ns) == 0) {
 		ft_proto_count(p, FT_PROTO_cookie_sent);
-		res->action = *action = FT_PROTO_REPLY;
-		res->data = reply;
-		res->len = FT_WIRE_COOKIE_REPLY_LEN;
-		res->dst = src;
+		ft_proto_output(p, NULL, reply, sizeof(reply), src);
 	}
 	return err;
 }
 
 static enum ft_proto_action receive_initiation(struct ft_proto *p, uint8_t *msg, size_t len,
 					       const struct sockaddr *src, uint64_t now_ns,
-					       bool under_load, uint8_t *reply, size_t reply_cap,
 					       struct ft_proto_result *res)
 {
-	enum ft_proto_action action;
+	uint8_t reply[FT_WIRE_RESPONSE_LEN];
 	struct ft_handshake *hs;
 	struct ft_peer *peer;
 	uint32_t idx;
 	int err;
 
-	if (check_macs(p, msg, len, src, now_ns, under_load, reply, reply_cap, res, &action))
-		return action;
-	if (reply_cap < FT_WIRE_RESPONSE_LEN)
-		return ft_proto_drop(p, res, FT_PROTO_no_room);
+	if (check_macs(p, msg, len, src, now_ns, res))
+		return FT_PROTO_DROP;
 	err = ft_noise_consume_initiation(&p->id, msg, len, lookup_handshake, p, now_ns, &hs);
 	if (err)
 		return ft_proto_drop(p, res, ft_proto_noise_reason(err));
@@ -120,7 +135,7 @@ static enum ft_proto_action receive_initiation(struct ft_proto *p, uint8_t *msg,
 		ft_index_remove(p->index, &peer->hs_entry);
 		return ft_proto_drop(p, res, ft_proto_noise_reason(err));
 	}
-	ft_cookie_maker_add_macs(&peer->cookie, reply, FT_WIRE_RESPONSE_LEN, now_ns);
+	ft_cookie_maker_add_macs(&peer->cookie, reply, sizeof(reply), now_ns);
 	if (!begin_session(p, peer, now_ns)) {
 		ft_index_remove(p->index, &peer->hs_entry);
 		res->action = FT_PROTO_DROP;
@@ -128,25 +143,22 @@ static enum ft_proto_action receive_initiation(struct ft_proto *p, uint8_t *msg,
 		return FT_PROTO_DROP;
 	}
 	ft_timers_any_authenticated_packet_sent(&peer->timers);
-	res->action = FT_PROTO_REPLY;
-	res->data = reply;
-	res->len = FT_WIRE_RESPONSE_LEN;
-	res->dst = (const struct sockaddr *)&peer->endpoint;
-	return FT_PROTO_REPLY;
+	/* To the endpoint, which is src now: the peer roamed to it above. */
+	ft_proto_output(p, peer, reply, sizeof(reply), NULL);
+	res->action = FT_PROTO_DONE;
+	return FT_PROTO_DONE;
 }
 
 static enum ft_proto_action receive_response(struct ft_proto *p, uint8_t *msg, size_t len,
 					     const struct sockaddr *src, uint64_t now_ns,
-					     bool under_load, uint8_t *reply, size_t reply_cap,
 					     struct ft_proto_result *res)
 {
-	enum ft_proto_action action;
 	struct ft_index_entry *e;
 	struct ft_peer *peer;
 	int err;
 
-	if (check_macs(p, msg, len, src, now_ns, under_load, reply, reply_cap, res, &action))
-		return action;
+	if (check_macs(p, msg, len, src, now_ns, res))
+		return FT_PROTO_DROP;
 	e = ft_index_lookup(p->index, ft_wire_load_le32(msg + FT_WIRE_RESP_OFF_RECEIVER),
 			    FT_INDEX_HANDSHAKE);
 	if (!e)
@@ -260,17 +272,15 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 }
 
 enum ft_proto_action ft_proto_receive(struct ft_proto *p, uint8_t *msg, size_t len,
-				      const struct sockaddr *src, uint64_t now_ns, bool under_load,
-				      uint8_t *reply, size_t reply_cap, struct ft_proto_result *res)
+				      const struct sockaddr *src, uint64_t now_ns,
+				      struct ft_proto_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	switch (ft_wire_message_type(msg, len)) {
 	case FT_WIRE_INITIATION:
-		return receive_initiation(p, msg, len, src, now_ns, under_load, reply, reply_cap,
-					  res);
+		return receive_initiation(p, msg, len, src, now_ns, res);
 	case FT_WIRE_RESPONSE:
-		return receive_response(p, msg, len, src, now_ns, under_load, reply, reply_cap,
-					res);
+		return receive_response(p, msg, len, src, now_ns, res);
 	case FT_WIRE_COOKIE_REPLY:
 		return receive_cookie(p, msg, len, now_ns, res);
 	case FT_WIRE_TRANSPORT:

@@ -27,14 +27,38 @@ void ft_proto_peer_count_sent(struct ft_proto *p, struct ft_peer *peer, size_t l
 	peer->tx_bytes += len;
 }
 
-/* ---- output through the callback ---- */
+/* ---- output through the callback: the device's one way out (proto.h) ---- */
 
-/* inner: the IP packet a data message carries (NULL for handshakes and keepalives). */
+static void output_datagram(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg,
+			    size_t len, const struct sockaddr *dst, const uint8_t *inner,
+			    size_t inner_len, bool in_place)
+{
+	const struct ft_proto_datagram d = {
+		.peer = peer,
+		.msg = msg,
+		.len = len,
+		.dst = dst,
+		.inner = inner,
+		.inner_len = inner_len,
+		.in_place = in_place,
+	};
+
+	p->cfg.send(p->cfg.send_arg, &d);
+}
+
+void ft_proto_output(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg, size_t len,
+		     const struct sockaddr *dst)
+{
+	output_datagram(p, peer, msg, len, dst ? dst : (const struct sockaddr *)&peer->endpoint,
+			NULL, 0, false);
+}
+
+/* A data message of the device's own (inner: the packet it carries; NULL for a keepalive). */
 static void output(struct ft_proto *p, struct ft_peer *peer, const uint8_t *msg, size_t len,
 		   const uint8_t *inner, size_t inner_len)
 {
-	p->cfg.send(p->cfg.send_arg, peer, msg, len, (const struct sockaddr *)&peer->endpoint,
-		    inner, inner_len);
+	output_datagram(p, peer, msg, len, (const struct sockaddr *)&peer->endpoint, inner,
+			inner_len, false);
 }
 
 void ft_proto_send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns,
@@ -66,7 +90,7 @@ void ft_proto_send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t
 	ft_timers_any_authenticated_packet_sent(&peer->timers);
 	ft_timers_handshake_initiated(&peer->timers, now_ns, ft_proto_jitter(p));
 	memcpy(peer->last_initiation, msg, sizeof(msg));
-	output(p, peer, msg, sizeof(msg), NULL, 0);
+	ft_proto_output(p, peer, msg, sizeof(msg), NULL);
 }
 
 static bool can_send(const struct ft_peer *peer, uint64_t now_ns)
@@ -169,7 +193,7 @@ int ft_proto_peer_resend_initiation(struct ft_proto *p, struct ft_peer *peer, ui
 	/* A cookie reply may have come since the first copy: mac2 uses it then. */
 	ft_cookie_maker_add_macs(&peer->cookie, peer->last_initiation,
 				 sizeof(peer->last_initiation), now_ns);
-	output(p, peer, peer->last_initiation, sizeof(peer->last_initiation), NULL, 0);
+	ft_proto_output(p, peer, peer->last_initiation, sizeof(peer->last_initiation), NULL);
 	return 0;
 }
 
@@ -200,12 +224,12 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
 		if (err == -ENOBUFS)
 			return ft_proto_drop(p, res, FT_PROTO_no_room);
 		if (err == 0) {
+			/* The data first, then a rekey it may call for, as the kernel's send.c. */
+			output_datagram(p, peer, buf, out_len,
+					(const struct sockaddr *)&peer->endpoint, NULL, len, true);
 			keep_key_fresh_send(p, peer, now_ns);
-			res->action = FT_PROTO_SEND;
-			res->data = buf;
-			res->len = out_len;
-			res->dst = (const struct sockaddr *)&peer->endpoint;
-			return FT_PROTO_SEND;
+			res->action = FT_PROTO_SENT;
+			return FT_PROTO_SENT;
 		}
 		/* The keypair just ran out: wait for a new one like any packet without. */
 	}

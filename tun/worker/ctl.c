@@ -76,46 +76,6 @@ const char *ft_worker_path_state_str(enum ft_path_state s)
 	return s < sizeof(path_names) / sizeof(path_names[0]) ? path_names[s] : "unknown";
 }
 
-static uint64_t wall_seconds(void)
-{
-	return (uint64_t)time(NULL);
-}
-
-enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns)
-{
-	struct ft_peer_info info;
-
-	(void)w;
-	ft_peer_get_info(wp->peer, &info, now_ns);
-	return ft_worker_path_state_of(w, wp, &info);
-}
-
-enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp,
-					   const struct ft_peer_info *info)
-{
-	enum ft_path_state s;
-
-	(void)w;
-	/*
-	 * Failing only while a handshake of ours goes unanswered (its retries armed): once it
-	 * is given up (REKEY_ATTEMPT_TIME) and no traffic asks for another, there is simply
-	 * no session, as before the first one.
-	 */
-	if (wp->path_down)
-		s = FT_PATH_LINK_DOWN;
-	else if (info->has_session)
-		s = FT_PATH_UP;
-	else if (info->handshake_pending)
-		s = FT_PATH_FAILING;
-	else
-		s = FT_PATH_NO_SESSION;
-	if (s != wp->shown_state || wp->shown_since == 0) {
-		wp->shown_state = s;
-		wp->shown_since = wall_seconds();
-	}
-	return s;
-}
-
 /* ---- get -------------------------------------------------------------------------------- */
 
 /*
@@ -336,12 +296,15 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 		write_device_extras(w, wr);
 	for (size_t i = 0; i < w->n_peers; i++) {
 		struct wpeer *wp = w->peers[i];
-		static const uint8_t zero[FT_KEY_LEN];
+		uint8_t psk[FT_KEY_LEN];
 		struct ft_peer_info info;
 
 		ft_peer_get_info(wp->peer, &info, now);
 		ft_uapi_write_key(wr, "public_key", wp->public_key);
-		ft_uapi_write_key(wr, "preshared_key", wp->psk ? wp->psk : zero);
+		/* The handshake's copy, the only one (all zero: none, as wireguard-go writes). */
+		ft_proto_peer_get_preshared_key(w->proto, wp->peer, psk);
+		ft_uapi_write_key(wr, "preshared_key", psk);
+		sodium_memzero(psk, sizeof(psk));
 		ft_uapi_write_kv(wr, "protocol_version", "1");
 		if (info.endpoint.ss_family != AF_UNSPEC)
 			ft_uapi_write_endpoint(wr, (const struct sockaddr *)&info.endpoint);
@@ -464,11 +427,8 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool r
 		if (rc < 0)
 			return rc;
 	} else {
-		if (up->has_preshared_key || replace) {
+		if (up->has_preshared_key || replace)
 			ft_proto_peer_set_preshared_key(w->proto, wp->peer, psk);
-			if ((rc = ft_worker_peer_set_psk(wp, psk)) < 0)
-				return rc;
-		}
 		if (up->has_endpoint || replace) {
 			rc = ft_proto_peer_set_endpoint(
 				w->proto, wp->peer,

@@ -38,8 +38,6 @@ enum {
 	FT_WORKER_TX_SLOTS = 2 * FT_WORKER_BATCH,
 	/* A datagram larger than this cannot be ours: an MTU of 65535 plus the overhead. */
 	FT_WORKER_RX_BUF = 65536,
-	/* More handshake initiations than this in one second puts the device under load. */
-	FT_WORKER_LOAD_INITIATIONS = 128,
 	FT_WORKER_MAX_LINKS = 16,
 	FT_WORKER_MAX_IPFIX = 8,
 	/* Endpoint names resolved at once in libuv's pool, which the flow-log writes share. */
@@ -63,7 +61,6 @@ enum ft_path_state {
 struct wpeer {
 	struct ft_peer *peer;
 	uint8_t public_key[FT_KEY_LEN];
-	uint8_t *psk;		/* FT_KEY_LEN bytes of sodium_malloc memory, or NULL */
 	uint16_t keepalive;	/* seconds, for the userspace API */
 	struct ft_addr overlay; /* the peer's first AllowedIP: the physical stats key */
 	char *endpoint_host, *endpoint_port;
@@ -75,8 +72,13 @@ struct wpeer {
 	struct ft_netconf_prefix *routes; /* its configured AllowedIPs */
 	bool *route_added;		  /* which of them this worker added to the routing table */
 	size_t n_routes;
-	/* Physical counts of the current batch, flushed to the stats once per batch. */
-	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+	/*
+	 * Physical counts of the current batch, flushed to the stats once per batch: the
+	 * datagrams counted here, their bytes taken from the protocol's counts of the peer
+	 * (ft_peer_transfer(), the only byte counts kept) less what the last flush handed on.
+	 */
+	uint64_t tx_pkts, rx_pkts;
+	uint64_t tx_flushed, rx_flushed;
 	struct sockaddr_storage rx_from;
 	bool dirty;
 
@@ -246,14 +248,11 @@ struct ft_worker {
 	struct ft_packet_info tx_info[FT_WORKER_TX_SLOTS];
 	uint32_t tx_inner_len[FT_WORKER_TX_SLOTS];
 	unsigned int tx_count;
-	uint8_t reply[FT_PROTO_REPLY_MAX];
+	/* The parse of the packet ft_proto_send() has now (NULL: none, or no statistics). */
+	const struct ft_packet_info *send_info;
 
 	char node_id[FT_KEY_B64_LEN + 1];
 	char node_name[64];
-
-	uint64_t load_window_ns;
-	uint32_t load_count;
-	uint64_t under_load_until_ns;
 
 	struct ft_worker_counters counters;
 	bool closing;
@@ -269,8 +268,15 @@ void ft_worker_flush_all(struct ft_worker *w);
 void ft_worker_report_gone(struct ft_worker *w, const char *why);
 void ft_worker_on_tun(uv_poll_t *h, int status, int events);
 void ft_worker_on_udp(uv_poll_t *h, int status, int events);
-void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-			     const struct sockaddr *dst, const uint8_t *inner, size_t inner_len);
+void ft_worker_proto_send_cb(void *arg, const struct ft_proto_datagram *d);
+/*
+ * The peer's path state now, noted in wp (shown_state, shown_since) when it changed: at the end
+ * of each batch for the peers that had traffic, at each protocol timer, and when shown.
+ */
+enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns);
+/* The same from what ft_peer_get_info() just read of the peer (the metrics read it anyway). */
+enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp,
+					   const struct ft_peer_info *info);
 
 /* The worker's state of a protocol peer (NULL for NULL): the back pointer, no search. */
 static inline struct wpeer *ft_worker_wpeer(const struct ft_peer *peer)
@@ -296,7 +302,6 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		       size_t errlen);
 /* Removes and frees a peer; what the send batch holds goes out first. */
 void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp);
-int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk);
 void ft_worker_prefix_from_config(const struct ft_config_addr *a, struct ft_netconf_prefix *p);
 /* Frees what the peer holds and the peer itself (worker_free: the protocol goes after). */
 void ft_worker_peer_free(struct wpeer *wp);
@@ -416,10 +421,6 @@ const char *ft_worker_link_state_str(enum ft_link_state s);
 
 /* worker_ctl.c */
 extern const struct ft_uapi_ops ft_worker_uapi_ops;
-enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns);
-/* The same from what ft_peer_get_info() just read of the peer (the metrics read it anyway). */
-enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp,
-					   const struct ft_peer_info *info);
 const char *ft_worker_path_state_str(enum ft_path_state s);
 
 #endif

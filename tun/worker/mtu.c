@@ -64,7 +64,7 @@ static void endpoint_addr(const struct wpeer *wp, struct ft_addr *a)
 	struct sockaddr_storage ss;
 
 	memset(a, 0, sizeof(*a));
-	memcpy(&ss, &wp->peer->endpoint, sizeof(ss));
+	memcpy(&ss, ft_peer_endpoint(wp->peer), sizeof(ss));
 	ft_udp_addr_unmap(&ss);
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in sin;
@@ -161,7 +161,7 @@ static void update_path(struct ft_worker *w, struct wpeer *wp, struct link_cache
 	}
 	wp->path_for = a;
 	if (a.family) {
-		mtu = route_mtu(w, c, (const struct sockaddr *)&wp->peer->endpoint);
+		mtu = route_mtu(w, c, (const struct sockaddr *)ft_peer_endpoint(wp->peer));
 		if (wp->refused_len) {
 			uint32_t fits = ft_mtu_path_for_payload(wp->refused_len - 1u, a.family);
 
@@ -179,7 +179,7 @@ static void update_path(struct ft_worker *w, struct wpeer *wp, struct link_cache
 	}
 	if (!a.family)
 		return;
-	ft_udp_addr_to_string(ep, &wp->peer->endpoint);
+	ft_udp_addr_to_string(ep, ft_peer_endpoint(wp->peer));
 	if (wp->refused_new) {
 		/* Logged once per refused size: a later refusal needs a shorter datagram. */
 		wp->refused_new = false;
@@ -265,7 +265,7 @@ static void recompute(struct ft_worker *w)
 	if (by) {
 		char ep[FT_UDP_ADDRSTRLEN];
 
-		ft_udp_addr_to_string(ep, &by->peer->endpoint);
+		ft_udp_addr_to_string(ep, ft_peer_endpoint(by->peer));
 		snprintf(why, sizeof(why), "from the underlay: path MTU %u to %s less %u",
 			 by->path_mtu, ep,
 			 by->path_for.family == AF_INET ? FT_MTU_OVERHEAD_V4 : FT_MTU_OVERHEAD_V6);

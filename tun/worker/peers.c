@@ -38,26 +38,12 @@ void ft_worker_peer_free(struct wpeer *wp)
 	free(wp->endpoint_port);
 	free(wp->routes);
 	free(wp->route_added);
-	sodium_free(wp->psk);
 	free(wp);
 }
 
 struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN])
 {
 	return ft_worker_wpeer(ft_proto_peer_find(w->proto, key));
-}
-
-int ft_worker_peer_set_psk(struct wpeer *wp, const uint8_t *psk)
-{
-	if (!psk) {
-		sodium_free(wp->psk);
-		wp->psk = NULL;
-		return 0;
-	}
-	if (!wp->psk && !(wp->psk = sodium_malloc(FT_KEY_LEN)))
-		return -ENOMEM;
-	memcpy(wp->psk, psk, FT_KEY_LEN);
-	return 0;
 }
 
 /*
@@ -192,8 +178,6 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		*out = wp;
 	memcpy(wp->public_key, pc->public_key, FT_KEY_LEN);
 	wp->keepalive = (uint16_t)pc->persistent_keepalive_s;
-	if ((rc = ft_worker_peer_set_psk(wp, pc->preshared_key)) < 0)
-		return rc;
 	if (pc->endpoint) {
 		memcpy(&wp->ep_set, pc->endpoint, ft_peer_sockaddr_len(pc->endpoint));
 		ft_worker_path_update(w, wp);
@@ -394,11 +378,8 @@ static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_co
 {
 	struct ft_peer *peer = wp->peer;
 	bool ep_changed;
-	int rc;
 
 	ft_proto_peer_set_preshared_key(w->proto, peer, cp->preshared_key);
-	if ((rc = ft_worker_peer_set_psk(wp, cp->preshared_key)) < 0)
-		return rc;
 	ft_proto_peer_set_persistent_keepalive(w->proto, peer, cp->persistent_keepalive,
 					       ft_worker_now_ns());
 	wp->keepalive = cp->persistent_keepalive;

@@ -15,8 +15,13 @@
  * written to the TUN; those written are counted as virtual rx. Physical rx per peer once per
  * batch, of the datagrams the protocol accepted (res.rx_counted, as wg show counts them).
  *
- * Datagrams the protocol makes by itself (handshakes, keepalives, packets that waited for a
- * session) arrive through the send callback and are copied into the send batch.
+ * Every datagram the protocol makes reaches the send batch through its send callback, its one
+ * way out (tun/wg/proto.h): the data messages of ft_proto_send() are the TUN slots encrypted
+ * in place and go in without a copy; the rest (handshakes and their answers, cookie replies,
+ * keepalives, packets that waited for a session) are the protocol's and are copied.
+ *
+ * The path state of each peer that had traffic is noted at the end of the batch (what
+ * `flowtun show` reports, and since when).
  *
  * What each count means is in flowtun-up(8), STATISTICS: the flow log, IPFIX, wg show and
  * the counters below all follow it.
@@ -29,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -79,6 +85,50 @@ void ft_worker_report_gone(struct ft_worker *w, const char *why)
 
 /* ---- the packet path -------------------------------------------------------------------- */
 
+/*
+ * The path state `flowtun show` and the metrics report, noted with the time it began. It runs
+ * at the end of every batch for each peer that had traffic (a handshake or its failure shows
+ * as traffic), so it reads the two facts it needs, not the whole ft_peer_info.
+ */
+static enum ft_path_state note_path_state(struct wpeer *wp, bool has_session,
+					  bool handshake_pending)
+{
+	enum ft_path_state s;
+
+	/*
+	 * Failing only while a handshake of ours goes unanswered (its retries armed): once it
+	 * is given up (REKEY_ATTEMPT_TIME) and no traffic asks for another, there is simply
+	 * no session, as before the first one.
+	 */
+	if (wp->path_down)
+		s = FT_PATH_LINK_DOWN;
+	else if (has_session)
+		s = FT_PATH_UP;
+	else if (handshake_pending)
+		s = FT_PATH_FAILING;
+	else
+		s = FT_PATH_NO_SESSION;
+	if (s != wp->shown_state || wp->shown_since == 0) {
+		wp->shown_state = s;
+		wp->shown_since = (uint64_t)time(NULL);
+	}
+	return s;
+}
+
+enum ft_path_state ft_worker_path_state(struct ft_worker *w, struct wpeer *wp, uint64_t now_ns)
+{
+	(void)w;
+	return note_path_state(wp, ft_peer_has_session(wp->peer, now_ns),
+			       ft_peer_handshake_pending(wp->peer));
+}
+
+enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp,
+					   const struct ft_peer_info *info)
+{
+	(void)w;
+	return note_path_state(wp, info->has_session, info->handshake_pending);
+}
+
 /* Physical counts are gathered per batch and handed to the statistics once per peer. */
 static void mark_dirty(struct ft_worker *w, struct wpeer *wp)
 {
@@ -88,27 +138,38 @@ static void mark_dirty(struct ft_worker *w, struct wpeer *wp)
 	}
 }
 
+/*
+ * The bytes are the protocol's counts of the peer (wg show's transfer) since the last flush:
+ * every change to them comes with a datagram counted here, which marks the peer dirty.
+ */
 static void flush_physical(struct ft_worker *w)
 {
+	uint64_t now = w->n_dirty ? ft_worker_now_ns() : 0;
+
 	for (size_t i = 0; i < w->n_dirty; i++) {
 		struct wpeer *wp = w->dirty[i];
+		const struct sockaddr_storage *dst = ft_peer_endpoint(wp->peer);
+		uint64_t rx, tx;
 		struct ft_addr ep;
 		uint16_t port;
 
-		if (w->stats && wp->tx_pkts && wp->peer->endpoint.ss_family != AF_UNSPEC) {
-			sockaddr_to_addr((const struct sockaddr *)&wp->peer->endpoint, &ep, &port);
+		ft_peer_transfer(wp->peer, &rx, &tx);
+		if (w->stats && wp->tx_pkts && dst->ss_family != AF_UNSPEC) {
+			sockaddr_to_addr((const struct sockaddr *)dst, &ep, &port);
 			ft_connstats_update_tx_physical(w->stats, &wp->overlay, &ep, port,
-							wp->tx_pkts, wp->tx_bytes);
+							wp->tx_pkts, tx - wp->tx_flushed);
 		}
 		if (w->stats && wp->rx_pkts) {
 			sockaddr_to_addr((const struct sockaddr *)&wp->rx_from, &ep, &port);
 			ft_connstats_update_rx_physical(w->stats, &wp->overlay, &ep, port,
-							wp->rx_pkts, wp->rx_bytes);
+							wp->rx_pkts, rx - wp->rx_flushed);
 		}
-		wp->tx_pkts = wp->tx_bytes = wp->rx_pkts = wp->rx_bytes = 0;
+		wp->tx_pkts = wp->rx_pkts = 0;
+		wp->tx_flushed = tx;
+		wp->rx_flushed = rx;
 		wp->dirty = false;
 		/* A handshake or its failure shows as traffic: note when the path state changed. */
-		ft_worker_path_state(w, wp, ft_worker_now_ns());
+		ft_worker_path_state(w, wp, now);
 	}
 	w->n_dirty = 0;
 }
@@ -142,8 +203,8 @@ static void tx_flush(struct ft_worker *w)
 			w->counters.udp_tx_datagrams++;
 			w->counters.udp_tx_bytes += s->len;
 			if (w->tx_peer[i]) {
+				/* Its bytes: in the protocol's count (flush_physical). */
 				w->tx_peer[i]->tx_pkts++;
-				w->tx_peer[i]->tx_bytes += s->len;
 				mark_dirty(w, w->tx_peer[i]);
 				ft_proto_peer_count_sent(w->proto, w->tx_peer[i]->peer, s->len);
 			}
@@ -196,20 +257,26 @@ static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size
 }
 
 /*
- * The protocol's own datagrams: valid only during the call, so they are copied. A packet that
- * waited for a session comes with its plaintext (inner), parsed now for virtual tx.
+ * Every datagram the protocol makes comes through here (tun/wg/proto.h: one way out). The
+ * data message of ft_proto_send() is a TUN slot encrypted in place, which lives until the batch
+ * is flushed: queued as it is, with the parse outbound() made before encryption overwrote it.
+ * Anything else is the protocol's own, valid only during the call, so it is copied; a packet
+ * that waited for a session comes with its plaintext (inner), parsed now for virtual tx.
  */
-void ft_worker_proto_send_cb(void *arg, struct ft_peer *peer, const uint8_t *msg, size_t len,
-			     const struct sockaddr *dst, const uint8_t *inner, size_t inner_len)
+void ft_worker_proto_send_cb(void *arg, const struct ft_proto_datagram *d)
 {
 	struct ft_worker *w = arg;
+	const struct ft_packet_info *pi = NULL;
 	struct ft_packet_info info;
-	bool parse = inner && w->stats;
 
-	if (parse)
-		ft_packet_parse(inner, inner_len, &info);
-	tx_append(w, ft_worker_wpeer(peer), (uint8_t *)(uintptr_t)msg, len, dst, true,
-		  parse ? &info : NULL, inner ? inner_len : 0);
+	if (d->in_place) {
+		pi = w->send_info;
+	} else if (d->inner && w->stats) {
+		ft_packet_parse(d->inner, d->inner_len, &info);
+		pi = &info;
+	}
+	tx_append(w, ft_worker_wpeer(d->peer), (uint8_t *)(uintptr_t)d->msg, d->len, d->dst,
+		  !d->in_place, pi, d->inner_len);
 }
 
 static void on_proto_timer(uv_timer_t *t);
@@ -274,14 +341,14 @@ static void outbound(struct ft_worker *w, unsigned int n)
 		}
 		/*
 		 * Parsed now, since encryption overwrites the headers in place; counted as virtual
-		 * tx in tx_flush, once the socket took it (a packet dropped or queued is not).
+		 * tx in tx_flush, once the socket took it (a packet dropped or queued is not). The
+		 * encrypted slot reaches the send batch through the callback, with this parse.
 		 */
 		if (w->stats)
 			ft_packet_parse(w->tun_iov[i].iov_base, w->tun_len[i], &info);
-		if (ft_proto_send(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now,
-				  &res) == FT_PROTO_SEND)
-			tx_append(w, ft_worker_wpeer(res.peer), res.data, res.len, res.dst, false,
-				  w->stats ? &info : NULL, w->tun_len[i]);
+		w->send_info = w->stats ? &info : NULL;
+		ft_proto_send(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now, &res);
+		w->send_info = NULL;
 	}
 	tx_flush(w);
 }
@@ -487,49 +554,30 @@ static void gro_flush(struct ft_worker *w)
 		ft_connstats_update_rx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
 }
 
-/*
- * Under load: more than FT_WORKER_LOAD_INITIATIONS initiations in a second, and for a second
- * after that. The protocol then asks for cookies (mac2) before any DH work.
- */
-static bool under_load(struct ft_worker *w, uint64_t now, bool initiation)
-{
-	if (now - w->load_window_ns >= 1000000000ULL) {
-		w->load_window_ns = now;
-		w->load_count = 0;
-	}
-	if (initiation && ++w->load_count > FT_WORKER_LOAD_INITIATIONS)
-		w->under_load_until_ns = now + 1000000000ULL;
-	return now < w->under_load_until_ns;
-}
-
 static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
 		    const struct sockaddr_storage *from, uint64_t now)
 {
 	struct ft_proto_result res;
 	enum ft_proto_action act;
 	struct wpeer *wp;
-	bool load;
 
 	w->counters.udp_rx_datagrams++;
 	w->counters.udp_rx_bytes += len;
-	load = under_load(w, now, len > 0 && msg[0] == FT_WIRE_INITIATION);
-	act = ft_proto_receive(w->proto, msg, len, (const struct sockaddr *)from, now, load,
-			       w->reply, sizeof(w->reply), &res);
+	/* An answer (a response, a cookie reply) goes into the send batch through the callback. */
+	act = ft_proto_receive(w->proto, msg, len, (const struct sockaddr *)from, now, &res);
 	wp = ft_worker_wpeer(res.peer);
 	/*
 	 * Physical rx: what the protocol accepted from the peer, exactly what wg show counts
-	 * (an initiation it consumed but could not answer is dropped, yet counted).
+	 * (an initiation it consumed but could not answer is dropped, yet counted); the bytes
+	 * are in the protocol's count already (flush_physical).
 	 */
 	if (wp && res.rx_counted) {
 		wp->rx_pkts++;
-		wp->rx_bytes += len;
 		memcpy(&wp->rx_from, from, sizeof(*from));
 		mark_dirty(w, wp);
 	}
 	if (act == FT_PROTO_PACKET)
 		tun_deliver(w, res.data, res.len);
-	else if (act == FT_PROTO_REPLY)
-		tx_append(w, wp, res.data, res.len, res.dst, true, NULL, 0);
 }
 
 void ft_worker_on_udp(uv_poll_t *h, int status, int events)
