@@ -2,7 +2,7 @@
 /*
  * The get-side writer of the userspace API: the key=value lines of an answer, in a buffer
  * that may hold the private key and is wiped whenever it is grown or released. Apart from
- * the server (uapi_server.c) because it is the backend's side of a get: worker_ctl.c writes
+ * the server (uapi_server.c) because it is the backend's side of a get: tun/worker/ctl.c writes
  * the device's state through it and never sees the socket.
  */
 #include "config.h"

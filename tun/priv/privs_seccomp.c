@@ -182,7 +182,7 @@ static const char *const lsan_syscalls[] = {
  * glibc's DNS resolver (FIONREAD, for the size of an answer), if_nametoindex() of a
  * link-local Endpoint's scope (SIOCGIFINDEX). No TUN request (the device is never
  * reconfigured through its fd after start-up), and no ethtool, MII or wireless one: the link
- * monitor reads the carrier from rtnetlink (link.h, carrier_rtnl), since SIOCETHTOOL also
+ * monitor reads the carrier from rtnetlink (link/link.h, carrier_rtnl), since SIOCETHTOOL also
  * carries ethtool's set commands, which the kept CAP_NET_ADMIN would let through.
  */
 static const unsigned long allowed_ioctls[] = {

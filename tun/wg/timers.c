@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The timers of one peer (paper, section 6), as deadlines; proto.c acts on them.
+ * The timers of one peer (paper, section 6), as deadlines; send.c acts on them (peer_tick).
  *
  * retransmit_handshake  armed REKEY_TIMEOUT + jitter after an initiation is sent;
  *                       disarmed when a handshake completes. On expiry: resend the

@@ -8,7 +8,7 @@
 /*
  * The per-peer protocol timers as deadlines on the caller's clock (CLOCK_MONOTONIC ns): the
  * events below arm and disarm them, ft_timers_expired() reports which are due, and the
- * protocol device (proto.c) does what each one means. No clock is read here and nothing
+ * protocol device (send.c) does what each one means. No clock is read here and nothing
  * sleeps, so every rule can be tested with a fake clock. The list of timers and what arms
  * them is at the top of timers.c. Loop thread only.
  */

@@ -3,10 +3,26 @@
 #define FT_WORKER_INTERNAL_H
 
 /*
- * The worker's state, shared by its files and nobody else: worker.c (the packet path),
- * worker_setup.c (set-up and tear-down), worker_peers.c (peers, routes, link monitor, reload),
- * worker_flows.c (flow records) and worker_ctl.c (the userspace API backend and the status).
- * Loop thread only.
+ * The worker's state, shared by its files and nobody else. Loop thread only. The files:
+ *
+ *   worker.c         the packet path: TUN and UDP batches through the protocol, the send
+ *                    batch, the counts (virtual and physical), the protocol's timer, each
+ *                    peer's path state noted at the end of a batch
+ *   setup.c          set-up and tear-down: the TUN device, the UDP socket (and its
+ *                    replacement), the packet buffers, the API socket, the close
+ *   peers.c          the peers beside the protocol's (struct wpeer): add, remove, their
+ *                    AllowedIPs and routes, the link monitor, SIGHUP's reload
+ *   path.c           the path to each endpoint: route and address events, the kick of a path
+ *                    that came back
+ *   resolve.c        endpoint names resolved off the loop (libuv's pool)
+ *   mtu.c            the TUN MTU against the underlay's, each peer's path MTU
+ *   flows.c          statistics dumps to the flow log and IPFIX, the kernel's TUN drops
+ *   ctl.c            the userspace API backend (get, set, get=flowtun) and the SIGUSR1 status
+ *   metrics.c        the /metrics families of the worker
+ *   metrics_peers.c  the peers' families, written in slices
+ *
+ * Only worker.c runs inside a packet batch, and from it mtu.c (a refused UDP_SEGMENT run) and
+ * flows.c (a statistics dump); the others run between batches.
  */
 #include <net/if.h>
 #include <stdbool.h>
@@ -85,12 +101,12 @@ struct wpeer {
 	/*
 	 * The endpoint the worker set last (from the configuration, the API or a resolution), or
 	 * what it was when the configured one changed: the protocol's endpoint differs from it
-	 * only when the peer roamed since, and a roamed endpoint is kept (worker_resolve.c).
+	 * only when the peer roamed since, and a roamed endpoint is kept (resolve.c).
 	 */
 	struct sockaddr_storage ep_set;
 	uint64_t resolve_gen;	   /* the resolution of endpoint_host in flight; 0: none */
 	unsigned int resolve_wait; /* FT_RESOLVE_* + FT_RESOLVE_WANTED: waits for a free slot */
-	/* The path to the endpoint and its kick when it comes back (worker_path.c). */
+	/* The path to the endpoint and its kick when it comes back (path.c). */
 	bool path_routable; /* the kernel had a route at the last look */
 	bool path_lost;	    /* a route or address change may have taken it */
 	int path_oif;	    /* the link of that route */
@@ -101,7 +117,7 @@ struct wpeer {
 		bool active;
 	} kick;
 	/*
-	 * The underlay path to the endpoint (worker_mtu.c): path_mtu is the IP packet size it
+	 * The underlay path to the endpoint (mtu.c): path_mtu is the IP packet size it
 	 * carries as flowtun uses it (the route's MTU, else its link's, lowered by a refused
 	 * UDP_SEGMENT send), 0 when unknown; seg_max the longest datagram sent to it in a
 	 * UDP_SEGMENT run (0: any); refused_len the shortest datagram of a refused run since
@@ -128,7 +144,7 @@ struct link_seen {
 	uint64_t changes; /* state changes seen, the first sample included */
 };
 
-/* Who decides the TUN MTU (worker_mtu.c). */
+/* Who decides the TUN MTU (mtu.c). */
 enum ft_mtu_source {
 	FT_MTU_UNDERLAY, /* no MTU in the config: flowtun sets it from the paths to the peers */
 	FT_MTU_CONFIG,	 /* MTU = N: set once at start */
@@ -140,8 +156,8 @@ struct ft_worker {
 	char ifname[IFNAMSIZ];
 	char *config_path;
 	int ifindex;
-	uint32_t mtu; /* the TUN MTU the data plane works with (worker_mtu.c changes it) */
-	/* The TUN MTU's management (worker_mtu.c): the config's MTU (0: none), the device's MTU
+	uint32_t mtu; /* the TUN MTU the data plane works with (mtu.c changes it) */
+	/* The TUN MTU's management (mtu.c): the config's MTU (0: none), the device's MTU
 	 * as flowtun last set or saw it, the largest MTU the packet buffers hold. */
 	enum ft_mtu_source mtu_source;
 	uint32_t mtu_config;
@@ -177,13 +193,13 @@ struct ft_worker {
 	struct ft_link_monitor *link;
 	struct link_seen links[FT_WORKER_MAX_LINKS];
 	size_t n_links;
-	/* worker_path.c: route and address events, kicks of paths that came back. */
+	/* path.c: route and address events, kicks of paths that came back. */
 	struct ft_netconf_events *path_events;
 	uv_poll_t path_poll;
 	uv_timer_t kick_timer;
 	bool path_handles;
 	size_t n_kicking;
-	/* worker_resolve.c: endpoint names in libuv's pool. */
+	/* resolve.c: endpoint names in libuv's pool. */
 	struct resolve_req *resolves; /* in flight */
 	unsigned int n_resolving;
 	uint64_t resolve_last_gen;
@@ -195,13 +211,13 @@ struct ft_worker {
 	/*
 	 * The TUN device's tx_dropped (packets the kernel dropped at its queue before we read
 	 * them) as read at the last flow-log message (at start before the first), and the drops
-	 * reported since start (worker_flows.c).
+	 * reported since start (flows.c).
 	 */
 	uint64_t tun_drops_raw, tun_drops_total;
 	bool tun_drops_ok, tun_drops_warned;
 	struct ft_conn_window flows_final; /* the last message's, when it has drops only */
 	struct ft_uapi_server *uapi;
-	struct ft_metrics_server *metrics; /* the /metrics endpoint (worker_metrics.c), or NULL */
+	struct ft_metrics_server *metrics; /* the /metrics endpoint (metrics.c), or NULL */
 
 	/* The peers in the order of addition, for iteration; each wpeer is its own allocation. */
 	struct wpeer **peers;
@@ -284,12 +300,12 @@ static inline struct wpeer *ft_worker_wpeer(const struct ft_peer *peer)
 	return peer ? ft_peer_ctx(peer) : NULL;
 }
 
-/* worker_setup.c */
+/* setup.c */
 void ft_worker_set_node_id(struct ft_worker *w);
 int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh);
 int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark);
 
-/* worker_peers.c */
+/* peers.c */
 /* The peer with this public key, or NULL (the protocol's lookup, then the back pointer). */
 struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[FT_KEY_LEN]);
 /*
@@ -311,7 +327,7 @@ int ft_worker_config_peer_add(struct ft_worker *w, const struct ft_config_peer *
 			      size_t errlen);
 void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool underlay);
 
-/* worker_path.c: a path that came back (see there) */
+/* path.c: a path that came back (see there) */
 void ft_worker_path_start(struct ft_worker *w);
 /* Closes the handles with cb (each of which the caller counts): returns how many. */
 unsigned int ft_worker_path_close(struct ft_worker *w, uv_close_cb cb);
@@ -319,7 +335,7 @@ void ft_worker_path_kick(struct ft_worker *w, struct wpeer *wp);
 /* The route to the endpoint now: path_routable, path_oif and path_ifname. */
 void ft_worker_path_update(struct ft_worker *w, struct wpeer *wp);
 
-/* The kick's timing (worker_path.c). */
+/* The kick's timing (path.c). */
 enum {
 	FT_KICK_INTERVAL_MS = 20, /* between checks */
 	/* How long a kick lasts: the kernel's linkwatch may make a device operational up to a
@@ -355,7 +371,7 @@ enum {
 };
 unsigned int ft_worker_kick_decide(const struct ft_kick_view *v);
 
-/* worker_resolve.c: endpoint names off the loop */
+/* resolve.c: endpoint names off the loop */
 enum {
 	FT_RESOLVE_KICK = 1 << 0,   /* kick the path when the endpoint changed */
 	FT_RESOLVE_WANTED = 1 << 1, /* (resolve_wait) a resolution waits */
@@ -373,7 +389,7 @@ void ft_worker_endpoint_apply(struct ft_worker *w, struct wpeer *wp,
 /* At close: requests in flight are cancelled or left to free themselves. */
 void ft_worker_resolve_detach(struct ft_worker *w);
 
-/* worker_flows.c */
+/* flows.c */
 void ft_worker_on_dump(void *arg, const struct ft_conn_window *win);
 int ft_worker_flow_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
 			 size_t errlen);
@@ -384,7 +400,7 @@ void ft_worker_flows_final(struct ft_worker *w);
 /* The kernel's drops at the TUN since start, and since the last message; false if unknown. */
 bool ft_worker_tun_drops(struct ft_worker *w, uint64_t *total, uint64_t *window);
 
-/* worker_mtu.c */
+/* mtu.c */
 /*
  * The event socket and timer (mtu_handles: ft_worker_close() closes them, worker_free() the
  * socket) and the first computation, before the device is announced.
@@ -397,29 +413,29 @@ void ft_worker_mtu_refused(struct ft_worker *w, struct wpeer *wp, size_t len);
 /* "underlay", "config" or "external", for show. */
 const char *ft_worker_mtu_source_str(enum ft_mtu_source s);
 
-/* worker_setup.c */
+/* setup.c */
 /* (Re)allocates the packet buffers for a TUN MTU of mtu (the TUN slots, the send batch, the
  * GRO arena); outside a batch only. 0, or -ENOMEM with the old buffers kept. */
 int ft_worker_buffers_grow(struct ft_worker *w, uint32_t mtu);
 
-/* worker_metrics.c */
+/* metrics.c */
 /* Starts the /metrics endpoint of cfg->metrics_listen (none when NULL); 0 or a negative errno. */
 int ft_worker_metrics_start(struct ft_worker *w, const struct ft_config *cfg, char *err,
 			    size_t errlen);
 /* True when cfg asks for another endpoint than the one running: that needs a restart. */
 bool ft_worker_metrics_changed(const struct ft_worker *w, const struct ft_config *cfg);
+/* The link state names of flowtun show and the metrics: "link", "no-link", "error", "unknown". */
+const char *ft_worker_link_state_str(enum ft_link_state s);
 
-/* worker_metrics_peers.c: the peers' families of a scrape, in slices. */
+/* metrics_peers.c: the peers' families of a scrape, in slices. */
 struct ft_worker_scrape;
 /* *out NULL when there are no peers; 0 or -ENOMEM. */
 int ft_worker_scrape_start(struct ft_worker *w, struct ft_worker_scrape **out);
 /* Works until mw's deadline: 0 when done, FT_METRICS_MORE, or a negative errno. */
 int ft_worker_scrape_slice(struct ft_worker_scrape *sc, struct ft_metrics_writer *mw);
 void ft_worker_scrape_free(struct ft_worker_scrape *sc); /* NULL is accepted */
-/* The link state names of flowtun show and the metrics: "link", "no-link", "error", "unknown". */
-const char *ft_worker_link_state_str(enum ft_link_state s);
 
-/* worker_ctl.c */
+/* ctl.c */
 extern const struct ft_uapi_ops ft_worker_uapi_ops;
 const char *ft_worker_path_state_str(enum ft_path_state s);
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The worker's metrics: the families the /metrics endpoint (tun/ctl/metrics.h) serves, read from
- * the state `flowtun show` reads through get=flowtun (worker_ctl.c): the protocol's and the
+ * the state `flowtun show` reads through get=flowtun (ctl.c): the protocol's and the
  * worker's counters, the underlay links, the flow-log and IPFIX writers, the statistics window
  * and every peer. Loop thread only, called between batches: a scrape reads counters and
  * changes nothing on the packet path.
@@ -18,7 +18,7 @@
  * flowtun_worker_events_total{event="NAME"}, until it is given its proper family. The
  * protocol's drop reasons all go to flowtun_drops_total{reason} by themselves.
  *
- * The peers' families are worker_metrics_peers.c's: a scrape of many peers is written in slices.
+ * The peers' families are metrics_peers.c's: a scrape of many peers is written in slices.
  */
 #include "config.h"
 

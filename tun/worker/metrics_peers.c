@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * The peers' part of the worker's metrics (worker_metrics.c has the rest): the families of
+ * The peers' part of the worker's metrics (metrics.c has the rest): the families of
  * prometheus_wireguard_exporter (wireguard_sent_bytes_total, wireguard_received_bytes_total,
  * wireguard_latest_handshake_seconds, labelled interface, public_key and allowed_ips) and the
  * peers' path state.
  *
  * A scrape of many peers is built in slices of about FT_METRICS_SLICE_NS, one per loop
- * iteration, so that packets are served in between (metrics_server.c runs them):
+ * iteration, so that packets are served in between (tun/ctl/metrics_server.c runs them):
  *
  *   COPY       each peer's counters, state and key into a row, and its peer pointer into a
  *              hash; if a peer is added or removed between two slices (peers_generation), the

@@ -16,7 +16,7 @@
  * The device's own MTU is read first each time: when it is not what flowtun last set or saw,
  * someone else set it (wg-quick, `ip link set mtu`), and from then on flowtun follows the
  * device and never sets it again (FT_MTU_EXTERNAL); so does it from the start with MTU = N,
- * which is set once at start (worker_setup.c), and under wg-quick (mtu_by_caller), which
+ * which is set once at start (setup.c), and under wg-quick (mtu_by_caller), which
  * always sets the MTU, maybe to the value the device had: no change anyone could see.
  *
  * Every peer's path MTU is kept whoever decides the TUN MTU: it bounds the datagrams that go

@@ -4,9 +4,9 @@
  * only, never inside a packet batch.
  *
  * A path comes back when the underlay link of its route comes up (the link monitor, see
- * worker_peers.c), when a route or an address appears that makes the endpoint routable again
+ * peers.c), when a route or an address appears that makes the endpoint routable again
  * (rtnetlink route and address events, here), or when the endpoint's name resolves to a new
- * address (worker_resolve.c). The peer is then kicked: a handshake starts as soon as the path
+ * address (resolve.c). The peer is then kicked: a handshake starts as soon as the path
  * can carry it, and not before.
  *
  * Why not at once. After a far-end carrier loss (a pulled cable: our link stays up, only its

@@ -49,7 +49,7 @@ struct wpeer *ft_worker_find_peer_by_key(struct ft_worker *w, const uint8_t key[
 /*
  * The endpoint name resolved on the spot, blocking: at start only, before the loop serves
  * anything (a name that does not resolve then is a configuration error to report at once).
- * Later resolutions go through the thread pool (worker_resolve.c).
+ * Later resolutions go through the thread pool (resolve.c).
  */
 int ft_worker_peer_resolve(struct ft_worker *w, struct wpeer *wp, char *err, size_t errlen)
 {
@@ -309,7 +309,7 @@ static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s,
 			/*
 			 * The link is back: the endpoint's name may point elsewhere now, and
 			 * waiting for the retry timer would waste up to REKEY_TIMEOUT. The kick
-			 * starts the handshake when the path can carry it (worker_path.c).
+			 * starts the handshake when the path can carry it (path.c).
 			 */
 			ft_worker_resolve_start(w, wp, FT_RESOLVE_KICK);
 			ft_worker_path_kick(w, wp);
@@ -393,7 +393,7 @@ static int reload_peer(struct ft_worker *w, struct wpeer *wp, const struct ft_co
 		return -ENOMEM;
 	/*
 	 * A changed Endpoint replaces whatever the peer's traffic taught us; an unchanged one
-	 * does not overwrite where the peer roamed to (worker_resolve.c). Names resolve off the
+	 * does not overwrite where the peer roamed to (resolve.c). Names resolve off the
 	 * loop; a failure is logged when it comes.
 	 */
 	if (ep_changed)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The worker: the packet path of flowtun on one libuv loop (see worker.h for its handles).
- * Its set-up and tear-down are in worker_setup.c, its peers in worker_peers.c, its flow
- * records in worker_flows.c, the userspace API backend in worker_ctl.c.
+ * internal.h maps the worker's other files: set-up and tear-down in setup.c, its peers in
+ * peers.c, flow records in flows.c, the userspace API backend in ctl.c, and more.
  *
  * Outbound: the TUN poll reads up to FT_WORKER_BATCH packets into slots that have the
  * protocol's head and tail room, parses each (before encryption overwrites its headers), has
@@ -190,7 +190,7 @@ static void tx_flush(struct ft_worker *w)
 	for (unsigned int i = 0; i < w->tx_count; i++) {
 		struct ft_udp_slot *s = &w->tx->slots[i];
 
-		/* A run too big for the path went again one by one (udp.c): no more such runs. */
+		/* A run too big for the path went again one by one (tun/net/udp.c): no more such runs. */
 		if (s->gso_refused && w->tx_peer[i])
 			ft_worker_mtu_refused(w, w->tx_peer[i], s->len);
 		if (i >= (unsigned int)done) {
