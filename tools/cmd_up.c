@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "tools/commands.h"
-#include "tools/runner.h"
+#include "tun/worker/runner.h"
 #include "tun/ctl/conf.h"
 #include "tun/log.h"
 #include "tun/ctl/metrics.h"

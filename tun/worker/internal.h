@@ -22,7 +22,8 @@
  *   metrics_peers.c  the peers' families, written in slices
  *
  * Only worker.c runs inside a packet batch, and from it mtu.c (a refused UDP_SEGMENT run) and
- * flows.c (a statistics dump); the others run between batches.
+ * flows.c (a statistics dump); the others run between batches. runner.c, the daemon around a
+ * worker, uses worker.h only, as any caller would.
  */
 #include <net/if.h>
 #include <stdbool.h>

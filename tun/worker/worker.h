@@ -21,8 +21,8 @@
  *   proto_timer uv_timer_t armed for the protocol's next deadline (retries, keepalives, rekeys)
  *   stats       the connstats flush timer (inside stats/connstats.c)
  *   link        the link monitor's timers and rtnetlink socket (inside link/)
- * Signals are the caller's (tools/cmd_up.c): it calls ft_worker_reload() on SIGHUP and
- * ft_worker_close() on SIGTERM/SIGINT.
+ * Signals are the caller's (the runner, tun/worker/runner.h): it calls ft_worker_reload() on
+ * SIGHUP and ft_worker_close() on SIGTERM/SIGINT.
  *
  * Loop thread only. Nothing on the packet path allocates, logs without a rate limit, or
  * makes a syscall per packet where a batch will do (the TUN has no batched read or write

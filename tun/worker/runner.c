@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: MIT
+/*
+ * The runner: the daemon's life around one worker, for the commands that run a tunnel
+ * (runner.h). It owns the loop and the signals, chooses the transport AEAD, starts the
+ * opener and drops privileges once the worker is up, reports readiness to a waiting parent,
+ * and closes everything at the end. The worker itself knows nothing of signals or of the
+ * process; a command that runs a tunnel parses its arguments and calls ft_runner_run().
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -13,7 +20,7 @@
 #include <cap-ng.h>
 #include <uv.h>
 
-#include "tools/runner.h"
+#include "tun/worker/runner.h"
 #include "tun/log.h"
 #include "tun/priv/opener.h"
 #include "tun/priv/privs.h"
@@ -228,8 +235,8 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 			     user);
 		return 0;
 	}
-	/* The opener takes absolute paths only; cmd_up reads the config by one, so this is a
-	 * guard for other callers, whose relative key file would then need a restart. */
+	/* The opener takes absolute paths only; flowtun up reads the config by one, so this is
+	 * a guard for other callers, whose relative key file would then need a restart. */
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		if (paths[i].path && paths[i].path[0] != '/')
 			paths[i].path = NULL;

@@ -17,6 +17,9 @@
  * ready_fd >= 0: once the worker is up, the runner detaches (a new session, stdio to
  * /dev/null) and writes one byte '0' to ready_fd and closes it; on failure it writes the error
  * text instead. The parent that forked it waits for that. Returns the exit status.
+ *
+ * The opener it starts (tun/priv/opener.h) is the program itself, executed again: a program
+ * that calls ft_runner_run() calls ft_opener_main() first thing in main().
  */
 struct ft_runner_options {
 	const char *name; /* of the command, for messages */
