@@ -5,14 +5,13 @@
  * IPFIX destinations), read over the userspace API socket with get=flowtun. The answer's
  * format is the block comment at the top of tun/worker/ctl.c.
  *
- * A plain blocking AF_UNIX socket is enough here: one request, one bounded answer, with a
- * receive timeout so that a wedged server cannot hang the command. The answer is read whole,
- * validated line by line into struct show_dev (values point into the answer buffer), then
- * printed as text or JSON. The answer holds the private and preshared keys in hex: they are
- * wiped from it as soon as they are parsed and the buffer is wiped before it is freed.
+ * The answer is read whole (cmd_show_query.c: one request, one bounded answer), validated
+ * line by line into struct show_dev (values point into the answer buffer), then printed as
+ * text or JSON. The answer holds the private and preshared keys in hex: they are wiped from
+ * it as soon as they are parsed and the buffer is wiped before it is freed.
  *
- * The printing (text and JSON) is in cmd_show_print.c; the structures both halves share are in
- * cmd_show_internal.h.
+ * The printing (text and JSON) is in cmd_show_print.c; the structures the three files share
+ * are in cmd_show_internal.h.
  */
 #include "config.h"
 
@@ -24,11 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -106,132 +101,6 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 	if (q)
 		*cap = c;
 	return q;
-}
-
-/* Grows the answer buffer by copying, so that no stale copy of a key is left in freed memory. */
-static int grow_buf(struct show_dev *d, size_t want)
-{
-	size_t c = d->cap ? d->cap : SHOW_READ_CHUNK;
-	char *q;
-
-	if (want <= d->cap)
-		return 0;
-	while (c < want)
-		c *= 2;
-	q = malloc(c);
-	if (!q)
-		return -ENOMEM;
-	if (d->buf) {
-		memcpy(q, d->buf, d->len);
-		sodium_memzero(d->buf, d->cap);
-		free(d->buf);
-	}
-	d->buf = q;
-	d->cap = c;
-	return 0;
-}
-
-static int socket_path(char out[FT_UAPI_PATH_LEN], const char *name)
-{
-	int n = snprintf(out, FT_UAPI_PATH_LEN, "%s/%s.sock", FT_UAPI_SOCKET_DIR, name);
-
-	return n < 0 || n >= FT_UAPI_PATH_LEN ? -ENAMETOOLONG : 0;
-}
-
-/*
- * Sends request and reads the answer into d->buf, NUL-terminated, through the blank line that
- * ends it. 0, or a negative errno with d->err saying what failed.
- */
-static int query(struct show_dev *d, const char *request)
-{
-	char path[FT_UAPI_PATH_LEN];
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = SHOW_TIMEOUT_S };
-	size_t reqlen = strlen(request), sent = 0, scan = 0;
-	int fd, rc;
-
-	rc = socket_path(path, d->name);
-	if (rc < 0) {
-		snprintf(d->err, sizeof(d->err), "%s/%s.sock: the path is too long",
-			 FT_UAPI_SOCKET_DIR, d->name);
-		return rc;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(d->err, sizeof(d->err), "cannot create a socket: %s", strerror(-rc));
-		return rc;
-	}
-	/* A server that accepts and then says nothing must not hang the command. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-	    connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		rc = -errno;
-		snprintf(d->err, sizeof(d->err), "cannot connect to %s: %s", path, strerror(-rc));
-		goto out;
-	}
-	while (sent < reqlen) {
-		ssize_t n = send(fd, request + sent, reqlen - sent, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			snprintf(d->err, sizeof(d->err), "cannot write to %s: %s", path,
-				 strerror(-rc));
-			goto out;
-		}
-		sent += (size_t)n;
-	}
-	d->len = 0;
-	for (;;) {
-		char *end;
-		ssize_t n;
-
-		if (d->len >= SHOW_MAX_ANSWER) {
-			rc = -EMSGSIZE;
-			snprintf(d->err, sizeof(d->err),
-				 "cannot read %s: the answer is over %d MiB", path,
-				 SHOW_MAX_ANSWER >> 20);
-			goto out;
-		}
-		rc = grow_buf(d, d->len + SHOW_READ_CHUNK + 1);
-		if (rc < 0) {
-			snprintf(d->err, sizeof(d->err), "cannot read %s: %s", path, strerror(-rc));
-			goto out;
-		}
-		n = recv(fd, d->buf + d->len, SHOW_READ_CHUNK, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
-			snprintf(d->err, sizeof(d->err), "cannot read %s: %s", path,
-				 rc == -ETIMEDOUT ? "no answer within 5 seconds" : strerror(-rc));
-			goto out;
-		}
-		if (n == 0) {
-			rc = -EPROTO;
-			snprintf(d->err, sizeof(d->err),
-				 "cannot read %s: the connection closed before the answer ended",
-				 path);
-			goto out;
-		}
-		d->len += (size_t)n;
-		d->buf[d->len] = '\0';
-		/* The answer holds no blank line before the one that ends it. */
-		end = strstr(d->buf + scan, "\n\n");
-		if (end) {
-			d->len = (size_t)(end - d->buf) + 2;
-			d->buf[d->len] = '\0';
-			rc = 0;
-			goto out;
-		}
-		scan = d->len - 1;
-	}
-out:
-	close(fd);
-	return rc;
 }
 
 /* ---- parsing ---------------------------------------------------------------------------- */
@@ -537,7 +406,7 @@ static int parse_peer_key(struct show_peer *p, const char *key, char *value)
 }
 
 /*
- * Interprets d->buf (as query() left it) in place. 0; -ENOEXEC when the server answered with
+ * Interprets d->buf (as ft_show_query() left it) in place. 0; -ENOEXEC when the server answered with
  * a non-zero errno (d->err says which); another negative errno for a malformed answer.
  */
 static int parse_answer(struct show_dev *d)
@@ -572,7 +441,7 @@ static int parse_answer(struct show_dev *d)
 			}
 			if (e == 0)
 				return 0;
-			if (socket_path(path, d->name) < 0)
+			if (ft_show_socket_path(path, d->name) < 0)
 				path[0] = '\0';
 			snprintf(d->err, sizeof(d->err), "%s answered errno=%.20s (%s)", path,
 				 value, e < 4096 ? strerror((int)e) : "?");
@@ -596,7 +465,7 @@ static int parse_answer(struct show_dev *d)
 			break;
 		}
 	}
-	if (socket_path(path, d->name) < 0)
+	if (ft_show_socket_path(path, d->name) < 0)
 		path[0] = '\0';
 	if (rc == 0)
 		snprintf(d->err, sizeof(d->err), "%s: the answer ended without an errno line",
@@ -624,7 +493,7 @@ static int cmp_peers(const void *a, const void *b)
 /* Reads interface d->name: get=flowtun, or get=1 from a server that does not know it. */
 static int load(struct show_dev *d)
 {
-	int rc = query(d, "get=flowtun\n\n");
+	int rc = ft_show_query(d, "get=flowtun\n\n");
 
 	if (rc == 0) {
 		rc = parse_answer(d);
@@ -633,7 +502,7 @@ static int load(struct show_dev *d)
 	if (rc == -ENOEXEC) {
 		/* wireguard-go, or a flowtun from before get=flowtun: show what wg shows. */
 		dev_reset(d);
-		rc = query(d, "get=1\n\n");
+		rc = ft_show_query(d, "get=1\n\n");
 		if (rc == 0)
 			rc = parse_answer(d);
 	}

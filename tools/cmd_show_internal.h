@@ -3,9 +3,9 @@
 #define FT_CMD_SHOW_INTERNAL_H
 
 /*
- * flowtun show's parsed answer, shared by its two files and nobody else: cmd_show.c (the
- * command, the query and the parsing of the answer) and cmd_show_print.c (the text and JSON
- * renderings of it).
+ * flowtun show's parsed answer, shared by its three files and nobody else: cmd_show.c (the
+ * command and the parsing of the answer), cmd_show_query.c (the request and the answer over
+ * the API socket) and cmd_show_print.c (the text and JSON renderings of it).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "tun/ctl/uapi.h"
 #include "tun/wg/key.h"
 
 enum {
@@ -113,6 +114,16 @@ struct show_opts {
 	uint64_t now; /* wall-clock seconds */
 };
 
+/* cmd_show_query.c */
+/* The API socket of interface name, or -ENAMETOOLONG. */
+int ft_show_socket_path(char out[FT_UAPI_PATH_LEN], const char *name);
+/*
+ * Sends request to d->name's socket and reads the answer into d->buf, NUL-terminated, through
+ * the blank line that ends it. 0, or a negative errno with d->err saying what failed.
+ */
+int ft_show_query(struct show_dev *d, const char *request);
+
+/* cmd_show_print.c */
 /* Prints d as wg(8) does, with the flowtun extras, to f. */
 void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_opts *o);
 
