@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "base/text.h"
 #include "stats/flowread.h"
 
 _Static_assert(sizeof(struct ft_flowread_key) == 42, "flowread key has padding");
@@ -75,24 +76,6 @@ const char *ft_flowread_proto_str(uint16_t proto, char *buf)
 	return buf;
 }
 
-/* A decimal number of at most max, digits only (no sign, no spaces); 0 or -EINVAL. */
-static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 int ft_flowread_proto_parse(const char *s)
 {
 	uint64_t v;
@@ -100,7 +83,7 @@ int ft_flowread_proto_parse(const char *s)
 	for (size_t i = 0; i < sizeof(proto_names) / sizeof(proto_names[0]); i++)
 		if (strcasecmp(s, proto_names[i].name) == 0)
 			return proto_names[i].proto;
-	if (parse_uint(s, strlen(s), 255, &v) < 0)
+	if (ft_parse_uint_n(s, strlen(s), 255, &v) < 0)
 		return -EINVAL;
 	return (int)v;
 }
@@ -205,7 +188,7 @@ int ft_flowread_parse_duration(const char *s, uint64_t *out_ms)
 
 		while (*p >= '0' && *p <= '9')
 			p++;
-		if (p == num || parse_uint(num, (size_t)(p - num), limit, &v) < 0)
+		if (p == num || ft_parse_uint_n(num, (size_t)(p - num), limit, &v) < 0)
 			return -EINVAL;
 		if (strncmp(p, "ms", 2) == 0) {
 			mult = 1;
@@ -291,7 +274,7 @@ int ft_flowread_parse_cidr(const char *s, struct ft_flowread_cidr *c)
 		return -EINVAL;
 	max = c->addr.family == AF_INET ? 32 : 128;
 	bits = max;
-	if (slash && parse_uint(slash + 1, strlen(slash + 1), max, &bits) < 0)
+	if (slash && ft_parse_uint_n(slash + 1, strlen(slash + 1), max, &bits) < 0)
 		return -EINVAL;
 	c->bits = (uint8_t)bits;
 	for (unsigned i = 0; i < 16; i++) {
@@ -323,7 +306,7 @@ static bool parse_endpoint(const char *s, struct ft_addr *a, uint16_t *port)
 	uint64_t v;
 	size_t n;
 
-	if (!colon || parse_uint(colon + 1, strlen(colon + 1), 65535, &v) < 0)
+	if (!colon || ft_parse_uint_n(colon + 1, strlen(colon + 1), 65535, &v) < 0)
 		return false;
 	end = colon;
 	if (s[0] == '[') {

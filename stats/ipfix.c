@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/sockaddr.h"
+#include "base/text.h"
 #include "stats/ipfix.h"
 
 struct field {
@@ -441,6 +443,7 @@ int ft_ipfix_parse_collector(const char *s, struct sockaddr_storage *out)
 	const char *port = NULL, *colon;
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res;
+	uint64_t port_num;
 	size_t hl;
 
 	if (s[0] == '[') {
@@ -460,13 +463,8 @@ int ft_ipfix_parse_collector(const char *s, struct sockaddr_storage *out)
 		/* No port, or a bare IPv6 address. */
 		hl = strlen(s);
 	}
-	if (hl == 0 || hl >= sizeof(host) || (port && (!*port || strlen(port) > 5)))
-		return -EINVAL;
-	if (port)
-		for (const char *c = port; *c; c++)
-			if (*c < '0' || *c > '9')
-				return -EINVAL;
-	if (port && (atoi(port) < 1 || atoi(port) > 65535))
+	if (hl == 0 || hl >= sizeof(host) ||
+	    (port && (strlen(port) > 5 || ft_parse_uint(port, 65535, &port_num) < 0 || !port_num)))
 		return -EINVAL;
 	memcpy(host, s, hl);
 	host[hl] = '\0';
@@ -507,11 +505,6 @@ struct ft_ipfix_exporter *ft_ipfix_exporter_create(uv_loop_t *loop,
 	uv_timer_init(loop, &x->refresh_timer);
 	x->refresh_timer.data = x;
 	return x;
-}
-
-static socklen_t addr_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
 struct send_ctx {
@@ -606,7 +599,8 @@ int ft_ipfix_exporter_start(struct ft_ipfix_exporter *x)
 		const struct sockaddr_storage *ss = &x->collectors[i];
 		int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-		if (fd < 0 || connect(fd, (const struct sockaddr *)ss, addr_len(ss)) < 0) {
+		if (fd < 0 || connect(fd, (const struct sockaddr *)ss,
+				      ft_sockaddr_len((const struct sockaddr *)ss)) < 0) {
 			rc = -errno;
 			if (fd >= 0)
 				close(fd);

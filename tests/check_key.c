@@ -123,16 +123,6 @@ START_TEST(test_unclamped_private_key)
 }
 END_TEST
 
-START_TEST(test_trim)
-{
-	char s1[] = "  \tkey\r\n", s2[] = "key", s3[] = " \n ";
-
-	ck_assert_str_eq(ft_key_trim(s1), "key");
-	ck_assert_str_eq(ft_key_trim(s2), "key");
-	ck_assert_str_eq(ft_key_trim(s3), "");
-}
-END_TEST
-
 static Suite *key_suite(void)
 {
 	Suite *s = suite_create("key");
@@ -143,7 +133,6 @@ static Suite *key_suite(void)
 	tcase_add_test(tc, test_bad_hex);
 	tcase_add_test(tc, test_generate_clamped);
 	tcase_add_test(tc, test_unclamped_private_key);
-	tcase_add_test(tc, test_trim);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -14,6 +14,7 @@
 
 #include <check.h>
 
+#include "base/sockaddr.h"
 #include "tun/ctl/metrics.h"
 
 /* ---- the writer ---- */
@@ -384,9 +385,8 @@ START_TEST(test_parse_listen)
 		if (rc < 0)
 			continue;
 		ck_assert_int_eq(ss.ss_family, t[i].family);
-		ck_assert_int_eq(ft_metrics_format_address(back, sizeof(back),
-							   (const struct sockaddr *)&ss),
-				 0);
+		ck_assert_int_eq(
+			ft_sockaddr_format(back, sizeof(back), (const struct sockaddr *)&ss), 0);
 		ck_assert_str_eq(back, t[i].in); /* these are written canonically already */
 	}
 }

@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "base/sockaddr.h"
 #include "tests/uapi-fakedev.h"
 #include "tun/ctl/uapi.h"
 
@@ -71,10 +72,9 @@ static void describe(const struct ft_uapi_set *s, char *out, size_t len)
 			append(out, len, " psk=%.8s", hex);
 		}
 		if (p->has_endpoint) {
-			ck_assert_int_eq(
-				ft_uapi_format_endpoint(ep, sizeof(ep),
-							(const struct sockaddr *)&p->endpoint),
-				0);
+			ck_assert_int_eq(ft_sockaddr_format(ep, sizeof(ep),
+							    (const struct sockaddr *)&p->endpoint),
+					 0);
 			ck_assert_int_eq(p->endpoint_len, p->endpoint.ss_family == AF_INET
 								  ? sizeof(struct sockaddr_in)
 								  : sizeof(struct sockaddr_in6));
@@ -315,18 +315,18 @@ START_TEST(test_format_endpoint)
 	char buf[FT_UAPI_ENDPOINT_LEN];
 
 	inet_pton(AF_INET, "198.18.0.1", &sin.sin_addr);
-	ck_assert_int_eq(ft_uapi_format_endpoint(buf, sizeof(buf), (struct sockaddr *)&sin), 0);
+	ck_assert_int_eq(ft_sockaddr_format(buf, sizeof(buf), (struct sockaddr *)&sin), 0);
 	ck_assert_str_eq(buf, "198.18.0.1:51820");
 	inet_pton(AF_INET6, "fd00::1", &sin6.sin6_addr);
-	ck_assert_int_eq(ft_uapi_format_endpoint(buf, sizeof(buf), (struct sockaddr *)&sin6), 0);
+	ck_assert_int_eq(ft_sockaddr_format(buf, sizeof(buf), (struct sockaddr *)&sin6), 0);
 	ck_assert_str_eq(buf, "[fd00::1]:1");
 	sin6.sin6_scope_id = 4294967295u;
 	inet_pton(AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", &sin6.sin6_addr);
 	sin6.sin6_port = htons(65535);
-	ck_assert_int_eq(ft_uapi_format_endpoint(buf, sizeof(buf), (struct sockaddr *)&sin6), 0);
+	ck_assert_int_eq(ft_sockaddr_format(buf, sizeof(buf), (struct sockaddr *)&sin6), 0);
 	ck_assert_str_eq(buf, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535");
-	ck_assert_int_eq(ft_uapi_format_endpoint(buf, 10, (struct sockaddr *)&sin), -ENOSPC);
-	ck_assert_int_eq(ft_uapi_format_endpoint(buf, sizeof(buf), &sa), -EAFNOSUPPORT);
+	ck_assert_int_eq(ft_sockaddr_format(buf, 10, (struct sockaddr *)&sin), -ENOSPC);
+	ck_assert_int_eq(ft_sockaddr_format(buf, sizeof(buf), &sa), -EAFNOSUPPORT);
 }
 END_TEST
 

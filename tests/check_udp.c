@@ -15,6 +15,7 @@
 
 #include <check.h>
 
+#include "base/sockaddr.h"
 #include "tun/net/udp.h"
 
 enum {
@@ -106,7 +107,7 @@ START_TEST(test_batch_roundtrip)
 	struct ft_udp rx, tx;
 	struct ft_udp_batch *out, *in;
 	struct sockaddr_storage want_src;
-	char got_s[FT_UDP_ADDRSTRLEN], want_s[FT_UDP_ADDRSTRLEN];
+	char got_s[FT_SOCKADDR_STRLEN], want_s[FT_SOCKADDR_STRLEN];
 	unsigned int received = 0;
 	uint8_t expect[MAX_DGRAM];
 
@@ -143,8 +144,12 @@ START_TEST(test_batch_roundtrip)
 			ck_assert_uint_eq(s->len, dgram_size(received));
 			dgram_fill(expect, s->len, received);
 			ck_assert_mem_eq(s->iov.iov_base, expect, s->len);
-			ck_assert_int_eq(ft_udp_addr_to_string(got_s, &s->addr), 0);
-			ck_assert_int_eq(ft_udp_addr_to_string(want_s, &want_src), 0);
+			ck_assert_int_eq(ft_sockaddr_format(got_s, sizeof(got_s),
+							    (const struct sockaddr *)&s->addr),
+					 0);
+			ck_assert_int_eq(ft_sockaddr_format(want_s, sizeof(want_s),
+							    (const struct sockaddr *)&want_src),
+					 0);
 			ck_assert_str_eq(got_s, want_s);
 		}
 	}
@@ -428,15 +433,15 @@ START_TEST(test_addr_helpers)
 {
 	struct sockaddr_storage a = make_addr(addr_cases[_i].in, addr_cases[_i].port);
 	struct sockaddr_storage orig = a;
-	char s[FT_UDP_ADDRSTRLEN];
+	char s[FT_SOCKADDR_STRLEN];
 
 	ck_assert_int_eq(ft_udp_addr_is_v4mapped(&a), addr_cases[_i].mapped);
 	ck_assert_int_eq(ft_udp_addr_unmap(&a), addr_cases[_i].mapped);
-	ck_assert_int_eq(ft_udp_addr_to_string(s, &a), 0);
+	ck_assert_int_eq(ft_sockaddr_format(s, sizeof(s), (const struct sockaddr *)&a), 0);
 	ck_assert_str_eq(s, addr_cases[_i].unmapped);
-	ck_assert_uint_eq(ft_udp_addr_len(&a), a.ss_family == AF_INET
-						       ? sizeof(struct sockaddr_in)
-						       : sizeof(struct sockaddr_in6));
+	ck_assert_uint_eq(ft_sockaddr_len((const struct sockaddr *)&a),
+			  a.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						 : sizeof(struct sockaddr_in6));
 	/* A second unmap changes nothing; map brings an unmapped address back exactly. */
 	ck_assert(!ft_udp_addr_unmap(&a));
 	if (addr_cases[_i].mapped) {
@@ -450,21 +455,22 @@ END_TEST
 START_TEST(test_addr_malformed)
 {
 	struct sockaddr_storage a;
-	char s[FT_UDP_ADDRSTRLEN];
+	char s[FT_SOCKADDR_STRLEN];
 
 	memset(&a, 0, sizeof(a));
 	a.ss_family = AF_UNIX;
 	ck_assert(!ft_udp_addr_is_v4mapped(&a));
 	ck_assert(!ft_udp_addr_unmap(&a));
 	ck_assert(!ft_udp_addr_map(&a));
-	ck_assert_uint_eq(ft_udp_addr_len(&a), 0);
-	ck_assert_int_eq(ft_udp_addr_to_string(s, &a), -EAFNOSUPPORT);
+	ck_assert_uint_eq(ft_sockaddr_len((const struct sockaddr *)&a), 0);
+	ck_assert_int_eq(ft_sockaddr_format(s, sizeof(s), (const struct sockaddr *)&a),
+			 -EAFNOSUPPORT);
 	ck_assert_str_eq(s, "");
 
 	/* The longest string fits: a full v4-mapped address with scope and port. */
 	a = make_addr("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 65535);
 	((struct sockaddr_in6 *)&a)->sin6_scope_id = 4294967295u;
-	ck_assert_int_eq(ft_udp_addr_to_string(s, &a), 0);
+	ck_assert_int_eq(ft_sockaddr_format(s, sizeof(s), (const struct sockaddr *)&a), 0);
 	ck_assert_str_eq(s, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535");
 }
 END_TEST

@@ -26,6 +26,7 @@
 
 #include <zlib.h>
 
+#include "base/text.h"
 #include "stats/flowread.h"
 #include "tools/cmd_flows_internal.h"
 #include "tools/commands.h"
@@ -383,28 +384,15 @@ static int parse_kinds(char *arg, unsigned *mask)
 	return *mask ? 0 : -EINVAL;
 }
 
-/* A decimal number 0..max; 0 or -EINVAL. */
-static int parse_number(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end || *out > max ? -EINVAL : 0;
-}
-
 /* A count of at least 1. */
 static int parse_count(const char *s, uint64_t *out)
 {
-	char *end;
+	uint64_t v;
 
-	if (*s < '0' || *s > '9')
+	if (ft_parse_uint(s, UINT64_MAX, &v) < 0 || v == 0)
 		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end || *out == 0 ? -EINVAL : 0;
+	*out = v;
+	return 0;
 }
 
 /* Parses the options into fl; FT_EXIT_OK or FT_EXIT_USAGE (already reported). */
@@ -435,7 +423,7 @@ static int parse_args(struct flows *fl, int argc, char *argv[], bool *follow_mod
 			fl->filter.has_host = true;
 			break;
 		case OPT_PORT:
-			if (!(ret = parse_number(optarg, 65535, &v)))
+			if (!(ret = ft_parse_uint(optarg, 65535, &v)))
 				fl->filter.port = (int)v;
 			break;
 		case OPT_PROTO:

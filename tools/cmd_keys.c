@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "base/text.h"
 #include "tools/commands.h"
 #include "tun/wg/key.h"
 
@@ -132,11 +133,11 @@ static int cmd_pubkey(int argc, char *argv[])
 				 FT_KEY_B64_LEN);
 		goto out;
 	}
-	if (ft_key_from_base64(priv, ft_key_trim(input)) != 0) {
+	if (ft_key_from_base64(priv, ft_trim(input)) != 0) {
 		ft_command_error(cmd,
 				 "the input is not a private key: expected %d base64 "
 				 "characters ending in '=', got %zu characters",
-				 FT_KEY_B64_LEN, strlen(ft_key_trim(input)));
+				 FT_KEY_B64_LEN, strlen(ft_trim(input)));
 		goto out;
 	}
 	if (ft_key_public(pub, priv) != 0) {

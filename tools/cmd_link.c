@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "base/text.h"
 #include "link/link.h"
 #include "tools/commands.h"
 
@@ -265,17 +266,6 @@ static const char *option_value(const struct ft_command *cmd, int argc, char *ar
 	return argv[++*i];
 }
 
-static int parse_uint(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || *end ? -EINVAL : 0;
-}
-
 static int cmd_link_watch(int argc, char *argv[])
 {
 	const struct ft_command *cmd = &ft_command_link_watch;
@@ -309,13 +299,13 @@ static int cmd_link_watch(int argc, char *argv[])
 		if (matched)
 			continue;
 		if ((v = option_value(cmd, argc, argv, &i, "--delta", &missing)) || missing) {
-			if (missing || parse_uint(v, &delta) < 0)
+			if (missing || ft_parse_uint(v, UINT64_MAX, &delta) < 0)
 				return ft_command_usage_error(
 					cmd, "--delta needs a byte count, not '%s'",
 					missing ? "" : v);
 		} else if ((v = option_value(cmd, argc, argv, &i, "--count", &missing)) ||
 			   missing) {
-			if (missing || parse_uint(v, &w.count) < 0 || w.count == 0)
+			if (missing || ft_parse_uint(v, UINT64_MAX, &w.count) < 0 || w.count == 0)
 				return ft_command_usage_error(
 					cmd, "--count needs a positive number, not '%s'",
 					missing ? "" : v);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/text.h"
 #include "tools/commands.h"
 #include "tun/worker/runner.h"
 #include "tun/ctl/conf.h"
@@ -154,10 +155,9 @@ static int cmd_up(int argc, char *argv[])
 			wopts.no_udp_offload = true;
 			break;
 		case 'B': {
-			char *end;
-			unsigned long b = strtoul(optarg, &end, 10);
+			uint64_t b;
 
-			if (*optarg < '0' || *optarg > '9' || *end || b < 1 || b > 64)
+			if (ft_parse_uint(optarg, 64, &b) < 0 || b < 1)
 				return ft_command_usage_error(cmd, "bad --batch '%s' (1 to 64)",
 							      optarg);
 			wopts.batch = (unsigned int)b;

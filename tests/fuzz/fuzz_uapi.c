@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "base/sockaddr.h"
 #include "tun/ctl/uapi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,8 +37,8 @@ static void check_set(const struct ft_uapi_set *set)
 		if (p->has_endpoint) {
 			CHECK(p->endpoint.ss_family == AF_INET ||
 			      p->endpoint.ss_family == AF_INET6);
-			CHECK(ft_uapi_format_endpoint(ep, sizeof(ep),
-						      (const struct sockaddr *)&p->endpoint) == 0);
+			CHECK(ft_sockaddr_format(ep, sizeof(ep),
+						 (const struct sockaddr *)&p->endpoint) == 0);
 		}
 		for (size_t j = 0; j < p->n_allowed_ips; j++) {
 			const struct ft_config_addr *a = &p->allowed_ips[j];

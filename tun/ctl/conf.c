@@ -35,6 +35,7 @@
 #include <ini.h>
 #include <sodium.h>
 
+#include "base/text.h"
 #include "tun/ctl/conf.h"
 #include "tun/ctl/conf_internal.h"
 #include "tun/priv/opener.h"
@@ -59,18 +60,6 @@ void ft_config_fail_errno(struct parser *p, int err, unsigned int lineno, const 
 	va_start(ap, fmt);
 	vsnprintf(p->errbuf + n, p->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
-}
-
-char *ft_config_trim(char *s)
-{
-	size_t n;
-
-	while (*s && isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
 }
 
 static bool is_list_key(const char *key)
@@ -110,7 +99,7 @@ static bool open_section(struct parser *p, char *header)
 		return false;
 	}
 	header[n - 1] = '\0';
-	name = ft_config_trim(header + 1);
+	name = ft_trim(header + 1);
 	if (strcasecmp(name, "Interface") == 0) {
 		if (p->interface_line) {
 			fail(p, "a second [Interface] section (the first at line %u)",
@@ -210,7 +199,7 @@ static char *reader(char *str, int num, void *stream)
 			memset(p->line, ' ', 3); /* a UTF-8 byte order mark */
 		line = p->line;
 		line[strcspn(line, "#")] = '\0';
-		line = ft_config_trim(line);
+		line = ft_trim(line);
 		if (!*line)
 			continue;
 
@@ -227,8 +216,8 @@ static char *reader(char *str, int num, void *stream)
 			break;
 		}
 		*eq = '\0';
-		key = ft_config_trim(line);
-		value = ft_config_trim(eq + 1);
+		key = ft_trim(line);
+		value = ft_trim(eq + 1);
 		if (!valid_key_name(key)) {
 			fail(p, "invalid key '%s'", key);
 			break;

@@ -45,7 +45,6 @@ struct parser {
 void ft_config_fail_errno(struct parser *p, int err, unsigned int lineno, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 #define fail(p, ...) ft_config_fail_errno((p), -EINVAL, (p)->lineno, __VA_ARGS__)
-char *ft_config_trim(char *s);
 bool ft_config_grow(struct parser *p, void **array, size_t n, size_t size);
 bool ft_config_is_wg_quick_key(const char *key);
 bool ft_config_interface_key(struct parser *p, const char *key, const char *value);

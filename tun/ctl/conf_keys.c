@@ -22,28 +22,11 @@
 
 #include <sodium.h>
 
+#include "base/text.h"
 #include "tun/ctl/conf.h"
 #include "tun/ctl/conf_internal.h"
 #include "tun/ctl/metrics.h"
 #include "tun/priv/opener.h"
-
-/* Decimal digits only (no sign, no spaces), at most max. */
-static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		if (v > (max - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return true;
-}
 
 static bool parse_bool(const char *s, bool *out)
 {
@@ -87,7 +70,7 @@ int ft_config_parse_prefix(const char *s, bool mask_host_bits, struct ft_config_
 	}
 	if (!slash)
 		cidr = bits;
-	else if (strlen(slash + 1) > 3 || !parse_uint(slash + 1, bits, &cidr))
+	else if (strlen(slash + 1) > 3 || ft_parse_uint(slash + 1, bits, &cidr) < 0)
 		return -EINVAL;
 	out->cidr = (uint8_t)cidr;
 	if (mask_host_bits) {
@@ -122,7 +105,7 @@ static bool for_each_item(struct parser *p, const char *value, const char *key,
 		next = strchr(item, ',');
 		if (next)
 			*next++ = '\0';
-		ok = fn(p, key, ft_config_trim(item));
+		ok = fn(p, key, ft_trim(item));
 	}
 	free(copy);
 	return ok;
@@ -294,7 +277,7 @@ static bool set_endpoint(struct parser *p, struct ft_config_peer *peer, const ch
 		if (strchr(host, ':') || !valid_hostname(host))
 			goto bad;
 	}
-	if (!parse_uint(port, 65535, &port_num) || port_num == 0 || strlen(port) > 5)
+	if (ft_parse_uint(port, 65535, &port_num) < 0 || port_num == 0 || strlen(port) > 5)
 		goto bad;
 
 	free(peer->endpoint_host);
@@ -394,7 +377,7 @@ static bool read_private_key_file(struct parser *p, const char *key, const char 
 	buf[n] = '\0';
 	if (!secret_buffer(p, &p->cfg->private_key))
 		goto out;
-	if (ft_key_from_base64(p->cfg->private_key, ft_config_trim(buf)) < 0) {
+	if (ft_key_from_base64(p->cfg->private_key, ft_trim(buf)) < 0) {
 		fail(p, "%s '%s' does not hold a base64 private key", key, shown);
 		goto out;
 	}
@@ -423,7 +406,7 @@ static bool set_u32(struct parser *p, const char *key, const char *value, uint64
 {
 	uint64_t v;
 
-	if (!parse_uint(value, max, &v) || v < min) {
+	if (ft_parse_uint(value, max, &v) < 0 || v < min) {
 		fail(p, "invalid %s '%s' (expected %llu to %llu)", key, value,
 		     (unsigned long long)min, (unsigned long long)max);
 		return false;
@@ -619,7 +602,7 @@ bool ft_config_peer_key(struct parser *p, const char *key, const char *value)
 			peer->persistent_keepalive = 0;
 			return true;
 		}
-		if (!parse_uint(value, 65535, &v)) {
+		if (ft_parse_uint(value, 65535, &v) < 0) {
 			fail(p, "invalid %s '%s' (expected off or 0 to 65535)", key, value);
 			return false;
 		}

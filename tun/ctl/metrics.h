@@ -237,7 +237,5 @@ void ft_metrics_server_close(struct ft_metrics_server *s, void (*cb)(void *arg),
  * one in brackets, and a port 1-65535. 0 and *ss, or -EINVAL.
  */
 int ft_metrics_parse_listen(const char *s, struct sockaddr_storage *ss);
-/* sa as ft_metrics_server_address() writes it; 0 or -EAFNOSUPPORT. buf: 64 bytes suffice. */
-int ft_metrics_format_address(char *buf, size_t len, const struct sockaddr *sa);
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/text.h"
 #include "tun/ctl/metrics.h"
 
 /* ---- the head --------------------------------------------------------------------------- */
@@ -382,7 +383,7 @@ int ft_metrics_parse_listen(const char *s, struct sockaddr_storage *ss)
 	char host[INET6_ADDRSTRLEN];
 	const char *port, *hs;
 	size_t hl;
-	unsigned long p = 0;
+	uint64_t p;
 
 	memset(ss, 0, sizeof(*ss));
 	if (s[0] == '[') {
@@ -402,14 +403,8 @@ int ft_metrics_parse_listen(const char *s, struct sockaddr_storage *ss)
 		hl = (size_t)(colon - s);
 		port = colon + 1;
 	}
-	if (hl == 0 || hl >= sizeof(host) || !*port || strlen(port) > 5)
-		return -EINVAL;
-	for (const char *c = port; *c; c++) {
-		if (*c < '0' || *c > '9')
-			return -EINVAL;
-		p = p * 10 + (unsigned long)(*c - '0');
-	}
-	if (p == 0 || p > 65535)
+	if (hl == 0 || hl >= sizeof(host) || strlen(port) > 5 ||
+	    ft_parse_uint(port, 65535, &p) < 0 || p == 0)
 		return -EINVAL;
 	memcpy(host, hs, hl);
 	host[hl] = '\0';

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/sockaddr.h"
 #include "tun/ctl/metrics.h"
 
 enum {
@@ -555,26 +556,6 @@ static void on_connection(uv_stream_t *listener, int status)
 	accept_next(s);
 }
 
-int ft_metrics_format_address(char *buf, size_t len, const struct sockaddr *sa)
-{
-	char host[64] = "?";
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-		uv_ip6_name(sin6, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-		uv_ip4_name(sin, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	return 0;
-}
-
 static void format_address(struct ft_metrics_server *s)
 {
 	struct sockaddr_storage ss;
@@ -584,7 +565,7 @@ static void format_address(struct ft_metrics_server *s)
 		return;
 	s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						 : ((struct sockaddr_in *)&ss)->sin_port);
-	ft_metrics_format_address(s->address, sizeof(s->address), (struct sockaddr *)&ss);
+	ft_sockaddr_format(s->address, sizeof(s->address), (struct sockaddr *)&ss);
 }
 
 static void on_handle_closed(uv_handle_t *h)

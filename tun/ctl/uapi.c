@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "base/text.h"
 #include "tun/ctl/uapi.h"
 
 /* Longest value any valid set key takes: an endpoint. Longer values are refused unread. */
@@ -64,24 +65,6 @@ static bool value_is(const struct line *l, const char *s)
 	return l->value_len == n && memcmp(l->value, s, n) == 0;
 }
 
-/* Decimal digits only (no sign, no space), at most max. */
-static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 10)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int parse_hex_key(const struct line *l, uint8_t key[FT_KEY_LEN])
 {
 	char hex[FT_KEY_HEX_LEN + 1];
@@ -115,7 +98,8 @@ static int parse_endpoint(const char *s, size_t len, struct sockaddr_storage *ss
 		host_len = (size_t)(close - s - 1);
 		pct = memchr(s + 1, '%', host_len);
 		if (pct) {
-			if (parse_uint(pct + 1, (size_t)(close - pct - 1), UINT32_MAX, &scope) < 0)
+			if (ft_parse_uint_n(pct + 1, (size_t)(close - pct - 1), UINT32_MAX,
+					    &scope) < 0)
 				return -EINVAL;
 			host_len = (size_t)(pct - s - 1);
 		}
@@ -137,7 +121,7 @@ static int parse_endpoint(const char *s, size_t len, struct sockaddr_storage *ss
 		memcpy(host, s, host_len);
 	}
 	host[host_len] = '\0';
-	if (parse_uint(port, (size_t)(end - port), 65535, &portnum) < 0 || portnum == 0)
+	if (ft_parse_uint_n(port, (size_t)(end - port), 65535, &portnum) < 0 || portnum == 0)
 		return -EINVAL;
 
 	memset(ss, 0, sizeof(*ss));
@@ -204,12 +188,12 @@ static int parse_device_line(struct pass *ps, const struct line *l)
 			return -EINVAL;
 		set->has_private_key = true;
 	} else if (key_is(l, "listen_port")) {
-		if (parse_uint(l->value, l->value_len, UINT16_MAX, &v) < 0)
+		if (ft_parse_uint_n(l->value, l->value_len, UINT16_MAX, &v) < 0)
 			return -EINVAL;
 		set->listen_port = (uint16_t)v;
 		set->has_listen_port = true;
 	} else if (key_is(l, "fwmark")) {
-		if (parse_uint(l->value, l->value_len, UINT32_MAX, &v) < 0)
+		if (ft_parse_uint_n(l->value, l->value_len, UINT32_MAX, &v) < 0)
 			return -EINVAL;
 		set->fwmark = (uint32_t)v;
 		set->has_fwmark = true;
@@ -245,7 +229,7 @@ static int parse_peer_line(struct pass *ps, const struct line *l)
 			return -EINVAL;
 		p->has_endpoint = true;
 	} else if (key_is(l, "persistent_keepalive_interval")) {
-		if (parse_uint(l->value, l->value_len, UINT16_MAX, &v) < 0)
+		if (ft_parse_uint_n(l->value, l->value_len, UINT16_MAX, &v) < 0)
 			return -EINVAL;
 		p->persistent_keepalive = (uint16_t)v;
 		p->has_persistent_keepalive = true;

@@ -130,9 +130,6 @@ int ft_uapi_write_allowed_ip(struct ft_uapi_writer *w, int family, const uint8_t
 /* True when the client asked for flowtun's extra keys (get=flowtun): only then write them. */
 bool ft_uapi_writer_extras(const struct ft_uapi_writer *w);
 
-/* "1.2.3.4:51820", "[fd00::1]:51820", "[fe80::1%2]:51820". 0, -EAFNOSUPPORT or -ENOSPC. */
-int ft_uapi_format_endpoint(char *buf, size_t len, const struct sockaddr *sa);
-
 /* What the worker implements. Both run on the loop thread, one request at a time. */
 struct ft_uapi_ops {
 	/* Writes the state; 0 or a negative errno (the answer is then errno=-rc alone). */

@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "base/sockaddr.h"
 #include "tun/ctl/uapi.h"
 #include "tun/ctl/uapi_internal.h"
 
@@ -136,38 +137,10 @@ int ft_uapi_write_key(struct ft_uapi_writer *w, const char *key, const uint8_t k
 	return rc;
 }
 
-int ft_uapi_format_endpoint(char *buf, size_t len, const struct sockaddr *sa)
-{
-	char host[INET6_ADDRSTRLEN];
-	int n;
-
-	if (sa->sa_family == AF_INET) {
-		struct sockaddr_in sin;
-
-		memcpy(&sin, sa, sizeof(sin));
-		inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
-		n = snprintf(buf, len, "%s:%u", host, ntohs(sin.sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 sin6;
-
-		memcpy(&sin6, sa, sizeof(sin6));
-		inet_ntop(AF_INET6, &sin6.sin6_addr, host, sizeof(host));
-		/* A numeric scope: the name of an interface may change, wg parses either. */
-		if (sin6.sin6_scope_id)
-			n = snprintf(buf, len, "[%s%%%u]:%u", host, sin6.sin6_scope_id,
-				     ntohs(sin6.sin6_port));
-		else
-			n = snprintf(buf, len, "[%s]:%u", host, ntohs(sin6.sin6_port));
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
-}
-
 int ft_uapi_write_endpoint(struct ft_uapi_writer *w, const struct sockaddr *sa)
 {
 	char ep[FT_UAPI_ENDPOINT_LEN];
-	int rc = ft_uapi_format_endpoint(ep, sizeof(ep), sa);
+	int rc = ft_sockaddr_format(ep, sizeof(ep), sa);
 
 	if (rc < 0)
 		return w->err ? w->err : (w->err = rc);

@@ -21,6 +21,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "base/text.h"
 #include "tun/net/netconf.h"
 #include "tun/net/netconf_internal.h"
 
@@ -200,14 +201,13 @@ int ft_netconf_prefix_parse(struct ft_netconf_prefix *p, const char *s)
 	len = ft_netconf_family_bytes(p->family) * 8;
 	if (slash) {
 		const char *d = slash + 1;
-		char *end;
+		uint64_t bits;
 
-		/* Digits only: strtoul would take "+8", " 8" and "-0". */
-		if (*d < '0' || *d > '9' || strlen(d) > 3)
+		/* Digits only, and three at most: no "+8", " 8", "-0" or "0032". */
+		if (strlen(d) > 3 ||
+		    ft_parse_uint(d, ft_netconf_family_bytes(p->family) * 8, &bits) < 0)
 			goto bad;
-		len = strtoul(d, &end, 10);
-		if (*end != '\0' || len > ft_netconf_family_bytes(p->family) * 8)
-			goto bad;
+		len = (unsigned long)bits;
 	}
 	p->len = (uint8_t)len;
 	return 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/sockaddr.h"
 #include "tun/net/udp.h"
 
 /* Room for one UDP_SEGMENT or UDP_GRO control message. */
@@ -113,7 +114,7 @@ int ft_udp_open(struct ft_udp *u, const struct sockaddr *local, uint16_t port, u
 		sin->sin_addr.s_addr = htonl(INADDR_ANY);
 		sin->sin_port = htons(port);
 	}
-	len = ft_udp_addr_len(&addr);
+	len = ft_sockaddr_len((const struct sockaddr *)&addr);
 	if (bind(fd, (struct sockaddr *)&addr, len) < 0)
 		goto err;
 	len = sizeof(addr);
@@ -258,9 +259,9 @@ int ft_udp_recv_batch(const struct ft_udp *u, struct ft_udp_batch *b)
 
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-	socklen_t n = ft_udp_addr_len(a);
+	socklen_t n = ft_sockaddr_len((const struct sockaddr *)a);
 
-	return n && n == ft_udp_addr_len(b) && memcmp(a, b, n) == 0;
+	return n && n == ft_sockaddr_len((const struct sockaddr *)b) && memcmp(a, b, n) == 0;
 }
 
 /*
@@ -307,7 +308,7 @@ static unsigned int fill_send_msgs(const struct ft_udp *u, struct ft_udp_batch *
 		}
 		memset(mh, 0, sizeof(*mh));
 		mh->msg_name = &s->addr;
-		mh->msg_namelen = ft_udp_addr_len(&s->addr);
+		mh->msg_namelen = ft_sockaddr_len((const struct sockaddr *)&s->addr);
 		mh->msg_iov = &b->iovs[i];
 		mh->msg_iovlen = j - i;
 		if (j - i > 1) {
@@ -438,44 +439,4 @@ bool ft_udp_addr_map(struct sockaddr_storage *a)
 	memcpy(&sin6.sin6_addr.s6_addr[12], &sin.sin_addr, 4);
 	memcpy(a, &sin6, sizeof(sin6));
 	return true;
-}
-
-socklen_t ft_udp_addr_len(const struct sockaddr_storage *a)
-{
-	switch (a->ss_family) {
-	case AF_INET:
-		return sizeof(struct sockaddr_in);
-	case AF_INET6:
-		return sizeof(struct sockaddr_in6);
-	default:
-		return 0;
-	}
-}
-
-int ft_udp_addr_to_string(char out[FT_UDP_ADDRSTRLEN], const struct sockaddr_storage *a)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (a->ss_family == AF_INET) {
-		struct sockaddr_in sin;
-
-		memcpy(&sin, a, sizeof(sin));
-		inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
-		snprintf(out, FT_UDP_ADDRSTRLEN, "%s:%u", host, ntohs(sin.sin_port));
-		return 0;
-	}
-	if (a->ss_family == AF_INET6) {
-		struct sockaddr_in6 sin6;
-
-		memcpy(&sin6, a, sizeof(sin6));
-		inet_ntop(AF_INET6, &sin6.sin6_addr, host, sizeof(host));
-		if (sin6.sin6_scope_id)
-			snprintf(out, FT_UDP_ADDRSTRLEN, "[%s%%%u]:%u", host, sin6.sin6_scope_id,
-				 ntohs(sin6.sin6_port));
-		else
-			snprintf(out, FT_UDP_ADDRSTRLEN, "[%s]:%u", host, ntohs(sin6.sin6_port));
-		return 0;
-	}
-	out[0] = '\0';
-	return -EAFNOSUPPORT;
 }

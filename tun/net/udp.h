@@ -26,8 +26,6 @@
 /* Socket buffer size asked for; the kernel doubles it and caps it at rmem_max/wmem_max
  * unless the FORCE variants (CAP_NET_ADMIN) are allowed. */
 #define FT_UDP_SOCKBUF_SIZE (7 << 20)
-/* "[ffff:...:255.255.255.255%ifname]:65535" fits. */
-#define FT_UDP_ADDRSTRLEN 72
 
 enum ft_udp_flags {
 	FT_UDP_REUSEPORT = 1 << 0, /* SO_REUSEPORT, for one socket per worker */
@@ -151,9 +149,5 @@ bool ft_udp_addr_is_v4mapped(const struct sockaddr_storage *a);
 bool ft_udp_addr_unmap(struct sockaddr_storage *a);
 /* An AF_INET address becomes its AF_INET6 v4-mapped form, in place; true when it changed. */
 bool ft_udp_addr_map(struct sockaddr_storage *a);
-/* sizeof the family's sockaddr, or 0 for any other family. */
-socklen_t ft_udp_addr_len(const struct sockaddr_storage *a);
-/* "192.0.2.1:51820" or "[2001:db8::1]:51820"; 0, or -EAFNOSUPPORT for other families. */
-int ft_udp_addr_to_string(char out[FT_UDP_ADDRSTRLEN], const struct sockaddr_storage *a);
 
 #endif

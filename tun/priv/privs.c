@@ -20,6 +20,7 @@
 #include <cap-ng.h>
 #include <seccomp.h>
 
+#include "base/text.h"
 #include "tun/priv/privs.h"
 
 /* ---- the user ---- */
@@ -27,16 +28,9 @@
 /* A decimal id below UINT32_MAX (the kernel's "no id", (uid_t)-1), the whole of s. */
 static int parse_id(const char *s, size_t len, uint32_t *out)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	if (len == 0 || len > 10)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v >= UINT32_MAX)
+	if (ft_parse_uint_n(s, len, UINT32_MAX - 1, &v) < 0)
 		return -EINVAL;
 	*out = (uint32_t)v;
 	return 0;

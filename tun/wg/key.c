@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -79,16 +78,4 @@ int ft_key_public(uint8_t pub[FT_KEY_LEN], const uint8_t priv[FT_KEY_LEN])
 	if (crypto_scalarmult_base(pub, priv) != 0 || sodium_memcmp(pub, zero, FT_KEY_LEN) == 0)
 		return -EINVAL;
 	return 0;
-}
-
-char *ft_key_trim(char *s)
-{
-	size_t n;
-
-	while (*s && isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
 }

@@ -34,7 +34,4 @@ void ft_key_generate_preshared(uint8_t key[FT_KEY_LEN]);
 /* The public key of a private key; -EINVAL when the result would be all zero. */
 int ft_key_public(uint8_t pub[FT_KEY_LEN], const uint8_t priv[FT_KEY_LEN]);
 
-/* Trims leading and trailing ASCII whitespace of s in place and returns the start. */
-char *ft_key_trim(char *s);
-
 #endif

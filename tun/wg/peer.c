@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
+#include "base/sockaddr.h"
 #include "tun/wg/allowedips.h"
 #include "tun/wg/noise.h"
 #include "tun/wg/peer.h"
@@ -46,18 +47,6 @@ bool ft_peer_handshake_pending(const struct ft_peer *peer)
 	return ft_timers_armed(&peer->timers, FT_TIMER_RETRANSMIT_HANDSHAKE);
 }
 
-socklen_t ft_peer_sockaddr_len(const struct sockaddr *sa)
-{
-	switch (sa->sa_family) {
-	case AF_INET:
-		return sizeof(struct sockaddr_in);
-	case AF_INET6:
-		return sizeof(struct sockaddr_in6);
-	default:
-		return 0;
-	}
-}
-
 int ft_peer_set_endpoint(struct ft_peer *peer, const struct sockaddr *sa)
 {
 	socklen_t len;
@@ -66,7 +55,7 @@ int ft_peer_set_endpoint(struct ft_peer *peer, const struct sockaddr *sa)
 		memset(&peer->endpoint, 0, sizeof(peer->endpoint));
 		return 0;
 	}
-	len = ft_peer_sockaddr_len(sa);
+	len = ft_sockaddr_len(sa);
 	if (!len)
 		return -EAFNOSUPPORT;
 	memset(&peer->endpoint, 0, sizeof(peer->endpoint));
@@ -76,7 +65,7 @@ int ft_peer_set_endpoint(struct ft_peer *peer, const struct sockaddr *sa)
 
 bool ft_peer_roam(struct ft_peer *peer, const struct sockaddr *src)
 {
-	socklen_t len = src ? ft_peer_sockaddr_len(src) : 0;
+	socklen_t len = src ? ft_sockaddr_len(src) : 0;
 
 	/* Compare first: on the packet path the endpoint almost never changes. */
 	if (!len || memcmp(&peer->endpoint, src, len) == 0)
@@ -160,7 +149,7 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	if (ft_proto_peer_find(p, cfg->public_key))
 		return -EEXIST;
 	if (cfg->endpoint && cfg->endpoint->sa_family != AF_UNSPEC &&
-	    !ft_peer_sockaddr_len(cfg->endpoint))
+	    !ft_sockaddr_len(cfg->endpoint))
 		return -EAFNOSUPPORT;
 	peer = calloc(1, sizeof(*peer));
 	if (!peer)

@@ -116,8 +116,6 @@ static inline void ft_peer_transfer(const struct ft_peer *peer, uint64_t *rx_byt
 bool ft_peer_has_session(const struct ft_peer *peer, uint64_t now_ns);
 bool ft_peer_handshake_pending(const struct ft_peer *peer);
 
-/* The size of a struct sockaddr of this family (AF_INET, AF_INET6), 0 for any other. */
-socklen_t ft_peer_sockaddr_len(const struct sockaddr *sa);
 /*
  * Sets the endpoint (AF_INET or AF_INET6; NULL or AF_UNSPEC clears it). 0 or -EAFNOSUPPORT.
  * True from ft_peer_roam() when it changed: the peer roamed.

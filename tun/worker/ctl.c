@@ -57,6 +57,7 @@
 
 #include <sodium.h>
 
+#include "base/sockaddr.h"
 #include "tun/wg/aead.h"
 #include "tun/wg/allowedips.h"
 #include "tun/log.h"
@@ -546,12 +547,12 @@ void ft_worker_dump_status(struct ft_worker *w, FILE *f)
 		w->udp.port, w->n_peers, w->mtu, ft_worker_mtu_source_str(w->mtu_source));
 	for (size_t i = 0; i < w->n_peers; i++) {
 		struct ft_peer_info info;
-		char key[FT_KEY_B64_LEN + 1], ep[FT_UDP_ADDRSTRLEN] = "(none)";
+		char key[FT_KEY_B64_LEN + 1], ep[FT_SOCKADDR_STRLEN] = "(none)";
 
 		ft_peer_get_info(w->peers[i]->peer, &info, now);
 		ft_key_to_base64(key, info.public_key);
 		if (info.endpoint.ss_family != AF_UNSPEC)
-			ft_udp_addr_to_string(ep, &info.endpoint);
+			ft_sockaddr_format(ep, sizeof(ep), (const struct sockaddr *)&info.endpoint);
 		fprintf(f,
 			"  peer %s endpoint %s rx %" PRIu64 " tx %" PRIu64
 			" session %s (%s) path MTU %u\n",

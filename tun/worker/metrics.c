@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sockaddr.h"
 #include "tun/log.h"
 #include "tun/worker/internal.h"
 
@@ -423,7 +424,7 @@ bool ft_worker_metrics_changed(const struct ft_worker *w, const struct ft_config
 	if (!cfg->metrics_listen || !w->metrics)
 		return !cfg->metrics_listen != !w->metrics;
 	if (ft_metrics_parse_listen(cfg->metrics_listen, &ss) < 0 ||
-	    ft_metrics_format_address(want, sizeof(want), (const struct sockaddr *)&ss) < 0)
+	    ft_sockaddr_format(want, sizeof(want), (const struct sockaddr *)&ss) < 0)
 		return true;
 	return strcmp(want, ft_metrics_server_address(w->metrics)) != 0;
 }

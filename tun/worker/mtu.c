@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/sockaddr.h"
 #include "tun/log.h"
 #include "tun/net/mtu.h"
 #include "tun/worker/internal.h"
@@ -148,7 +149,7 @@ static uint32_t default_route_mtu(struct ft_worker *w, struct link_cache *c)
 /* The peer's path MTU and seg_max, for its endpoint now; logs what changed. */
 static void update_path(struct ft_worker *w, struct wpeer *wp, struct link_cache *c)
 {
-	char ep[FT_UDP_ADDRSTRLEN];
+	char ep[FT_SOCKADDR_STRLEN];
 	struct ft_addr a;
 	uint32_t mtu = 0, old = wp->path_mtu;
 
@@ -179,7 +180,7 @@ static void update_path(struct ft_worker *w, struct wpeer *wp, struct link_cache
 	}
 	if (!a.family)
 		return;
-	ft_udp_addr_to_string(ep, ft_peer_endpoint(wp->peer));
+	ft_sockaddr_format(ep, sizeof(ep), (const struct sockaddr *)ft_peer_endpoint(wp->peer));
 	if (wp->refused_new) {
 		/* Logged once per refused size: a later refusal needs a shorter datagram. */
 		wp->refused_new = false;
@@ -263,9 +264,9 @@ static void recompute(struct ft_worker *w)
 	if (w->mtu_source != FT_MTU_UNDERLAY)
 		return;
 	if (by) {
-		char ep[FT_UDP_ADDRSTRLEN];
+		char ep[FT_SOCKADDR_STRLEN];
 
-		ft_udp_addr_to_string(ep, ft_peer_endpoint(by->peer));
+		ft_sockaddr_format(ep, sizeof(ep), (const struct sockaddr *)ft_peer_endpoint(by->peer));
 		snprintf(why, sizeof(why), "from the underlay: path MTU %u to %s less %u",
 			 by->path_mtu, ep,
 			 by->path_for.family == AF_INET ? FT_MTU_OVERHEAD_V4 : FT_MTU_OVERHEAD_V6);

@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "base/sockaddr.h"
 #include "stats/flowlog.h"
 #include "tun/wg/allowedips.h"
 #include "tun/log.h"
@@ -179,7 +180,7 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 	memcpy(wp->public_key, pc->public_key, FT_KEY_LEN);
 	wp->keepalive = (uint16_t)pc->persistent_keepalive_s;
 	if (pc->endpoint) {
-		memcpy(&wp->ep_set, pc->endpoint, ft_peer_sockaddr_len(pc->endpoint));
+		memcpy(&wp->ep_set, pc->endpoint, ft_sockaddr_len(pc->endpoint));
 		ft_worker_path_update(w, wp);
 	}
 	if (cp && cp->endpoint_host) {

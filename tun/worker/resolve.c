@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sockaddr.h"
 #include "tun/ctl/conf.h"
 #include "tun/log.h"
 #include "tun/worker/internal.h"
@@ -51,7 +52,7 @@ static bool same_endpoint(const struct sockaddr_storage *a, const struct sockadd
 
 	if (a->ss_family != b->ss_family)
 		return false;
-	n = ft_udp_addr_len(a);
+	n = ft_sockaddr_len((const struct sockaddr *)a);
 	return n == 0 || memcmp(a, b, n) == 0;
 }
 
@@ -63,10 +64,10 @@ void ft_worker_endpoint_apply(struct ft_worker *w, struct wpeer *wp,
 
 	ft_peer_get_info(wp->peer, &info, ft_worker_now_ns());
 	if (!same_endpoint(&info.endpoint, &wp->ep_set)) {
-		char now[FT_UDP_ADDRSTRLEN], conf[FT_UDP_ADDRSTRLEN];
+		char now[FT_SOCKADDR_STRLEN], conf[FT_SOCKADDR_STRLEN];
 
-		ft_udp_addr_to_string(now, &info.endpoint);
-		ft_udp_addr_to_string(conf, ss);
+		ft_sockaddr_format(now, sizeof(now), (const struct sockaddr *)&info.endpoint);
+		ft_sockaddr_format(conf, sizeof(conf), (const struct sockaddr *)ss);
 		ft_log_info("%s: keeping the endpoint %s the peer moved to (%s resolves to %s)",
 			    w->ifname, now, wp->endpoint_host ? wp->endpoint_host : "?", conf);
 		return;

@@ -39,6 +39,7 @@
 
 #include <sodium.h>
 
+#include "base/sockaddr.h"
 #include "tun/log.h"
 #include "tun/net/offload.h"
 #include "tun/net/tundev.h"
@@ -233,7 +234,7 @@ static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size
 		      size_t inner_len)
 {
 	struct ft_udp_slot *s;
-	socklen_t dlen = ft_peer_sockaddr_len(dst);
+	socklen_t dlen = ft_sockaddr_len(dst);
 
 	if (dlen == 0 || len > w->slot_size) {
 		w->counters.udp_tx_errors++;
