@@ -85,7 +85,11 @@ static enum ft_flowlog_addr_kind classify(void *arg, const struct ft_addr *a)
 static bool read_tun_drops(struct ft_worker *w, uint64_t *out)
 {
 	struct ft_netconf_link_stats st;
-	int rc = w->rtnl ? ft_netconf_link_stats(w->rtnl, w->ifindex, &st) : -ENOTCONN;
+	int rc;
+
+	if (w->tun_standin)
+		return false; /* no device, no queue: nothing to report */
+	rc = w->rtnl ? ft_netconf_link_stats(w->rtnl, w->ifindex, &st) : -ENOTCONN;
 
 	if (rc < 0) {
 		if (!w->tun_drops_warned)

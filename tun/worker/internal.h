@@ -242,6 +242,7 @@ struct ft_worker {
 	/* Offloads: the TUN speaks vnet headers; super-packets are read whole and split, and
 	 * received packets are coalesced before they are written. */
 	bool vnet;
+	bool tun_standin;      /* tun_fd is not a device (ft_worker_options) */
 	bool udp_offload;      /* UDP_SEGMENT and UDP_GRO on the underlay socket (with vnet) */
 	unsigned int offloads; /* FT_TUN_F_* set on the device */
 	unsigned int batch;    /* TUN reads and datagrams per wake-up, 1..FT_WORKER_BATCH */

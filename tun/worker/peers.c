@@ -334,7 +334,9 @@ void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool
 	};
 	int rc;
 
-	names[n++] = w->ifname;
+	/* A stand-in for the TUN (tests) has no link to watch. */
+	if (!w->tun_standin)
+		names[n++] = w->ifname;
 	if (underlay && cfg->n_link_watch) {
 		for (size_t i = 0; i < cfg->n_link_watch && n <= FT_WORKER_MAX_LINKS; i++)
 			if (strcmp(cfg->link_watch[i], w->ifname) != 0)
@@ -354,6 +356,8 @@ void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool
 	/* Routes and addresses that come back are paths that come back too. */
 	if (underlay && w->link_reaction)
 		ft_worker_path_start(w);
+	if (n == 0)
+		return;
 	o.ifnames = names;
 	o.n_ifnames = n;
 	rc = ft_link_monitor_create(&w->link, w->loop, &o, on_link, w);
@@ -363,7 +367,7 @@ void ft_worker_link_start(struct ft_worker *w, const struct ft_config *cfg, bool
 		ft_log_warnx("link monitor: %s (carrying on without it)", strerror(-rc));
 		return;
 	}
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = w->tun_standin ? 0 : 1; i < n; i++)
 		ft_log_info("watching the link of %s", names[i]);
 }
 

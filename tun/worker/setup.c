@@ -126,6 +126,13 @@ static void setup_offloads(struct ft_worker *w)
 		    w->offloads & FT_TUN_F_USO4 ? " uso4 uso6" : "");
 }
 
+static int setup_socket(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen);
+
+/*
+ * The TUN device (offloads, MTU, up, addresses) and the UDP socket. With a stand-in for the
+ * device (ft_worker_options.tun_standin) only the rtnetlink handle and the socket: the path
+ * state and MTU queries about the underlay need no privilege.
+ */
 static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
 {
 	int rc;
@@ -135,6 +142,8 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-rc));
 		return rc;
 	}
+	if (w->tun_standin)
+		return setup_socket(w, cfg, err, errlen);
 	rc = ft_tundev_open(w->ifname, w->vnet ? FT_TUNDEV_VNET_HDR : 0, w->ifname);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot create the TUN device '%s': %s%s", w->ifname,
@@ -183,6 +192,14 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 		}
 		w->addr_added[i] = rc == 0;
 	}
+	return setup_socket(w, cfg, err, errlen);
+}
+
+/* The underlay's UDP socket, with or without a device. */
+static int setup_socket(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen)
+{
+	int rc;
+
 	rc = ft_udp_open(&w->udp, NULL, cfg->listen_port, 0);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot open the UDP socket on port %u: %s", cfg->listen_port,
@@ -340,6 +357,19 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	w->manage_routes = !opts->no_routes;
 	w->vnet = cfg->offload && !opts->no_offload;
 	w->udp_offload = w->vnet && !opts->no_udp_offload;
+	if (opts->tun_standin) {
+		if (opts->tun_fd < 0 || !cfg->mtu) {
+			snprintf(err, errlen, "a TUN stand-in needs its descriptor and an MTU");
+			if (opts->tun_fd >= 0)
+				close(opts->tun_fd);
+			free(w);
+			return -EINVAL;
+		}
+		w->tun_standin = true;
+		w->tun_fd = opts->tun_fd;
+		w->vnet = w->udp_offload = false;
+		w->manage_routes = false;
+	}
 	w->batch = opts->batch && opts->batch < FT_WORKER_BATCH ? opts->batch : FT_WORKER_BATCH;
 	w->gone = opts->gone;
 	w->gone_arg = opts->gone_arg;

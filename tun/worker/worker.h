@@ -100,6 +100,15 @@ struct ft_worker_options {
 	 * and one sendmmsg per datagram, as an unbatched tunnel would.
 	 */
 	unsigned int batch;
+	/*
+	 * Tests: tun_fd stands in for the TUN device when tun_standin is set: any descriptor
+	 * that carries one IP packet per read and per write (one end of a SOCK_SEQPACKET
+	 * socketpair), owned by the worker from then on. No device is created or configured:
+	 * no offloads, MTU, addresses or routes, so the config must set MTU. Everything else
+	 * (the protocol, the UDP socket, statistics, the userspace API) runs as with a device.
+	 */
+	bool tun_standin;
+	int tun_fd;
 	const char *uapi_path;
 	ft_worker_gone_cb gone; /* may be NULL */
 	void *gone_arg;
