@@ -266,7 +266,8 @@ static void recompute(struct ft_worker *w)
 	if (by) {
 		char ep[FT_SOCKADDR_STRLEN];
 
-		ft_sockaddr_format(ep, sizeof(ep), (const struct sockaddr *)ft_peer_endpoint(by->peer));
+		ft_sockaddr_format(ep, sizeof(ep),
+				   (const struct sockaddr *)ft_peer_endpoint(by->peer));
 		snprintf(why, sizeof(why), "from the underlay: path MTU %u to %s less %u",
 			 by->path_mtu, ep,
 			 by->path_for.family == AF_INET ? FT_MTU_OVERHEAD_V4 : FT_MTU_OVERHEAD_V6);
