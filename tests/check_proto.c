@@ -677,6 +677,46 @@ START_TEST(test_queue_bound)
 }
 END_TEST
 
+/*
+ * Public key -> peer at hub scale: thousands of peers, each found by its key and by no other;
+ * removed ones no longer found, the others still; a key added twice refused. The table grows
+ * from 64 chains through several doublings on the way.
+ */
+START_TEST(test_peer_find_many)
+{
+	enum { N = 2000 };
+	static uint8_t keys[N][FT_WIRE_KEY_LEN];
+	static struct ft_peer *peers[N];
+	struct ft_peer_config pc = { 0 };
+	uint8_t other[FT_WIRE_KEY_LEN];
+
+	for (int i = 0; i < N; i++) {
+		randombytes_buf(keys[i], sizeof(keys[i]));
+		memcpy(pc.public_key, keys[i], sizeof(pc.public_key));
+		ck_assert_int_eq(ft_proto_peer_add(S[0].p, &pc, &peers[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		ck_assert_ptr_eq(ft_proto_peer_find(S[0].p, keys[i]), peers[i]);
+	randombytes_buf(other, sizeof(other));
+	ck_assert_ptr_null(ft_proto_peer_find(S[0].p, other));
+	memcpy(pc.public_key, keys[N / 2], sizeof(pc.public_key));
+	ck_assert_int_eq(ft_proto_peer_add(S[0].p, &pc, &peers[0]), -EEXIST);
+	ck_assert_ptr_eq(ft_proto_peer_find(S[0].p, keys[0]), peers[0]);
+
+	for (int i = 0; i < N; i += 2)
+		ft_proto_peer_remove(S[0].p, peers[i]);
+	for (int i = 0; i < N; i++)
+		if (i % 2)
+			ck_assert_ptr_eq(ft_proto_peer_find(S[0].p, keys[i]), peers[i]);
+		else
+			ck_assert_ptr_null(ft_proto_peer_find(S[0].p, keys[i]));
+	/* A removed key may come back. */
+	memcpy(pc.public_key, keys[0], sizeof(pc.public_key));
+	ck_assert_int_eq(ft_proto_peer_add(S[0].p, &pc, &peers[0]), 0);
+	ck_assert_ptr_eq(ft_proto_peer_find(S[0].p, keys[0]), peers[0]);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -703,6 +743,12 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_source_not_allowed);
 	tcase_add_test(tc, test_send_malformed);
 	tcase_add_test(tc, test_queue_bound);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("peers");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_peer_find_many);
 	suite_add_tcase(s, tc);
 	return s;
 }

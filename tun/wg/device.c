@@ -139,13 +139,15 @@ struct ft_proto *ft_proto_create(const struct ft_proto_config *cfg)
 	p->scratch = malloc(p->scratch_len);
 	p->index = ft_index_create();
 	p->allowedips = ft_allowedips_create();
-	if (!p->scratch || !p->index || !p->allowedips || ft_noise_identity_init(&p->id, NULL) != 0)
+	if (!p->scratch || !p->index || !p->allowedips || ft_proto_keys_init(p) != 0 ||
+	    ft_noise_identity_init(&p->id, NULL) != 0)
 		goto err;
 	p->id.wall_clock = p->cfg.wall_clock;
 	p->id.random = p->cfg.random;
 	ft_cookie_checker_init(&p->checker, &p->id);
 	return p;
 err:
+	ft_proto_keys_free(p);
 	ft_allowedips_destroy(p->allowedips);
 	ft_index_destroy(p->index);
 	free(p->scratch);
@@ -163,6 +165,7 @@ void ft_proto_destroy(struct ft_proto *p)
 	ft_noise_identity_clear(&p->id);
 	ft_allowedips_destroy(p->allowedips);
 	ft_index_destroy(p->index);
+	ft_proto_keys_free(p);
 	sodium_memzero(p->scratch, p->scratch_len);
 	free(p->scratch);
 	free(p);

@@ -5,7 +5,9 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +141,105 @@ uint32_t ft_peer_queue_purge(struct ft_peer_queue *q)
 	return n;
 }
 
+/* ---- public key -> peer ---- */
+
+#define KEY_BUCKETS_MIN 64
+
+static_assert(sizeof(((struct ft_proto *)0)->key_hash_key) == crypto_shorthash_KEYBYTES,
+	      "the hash key is SipHash-2-4's");
+
+int ft_proto_keys_init(struct ft_proto *p)
+{
+	p->key_buckets = calloc(KEY_BUCKETS_MIN, sizeof(*p->key_buckets));
+	if (!p->key_buckets)
+		return -ENOMEM;
+	p->key_nbuckets = KEY_BUCKETS_MIN;
+	p->cfg.random(p->key_hash_key, sizeof(p->key_hash_key));
+	return 0;
+}
+
+void ft_proto_keys_free(struct ft_proto *p)
+{
+	free(p->key_buckets);
+	p->key_buckets = NULL;
+	p->key_nbuckets = 0;
+	sodium_memzero(p->key_hash_key, sizeof(p->key_hash_key));
+}
+
+static size_t key_slot(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN],
+		       size_t nbuckets)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	crypto_shorthash(h, key, FT_WIRE_KEY_LEN, p->key_hash_key);
+	memcpy(&v, h, sizeof(v));
+	return (size_t)(v & (nbuckets - 1));
+}
+
+/*
+ * Doubles the table when a peer more would make the chains longer than one on average. A
+ * failed allocation keeps the old table: lookups stay right, only longer.
+ */
+static void keys_grow(struct ft_proto *p)
+{
+	size_t n = p->key_nbuckets * 2;
+	struct ft_peer **b;
+
+	if (p->n_peers < p->key_nbuckets || n > SIZE_MAX / sizeof(*b) ||
+	    !(b = calloc(n, sizeof(*b))))
+		return;
+	for (size_t i = 0; i < p->key_nbuckets; i++) {
+		struct ft_peer *peer = p->key_buckets[i], *next;
+
+		for (; peer; peer = next) {
+			size_t s = key_slot(p, peer->public_key, n);
+
+			next = peer->key_next;
+			peer->key_next = b[s];
+			b[s] = peer;
+		}
+	}
+	free(p->key_buckets);
+	p->key_buckets = b;
+	p->key_nbuckets = n;
+}
+
+static void keys_insert(struct ft_proto *p, struct ft_peer *peer)
+{
+	size_t s;
+
+	keys_grow(p);
+	s = key_slot(p, peer->public_key, p->key_nbuckets);
+	peer->key_next = p->key_buckets[s];
+	p->key_buckets[s] = peer;
+	p->n_peers++;
+}
+
+static void keys_remove(struct ft_proto *p, struct ft_peer *peer)
+{
+	struct ft_peer **pp = &p->key_buckets[key_slot(p, peer->public_key, p->key_nbuckets)];
+
+	while (*pp && *pp != peer)
+		pp = &(*pp)->key_next;
+	if (*pp) {
+		*pp = peer->key_next;
+		p->n_peers--;
+	}
+	peer->key_next = NULL;
+}
+
+struct ft_peer *ft_proto_peer_find(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN])
+{
+	struct ft_peer *peer = p->key_buckets[key_slot(p, key, p->key_nbuckets)];
+
+	/* The whole chain is compared in constant time per entry: no early exit on a byte. */
+	for (; peer; peer = peer->key_next)
+		if (sodium_memcmp(peer->public_key, key, FT_WIRE_KEY_LEN) == 0)
+			return peer;
+	return NULL;
+}
+
 /* ---- peers of the device ---- */
 
 int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, struct ft_peer **out)
@@ -176,6 +277,7 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	else
 		p->first = peer;
 	p->last = peer;
+	keys_insert(p, peer);
 	*out = peer;
 	return 0;
 err:
@@ -190,6 +292,7 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 {
 	ft_allowedips_remove_by_peer(p->allowedips, peer);
 	ft_proto_drop_sessions(p, peer);
+	keys_remove(p, peer);
 	if (peer->prev)
 		peer->prev->next = peer->next;
 	else
@@ -203,15 +306,6 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 	sodium_free(peer->keypairs);
 	ft_peer_queue_free(&peer->queue);
 	free(peer);
-}
-
-struct ft_peer *ft_proto_peer_find(const struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_LEN])
-{
-	/* A list: configuration and initiations only (see proto.h); a keyed hash at hub scale. */
-	for (struct ft_peer *peer = p->first; peer; peer = peer->next)
-		if (sodium_memcmp(peer->public_key, key, FT_WIRE_KEY_LEN) == 0)
-			return peer;
-	return NULL;
 }
 
 struct ft_peer *ft_proto_peer_next(const struct ft_proto *p, const struct ft_peer *peer)

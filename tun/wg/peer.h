@@ -45,6 +45,7 @@ struct ft_peer_queue {
 struct ft_peer {
 	struct ft_proto *proto;
 	struct ft_peer *prev, *next; /* the device's list */
+	struct ft_peer *key_next;    /* the device's public-key hash chain */
 	uint8_t public_key[FT_WIRE_KEY_LEN];
 
 	struct ft_handshake *hs;	/* sodium_malloc, owned */

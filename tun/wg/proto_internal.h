@@ -24,6 +24,15 @@ struct ft_proto {
 	struct ft_index_table *index;
 	struct ft_allowedips *allowedips;
 	struct ft_peer *first, *last;
+	/*
+	 * Public key -> peer: chains in a power-of-two table, SipHash-2-4 (crypto_shorthash) of
+	 * the key under a random key of this device, so that no one who picks public keys can
+	 * pile them into one chain. Grows to keep n_peers <= key_nbuckets.
+	 */
+	struct ft_peer **key_buckets;
+	size_t key_nbuckets;
+	size_t n_peers;
+	uint8_t key_hash_key[16];
 	struct ft_proto_counters counters;
 	/* Where queued packets and keepalives are encrypted before the callback sees them. */
 	uint8_t *scratch;
@@ -52,6 +61,9 @@ uint32_t ft_proto_random_index(void *arg);
 uint64_t ft_proto_jitter(struct ft_proto *p);
 /* The length of the IP packet at pkt (at most len bytes), 0 when it is not well formed. */
 size_t ft_proto_ip_packet_len(const uint8_t *pkt, size_t len, int *family);
+/* peer.c: the public-key table of a new device (0 or -ENOMEM); its memory freed. */
+int ft_proto_keys_init(struct ft_proto *p);
+void ft_proto_keys_free(struct ft_proto *p);
 /* The peer's keypairs and handshake state wiped, its indices unhashed. */
 void ft_proto_drop_sessions(struct ft_proto *p, struct ft_peer *peer);
 
