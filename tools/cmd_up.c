@@ -45,6 +45,8 @@ const struct ft_command ft_command_up = {
 		"      --no-link-reaction watch them, but do not re-handshake on link-up\n"
 		"      --no-offload       no TUN offloads (vnet header, TSO/USO, GRO)\n"
 		"      --no-udp-offload   TUN offloads, but no UDP_SEGMENT/UDP_GRO on the underlay\n"
+		"      --no-udp-coalesce  write received UDP datagrams to the TUN one by one, not\n"
+		"                         as USO super-packets\n"
 		"      --batch N          packets per wake-up, 1 to 64 (default 64; for benchmarks)\n"
 		"  -u, --user USER        once up, drop to USER (name or uid:gid) keeping only\n"
 		"                         CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (config: User;\n"
@@ -108,6 +110,7 @@ static int cmd_up(int argc, char *argv[])
 		{ "no-link-reaction", no_argument, NULL, 'R' },
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-udp-offload", no_argument, NULL, 'U' },
+		{ "no-udp-coalesce", no_argument, NULL, 'G' },
 		{ "batch", required_argument, NULL, 'B' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "seccomp", required_argument, NULL, 'S' },
@@ -153,6 +156,9 @@ static int cmd_up(int argc, char *argv[])
 			break;
 		case 'U':
 			wopts.no_udp_offload = true;
+			break;
+		case 'G':
+			wopts.no_udp_coalesce = true;
 			break;
 		case 'B': {
 			uint64_t b;

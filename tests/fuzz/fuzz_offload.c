@@ -7,13 +7,15 @@
  *         coalesced and each output split again, and the result must equal the segments
  *         (segment o coalesce is the identity where GRO merges anything).
  *   odd   the rest is a batch of received packets, each with a 2-byte big-endian length in
- *         front. They are coalesced; every output must carry a vnet header that parses and,
- *         when it asks for GSO, segments.
+ *         front. They are coalesced (bits 1-2 of byte 0: TCP, UDP or both merge); every
+ *         output must carry a vnet header that parses and, when it asks for GSO, splits
+ *         back into exactly the packets it owns, in order within each flow.
  *
  * A crash, a sanitizer report or a broken property is a failure (abort).
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,13 +121,52 @@ static void segment_roundtrip(const uint8_t *data, size_t size)
 	check(pos == (size_t)n);
 }
 
-static void coalesce_batch(const uint8_t *data, size_t size)
+/* The IP length of a packet that merged: the version's length field. */
+static size_t ip_len(const uint8_t *p)
+{
+	return p[0] >> 4 == 6 ? 40 + (size_t)(p[4] << 8 | p[5]) : (size_t)(p[2] << 8 | p[3]);
+}
+
+/*
+ * The flow of a TCP or UDP packet whose ports are there to read (what the coalescing keeps
+ * in order): 0 when it has none, else 1 + the index of the first packet of the same flow.
+ */
+static unsigned int flow_of(const struct iovec *in, unsigned int i)
+{
+	for (unsigned int j = 0; j <= i; j++) {
+		const uint8_t *a = in[j].iov_base, *b = in[i].iov_base;
+		size_t la = in[j].iov_len, lb = in[i].iov_len, hl, ahl, bhl;
+
+		if (la < 1 || lb < 1 || a[0] >> 4 != b[0] >> 4)
+			continue;
+		if (b[0] >> 4 == 4) {
+			ahl = (size_t)(a[0] & 0x0f) * 4;
+			bhl = (size_t)(b[0] & 0x0f) * 4;
+			if (ahl < 20 || bhl < 20 || la < ahl + 4 || lb < bhl + 4 ||
+			    (b[9] != 6 && b[9] != 17) || (a[9] != 6 && a[9] != 17) ||
+			    memcmp(a + 12, b + 12, 8) != 0 || memcmp(a + ahl, b + bhl, 4) != 0)
+				continue;
+		} else if (b[0] >> 4 == 6) {
+			hl = 40;
+			if (la < hl + 4 || lb < hl + 4 || (b[6] != 6 && b[6] != 17) ||
+			    (a[6] != 6 && a[6] != 17) || memcmp(a + 8, b + 8, 32) != 0 ||
+			    memcmp(a + hl, b + hl, 4) != 0)
+				continue;
+		} else {
+			continue;
+		}
+		return j + 1;
+	}
+	return 0;
+}
+
+static void coalesce_batch(const uint8_t *data, size_t size, unsigned int flags)
 {
 	static uint8_t copies[FT_OFFLOAD_GRO_MAX_BATCH][2048];
 	struct iovec in[FT_OFFLOAD_GRO_MAX_BATCH], out[FT_OFFLOAD_GRO_MAX_BATCH];
 	uint8_t *slots[NSLOTS];
 	size_t lens[NSLOTS], total = 0;
-	unsigned int n = 0;
+	unsigned int n = 0, pos[FT_OFFLOAD_GRO_MAX_BATCH] = { 0 }, flow[FT_OFFLOAD_GRO_MAX_BATCH];
 	int nout;
 
 	while (size >= 2 && n < FT_OFFLOAD_GRO_MAX_BATCH) {
@@ -144,19 +185,55 @@ static void coalesce_batch(const uint8_t *data, size_t size)
 		n++;
 	}
 	/* Exactly the documented bound: it must suffice. */
-	nout = ft_offload_coalesce(in, n, arena, total, out, n, NULL);
+	nout = ft_offload_coalesce_ex(in, n, flags, arena, total, out, n, owner);
 	check(nout >= 0 && (unsigned int)nout <= n);
 	for (int i = 0; i < NSLOTS; i++)
 		slots[i] = slotmem[i];
+	/* Order: owners never go back within a flow. */
+	for (unsigned int i = 0; i < n; i++) {
+		check(owner[i] < (unsigned int)nout);
+		flow[i] = flow_of(in, i);
+		for (unsigned int j = 0; j < i && flow[i]; j++)
+			check(flow[j] != flow[i] || owner[j] <= owner[i]);
+	}
 	for (int k = 0; k < nout; k++) {
+		const uint8_t *op = (const uint8_t *)out[k].iov_base + FT_OFFLOAD_VNET_HDR_LEN;
 		struct ft_vnet_hdr vh;
+		unsigned int first = n, m = 0;
+		int got;
 
 		check(ft_offload_parse_vnet(out[k].iov_base, out[k].iov_len, &vh) == 0);
-		if (vh.gso_type != FT_VNET_GSO_NONE)
-			check(ft_offload_segment((const uint8_t *)out[k].iov_base +
-							 FT_OFFLOAD_VNET_HDR_LEN,
-						 out[k].iov_len - FT_OFFLOAD_VNET_HDR_LEN, &vh,
-						 slots, NSLOTS, 0, ROOM, lens) >= 2);
+		for (unsigned int i = 0; i < n; i++)
+			if (owner[i] == (unsigned int)k) {
+				first = first < i ? first : i;
+				pos[m++] = i;
+			}
+		check(m >= 1);
+		if (vh.gso_type == FT_VNET_GSO_NONE) {
+			check(m == 1 &&
+			      out[k].iov_len == FT_OFFLOAD_VNET_HDR_LEN + in[first].iov_len &&
+			      memcmp(op, in[first].iov_base, in[first].iov_len) == 0);
+			continue;
+		}
+		got = ft_offload_segment(op, out[k].iov_len - FT_OFFLOAD_VNET_HDR_LEN, &vh, slots,
+					 NSLOTS, 0, ROOM, lens);
+		check(got >= 2 && (unsigned int)got == m);
+		for (unsigned int j = 0; j < m; j++) {
+			const uint8_t *want = in[pos[j]].iov_base, *seg = slots[j];
+			bool udp4 = vh.gso_type == FT_VNET_GSO_UDP_L4 && want[0] >> 4 == 4;
+			const uint8_t *head = in[pos[0]].iov_base;
+
+			check(lens[j] == ip_len(want) && lens[j] <= in[pos[j]].iov_len);
+			if (udp4 && memcmp(head + 4, want + 4, 2) == 0 && j > 0) {
+				/* A run of equal ids (DF): the split counts them up. */
+				check(memcmp(seg, want, 4) == 0 &&
+				      memcmp(seg + 6, want + 6, 4) == 0 &&
+				      memcmp(seg + 12, want + 12, lens[j] - 12) == 0);
+				check(ft_csum(seg, 20) == 0);
+			} else {
+				check(memcmp(seg, want, lens[j]) == 0);
+			}
+		}
 	}
 }
 
@@ -165,7 +242,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (data[0] & 1)
-		coalesce_batch(data + 1, size - 1);
+		/* Bits 1-2 pick what merges: nothing, TCP, UDP or both (the worker's default). */
+		coalesce_batch(data + 1, size - 1, (unsigned int)(data[0] >> 1) & 3);
 	else
 		segment_roundtrip(data + 1, size - 1);
 	return 0;

@@ -14,21 +14,10 @@
 #include <string.h>
 
 #include "tun/net/csum.h"
-#include "tun/net/offload.h"
+#include "tun/net/offload_internal.h"
 #include "tun/net/tundev.h"
 
 _Static_assert(FT_OFFLOAD_VNET_HDR_LEN == FT_TUNDEV_VNET_HDR_LEN, "vnet header length");
-
-enum {
-	IPPROTO_TCP_ = 6,
-	IPPROTO_UDP_ = 17,
-	TCP_CSUM_OFF = 16,
-	UDP_CSUM_OFF = 6,
-	IPV4_MIN_HL = 20,
-	IPV6_HL = 40,
-	TCP_MIN_HL = 20,
-	UDP_HL = 8,
-};
 
 enum tcp_flag {
 	TCP_FIN = 0x01,
@@ -40,30 +29,6 @@ enum tcp_flag {
 	TCP_ECE = 0x40,
 	TCP_CWR = 0x80,
 };
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 static inline uint16_t get16le(const uint8_t *p)
 {
@@ -335,33 +300,6 @@ int ft_offload_segment_from(const uint8_t *pkt, size_t len, const struct ft_vnet
 
 /* ---- GRO ---- */
 
-/*
- * One output of a coalesce batch: a single packet, or a chain of TCP segments of one flow
- * (first, then each input's next) that will become one super-packet.
- */
-struct gro_item {
-	unsigned int first, last, count;
-	bool open;	    /* more segments may be appended */
-	bool tcp;	    /* a merge candidate at all */
-	bool v6;	    /* which header layout */
-	uint16_t iphl, thl; /* header lengths of every segment */
-	uint16_t gso_size;  /* the payload of the first segment */
-	uint32_t next_seq;  /* what the next segment must start at */
-	size_t total;	    /* the super-packet's IP length so far */
-	size_t first_len;   /* the first packet's IP length */
-};
-
-struct gro_table {
-	struct gro_item items[FT_OFFLOAD_GRO_MAX_BATCH];
-	unsigned int next[FT_OFFLOAD_GRO_MAX_BATCH];	/* chain of inputs in an item */
-	size_t len[FT_OFFLOAD_GRO_MAX_BATCH];		/* trimmed length of each input */
-	unsigned int item_of[FT_OFFLOAD_GRO_MAX_BATCH]; /* the item (output) of each input */
-	int bucket[2 * FT_OFFLOAD_GRO_MAX_BATCH];	/* flow hash -> latest item of that hash */
-	unsigned int nitems;
-};
-
-#define GRO_BUCKETS (2 * FT_OFFLOAD_GRO_MAX_BATCH)
-
 /* The flow key: addresses (contiguous in both headers) and the two ports. */
 static void flow_key(const uint8_t *p, bool v6, size_t iphl, const uint8_t **addr, size_t *addr_len,
 		     const uint8_t **ports)
@@ -471,6 +409,40 @@ static bool gro_can_append(const struct gro_item *it, const uint8_t *h, const ui
 	return true;
 }
 
+/*
+ * A packet that merges with nothing ends any super-packet of its flow that is still open, so
+ * that no later packet of the flow can join one written before it: Linux flushes a flow's
+ * held packet on such a packet too. Only the flow's hash is known here, so this may end a
+ * colliding flow's super-packet as well, which costs a merge, never the order.
+ */
+static void gro_end_flow(struct gro_table *t, const uint8_t *p, size_t len)
+{
+	size_t iphl;
+	uint8_t proto;
+	int b;
+
+	if (len < 1)
+		return;
+	if (p[0] >> 4 == 4) {
+		iphl = (size_t)(p[0] & 0x0f) * 4;
+		if (iphl < IPV4_MIN_HL || len < iphl + 4)
+			return;
+		proto = p[9];
+	} else if (p[0] >> 4 == 6) {
+		iphl = IPV6_HL;
+		if (len < iphl + 4)
+			return;
+		proto = p[6];
+	} else {
+		return;
+	}
+	if (proto != IPPROTO_TCP_ && proto != IPPROTO_UDP_)
+		return;
+	b = t->bucket[flow_hash(p, p[0] >> 4 == 6, iphl)];
+	if (b >= 0)
+		t->items[b].open = false;
+}
+
 static void gro_add(struct gro_table *t, const struct iovec *in, unsigned int i)
 {
 	const uint8_t *p = in[i].iov_base;
@@ -480,11 +452,15 @@ static void gro_add(struct gro_table *t, const struct iovec *in, unsigned int i)
 
 	t->next[i] = i;
 	t->len[i] = len;
-	if (gro_candidate(p, &len, &cand)) {
+	if (((t->flags & FT_OFFLOAD_GRO_TCP) && gro_candidate(p, &len, &cand)) ||
+	    ((t->flags & FT_OFFLOAD_GRO_UDP) && ft_offload_udp_candidate(p, &len, &cand))) {
 		b = flow_hash(p, cand.v6, cand.iphl);
-		if (t->bucket[b] >= 0) {
+		if (t->bucket[b] >= 0 && cand.udp) {
+			if (ft_offload_udp_append(t, in, i, len, t->bucket[b]))
+				return;
+		} else if (t->bucket[b] >= 0) {
 			it = &t->items[t->bucket[b]];
-			if (it->iphl == cand.iphl &&
+			if (!it->udp && it->iphl == cand.iphl &&
 			    gro_can_append(it, in[it->first].iov_base, p, len)) {
 				size_t payload = len - it->iphl - it->thl;
 				const uint8_t *tp = p + it->iphl;
@@ -501,13 +477,18 @@ static void gro_add(struct gro_table *t, const struct iovec *in, unsigned int i)
 				return;
 			}
 		}
+	} else {
+		gro_end_flow(t, p, len);
 	}
 	t->item_of[i] = t->nitems;
 	it = &t->items[t->nitems];
 	*it = cand;
 	it->first = it->last = i;
 	it->count = 1;
-	if (cand.iphl) {
+	if (cand.udp) {
+		ft_offload_udp_start(it, len);
+		t->bucket[b] = (int)t->nitems;
+	} else if (cand.iphl) {
 		const uint8_t *tp = p + cand.iphl;
 		size_t payload = len - cand.iphl - cand.thl;
 
@@ -522,22 +503,11 @@ static void gro_add(struct gro_table *t, const struct iovec *in, unsigned int i)
 	t->nitems++;
 }
 
-/* Writes item it as one packet behind its vnet header at dst; returns the bytes written. */
-static size_t gro_emit(const struct gro_table *t, const struct gro_item *it, const struct iovec *in,
-		       uint8_t *dst)
+size_t ft_offload_gro_gather(const struct gro_table *t, const struct gro_item *it,
+			     const struct iovec *in, uint8_t *pkt, size_t hl)
 {
-	struct ft_vnet_hdr vh = { 0 };
-	uint8_t *pkt = dst + FT_OFFLOAD_VNET_HDR_LEN;
-	size_t off = it->first_len, hl = (size_t)it->iphl + it->thl;
-	uint8_t *th = pkt + it->iphl;
-	uint32_t sum;
+	size_t off = it->first_len;
 
-	if (it->count == 1) {
-		/* Unchanged, with whatever followed the IP length. */
-		memcpy(pkt, in[it->first].iov_base, in[it->first].iov_len);
-		ft_offload_write_vnet(dst, &vh);
-		return FT_OFFLOAD_VNET_HDR_LEN + in[it->first].iov_len;
-	}
 	memcpy(pkt, in[it->first].iov_base, it->first_len);
 	for (unsigned int i = t->next[it->first];; i = t->next[i]) {
 		size_t seg = t->len[i] - hl;
@@ -547,6 +517,28 @@ static size_t gro_emit(const struct gro_table *t, const struct gro_item *it, con
 		if (i == it->last)
 			break;
 	}
+	return off;
+}
+
+/* Writes item it as one packet behind its vnet header at dst; returns the bytes written. */
+static size_t gro_emit(const struct gro_table *t, const struct gro_item *it, const struct iovec *in,
+		       uint8_t *dst)
+{
+	struct ft_vnet_hdr vh = { 0 };
+	uint8_t *pkt = dst + FT_OFFLOAD_VNET_HDR_LEN;
+	size_t off, hl = (size_t)it->iphl + it->thl;
+	uint8_t *th = pkt + it->iphl;
+	uint32_t sum;
+
+	if (it->count == 1) {
+		/* Unchanged, with whatever followed the IP length. */
+		memcpy(pkt, in[it->first].iov_base, in[it->first].iov_len);
+		ft_offload_write_vnet(dst, &vh);
+		return FT_OFFLOAD_VNET_HDR_LEN + in[it->first].iov_len;
+	}
+	if (it->udp)
+		return ft_offload_udp_emit(t, it, in, dst);
+	off = ft_offload_gro_gather(t, it, in, pkt, hl);
 	/* PSH of the last segment goes on the super-packet; the split puts it back at the end. */
 	th[13] |= ((const uint8_t *)in[it->last].iov_base)[it->iphl + 13] & TCP_PSH;
 	if (it->v6) {
@@ -575,12 +567,21 @@ static size_t gro_emit(const struct gro_table *t, const struct gro_item *it, con
 int ft_offload_coalesce(const struct iovec *in, unsigned int n, uint8_t *arena, size_t arena_len,
 			struct iovec *out, unsigned int max_out, unsigned int *owner)
 {
+	return ft_offload_coalesce_ex(in, n, FT_OFFLOAD_GRO_TCP, arena, arena_len, out, max_out,
+				      owner);
+}
+
+int ft_offload_coalesce_ex(const struct iovec *in, unsigned int n, unsigned int flags,
+			   uint8_t *arena, size_t arena_len, struct iovec *out,
+			   unsigned int max_out, unsigned int *owner)
+{
 	struct gro_table t;
 	size_t used = 0;
 
 	if (n > FT_OFFLOAD_GRO_MAX_BATCH)
 		return -EINVAL;
 	t.nitems = 0;
+	t.flags = flags;
 	for (unsigned int b = 0; b < GRO_BUCKETS; b++)
 		t.bucket[b] = -1;
 	for (unsigned int i = 0; i < n; i++)

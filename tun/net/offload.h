@@ -10,8 +10,9 @@
  * TUN offloads: the packet work behind IFF_VNET_HDR + TUNSETOFFLOAD. With TSO (and USO) on,
  * a read from the TUN returns a virtio_net_hdr and a TCP (UDP) super-packet of up to 64 KiB
  * that ft_offload_segment() splits into MTU-sized packets; before a write, the decrypted
- * packets of one receive batch go through ft_offload_coalesce(), which merges consecutive TCP
- * segments of a flow into super-packets (GRO), so the kernel sees a few large packets.
+ * packets of one receive batch go through ft_offload_coalesce() (or _ex()), which merges
+ * consecutive TCP segments (and UDP datagrams) of a flow into super-packets (GRO), so the
+ * kernel sees a few large packets.
  *
  * Pure functions over caller buffers: no allocation, no system calls, any thread.
  */
@@ -22,6 +23,8 @@
 #define FT_OFFLOAD_MAX_LEN 65535
 /* ft_offload_coalesce() takes at most this many packets per call. */
 #define FT_OFFLOAD_GRO_MAX_BATCH 128
+/* Datagrams in one UDP super-packet: Linux's UDP_GRO_CNT_MAX. */
+#define FT_OFFLOAD_UDP_GRO_MAX_SEGS 64
 
 /* virtio_net_hdr.flags (linux/virtio_net.h). */
 enum ft_vnet_flags {
@@ -110,5 +113,28 @@ int ft_offload_segment_from(const uint8_t *pkt, size_t len, const struct ft_vnet
  */
 int ft_offload_coalesce(const struct iovec *in, unsigned int n, uint8_t *arena, size_t arena_len,
 			struct iovec *out, unsigned int max_out, unsigned int *owner);
+
+/* What ft_offload_coalesce_ex() merges. */
+enum ft_offload_gro_flags {
+	FT_OFFLOAD_GRO_TCP = 1 << 0, /* TCP segments, as ft_offload_coalesce() */
+	FT_OFFLOAD_GRO_UDP = 1 << 1, /* UDP datagrams into GSO_UDP_L4 (USO) super-packets */
+};
+/*
+ * ft_offload_coalesce() with a choice of what merges (flags: ft_offload_gro_flags; 0 merges
+ * nothing). With FT_OFFLOAD_GRO_UDP, UDP datagrams that Linux's UDP GRO would merge (same
+ * addresses and ports; IPv4 without options or fragments, same TOS, TTL and DF, ids counting
+ * up from the first or, with DF, all the same; IPv6 without extension headers, same traffic
+ * class, flow label and hop limit; a UDP length equal to the IP payload's, a non-zero checksum
+ * that verifies; equal payload sizes but a smaller last one) become one super-packet of at
+ * most FT_OFFLOAD_UDP_GRO_MAX_SEGS datagrams and FT_OFFLOAD_MAX_LEN bytes behind a vnet header
+ * with NEEDS_CSUM, GSO_UDP_L4, gso_size (the payload of the first), csum_start/offset, the
+ * IP and UDP lengths of the whole and the pseudo-header sum in the UDP checksum field. Only
+ * a TUN on Linux >= 6.2 takes such a packet (TUN_F_USO4/6 are its sign). A packet that
+ * merges with nothing ends its flow's open super-packet, so the order within a flow is kept.
+ * Arena, out, owner and the errors as for ft_offload_coalesce().
+ */
+int ft_offload_coalesce_ex(const struct iovec *in, unsigned int n, unsigned int flags,
+			   uint8_t *arena, size_t arena_len, struct iovec *out,
+			   unsigned int max_out, unsigned int *owner);
 
 #endif

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -79,6 +80,28 @@ int ft_tundev_probe_offloads(int fd, unsigned int *accepted)
 	}
 	*accepted = ok;
 	return ft_tundev_set_offloads(fd, 0);
+}
+
+int ft_tundev_probe_uso_write(int fd)
+{
+	static const uint8_t probe[10 + 20 + 8 + 16] = {
+		/* vnet header: NEEDS_CSUM, GSO_UDP_L4, hdr_len 28, gso_size 8, csum 20 + 6 (LE) */
+		0x01, 0x05, 0x1c, 0x00, 0x08, 0x00, 0x14, 0x00, 0x06, 0x00,
+		/* IPv4: length 44, DF, TTL 1, UDP, header checksum 0x79c2, 0.0.0.0 -> 0.0.0.0 */
+		0x45, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x40, 0x00, 0x01, 0x11, 0x79, 0xc2, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		/* UDP 9 -> 9 (discard), length 24, the pseudo-header sum (0 + 0 + 17 + 24) */
+		0x00, 0x09, 0x00, 0x09, 0x00, 0x18, 0x00, 0x29,
+		/* two datagrams of 8 zero bytes */
+	};
+	ssize_t w;
+
+	do {
+		w = write(fd, probe, sizeof(probe));
+	} while (w < 0 && errno == EINTR);
+	if (w >= 0 || errno == EIO)
+		return 1;
+	return errno == EINVAL ? 0 : -errno;
 }
 
 int ft_tundev_read_batch(int fd, const struct iovec *bufs, size_t *lens, unsigned int n)

@@ -52,6 +52,17 @@ int ft_tundev_open(const char *name, unsigned int flags, char name_out[IFNAMSIZ]
 int ft_tundev_probe_offloads(int fd, unsigned int *accepted);
 /* TUNSETOFFLOAD with ft_tundev_offload bits; 0 or a negative errno (-EINVAL: not supported). */
 int ft_tundev_set_offloads(int fd, unsigned int offloads);
+/*
+ * Whether the kernel takes GSO_UDP_L4 (USO) super-packets written to fd (opened with
+ * FT_TUNDEV_VNET_HDR), i.e. whether UDP datagrams may be coalesced before a write: writes one
+ * small USO packet (two 8-byte datagrams from 0.0.0.0 to 0.0.0.0, which no stack delivers).
+ * Call it while the device is down: the kernel parses the vnet header first and answers
+ * EINVAL when it does not know the GSO type (before Linux 6.2), and only then EIO for the
+ * down device, so that the probe reaches nobody (it counts one rx_dropped on the device). On
+ * a device that is up already the packet is taken and dropped by routing as a martian.
+ * Returns 1 (it works), 0 (it does not), or another negative errno of the write.
+ */
+int ft_tundev_probe_uso_write(int fd);
 
 /*
  * Reads up to n packets, one read each, into bufs[i] (iov_len is the room; at least the MTU,

@@ -245,6 +245,9 @@ struct ft_worker {
 	bool tun_standin;      /* tun_fd is not a device (ft_worker_options) */
 	bool udp_offload;      /* UDP_SEGMENT and UDP_GRO on the underlay socket (with vnet) */
 	unsigned int offloads; /* FT_TUN_F_* set on the device */
+	/* UDP datagrams of a flow are coalesced into USO super-packets before the write: the
+	 * TUN takes them (USO4/6, a probe write) and nobody switched it off. */
+	bool udp_coalesce;
 	unsigned int batch;    /* TUN reads and datagrams per wake-up, 1..FT_WORKER_BATCH */
 	uint8_t *tun_read_buf; /* one super-packet behind its vnet header */
 	struct iovec gro_in[FT_WORKER_BATCH];

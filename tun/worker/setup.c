@@ -120,10 +120,24 @@ static void setup_offloads(struct ft_worker *w)
 		want |= FT_TUN_F_USO4 | FT_TUN_F_USO6;
 	if (rc == 0 && (accepted & want) == want && ft_tundev_set_offloads(w->tun_fd, want) == 0)
 		w->offloads = want;
-	ft_log_info("%s: offloads%s%s%s%s", w->ifname, w->offloads ? "" : " none",
+	/*
+	 * UDP coalescing writes USO super-packets: a kernel that hands them out (USO4/6) takes
+	 * them too, since Linux 6.2 did both; the probe asks it, before the device is up.
+	 */
+	if (w->udp_coalesce && (w->offloads & FT_TUN_F_USO4)) {
+		rc = ft_tundev_probe_uso_write(w->tun_fd);
+		if (rc < 0)
+			ft_log(FT_LOG_WARNING, "%s: probing USO writes: %s; no UDP coalescing",
+			       w->ifname, strerror(-rc));
+		w->udp_coalesce = rc == 1;
+	} else {
+		w->udp_coalesce = false;
+	}
+	ft_log_info("%s: offloads%s%s%s%s%s", w->ifname, w->offloads ? "" : " none",
 		    w->offloads & FT_TUN_F_CSUM ? " csum" : "",
 		    w->offloads & FT_TUN_F_TSO4 ? " tso4 tso6" : "",
-		    w->offloads & FT_TUN_F_USO4 ? " uso4 uso6" : "");
+		    w->offloads & FT_TUN_F_USO4 ? " uso4 uso6" : "",
+		    w->udp_coalesce ? ", UDP coalescing" : "");
 }
 
 static int setup_socket(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen);
@@ -357,6 +371,7 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	w->manage_routes = !opts->no_routes;
 	w->vnet = cfg->offload && !opts->no_offload;
 	w->udp_offload = w->vnet && !opts->no_udp_offload;
+	w->udp_coalesce = w->vnet && !opts->no_udp_coalesce; /* if the TUN takes it: probed */
 	if (opts->tun_standin) {
 		if (opts->tun_fd < 0 || !cfg->mtu) {
 			snprintf(err, errlen, "a TUN stand-in needs its descriptor and an MTU");
@@ -367,7 +382,7 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 		}
 		w->tun_standin = true;
 		w->tun_fd = opts->tun_fd;
-		w->vnet = w->udp_offload = false;
+		w->vnet = w->udp_offload = w->udp_coalesce = false;
 		w->manage_routes = false;
 	}
 	w->batch = opts->batch && opts->batch < FT_WORKER_BATCH ? opts->batch : FT_WORKER_BATCH;

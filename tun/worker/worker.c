@@ -488,23 +488,35 @@ static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
 		ft_connstats_update_rx_virtual(w->stats, pkt, len);
 }
 
-/* One write of a vnet header and its packet; false when the TUN refused it. */
-static bool tun_write_vnet(struct ft_worker *w, const struct iovec *iov, int cnt)
+/* One write of a vnet header and its packet: 0, or the negative errno of the TUN's refusal. */
+static int tun_write_vnet(struct ft_worker *w, const struct iovec *iov, int cnt)
 {
 	ssize_t r;
 
 	do {
 		r = writev(w->tun_fd, iov, cnt);
 	} while (r < 0 && errno == EINTR);
-	return r >= 0;
+	return r < 0 ? -errno : 0;
+}
+
+/* One packet alone, behind an all-zero vnet header. */
+static int tun_write_alone(struct ft_worker *w, const struct iovec *pkt)
+{
+	static const uint8_t zero_hdr[FT_OFFLOAD_VNET_HDR_LEN];
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)(uintptr_t)zero_hdr, .iov_len = sizeof(zero_hdr) },
+		*pkt,
+	};
+
+	return tun_write_vnet(w, iov, 2);
 }
 
 /* The gathered packets of one receive batch, coalesced into super-packets where they can be. */
 static void gro_flush(struct ft_worker *w)
 {
-	static const uint8_t zero_hdr[FT_OFFLOAD_VNET_HDR_LEN];
 	size_t need = (size_t)w->n_gro * FT_OFFLOAD_VNET_HDR_LEN, nstat = 0;
 	unsigned int n = w->n_gro;
+	bool uso_refused = false;
 	int k = -ENOBUFS;
 
 	if (n == 0)
@@ -513,27 +525,36 @@ static void gro_flush(struct ft_worker *w)
 	for (unsigned int i = 0; i < n; i++)
 		need += w->gro_in[i].iov_len;
 	if (need <= w->gro_arena_len)
-		k = ft_offload_coalesce(w->gro_in, n, w->gro_arena, w->gro_arena_len, w->gro_out,
-					FT_WORKER_BATCH, w->gro_owner);
+		k = ft_offload_coalesce_ex(
+			w->gro_in, n,
+			FT_OFFLOAD_GRO_TCP | (w->udp_coalesce ? FT_OFFLOAD_GRO_UDP : 0),
+			w->gro_arena, w->gro_arena_len, w->gro_out, FT_WORKER_BATCH, w->gro_owner);
 	if (k < 0) {
-		/* Too big to coalesce here: each packet alone, behind an empty header. */
+		/* Too big to coalesce here: each packet alone. */
 		for (unsigned int i = 0; i < n; i++) {
-			struct iovec iov[2] = {
-				{ .iov_base = (void *)(uintptr_t)zero_hdr,
-				  .iov_len = sizeof(zero_hdr) },
-				w->gro_in[i],
-			};
-
 			w->gro_owner[i] = i;
-			w->gro_written[i] = tun_write_vnet(w, iov, 2);
+			w->gro_written[i] = tun_write_alone(w, &w->gro_in[i]) == 0;
 		}
 	} else {
 		for (int i = 0; i < k; i++) {
 			/* A GSO type (the vnet header's second byte): a super-packet. */
-			bool gso = ((const uint8_t *)w->gro_out[i].iov_base)[1] != FT_VNET_GSO_NONE;
+			uint8_t gso = ((const uint8_t *)w->gro_out[i].iov_base)[1];
+			int r = tun_write_vnet(w, &w->gro_out[i], 1);
 
-			w->gro_written[i] = tun_write_vnet(w, &w->gro_out[i], 1);
-			if (gso && w->gro_written[i])
+			/*
+			 * A kernel that refuses USO after the probe said yes (a backport of half
+			 * of it?): no more UDP coalescing, and these datagrams go one by one below.
+			 */
+			if (r == -EINVAL && gso == FT_VNET_GSO_UDP_L4 && w->udp_coalesce) {
+				w->udp_coalesce = false;
+				ft_log(FT_LOG_WARNING,
+				       "%s: the TUN refused a UDP super-packet: "
+				       "no more UDP coalescing",
+				       w->ifname);
+			}
+			uso_refused |= r == -EINVAL && gso == FT_VNET_GSO_UDP_L4;
+			w->gro_written[i] = r == 0;
+			if (gso != FT_VNET_GSO_NONE && r == 0)
 				w->counters.tun_gro_writes++;
 		}
 	}
@@ -542,7 +563,13 @@ static void gro_flush(struct ft_worker *w)
 	 * k packets written or k dropped, and only those written are virtual rx.
 	 */
 	for (unsigned int i = 0; i < n; i++) {
-		if (!w->gro_written[w->gro_owner[i]]) {
+		unsigned int o = w->gro_owner[i];
+		bool written = w->gro_written[o];
+
+		if (!written && uso_refused && k >= 0 &&
+		    ((const uint8_t *)w->gro_out[o].iov_base)[1] == FT_VNET_GSO_UDP_L4)
+			written = tun_write_alone(w, &w->gro_in[i]) == 0;
+		if (!written) {
 			w->counters.tun_write_dropped++;
 			continue;
 		}

@@ -96,6 +96,11 @@ struct ft_worker_options {
 	/* UDP_SEGMENT/UDP_GRO off while the TUN offloads stay (--no-udp-offload). */
 	bool no_udp_offload;
 	/*
+	 * Received UDP datagrams of a flow are written to the TUN one by one, never coalesced
+	 * into USO super-packets (--no-udp-coalesce); TCP is coalesced still.
+	 */
+	bool no_udp_coalesce;
+	/*
 	 * Packets per wake-up (0: 64). For measuring what batching gains: 1 makes one recvmmsg
 	 * and one sendmmsg per datagram, as an unbatched tunnel would.
 	 */
