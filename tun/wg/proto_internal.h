@@ -50,8 +50,6 @@ enum ft_proto_reason ft_proto_noise_reason(int err);
 uint32_t ft_proto_random_index(void *arg);
 /* A random delay below REKEY_TIMEOUT_JITTER_MAX for a timer. */
 uint64_t ft_proto_jitter(struct ft_proto *p);
-/* The length of the IP packet at pkt (at most len bytes), 0 when it is not well formed. */
-size_t ft_proto_ip_packet_len(const uint8_t *pkt, size_t len, int *family);
 /* The peer's keypairs and handshake state wiped, its indices unhashed. */
 void ft_proto_drop_sessions(struct ft_proto *p, struct ft_peer *peer);
 
