@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "base/bytes.h"
+#include "stats/ipview.h"
 #include "stats/packet.h"
 
 /* IANA protocol numbers the parser acts on. */
@@ -24,8 +26,6 @@ enum {
 };
 
 enum {
-	IPV4_HDR_LEN = 20,
-	IPV6_HDR_LEN = 40,
 	TCP_HDR_LEN = 20,
 	UDP_HDR_LEN = 8,
 	SCTP_HDR_LEN = 12,
@@ -54,11 +54,6 @@ const char *ft_packet_reason_str(enum ft_packet_reason reason)
 	if ((unsigned)reason >= FT_PACKET_REASON_COUNT)
 		return "unknown";
 	return reason_names[reason];
-}
-
-static inline uint16_t load_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 /* Resets out to the invalid key, keeping the version when it is known. */
@@ -119,46 +114,33 @@ static int parse_transport(const uint8_t *pkt, size_t off, size_t end, bool firs
 		out->flags |= FT_PACKET_F_ICMP;
 		return 0;
 	}
-	out->src_port = load_be16(pkt + off);
-	out->dst_port = load_be16(pkt + off + 2);
+	out->src_port = ft_be16_load(pkt + off);
+	out->dst_port = ft_be16_load(pkt + off + 2);
 	out->flags |= FT_PACKET_F_PORTS;
 	return 0;
 }
 
-static int parse_v4(const uint8_t *pkt, size_t len, struct ft_packet_info *out)
+/* The rest of an IPv4 packet whose header v validated. */
+static int parse_v4(const uint8_t *pkt, const struct ft_ipview *v, struct ft_packet_info *out)
 {
-	size_t ihl, total;
-	uint16_t frag;
+	size_t total = v->len, off = v->hlen;
 
-	if (len < IPV4_HDR_LEN)
-		return invalid(out, FT_PACKET_V4_SHORT);
-	ihl = (size_t)(pkt[0] & 0x0f) * 4;
-	if (ihl < IPV4_HDR_LEN || ihl > len)
-		return invalid(out, FT_PACKET_V4_BAD_IHL);
-	total = load_be16(pkt + 2);
-	if (total < ihl)
-		return invalid(out, FT_PACKET_V4_BAD_TOTAL_LEN);
-	if (total > len)
-		return invalid(out, FT_PACKET_TRUNCATED);
+	out->len = v->len;
+	out->transport = v->proto;
+	out->proto = v->proto;
+	ft_addr_set_v4(&out->src, v->src);
+	ft_addr_set_v4(&out->dst, v->dst);
 
-	out->len = (uint32_t)total;
-	out->transport = pkt[9];
-	out->proto = pkt[9];
-	ft_addr_set_v4(&out->src, pkt + 12);
-	ft_addr_set_v4(&out->dst, pkt + 16);
-
-	frag = load_be16(pkt + 6);
-	if (frag & 0x1fff) {
+	if (v->frag & FT_IPVIEW_OFFSET) {
 		/* A later fragment: its bytes carry no transport header. */
 		out->proto = FT_IPPROTO_FRAGMENT;
 		out->flags |= FT_PACKET_F_FRAGMENT;
 		return 0;
 	}
-	if (frag & 0x2000)
+	if (v->frag & FT_IPVIEW_MF)
 		out->flags |= FT_PACKET_F_FRAGMENT;
 
 	/* AH in IPv4 (RFC 4302): skip it, as in IPv6, to reach what it authenticates. */
-	size_t off = ihl;
 	for (int n = 0; out->transport == IPPROTO_AH_; n++) {
 		size_t hlen;
 
@@ -176,25 +158,20 @@ static int parse_v4(const uint8_t *pkt, size_t len, struct ft_packet_info *out)
 	return parse_transport(pkt, off, total, out->flags & FT_PACKET_F_FRAGMENT, out);
 }
 
-static int parse_v6(const uint8_t *pkt, size_t len, struct ft_packet_info *out)
+/*
+ * The rest of an IPv6 packet whose header v validated. A payload length of 0 with a
+ * hop-by-hop header would be a jumbogram (RFC 2675); a TUN device never carries one, so it is
+ * walked as an empty payload and found truncated.
+ */
+static int parse_v6(const uint8_t *pkt, const struct ft_ipview *v, struct ft_packet_info *out)
 {
-	size_t total, off = IPV6_HDR_LEN;
+	size_t total = v->len, off = v->hlen;
 	bool first_fragment = false;
 
-	if (len < IPV6_HDR_LEN)
-		return invalid(out, FT_PACKET_V6_SHORT);
-	/*
-	 * A payload length of 0 with a hop-by-hop header would be a jumbogram (RFC 2675); a TUN
-	 * device never carries one, so it is walked as an empty payload and found truncated.
-	 */
-	total = IPV6_HDR_LEN + (size_t)load_be16(pkt + 4);
-	if (total > len)
-		return invalid(out, FT_PACKET_TRUNCATED);
-
-	out->len = (uint32_t)total;
-	out->transport = pkt[6];
-	ft_addr_set_v6(&out->src, pkt + 8);
-	ft_addr_set_v6(&out->dst, pkt + 24);
+	out->len = v->len;
+	out->transport = v->proto;
+	ft_addr_set_v6(&out->src, v->src);
+	ft_addr_set_v6(&out->dst, v->dst);
 
 	for (int n = 0;; n++) {
 		uint8_t nh = out->transport;
@@ -217,7 +194,7 @@ static int parse_v6(const uint8_t *pkt, size_t len, struct ft_packet_info *out)
 			return invalid(out, FT_PACKET_EXT_TRUNCATED);
 		out->transport = pkt[off];
 		if (nh == IPPROTO_FRAGMENT_) {
-			uint16_t frag = load_be16(pkt + off + 2);
+			uint16_t frag = ft_be16_load(pkt + off + 2);
 
 			/* Offset 0 without M is an atomic fragment (RFC 6946): a whole packet. */
 			if (frag & 0xfff8) {
@@ -238,19 +215,14 @@ static int parse_v6(const uint8_t *pkt, size_t len, struct ft_packet_info *out)
 
 int ft_packet_parse(const uint8_t *pkt, size_t len, struct ft_packet_info *out)
 {
+	struct ft_ipview v;
+	enum ft_packet_reason r = ft_ipview_parse(&v, pkt, len);
+
 	memset(out, 0, sizeof(*out));
-	if (len == 0)
-		return invalid(out, FT_PACKET_EMPTY);
-	switch (pkt[0] >> 4) {
-	case 4:
-		out->version = 4;
-		return parse_v4(pkt, len, out);
-	case 6:
-		out->version = 6;
-		return parse_v6(pkt, len, out);
-	default:
-		return invalid(out, FT_PACKET_BAD_VERSION);
-	}
+	out->version = v.version;
+	if (r != FT_PACKET_OK)
+		return invalid(out, r);
+	return v.version == 4 ? parse_v4(pkt, &v, out) : parse_v6(pkt, &v, out);
 }
 
 void ft_addr_set_v4(struct ft_addr *a, const uint8_t bytes[4])

@@ -13,6 +13,7 @@
 
 #include <check.h>
 
+#include "stats/ipview.h"
 #include "stats/packet.h"
 
 /* IPv4 ihl 5 len 44 DF ttl 64 proto 6 100.64.0.1 > 100.64.0.2; TCP 51234 > 80 SYN doff 6 (MSS 1460) */
@@ -610,6 +611,58 @@ START_TEST(test_addr_set_zeroes)
 }
 END_TEST
 
+/*
+ * The header view every reader shares (stats/ipview.h): what it reports of a well-formed
+ * header, that bytes past the IP length are left out, and that it refuses what the
+ * statistics parser refuses (the table above runs those through ft_packet_parse).
+ */
+START_TEST(test_ipview)
+{
+	uint8_t v4[32] = { 0x46, 0, 0,	 28, 0, 0, 0x20, 0x05, 64, 17,
+			   0,	 0, 198, 18, 0, 1, 198,	 18,   0,  2 };
+	uint8_t v6[48] = { 0x60, 0, 0, 0, 0, 4, 58, 64 };
+	struct ft_ipview v;
+
+	ck_assert_int_eq(ft_ipview_parse(&v, v4, sizeof(v4)), FT_PACKET_OK);
+	ck_assert_uint_eq(v.version, 4);
+	ck_assert_int_eq(v.family, AF_INET);
+	ck_assert_uint_eq(v.hlen, 24);
+	ck_assert_uint_eq(v.len, 28); /* the 4 bytes of padding are not the packet's */
+	ck_assert_uint_eq(v.proto, 17);
+	ck_assert_uint_eq(v.addr_len, 4);
+	ck_assert_uint_eq(v.frag, FT_IPVIEW_MF | 5);
+	ck_assert_ptr_eq(v.src, v4 + 12);
+	ck_assert_ptr_eq(v.dst, v4 + 16);
+
+	v6[8] = 0xfd;
+	v6[24] = 0xfd;
+	ck_assert_int_eq(ft_ipview_parse(&v, v6, sizeof(v6)), FT_PACKET_OK);
+	ck_assert_uint_eq(v.version, 6);
+	ck_assert_int_eq(v.family, AF_INET6);
+	ck_assert_uint_eq(v.hlen, 40);
+	ck_assert_uint_eq(v.len, 44);
+	ck_assert_uint_eq(v.proto, 58);
+	ck_assert_uint_eq(v.addr_len, 16);
+	ck_assert_uint_eq(v.frag, 0);
+	ck_assert_ptr_eq(v.src, v6 + 8);
+	ck_assert_ptr_eq(v.dst, v6 + 24);
+
+	ck_assert_int_eq(ft_ipview_parse(&v, v4, 0), FT_PACKET_EMPTY);
+	ck_assert_uint_eq(v.version, 0);
+	ck_assert_int_eq(ft_ipview_parse(&v, v4, 19), FT_PACKET_V4_SHORT);
+	ck_assert_int_eq(ft_ipview_parse(&v, v4, 23), FT_PACKET_V4_BAD_IHL);
+	ck_assert_int_eq(ft_ipview_parse(&v, v4, 27), FT_PACKET_TRUNCATED);
+	ck_assert_int_eq(ft_ipview_parse(&v, v6, 43), FT_PACKET_TRUNCATED);
+	ck_assert_int_eq(ft_ipview_parse(&v, v6, 39), FT_PACKET_V6_SHORT);
+	ck_assert_uint_eq(v.version, 6);
+	v4[0] = 0x44; /* an IHL below 20 bytes, which the protocol's own check once let through */
+	ck_assert_int_eq(ft_ipview_parse(&v, v4, sizeof(v4)), FT_PACKET_V4_BAD_IHL);
+	v4[0] = 0x45;
+	v4[3] = 19; /* a total length shorter than the header */
+	ck_assert_int_eq(ft_ipview_parse(&v, v4, sizeof(v4)), FT_PACKET_V4_BAD_TOTAL_LEN);
+}
+END_TEST
+
 static Suite *packet_suite(void)
 {
 	Suite *s = suite_create("packet");
@@ -622,6 +675,7 @@ static Suite *packet_suite(void)
 	tcase_add_test(tc, test_format_none);
 	tcase_add_test(tc, test_addr_parse_bad);
 	tcase_add_test(tc, test_addr_set_zeroes);
+	tcase_add_test(tc, test_ipview);
 	suite_add_tcase(s, tc);
 	return s;
 }

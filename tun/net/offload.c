@@ -4,8 +4,9 @@
  *
  * The kernel's rules are the reference: net/ipv4/tcp_offload.c (tcp_gso_segment and
  * tcp_gro_receive), net/ipv4/udp_offload.c (__udp_gso_segment) and include/linux/virtio_net.h.
- * Each packet is validated into local offsets first and only then interpreted; every field is
- * read through get16/get32 after a length check, never through a cast struct.
+ * Each packet is validated into local offsets first and only then interpreted: the IP header
+ * by the one view of it (stats/ipview.h), the rest into struct gso_layout and struct gro_item;
+ * every field is read through get16/get32 after a length check, never through a cast struct.
  */
 #include "config.h"
 
@@ -13,6 +14,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "base/bytes.h"
+#include "stats/ipview.h"
 #include "tun/net/csum.h"
 #include "tun/net/offload_internal.h"
 #include "tun/net/tundev.h"
@@ -125,42 +128,24 @@ static int gso_layout(const uint8_t *pkt, size_t len, const struct ft_vnet_hdr *
 		      struct gso_layout *lo)
 {
 	unsigned int gso = vh->gso_type & ~FT_VNET_GSO_ECN;
-	uint8_t proto;
+	struct ft_ipview ip;
 	size_t iplen, thl;
 
-	if (len < 1)
+	if (ft_ipview_parse(&ip, pkt, len) != FT_PACKET_OK)
 		return -EINVAL;
 	lo->tcp = gso != FT_VNET_GSO_UDP_L4;
-	switch (pkt[0] >> 4) {
-	case 4:
-		if (gso == FT_VNET_GSO_TCPV6 || len < IPV4_MIN_HL)
-			return -EINVAL;
-		lo->v6 = false;
-		lo->iphl = (size_t)(pkt[0] & 0x0f) * 4;
-		iplen = get16(pkt + 2);
-		if (lo->iphl < IPV4_MIN_HL || iplen < lo->iphl || iplen > len)
-			return -EINVAL;
-		/* A fragment cannot be segmented: MF or a fragment offset. */
-		if (get16(pkt + 6) & 0x3fff)
-			return -EINVAL;
-		proto = pkt[9];
-		break;
-	case 6:
-		if (gso == FT_VNET_GSO_TCPV4 || len < IPV6_HL)
-			return -EINVAL;
-		lo->v6 = true;
-		lo->iphl = IPV6_HL;
-		iplen = IPV6_HL + (size_t)get16(pkt + 4);
-		if (iplen > len)
-			return -EINVAL;
-		proto = pkt[6];
-		if (proto != IPPROTO_TCP_ && proto != IPPROTO_UDP_)
-			return -EOPNOTSUPP;
-		break;
-	default:
+	lo->v6 = ip.version == 6;
+	lo->iphl = ip.hlen;
+	iplen = ip.len;
+	if (gso == (lo->v6 ? FT_VNET_GSO_TCPV4 : FT_VNET_GSO_TCPV6))
 		return -EINVAL;
-	}
-	if (proto != (lo->tcp ? IPPROTO_TCP_ : IPPROTO_UDP_))
+	/* A fragment cannot be segmented: MF or a fragment offset (IPv6's are below). */
+	if (ip.frag & (FT_IPVIEW_MF | FT_IPVIEW_OFFSET))
+		return -EINVAL;
+	/* An IPv6 extension header (a fragment header among them) is not walked here. */
+	if (lo->v6 && ip.proto != IPPROTO_TCP_ && ip.proto != IPPROTO_UDP_)
+		return -EOPNOTSUPP;
+	if (ip.proto != (lo->tcp ? IPPROTO_TCP_ : IPPROTO_UDP_))
 		return -EINVAL;
 	if (vh->csum_start != lo->iphl)
 		return -EINVAL;
@@ -331,35 +316,28 @@ static unsigned int flow_hash(const uint8_t *p, bool v6, size_t iphl)
  */
 static bool gro_candidate(const uint8_t *p, size_t *len, struct gro_item *it)
 {
+	struct ft_ipview ip;
 	size_t iplen, iphl, thl;
 	uint32_t sum;
 	uint8_t flags;
 
-	if (*len < 1)
+	if (ft_ipview_parse(&ip, p, *len) != FT_PACKET_OK || ip.proto != IPPROTO_TCP_)
 		return false;
-	if (p[0] >> 4 == 4) {
-		if (*len < IPV4_MIN_HL || (p[0] & 0x0f) != 5 || p[9] != IPPROTO_TCP_)
-			return false;
-		iphl = IPV4_MIN_HL;
-		iplen = get16(p + 2);
-		if (iplen > *len || iplen < iphl + TCP_MIN_HL || (get16(p + 6) & 0x3fff))
+	iphl = ip.hlen;
+	iplen = ip.len;
+	if (iplen < iphl + TCP_MIN_HL)
+		return false;
+	if (ip.version == 4) {
+		/* No options (the merged header is rebuilt at 20 bytes), no fragment. */
+		if (iphl != IPV4_MIN_HL || (ip.frag & (FT_IPVIEW_MF | FT_IPVIEW_OFFSET)))
 			return false;
 		if (ft_csum(p, iphl) != 0)
 			return false;
-		sum = ft_csum_pseudo_v4(p + 12, p + 16, IPPROTO_TCP_, (uint32_t)(iplen - iphl));
-		it->v6 = false;
-	} else if (p[0] >> 4 == 6) {
-		if (*len < IPV6_HL || p[6] != IPPROTO_TCP_)
-			return false;
-		iphl = IPV6_HL;
-		iplen = IPV6_HL + (size_t)get16(p + 4);
-		if (iplen > *len || iplen < iphl + TCP_MIN_HL)
-			return false;
-		sum = ft_csum_pseudo_v6(p + 8, p + 24, IPPROTO_TCP_, (uint32_t)(iplen - iphl));
-		it->v6 = true;
-	} else {
-		return false;
 	}
+	sum = ip.version == 4
+		      ? ft_csum_pseudo_v4(ip.src, ip.dst, IPPROTO_TCP_, (uint32_t)(iplen - iphl))
+		      : ft_csum_pseudo_v6(ip.src, ip.dst, IPPROTO_TCP_, (uint32_t)(iplen - iphl));
+	it->v6 = ip.version == 6;
 	thl = (size_t)(p[iphl + 12] >> 4) * 4;
 	if (thl < TCP_MIN_HL || iphl + thl >= iplen)
 		return false;

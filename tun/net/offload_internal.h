@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "base/bytes.h"
 #include "tun/net/offload.h"
 
 enum {
@@ -25,28 +26,25 @@ enum {
 	UDP_HL = 8,
 };
 
+/* The big-endian accessors are base/bytes.h's; the short names keep the field reads legible. */
 static inline uint16_t get16(const uint8_t *p)
 {
-	return (uint16_t)(p[0] << 8 | p[1]);
+	return ft_be16_load(p);
 }
 
 static inline uint32_t get32(const uint8_t *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	return ft_be32_load(p);
 }
 
 static inline void put16(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
+	ft_be16_store(p, v);
 }
 
 static inline void put32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	ft_be32_store(p, v);
 }
 
 /*

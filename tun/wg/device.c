@@ -246,28 +246,3 @@ const struct ft_proto_counters *ft_proto_counters(const struct ft_proto *p)
 {
 	return &p->counters;
 }
-
-/* The length of the IP packet at pkt (at most len bytes), 0 when it is not well formed. */
-size_t ft_proto_ip_packet_len(const uint8_t *pkt, size_t len, int *family)
-{
-	size_t n;
-
-	if (len < 1)
-		return 0;
-	switch (pkt[0] >> 4) {
-	case 4:
-		if (len < 20)
-			return 0;
-		n = (size_t)pkt[2] << 8 | pkt[3];
-		*family = AF_INET;
-		return n >= 20 && n <= len ? n : 0;
-	case 6:
-		if (len < 40)
-			return 0;
-		n = 40 + ((size_t)pkt[4] << 8 | pkt[5]);
-		*family = AF_INET6;
-		return n <= len ? n : 0;
-	default:
-		return 0;
-	}
-}

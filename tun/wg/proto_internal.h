@@ -59,8 +59,6 @@ enum ft_proto_reason ft_proto_noise_reason(int err);
 uint32_t ft_proto_random_index(void *arg);
 /* A random delay below REKEY_TIMEOUT_JITTER_MAX for a timer. */
 uint64_t ft_proto_jitter(struct ft_proto *p);
-/* The length of the IP packet at pkt (at most len bytes), 0 when it is not well formed. */
-size_t ft_proto_ip_packet_len(const uint8_t *pkt, size_t len, int *family);
 /* peer.c: the public-key table of a new device (0 or -ENOMEM); its memory freed. */
 int ft_proto_keys_init(struct ft_proto *p);
 void ft_proto_keys_free(struct ft_proto *p);

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
+#include "stats/ipview.h"
 #include "tun/wg/allowedips.h"
 #include "tun/wg/cookie.h"
 #include "tun/wg/key.h"
@@ -213,9 +214,9 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 		p->index, ft_wire_load_le32(msg + FT_WIRE_DATA_OFF_RECEIVER), FT_INDEX_KEYPAIR);
 	struct ft_keypair *kp, *cur;
 	struct ft_peer *peer;
-	size_t plain_len, ip_len;
+	struct ft_ipview ip;
+	size_t plain_len;
 	uint8_t *inner = msg + FT_WIRE_TRANSPORT_HEADER_LEN;
-	int family = 0;
 	int err;
 
 	if (!e)
@@ -258,16 +259,14 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 		return FT_PROTO_KEEPALIVE;
 	}
 	ft_timers_data_received(&peer->timers, now_ns);
-	ip_len = ft_proto_ip_packet_len(inner, plain_len, &family);
-	if (!ip_len)
+	if (ft_ipview_parse(&ip, inner, plain_len) != FT_PACKET_OK)
 		return ft_proto_drop(p, res, FT_PROTO_bad_packet);
-	if (ft_allowedips_lookup(p->allowedips, family, inner + (family == AF_INET ? 12 : 8)) !=
-	    peer)
+	if (ft_allowedips_lookup(p->allowedips, ip.family, ip.src) != peer)
 		return ft_proto_drop(p, res, FT_PROTO_source_not_allowed);
 	count_received(peer, len, res);
 	res->action = FT_PROTO_PACKET;
 	res->data = inner;
-	res->len = ip_len;
+	res->len = ip.len;
 	return FT_PROTO_PACKET;
 }
 

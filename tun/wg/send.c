@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
+#include "stats/ipview.h"
 #include "tun/wg/allowedips.h"
 #include "tun/wg/cookie.h"
 #include "tun/wg/key.h"
@@ -203,17 +204,17 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
 				   uint64_t now_ns, struct ft_proto_result *res)
 {
 	uint8_t *pkt = buf + FT_PROTO_HEADROOM;
+	struct ft_ipview ip;
 	struct ft_peer *peer;
 	size_t out_len;
-	int family = 0;
 	int err, q;
 
 	memset(res, 0, sizeof(*res));
 	if (cap < FT_PROTO_HEADROOM || len > cap - FT_PROTO_HEADROOM)
 		return ft_proto_drop(p, res, FT_PROTO_no_room);
-	if (!ft_proto_ip_packet_len(pkt, len, &family))
+	if (ft_ipview_parse(&ip, pkt, len) != FT_PACKET_OK)
 		return ft_proto_drop(p, res, FT_PROTO_bad_packet);
-	peer = ft_allowedips_lookup(p->allowedips, family, pkt + (family == AF_INET ? 16 : 24));
+	peer = ft_allowedips_lookup(p->allowedips, ip.family, ip.dst);
 	if (!peer)
 		return ft_proto_drop(p, res, FT_PROTO_no_peer);
 	res->peer = peer;
