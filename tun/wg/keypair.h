@@ -27,7 +27,7 @@
  * A new initiator keypair becomes current at once (its response proved the peer has it):
  * the old current becomes previous, or, if an unconfirmed next existed, that next does.
  *
- * The set lives in memory from sodium_malloc() (the peer owns it) and every keypair that
+ * The set lives in a secret-arena slot (secmem.h; the peer owns it) and every keypair that
  * leaves the set is wiped, with the copy of its keys the calling thread's OpenSSL contexts may
  * hold (ft_aead_forget(), tun/wg/aead.h). Loop thread only; nothing allocates.
  */

@@ -20,6 +20,7 @@
 
 #include "tun/wg/crypto.h"
 #include "tun/wg/noise.h"
+#include "tun/wg/secmem.h"
 
 /*
  * C0 = HASH(Construction) and H0 = HASH(C0 || Identifier), constants of the protocol.
@@ -114,22 +115,15 @@ void ft_noise_identity_clear(struct ft_noise_identity *id)
 	sodium_memzero(id, sizeof(*id));
 }
 
-/*
- * sodium_malloc places the region right before a guard page, so it is aligned only when
- * its size is a multiple of the alignment.
- */
-static size_t handshake_alloc_size(void)
-{
-	size_t a = alignof(struct ft_handshake);
-
-	return (sizeof(struct ft_handshake) + a - 1) / a * a;
-}
+/* Secret-arena slots are 64-byte aligned (secmem.h); the handshake must fit one. */
+_Static_assert(alignof(struct ft_handshake) <= 64, "handshake alignment above the arena's");
+_Static_assert(sizeof(struct ft_handshake) <= FT_SECMEM_MAX_SLOT, "handshake above a slot");
 
 struct ft_handshake *ft_noise_handshake_create(const struct ft_noise_identity *id,
 					       const uint8_t remote_static[FT_WIRE_KEY_LEN],
 					       const uint8_t *psk, void *owner)
 {
-	struct ft_handshake *hs = sodium_malloc(handshake_alloc_size());
+	struct ft_handshake *hs = ft_secmem_alloc(sizeof(*hs));
 
 	if (!hs)
 		return NULL;
@@ -144,8 +138,8 @@ struct ft_handshake *ft_noise_handshake_create(const struct ft_noise_identity *i
 
 void ft_noise_handshake_destroy(struct ft_handshake *hs)
 {
-	/* sodium_free wipes the whole region; NULL is a no-op. */
-	sodium_free(hs);
+	/* ft_secmem_free wipes the whole slot; NULL is a no-op. */
+	ft_secmem_free(hs, sizeof(*hs));
 }
 
 void ft_noise_handshake_set_psk(struct ft_handshake *hs, const uint8_t *psk)

@@ -108,7 +108,7 @@ enum ft_handshake_state {
 };
 
 /*
- * The per-peer handshake. The whole struct lives in sodium_malloc memory (it holds the
+ * The per-peer handshake. The whole struct lives in a secret-arena slot (secmem.h; it holds the
  * static-static DH, the PSK, the ephemeral private key and the chaining key), so create it
  * with ft_noise_handshake_create() and free it with ft_noise_handshake_destroy(). The
  * caller may read the fields; only noise.c writes them.

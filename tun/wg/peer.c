@@ -19,6 +19,11 @@
 #include "tun/wg/noise.h"
 #include "tun/wg/peer.h"
 #include "tun/wg/proto_internal.h"
+#include "tun/wg/secmem.h"
+
+/* The keypair set lives in a secret-arena slot (64-byte aligned, at most a page). */
+_Static_assert(_Alignof(struct ft_keypair_set) <= 64, "keypair set alignment above the arena's");
+_Static_assert(sizeof(struct ft_keypair_set) <= FT_SECMEM_MAX_SLOT, "keypair set above a slot");
 
 void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uint64_t now_ns)
 {
@@ -259,7 +264,7 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	peer->ctx = cfg->ctx;
 	memcpy(peer->public_key, cfg->public_key, FT_WIRE_KEY_LEN);
 	peer->hs = ft_noise_handshake_create(&p->id, cfg->public_key, cfg->preshared_key, peer);
-	peer->keypairs = sodium_malloc(sizeof(*peer->keypairs));
+	peer->keypairs = ft_secmem_alloc(sizeof(*peer->keypairs));
 	if (!peer->hs || !peer->keypairs)
 		goto err;
 	ft_keypair_set_init(peer->keypairs);
@@ -281,8 +286,7 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	*out = peer;
 	return 0;
 err:
-	if (peer->keypairs)
-		sodium_free(peer->keypairs);
+	ft_secmem_free(peer->keypairs, sizeof(*peer->keypairs));
 	ft_noise_handshake_destroy(peer->hs);
 	free(peer);
 	return err;
@@ -303,7 +307,7 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 		p->last = peer->prev;
 	ft_cookie_maker_clear(&peer->cookie);
 	ft_noise_handshake_destroy(peer->hs);
-	sodium_free(peer->keypairs);
+	ft_secmem_free(peer->keypairs, sizeof(*peer->keypairs));
 	ft_peer_queue_free(&peer->queue);
 	free(peer);
 }

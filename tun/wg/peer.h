@@ -22,7 +22,7 @@
  * for the protocol code in tun/wg/, other readers use ft_peer_get_info(), or the few
  * accessors below where a copy of everything per batch would be waste. Loop thread only.
  *
- * Ownership: the handshake and the keypair set live in sodium_malloc memory (keys, PSK,
+ * Ownership: the handshake and the keypair set live in the secret arena (secmem.h; keys, PSK,
  * chaining key) and are wiped when freed; the packet queue is one block allocated with the
  * peer, so queueing never allocates.
  */
@@ -48,10 +48,10 @@ struct ft_peer {
 	struct ft_peer *key_next;    /* the device's public-key hash chain */
 	uint8_t public_key[FT_WIRE_KEY_LEN];
 
-	struct ft_handshake *hs;	/* sodium_malloc, owned */
+	struct ft_handshake *hs;	/* a secret-arena slot (secmem.h), owned */
 	struct ft_index_entry hs_entry; /* the index of our handshake message in flight */
 	struct ft_cookie_maker cookie;
-	struct ft_keypair_set *keypairs; /* sodium_malloc, owned */
+	struct ft_keypair_set *keypairs; /* a secret-arena slot (secmem.h), owned */
 	struct ft_timers timers;
 	uint64_t last_initiation_ns; /* when we last sent an initiation */
 	bool sent_initiation;
