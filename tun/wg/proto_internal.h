@@ -24,6 +24,8 @@ struct ft_proto {
 	struct ft_index_table *index;
 	struct ft_allowedips *allowedips;
 	struct ft_peer *first, *last;
+	/* A lower bound on every peer's armed deadlines (ft_timers.earliest), 0: none armed. */
+	uint64_t timers_earliest;
 	struct ft_proto_counters counters;
 	/* Where queued packets and keepalives are encrypted before the callback sees them. */
 	uint8_t *scratch;
