@@ -357,6 +357,34 @@ START_TEST(test_timers)
 }
 END_TEST
 
+/*
+ * The owner's earliest-deadline bound (ft_proto_next_deadline without a scan): every arm on
+ * any of the peers lowers it, nothing raises it, and it is never later than a peer's next.
+ */
+START_TEST(test_timers_earliest_bound)
+{
+	struct ft_timers a, b;
+	const uint64_t s = FT_NSEC_PER_SEC;
+	uint64_t earliest = 0;
+
+	ft_timers_init(&a, 25);
+	ft_timers_init(&b, 0);
+	a.earliest = b.earliest = &earliest;
+	ft_timers_data_sent(&a, 100 * s, 0);
+	ck_assert_uint_eq(earliest, 115 * s);
+	ft_timers_handshake_initiated(&b, 101 * s, 0);
+	ck_assert_uint_eq(earliest, 106 * s);
+	ft_timers_any_authenticated_packet_traversal(&a, 200 * s); /* later: bound unchanged */
+	ck_assert_uint_eq(earliest, 106 * s);
+	ck_assert_uint_le(earliest, ft_timers_next(&a));
+	ck_assert_uint_le(earliest, ft_timers_next(&b));
+	ft_timers_handshake_complete(&b); /* a disarm may leave the bound early, never late */
+	ck_assert_uint_eq(earliest, 106 * s);
+	ft_timers_arm(&a, FT_TIMER_NEW_HANDSHAKE, 0); /* deadline 0 is 1: still a bound */
+	ck_assert_uint_eq(earliest, 1);
+}
+END_TEST
+
 static Suite *keypair_suite(void)
 {
 	Suite *s = suite_create("keypair");
@@ -369,6 +397,7 @@ static Suite *keypair_suite(void)
 	tcase_add_loop_test(tc, test_rotation, 0, sizeof(rotations) / sizeof(rotations[0]));
 	tcase_add_test(tc, test_index_table);
 	tcase_add_test(tc, test_timers);
+	tcase_add_test(tc, test_timers_earliest_bound);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -275,6 +275,7 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	peer->hs_entry.peer = peer;
 	ft_cookie_maker_init(&peer->cookie, cfg->public_key);
 	ft_timers_init(&peer->timers, cfg->persistent_keepalive_s);
+	peer->timers.earliest = &p->timers_earliest;
 	ft_peer_set_endpoint(peer, cfg->endpoint);
 	peer->prev = p->last;
 	if (p->last)

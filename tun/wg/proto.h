@@ -279,7 +279,9 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
  * up after REKEY_ATTEMPT_TIME, keepalives, handshakes for silent sessions, zeroing of old
  * keys); output goes through the callback. Returns the next deadline (CLOCK_MONOTONIC ns)
  * to call it again at, 0 when nothing is armed. ft_proto_send and ft_proto_receive may arm
- * earlier deadlines: ft_proto_next_deadline() tells the caller after a batch.
+ * earlier deadlines: ft_proto_next_deadline() tells the caller after a batch, in O(1): it may
+ * be earlier than any armed timer (one was disarmed since), never later; ft_proto_tick() at
+ * such an early time does nothing and returns the exact next deadline.
  */
 uint64_t ft_proto_tick(struct ft_proto *p, uint64_t now_ns);
 uint64_t ft_proto_next_deadline(const struct ft_proto *p);

@@ -33,6 +33,8 @@ struct ft_proto {
 	size_t key_nbuckets;
 	size_t n_peers;
 	uint8_t key_hash_key[16];
+	/* A lower bound on every peer's armed deadlines (ft_timers.earliest), 0: none armed. */
+	uint64_t timers_earliest;
 	struct ft_proto_counters counters;
 	/* Where queued packets and keepalives are encrypted before the callback sees them. */
 	uint8_t *scratch;

@@ -283,20 +283,28 @@ static void peer_tick(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
 
 uint64_t ft_proto_tick(struct ft_proto *p, uint64_t now_ns)
 {
-	/* One pass over the peers: fine for tens of peers; a timer wheel would serve thousands. */
-	for (struct ft_peer *peer = p->first; peer; peer = peer->next)
-		peer_tick(p, peer, now_ns);
-	return ft_proto_next_deadline(p);
-}
-
-uint64_t ft_proto_next_deadline(const struct ft_proto *p)
-{
 	uint64_t next = 0, d;
 
-	for (const struct ft_peer *peer = p->first; peer; peer = peer->next) {
+	/*
+	 * One pass over the peers, only when the earliest bound is due (not per batch). The bound
+	 * is recomputed exactly here: what each peer holds after its tick, plus whatever a later
+	 * peer's tick armed on an earlier one (recorded in timers_earliest from 0).
+	 */
+	p->timers_earliest = 0;
+	for (struct ft_peer *peer = p->first; peer; peer = peer->next) {
+		peer_tick(p, peer, now_ns);
 		d = ft_timers_next(&peer->timers);
 		if (d && (!next || d < next))
 			next = d;
 	}
+	if (p->timers_earliest && (!next || p->timers_earliest < next))
+		next = p->timers_earliest;
+	p->timers_earliest = next;
 	return next;
+}
+
+uint64_t ft_proto_next_deadline(const struct ft_proto *p)
+{
+	/* O(1) after every batch: a bound that may be early (a disarmed timer), never late. */
+	return p->timers_earliest;
 }

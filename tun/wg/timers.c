@@ -43,6 +43,8 @@ void ft_timers_arm(struct ft_timers *t, enum ft_timer which, uint64_t deadline_n
 {
 	/* 0 means "not armed", so a deadline at time 0 is moved by one nanosecond. */
 	t->deadline[which] = deadline_ns ? deadline_ns : 1;
+	if (t->earliest && (!*t->earliest || t->deadline[which] < *t->earliest))
+		*t->earliest = t->deadline[which];
 }
 
 void ft_timers_disarm(struct ft_timers *t, enum ft_timer which)

@@ -30,6 +30,12 @@ struct ft_timers {
 	bool need_another_keepalive;
 	bool sent_lastminute_handshake;
 	uint32_t persistent_keepalive_s; /* 0: off */
+	/*
+	 * The owner's bound on the earliest deadline of all its peers (NULL: none kept):
+	 * every arm lowers it, so the owner learns its next deadline without a scan over its
+	 * peers. Disarming does not raise it; the owner recomputes it exactly when it ticks.
+	 */
+	uint64_t *earliest;
 };
 
 void ft_timers_init(struct ft_timers *t, uint32_t persistent_keepalive_s);
