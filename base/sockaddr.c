@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "base/sockaddr.h"
@@ -24,15 +25,18 @@ socklen_t ft_sockaddr_len(const struct sockaddr *sa)
 int ft_sockaddr_format(char *buf, size_t len, const struct sockaddr *sa)
 {
 	char host[INET6_ADDRSTRLEN];
+	sa_family_t family;
 	int n;
 
-	if (sa->sa_family == AF_INET) {
+	/* By copy, the family too: sa may sit unaligned in a packed buffer. */
+	memcpy(&family, (const char *)sa + offsetof(struct sockaddr, sa_family), sizeof(family));
+	if (family == AF_INET) {
 		struct sockaddr_in sin;
 
 		memcpy(&sin, sa, sizeof(sin));
 		inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
 		n = snprintf(buf, len, "%s:%u", host, ntohs(sin.sin_port));
-	} else if (sa->sa_family == AF_INET6) {
+	} else if (family == AF_INET6) {
 		struct sockaddr_in6 sin6;
 
 		memcpy(&sin6, sa, sizeof(sin6));
