@@ -84,6 +84,8 @@ static const char usage_text[] =
 	"  --size BYTES           inner IP packet length, 28..1420 (84, as ping's default)\n"
 	"  --udp PORT             UDP datagrams to the hub's overlay PORT instead of echo requests\n"
 	"  --linger S             seconds to wait for the last answers (2)\n"
+	"  --no-confirm           send no keepalive after a response: the hub holds each session\n"
+	"                         as a responder, unconfirmed, until the peer's first data\n"
 	"output\n"
 	"  --json                 the report as one JSON object on stdout\n"
 	"  --require-all          exit 1 unless every peer handshaked and every echo was answered\n"
@@ -189,6 +191,7 @@ enum {
 	OPT_LINGER,
 	OPT_JSON,
 	OPT_REQUIRE_ALL,
+	OPT_NO_CONFIRM,
 	OPT_EMIT,
 	OPT_HELP,
 };
@@ -221,6 +224,7 @@ static const struct option long_options[] = {
 	{ "linger", required_argument, NULL, OPT_LINGER },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "require-all", no_argument, NULL, OPT_REQUIRE_ALL },
+	{ "no-confirm", no_argument, NULL, OPT_NO_CONFIRM },
 	{ "emit-config", no_argument, NULL, OPT_EMIT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -307,6 +311,8 @@ static bool set_option(struct sw_options *o, int c, const char *v, bool *emit)
 		return (o->json = true);
 	case OPT_REQUIRE_ALL:
 		return (o->require_all = true);
+	case OPT_NO_CONFIRM:
+		return (o->no_confirm = true);
 	case OPT_EMIT:
 		return (*emit = true);
 	default:

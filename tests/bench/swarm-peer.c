@@ -526,7 +526,8 @@ static void on_response(struct sw *s, const uint8_t *msg, size_t len, uint64_t n
 		s->established++;
 	}
 	/* The hub may not send on the new keys until we have: confirm them at once. */
-	send_keepalive(s, i);
+	if (!s->o.no_confirm)
+		send_keepalive(s, i);
 }
 
 static void on_cookie(struct sw *s, const uint8_t *msg, size_t len, uint64_t now)

@@ -167,6 +167,7 @@ struct sw_options {
 	double flow_settle; /* seconds it must then stay so */
 	bool json;
 	bool require_all;
+	bool no_confirm; /* no keepalive after a response: the hub's session stays unconfirmed */
 	bool verbose;
 };
 

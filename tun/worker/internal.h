@@ -337,6 +337,12 @@ void ft_worker_path_start(struct ft_worker *w);
 /* Closes the handles with cb (each of which the caller counts): returns how many. */
 unsigned int ft_worker_path_close(struct ft_worker *w, uv_close_cb cb);
 void ft_worker_path_kick(struct ft_worker *w, struct wpeer *wp);
+/*
+ * Whether a path that came back should kick this peer: it wants a handshake (no session, and
+ * our initiation awaits its answer or packets wait for one). Never a peer mid-way through a
+ * handshake it started with us.
+ */
+bool ft_worker_path_wants_kick(const struct wpeer *wp);
 /* The route to the endpoint now: path_routable, path_oif and path_ifname. */
 void ft_worker_path_update(struct ft_worker *w, struct wpeer *wp);
 

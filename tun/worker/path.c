@@ -263,6 +263,14 @@ static void kick_timer_cb(uv_timer_t *t)
 	kick_arm(w);
 }
 
+bool ft_worker_path_wants_kick(const struct wpeer *wp)
+{
+	struct ft_peer_info info;
+
+	ft_peer_get_info(wp->peer, &info, ft_worker_now_ns());
+	return !info.has_session && (info.handshake_pending || info.queued > 0);
+}
+
 void ft_worker_path_kick(struct ft_worker *w, struct wpeer *wp)
 {
 	struct look_cache c = { 0 };
@@ -379,7 +387,6 @@ static void recheck(struct ft_worker *w)
 	for (size_t i = 0; i < w->n_peers; i++) {
 		struct wpeer *wp = w->peers[i];
 		bool was = wp->path_routable;
-		struct ft_peer_info info;
 
 		if (was && !wp->path_lost)
 			continue;
@@ -389,12 +396,15 @@ static void recheck(struct ft_worker *w)
 		wp->path_lost = false;
 		w->counters.path_returns++;
 		/*
-		 * A peer with a session needs no handshake: its endpoint was learnt from its
-		 * traffic (so no route was known for it before), or the path came back before
-		 * the session expired. A kick would replace a working session.
+		 * Only a peer that wants a handshake is kicked: ours awaits its answer, or packets
+		 * wait for one. A peer with a session needs none (its endpoint was learnt from
+		 * its traffic, so no route was known for it before, or the path came back before
+		 * the session expired): a kick would replace a working session. Nor does a peer
+		 * that initiated to us and has not yet confirmed our answer (a hub's clients,
+		 * mid-handshake, at any moment): a kick would send it initiations it never asked
+		 * for and replace the handshake it is completing (tests/netns/unsolicited.sh).
 		 */
-		ft_peer_get_info(wp->peer, &info, ft_worker_now_ns());
-		if (!info.has_session)
+		if (ft_worker_path_wants_kick(wp))
 			ft_worker_path_kick(w, wp);
 	}
 }

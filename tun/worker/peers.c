@@ -313,7 +313,8 @@ static void on_link(struct ft_link_monitor *mon, const struct ft_link_sample *s,
 			 * starts the handshake when the path can carry it (path.c).
 			 */
 			ft_worker_resolve_start(w, wp, FT_RESOLVE_KICK);
-			ft_worker_path_kick(w, wp);
+			if (ft_worker_path_wants_kick(wp))
+				ft_worker_path_kick(w, wp);
 		}
 	}
 	ft_worker_end_batch(w);
