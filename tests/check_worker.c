@@ -29,6 +29,12 @@
 
 #include "tests/check_main.h"
 #include "tun/ctl/conf.h"
+#include "tun/ctl/uapi_client.h"
+#include "tun/ctl/uapi_internal.h"
+#include "tun/wg/aead.h"
+#include "tun/wg/peer.h"
+#include "tun/wg/proto.h"
+#include "tun/worker/internal.h"
 #include "tun/worker/worker.h"
 
 #define ADDR_A "100.64.0.1"
@@ -82,6 +88,10 @@ static void start(struct side *s, const char *text)
 	ft_config_free(&cfg);
 }
 
+/* Extra [Interface] lines of A's config (the round-trip's flow log). */
+static const char *a_extra = "";
+static char flow_path[64];
+
 static void setup(void)
 {
 	char text[1024];
@@ -91,9 +101,9 @@ static void setup(void)
 	make_keys(&A);
 	make_keys(&B);
 	snprintf(text, sizeof(text),
-		 "[Interface]\nPrivateKey = %s\nMTU = 1420\n"
+		 "[Interface]\nPrivateKey = %s\nMTU = 1420\n%s"
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = " ADDR_B "/32\n",
-		 A.priv_b64, B.pub_b64);
+		 A.priv_b64, a_extra, B.pub_b64);
 	start(&A, text);
 	snprintf(text, sizeof(text),
 		 "[Interface]\nPrivateKey = %s\nMTU = 1420\n"
@@ -119,6 +129,27 @@ static void teardown(void)
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
 	close(A.test_fd);
 	close(B.test_fd);
+}
+
+static void setup_flowlog(void)
+{
+	static char extra[128];
+	int fd;
+
+	snprintf(flow_path, sizeof(flow_path), "/tmp/check_worker.XXXXXX");
+	fd = mkstemp(flow_path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(extra, sizeof(extra), "FlowLog = %s\nFlowLogInterval = 3600\n", flow_path);
+	a_extra = extra;
+	setup();
+}
+
+static void teardown_flowlog(void)
+{
+	teardown();
+	a_extra = "";
+	unlink(flow_path);
 }
 
 static uint16_t ip_csum(const uint8_t *p, size_t len)
@@ -272,6 +303,101 @@ START_TEST(refuses)
 }
 END_TEST
 
+/*
+ * The userspace API's get=flowtun, writer to reader: A's answer, as the worker writes it for
+ * flowtun show, parsed back by tun/ctl/uapi_client.c, says what the worker holds, field by
+ * field: the device, every counter once with its value, the peer with its endpoint, allowed
+ * IPs, bytes and handshake, the flow log and the open window's top connections.
+ */
+START_TEST(uapi_roundtrip)
+{
+	uint8_t pkt[1500], out[2048];
+	struct ft_uapi_writer wr = { .extras = true };
+	struct ft_uapi_info in;
+	struct ft_uapi_info_error e;
+	struct ft_peer_info pi;
+	const struct ft_proto_counters *pc;
+	char aead[96], ep[64];
+	size_t len, n_counters = 0;
+	uint64_t v;
+
+	for (int i = 0; i < 3; i++) {
+		len = make_packet(pkt, ADDR_B, ADDR_A, 7000, 200, (uint8_t)i);
+		put(&B, pkt, len);
+		ck_assert_uint_eq(get(&A, out, sizeof(out)), len);
+		len = make_packet(pkt, ADDR_A, ADDR_B, 7001, 300, (uint8_t)i);
+		put(&A, pkt, len);
+		ck_assert_uint_eq(get(&B, out, sizeof(out)), len);
+	}
+	settle();
+	ck_assert_int_eq(ft_worker_uapi_ops.get(A.w, &wr), 0);
+	ck_assert_int_eq(ft_uapi_writer_append(&wr, "errno=0\n\n", 9), 0);
+	ck_assert_int_eq(ft_uapi_writer_append(&wr, "", 1), 0); /* the NUL the parser needs */
+	ck_assert_int_eq(ft_uapi_info_parse(&in, wr.buf, &e), 0);
+
+	/* The device. */
+	ck_assert(in.has_public_key);
+	ck_assert_str_eq(in.public_key, A.pub_b64);
+	ck_assert_uint_eq(in.listen_port, ft_worker_listen_port(A.w));
+	ck_assert_uint_eq(in.fwmark, 0);
+	ck_assert_str_eq(in.iface, "ftA");
+	ft_aead_describe(aead, sizeof(aead));
+	ck_assert_str_eq(in.crypto, aead);
+	ck_assert_uint_eq(in.mtu, 1420);
+	ck_assert_str_eq(in.mtu_source, ft_worker_mtu_source_str(A.w->mtu_source));
+	ck_assert_str_eq(in.version, PACKAGE_VERSION);
+	/* Every counter of the protocol and of the worker, once each, with its value. */
+	pc = ft_proto_counters(A.w->proto);
+	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++, n_counters++) {
+		const char *name = ft_proto_counter_name((enum ft_proto_reason)r);
+
+		ck_assert_msg(ft_uapi_info_counter(&in, name, &v), "no counter %s", name);
+		ck_assert_uint_eq(v, ft_proto_counter_value(pc, (enum ft_proto_reason)r));
+	}
+#define CHECK_COUNTER(name)                                                       \
+	ck_assert_msg(ft_uapi_info_counter(&in, #name, &v), "no counter " #name); \
+	ck_assert_uint_eq(v, A.w->counters.name);                                 \
+	n_counters++;
+	FT_WORKER_COUNTERS(CHECK_COUNTER)
+#undef CHECK_COUNTER
+	/* tun_kernel_dropped: only where the kernel tells (not a socketpair). */
+	n_counters += ft_uapi_info_counter(&in, "tun_kernel_dropped", &v);
+	ck_assert_uint_eq(in.n_counters, n_counters);
+	ck_assert_uint_eq(A.w->counters.tun_tx_packets, 3);
+
+	/* The peer. */
+	ck_assert_uint_eq(in.n_peers, 1);
+	ck_assert_str_eq(in.peers[0].public_key, B.pub_b64);
+	ck_assert(!in.peers[0].has_psk);
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", ft_worker_listen_port(B.w));
+	ck_assert_str_eq(in.peers[0].endpoint, ep);
+	ck_assert_uint_eq(in.peers[0].n_allowed, 1);
+	ck_assert_str_eq(in.peers[0].allowed[0], ADDR_B "/32");
+	ft_peer_get_info(A.w->peers[0]->peer, &pi, ft_worker_now_ns());
+	ck_assert_uint_gt(pi.rx_bytes, 3 * (20 + 8 + 200));
+	ck_assert_uint_eq(in.peers[0].rx_bytes, pi.rx_bytes);
+	ck_assert_uint_eq(in.peers[0].tx_bytes, pi.tx_bytes);
+	ck_assert_uint_gt(in.peers[0].handshake_sec, 0);
+	ck_assert_uint_lt(in.peers[0].handshake_nsec, 1000000000u);
+	ck_assert_uint_eq(in.peers[0].keepalive, 0);
+	ck_assert_str_eq(in.peers[0].state, "up");
+
+	/* The flow log and the open window: its top connections are the two UDP flows. */
+	ck_assert_str_eq(in.flowlog, flow_path);
+	ck_assert(in.has_window && in.has_window_conns);
+	ck_assert_uint_eq(in.window_virtual, 2);
+	ck_assert_uint_eq(in.n_top, 2);
+	for (size_t i = 0; i < in.n_top; i++) {
+		ck_assert_uint_eq(in.top[i].proto, 17);
+		ck_assert_uint_eq(in.top[i].tx_packets + in.top[i].rx_packets, 3);
+	}
+	ck_assert(in.n_ipfix == 0 && !in.metrics);
+
+	ft_uapi_info_free(&in);
+	ft_uapi_writer_release(&wr);
+}
+END_TEST
+
 static Suite *worker_suite(void)
 {
 	Suite *s = suite_create("worker");
@@ -287,6 +413,12 @@ static Suite *worker_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, refuses);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("uapi_roundtrip");
+	tcase_add_checked_fixture(tc, setup_flowlog, teardown_flowlog);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, uapi_roundtrip);
 	suite_add_tcase(s, tc);
 	return s;
 }

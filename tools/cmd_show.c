@@ -6,9 +6,10 @@
  * format is the block comment at the top of tun/worker/ctl.c.
  *
  * The answer is read whole (cmd_show_query.c: one request, one bounded answer), validated
- * line by line into struct show_dev (values point into the answer buffer), then printed as
- * text or JSON. The answer holds the private and preshared keys in hex: they are wiped from
- * it as soon as they are parsed and the buffer is wiped before it is freed.
+ * line by line by the client parser beside the server (tun/ctl/uapi_client.c, keys named in
+ * tun/ctl/uapi_keys.h) into struct ft_uapi_info (values point into the answer buffer), then
+ * printed as text or JSON. The answer holds the private and preshared keys in hex: they are
+ * wiped from it as soon as they are parsed and the buffer is wiped before it is freed.
  *
  * The printing (text and JSON) is in cmd_show_print.c; the structures the three files share
  * are in cmd_show_internal.h.
@@ -18,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +34,7 @@
 #include "tools/commands.h"
 #include "tun/wg/key.h"
 #include "tun/ctl/uapi.h"
+#include "tun/ctl/uapi_client.h"
 
 static int cmd_show(int argc, char *argv[]);
 
@@ -68,14 +71,7 @@ static void dev_reset(struct show_dev *d)
 {
 	char name[sizeof(d->name)];
 
-	for (size_t i = 0; i < d->n_peers; i++)
-		free(d->peers[i].allowed);
-	free(d->peers);
-	free(d->links);
-	free(d->counters);
-	free(d->ipfix);
-	free(d->top);
-	free(d->metrics_requests);
+	ft_uapi_info_free(&d->in);
 	if (d->buf) {
 		sodium_memzero(d->buf, d->cap);
 		free(d->buf);
@@ -103,8 +99,6 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 	return q;
 }
 
-/* ---- parsing ---------------------------------------------------------------------------- */
-
 static int parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -120,368 +114,42 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Splits s in place at single spaces into exactly n fields. */
-static int split(char *s, char **fields, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		fields[i] = s;
-		s = strchr(s, ' ');
-		if (i + 1 < n) {
-			if (!s)
-				return -EINVAL;
-			*s++ = '\0';
-		}
-	}
-	return s || !fields[n - 1][0] ? -EINVAL : 0;
-}
-
-static int parse_key(char *value, char b64[FT_KEY_B64_LEN + 1])
-{
-	uint8_t key[FT_KEY_LEN];
-	int rc = ft_key_from_hex(key, value);
-
-	if (rc == 0)
-		ft_key_to_base64(b64, key);
-	sodium_memzero(key, sizeof(key));
-	return rc;
-}
-
-static int parse_private_key(struct show_dev *d, char *value)
-{
-	uint8_t *priv = sodium_malloc(FT_KEY_LEN), pub[FT_KEY_LEN];
-	int rc;
-
-	if (!priv)
-		return -ENOMEM;
-	rc = ft_key_from_hex(priv, value);
-	if (rc == 0)
-		rc = ft_key_public(pub, priv);
-	if (rc == 0) {
-		ft_key_to_base64(d->public_key, pub);
-		d->has_public_key = true;
-	}
-	sodium_free(priv);
-	sodium_memzero(value, strlen(value));
-	return rc;
-}
-
-static bool all_zero_hex(const char *s)
-{
-	for (; *s; s++)
-		if (*s != '0')
-			return false;
-	return true;
-}
-
-static int parse_device_key(struct show_dev *d, const char *key, char *value)
-{
-	char *f[7];
-	int rc;
-
-	if (strcmp(key, "private_key") == 0)
-		return parse_private_key(d, value);
-	if (strcmp(key, "listen_port") == 0)
-		return parse_u64(value, &d->listen_port);
-	if (strcmp(key, "fwmark") == 0)
-		return parse_u64(value, &d->fwmark);
-	if (strcmp(key, "flowtun_interface") == 0) {
-		d->iface = value;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_crypto") == 0) {
-		d->crypto = value;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_link") == 0) {
-		struct show_link *l;
-
-		if ((rc = split(value, f, 3)) < 0)
-			return rc;
-		if (!(l = grow(d->links, &d->cap_links, d->n_links, sizeof(*l))))
-			return -ENOMEM;
-		d->links = l;
-		l = &d->links[d->n_links];
-		memset(l, 0, sizeof(*l)); /* changes come on a line of their own, if at all */
-		l->name = f[0];
-		l->state = f[1];
-		if ((rc = parse_u64(f[2], &l->since_ms)) < 0)
-			return rc;
-		d->n_links++;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_mtu") == 0) {
-		if ((rc = split(value, f, 2)) < 0)
-			return rc;
-		d->mtu_source = f[1];
-		return parse_u64(f[0], &d->mtu);
-	}
-	if (strcmp(key, "flowtun_counter") == 0) {
-		struct show_counter *c;
-
-		if ((rc = split(value, f, 2)) < 0)
-			return rc;
-		if (!(c = grow(d->counters, &d->cap_counters, d->n_counters, sizeof(*c))))
-			return -ENOMEM;
-		d->counters = c;
-		c = &d->counters[d->n_counters];
-		c->name = f[0];
-		if ((rc = parse_u64(f[1], &c->value)) < 0)
-			return rc;
-		d->n_counters++;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_flowlog") == 0) {
-		d->flowlog = value;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_flowlog_lines") == 0)
-		return parse_u64(value, &d->flowlog_lines);
-	if (strcmp(key, "flowtun_flowlog_lost") == 0)
-		return parse_u64(value, &d->flowlog_lost);
-	if (strcmp(key, "flowtun_flowlog_error") == 0)
-		return parse_u64(value, &d->flowlog_error);
-	if (strcmp(key, "flowtun_flowlog_omitted") == 0)
-		return parse_u64(value, &d->flowlog_omitted);
-	if (strcmp(key, "flowtun_flowlog_pending") == 0)
-		return parse_u64(value, &d->flowlog_pending);
-	if (strcmp(key, "flowtun_stats_overflow") == 0) {
-		d->has_stats_overflow = true;
-		return parse_u64(value, &d->stats_overflow);
-	}
-	if (strcmp(key, "flowtun_window_tun_dropped") == 0) {
-		d->has_window_tun_dropped = true;
-		return parse_u64(value, &d->window_tun_dropped);
-	}
-	if (strcmp(key, "flowtun_ipfix") == 0) {
-		const char **v = grow(d->ipfix, &d->cap_ipfix, d->n_ipfix, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		d->ipfix = v;
-		d->ipfix[d->n_ipfix++] = value;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_ipfix_messages") == 0) {
-		d->has_ipfix_counts = true;
-		return parse_u64(value, &d->ipfix_messages);
-	}
-	if (strcmp(key, "flowtun_ipfix_errors") == 0) {
-		d->has_ipfix_counts = true;
-		return parse_u64(value, &d->ipfix_errors);
-	}
-	if (strcmp(key, "flowtun_window_start_ms") == 0) {
-		d->has_window = true;
-		return parse_u64(value, &d->window_start_ms);
-	}
-	if (strcmp(key, "flowtun_window_connections") == 0) {
-		if ((rc = split(value, f, 2)) < 0 ||
-		    (rc = parse_u64(f[0], &d->window_virtual)) < 0 ||
-		    (rc = parse_u64(f[1], &d->window_physical)) < 0)
-			return rc;
-		d->has_window_conns = true;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_version") == 0) {
-		d->version = value;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_link_changes") == 0) {
-		if ((rc = split(value, f, 2)) < 0)
-			return rc;
-		/* It follows the flowtun_link line of the same link. */
-		for (size_t i = d->n_links; i-- > 0;) {
-			if (strcmp(d->links[i].name, f[0]) != 0)
-				continue;
-			d->links[i].has_changes = true;
-			return parse_u64(f[1], &d->links[i].changes);
-		}
-		return -EINVAL;
-	}
-	if (strcmp(key, "flowtun_metrics") == 0) {
-		d->metrics = value;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_metrics_requests") == 0) {
-		struct show_status_count *r;
-
-		if ((rc = split(value, f, 2)) < 0)
-			return rc;
-		if (!(r = grow(d->metrics_requests, &d->cap_metrics_requests, d->n_metrics_requests,
-			       sizeof(*r))))
-			return -ENOMEM;
-		d->metrics_requests = r;
-		r = &d->metrics_requests[d->n_metrics_requests];
-		if ((rc = parse_u64(f[0], &r->status)) < 0 || (rc = parse_u64(f[1], &r->count)) < 0)
-			return rc;
-		d->n_metrics_requests++;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_metrics_write_timeouts") == 0)
-		return parse_u64(value, &d->metrics_write_timeouts);
-	if (strcmp(key, "flowtun_metrics_last_scrape") == 0) {
-		if ((rc = split(value, f, 6)) < 0 ||
-		    (rc = parse_u64(f[0], &d->metrics_last_ns)) < 0 ||
-		    (rc = parse_u64(f[1], &d->metrics_last_longest_ns)) < 0 ||
-		    (rc = parse_u64(f[2], &d->metrics_last_cpu_ns)) < 0 ||
-		    (rc = parse_u64(f[3], &d->metrics_last_longest_cpu_ns)) < 0 ||
-		    (rc = parse_u64(f[4], &d->metrics_last_slices)) < 0)
-			return rc;
-		return parse_u64(f[5], &d->metrics_last_bytes);
-	}
-	if (strcmp(key, "flowtun_top") == 0) {
-		struct show_top *t;
-		uint64_t proto;
-
-		if ((rc = split(value, f, 7)) < 0)
-			return rc;
-		if (!(t = grow(d->top, &d->cap_top, d->n_top, sizeof(*t))))
-			return -ENOMEM;
-		d->top = t;
-		t = &d->top[d->n_top];
-		t->src = f[1];
-		t->dst = f[2];
-		if ((rc = parse_u64(f[0], &proto)) < 0 ||
-		    (rc = parse_u64(f[3], &t->tx_packets)) < 0 ||
-		    (rc = parse_u64(f[4], &t->tx_bytes)) < 0 ||
-		    (rc = parse_u64(f[5], &t->rx_packets)) < 0 ||
-		    (rc = parse_u64(f[6], &t->rx_bytes)) < 0)
-			return rc;
-		if (proto > 255)
-			return -EINVAL;
-		t->proto = (unsigned int)proto;
-		d->n_top++;
-		return 0;
-	}
-	return 0; /* a key of a newer server: skipped, as wg(8) does */
-}
-
-static int parse_peer_key(struct show_peer *p, const char *key, char *value)
-{
-	uint8_t psk[FT_KEY_LEN];
-	int rc;
-
-	if (strcmp(key, "preshared_key") == 0) {
-		rc = ft_key_from_hex(psk, value);
-		sodium_memzero(psk, sizeof(psk));
-		p->has_psk = rc == 0 && !all_zero_hex(value);
-		sodium_memzero(value, strlen(value));
-		return rc;
-	}
-	if (strcmp(key, "endpoint") == 0) {
-		p->endpoint = value;
-		return 0;
-	}
-	if (strcmp(key, "allowed_ip") == 0) {
-		const char **v = grow(p->allowed, &p->cap_allowed, p->n_allowed, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		p->allowed = v;
-		p->allowed[p->n_allowed++] = value;
-		return 0;
-	}
-	if (strcmp(key, "last_handshake_time_sec") == 0)
-		return parse_u64(value, &p->handshake_sec);
-	if (strcmp(key, "last_handshake_time_nsec") == 0)
-		return parse_u64(value, &p->handshake_nsec);
-	if (strcmp(key, "rx_bytes") == 0)
-		return parse_u64(value, &p->rx_bytes);
-	if (strcmp(key, "tx_bytes") == 0)
-		return parse_u64(value, &p->tx_bytes);
-	if (strcmp(key, "persistent_keepalive_interval") == 0)
-		return parse_u64(value, &p->keepalive);
-	if (strcmp(key, "flowtun_peer_state") == 0) {
-		p->state = value;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_peer_state_since") == 0)
-		return parse_u64(value, &p->state_since);
-	if (strcmp(key, "flowtun_peer_path") == 0) {
-		p->path = value;
-		return 0;
-	}
-	if (strcmp(key, "flowtun_peer_path_mtu") == 0)
-		return parse_u64(value, &p->path_mtu);
-	return 0;
-}
+/* ---- parsing: tun/ctl/uapi_client.c --------------------------------------------------------- */
 
 /*
- * Interprets d->buf (as ft_show_query() left it) in place. 0; -ENOEXEC when the server answered with
- * a non-zero errno (d->err says which); another negative errno for a malformed answer.
+ * Interprets d->buf (as ft_show_query() left it) in place into d->in. 0; -ENOEXEC when the
+ * server answered with a non-zero errno (d->err says which); another negative errno for a
+ * malformed answer.
  */
 static int parse_answer(struct show_dev *d)
 {
-	char path[FT_UAPI_PATH_LEN], *line = d->buf, *next;
-	unsigned int lineno = 0;
-	const char *why = NULL;
-	int rc = 0;
+	struct ft_uapi_info_error e;
+	char path[FT_UAPI_PATH_LEN];
+	int rc = ft_uapi_info_parse(&d->in, d->buf, &e);
 
-	for (; *line && *line != '\n'; line = next) {
-		struct show_peer *p = d->n_peers ? &d->peers[d->n_peers - 1] : NULL;
-		char *eq, *value;
-
-		lineno++;
-		next = strchr(line, '\n');
-		*next++ = '\0';
-		eq = strchr(line, '=');
-		if (!eq || eq == line) {
-			why = "line (no key=value)";
-			rc = -EBADMSG;
-			break;
-		}
-		*eq = '\0';
-		value = eq + 1;
-		why = line; /* the key, never the value: that may be a secret */
-		if (strcmp(line, "errno") == 0) {
-			uint64_t e;
-
-			if (parse_u64(value, &e) < 0 || *next != '\n') {
-				rc = -EBADMSG;
-				break;
-			}
-			if (e == 0)
-				return 0;
-			if (ft_show_socket_path(path, d->name) < 0)
-				path[0] = '\0';
-			snprintf(d->err, sizeof(d->err), "%s answered errno=%.20s (%s)", path,
-				 value, e < 4096 ? strerror((int)e) : "?");
-			return -ENOEXEC;
-		}
-		if (strcmp(line, "public_key") == 0) {
-			if (!(p = grow(d->peers, &d->cap_peers, d->n_peers, sizeof(*p)))) {
-				rc = -ENOMEM;
-				break;
-			}
-			d->peers = p;
-			p = &d->peers[d->n_peers];
-			memset(p, 0, sizeof(*p));
-			p->index = d->n_peers++;
-			if ((rc = parse_key(value, p->public_key)) < 0)
-				break;
-		} else if (p) {
-			if ((rc = parse_peer_key(p, line, value)) < 0)
-				break;
-		} else if ((rc = parse_device_key(d, line, value)) < 0) {
-			break;
-		}
-	}
+	if (rc == 0)
+		return 0;
 	if (ft_show_socket_path(path, d->name) < 0)
 		path[0] = '\0';
-	if (rc == 0)
-		snprintf(d->err, sizeof(d->err), "%s: the answer ended without an errno line",
-			 path);
+	if (rc == -ENOEXEC)
+		snprintf(d->err, sizeof(d->err), "%s answered errno=%" PRIu64 " (%s)", path,
+			 e.server_errno,
+			 e.server_errno < 4096 ? strerror((int)e.server_errno) : "?");
 	else if (rc == -ENOMEM)
 		snprintf(d->err, sizeof(d->err), "%s: %s", path, strerror(ENOMEM));
+	else if (e.line == 0)
+		snprintf(d->err, sizeof(d->err), "%s: the answer ended without an errno line",
+			 path);
 	else
 		snprintf(d->err, sizeof(d->err), "%s: malformed answer at line %u: bad %.64s", path,
-			 lineno, why ? why : "line");
-	return rc == 0 ? -EBADMSG : rc;
+			 e.line, e.key[0] ? e.key : "line (no key=value)");
+	return rc;
 }
 
 /* As wg(8): the peer with the latest handshake first. */
 static int cmp_peers(const void *a, const void *b)
 {
-	const struct show_peer *x = a, *y = b;
+	const struct ft_uapi_info_peer *x = a, *y = b;
 
 	if (x->handshake_sec != y->handshake_sec)
 		return x->handshake_sec > y->handshake_sec ? -1 : 1;
@@ -506,8 +174,8 @@ static int load(struct show_dev *d)
 		if (rc == 0)
 			rc = parse_answer(d);
 	}
-	if (rc == 0 && d->n_peers > 1)
-		qsort(d->peers, d->n_peers, sizeof(*d->peers), cmp_peers);
+	if (rc == 0 && d->in.n_peers > 1)
+		qsort(d->in.peers, d->in.n_peers, sizeof(*d->in.peers), cmp_peers);
 	return rc;
 }
 

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "tun/ctl/uapi.h"
+#include "tun/ctl/uapi_client.h"
 #include "tun/wg/key.h"
 
 enum {
@@ -25,86 +26,13 @@ enum {
 	SHOW_IFNAME_MAX = 15, /* IFNAMSIZ - 1 */
 };
 
-struct show_link {
-	const char *name, *state;
-	uint64_t since_ms;
-	bool has_changes;
-	uint64_t changes;
-};
-
-struct show_status_count {
-	uint64_t status, count;
-};
-
-struct show_counter {
-	const char *name;
-	uint64_t value;
-};
-
-struct show_top {
-	unsigned int proto;
-	const char *src, *dst;
-	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
-};
-
-struct show_peer {
-	char public_key[FT_KEY_B64_LEN + 1];
-	bool has_psk;
-	const char *endpoint;
-	const char **allowed;
-	size_t n_allowed, cap_allowed;
-	uint64_t handshake_sec, handshake_nsec;
-	uint64_t rx_bytes, tx_bytes;
-	uint64_t keepalive;
-	const char *state;
-	uint64_t state_since;
-	const char *path;
-	uint64_t path_mtu; /* 0: not said */
-	size_t index;	   /* position in the answer: the tie-breaker of the sort */
-};
-
-/* One interface's answer, parsed. Strings point into buf. */
+/* One interface's answer: the query's buffer and what was parsed from it (pointing into it). */
 struct show_dev {
 	char name[SHOW_IFNAME_MAX + 1];
 	char *buf;
 	size_t len, cap;
 	bool extras; /* answered get=flowtun (not an older server's get=1) */
-	bool has_public_key;
-	char public_key[FT_KEY_B64_LEN + 1];
-	uint64_t listen_port, fwmark;
-	const char *iface;
-	const char *crypto;	/* the transport AEAD in use, or NULL (an older server) */
-	uint64_t mtu;		/* 0: not said (an older server) */
-	const char *mtu_source; /* underlay, config or external */
-	struct show_link *links;
-	size_t n_links, cap_links;
-	struct show_counter *counters;
-	size_t n_counters, cap_counters;
-	const char *flowlog;
-	uint64_t flowlog_lines, flowlog_lost, flowlog_error;
-	uint64_t flowlog_omitted, flowlog_pending; /* rate limit; windows not yet formatted */
-	bool has_stats_overflow, has_window_tun_dropped;
-	uint64_t stats_overflow;     /* packets counted without an entry: the writers were behind */
-	uint64_t window_tun_dropped; /* the kernel's TUN drops in the open window */
-	const char **ipfix;
-	size_t n_ipfix, cap_ipfix;
-	bool has_ipfix_counts;
-	uint64_t ipfix_messages, ipfix_errors;
-	bool has_window;
-	uint64_t window_start_ms;
-	bool has_window_conns;
-	uint64_t window_virtual, window_physical;
-	const char *version;
-	const char *metrics; /* the /metrics endpoint's address, or NULL */
-	struct show_status_count *metrics_requests;
-	size_t n_metrics_requests, cap_metrics_requests;
-	uint64_t metrics_write_timeouts, metrics_last_ns, metrics_last_longest_ns;
-	uint64_t metrics_last_cpu_ns, metrics_last_longest_cpu_ns;
-	uint64_t metrics_last_slices, metrics_last_bytes;
-	struct show_top *top;
-	size_t n_top, cap_top;
-	struct show_peer *peers;
-	size_t n_peers, cap_peers;
+	struct ft_uapi_info in;
 	char err[256]; /* why the query failed */
 };
 

@@ -139,16 +139,6 @@ static void print_for(FILE *f, const struct show_opts *o, uint64_t since)
 	fprintf(f, " for %s", t);
 }
 
-static bool find_counter(const struct show_dev *d, const char *name, uint64_t *v)
-{
-	for (size_t i = 0; i < d->n_counters; i++)
-		if (strcmp(d->counters[i].name, name) == 0) {
-			*v = d->counters[i].value;
-			return true;
-		}
-	return false;
-}
-
 void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_opts *o)
 {
 	char a[64], b[64], t[160];
@@ -156,94 +146,97 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 	bool any = false;
 
 	fprintf(f, "interface: %s\n", d->name);
-	if (d->has_public_key) {
-		fprintf(f, "  public key: %s\n", d->public_key);
+	if (d->in.has_public_key) {
+		fprintf(f, "  public key: %s\n", d->in.public_key);
 		fprintf(f, "  private key: (hidden)\n");
 	}
-	if (d->listen_port)
-		fprintf(f, "  listening port: %" PRIu64 "\n", d->listen_port);
-	if (d->fwmark)
-		fprintf(f, "  fwmark: 0x%" PRIx64 "\n", d->fwmark);
-	if (d->iface && strcmp(d->iface, d->name) != 0)
-		fprintf(f, "  device: %s\n", d->iface);
-	if (d->crypto)
-		fprintf(f, "  crypto: %s\n", d->crypto);
-	if (d->mtu)
-		fprintf(f, "  mtu: %" PRIu64 " (%s)\n", d->mtu, mtu_source_text(d->mtu_source));
-	for (size_t i = 0; i < d->n_links; i++) {
-		fprintf(f, "  underlay %s: %s", d->links[i].name,
-			link_state_text(d->links[i].state));
-		print_for(f, o, d->links[i].since_ms / 1000);
+	if (d->in.listen_port)
+		fprintf(f, "  listening port: %" PRIu64 "\n", d->in.listen_port);
+	if (d->in.fwmark)
+		fprintf(f, "  fwmark: 0x%" PRIx64 "\n", d->in.fwmark);
+	if (d->in.iface && strcmp(d->in.iface, d->name) != 0)
+		fprintf(f, "  device: %s\n", d->in.iface);
+	if (d->in.crypto)
+		fprintf(f, "  crypto: %s\n", d->in.crypto);
+	if (d->in.mtu)
+		fprintf(f, "  mtu: %" PRIu64 " (%s)\n", d->in.mtu,
+			mtu_source_text(d->in.mtu_source));
+	for (size_t i = 0; i < d->in.n_links; i++) {
+		fprintf(f, "  underlay %s: %s", d->in.links[i].name,
+			link_state_text(d->in.links[i].state));
+		print_for(f, o, d->in.links[i].since_ms / 1000);
 		fputc('\n', f);
 	}
-	if (find_counter(d, "tun_kernel_dropped", &drops)) {
+	if (ft_uapi_info_counter(&d->in, "tun_kernel_dropped", &drops)) {
 		fprintf(f,
 			"  dropped by the kernel at the device before flowtun: %" PRIu64
 			" packets since start",
 			drops);
-		if (d->has_window_tun_dropped)
+		if (d->in.has_window_tun_dropped)
 			fprintf(f, ", %" PRIu64 " packets in the open window",
-				d->window_tun_dropped);
+				d->in.window_tun_dropped);
 		fputc('\n', f);
 	}
-	if (d->flowlog) {
-		fprintf(f, "  flow log: %s (%" PRIu64 " lines, %" PRIu64 " lost", d->flowlog,
-			d->flowlog_lines, d->flowlog_lost);
-		if (d->flowlog_omitted)
+	if (d->in.flowlog) {
+		fprintf(f, "  flow log: %s (%" PRIu64 " lines, %" PRIu64 " lost", d->in.flowlog,
+			d->in.flowlog_lines, d->in.flowlog_lost);
+		if (d->in.flowlog_omitted)
 			fprintf(f, ", %" PRIu64 " entries summed up by the rate limit",
-				d->flowlog_omitted);
-		if (d->flowlog_pending)
-			fprintf(f, ", %" PRIu64 " windows being formatted", d->flowlog_pending);
-		if (d->flowlog_error)
+				d->in.flowlog_omitted);
+		if (d->in.flowlog_pending)
+			fprintf(f, ", %" PRIu64 " windows being formatted", d->in.flowlog_pending);
+		if (d->in.flowlog_error)
 			fprintf(f, ", failing: %s",
-				d->flowlog_error < 4096 ? strerror((int)d->flowlog_error) : "?");
+				d->in.flowlog_error < 4096 ? strerror((int)d->in.flowlog_error)
+							   : "?");
 		fprintf(f, ")\n");
 	}
-	for (size_t i = 0; i < d->n_ipfix; i++)
-		fprintf(f, "  ipfix collector: %s\n", d->ipfix[i]);
-	if (d->has_ipfix_counts)
+	for (size_t i = 0; i < d->in.n_ipfix; i++)
+		fprintf(f, "  ipfix collector: %s\n", d->in.ipfix[i]);
+	if (d->in.has_ipfix_counts)
 		fprintf(f, "  ipfix: %" PRIu64 " messages, %" PRIu64 " lost to send errors\n",
-			d->ipfix_messages, d->ipfix_errors);
-	if (d->metrics) {
+			d->in.ipfix_messages, d->in.ipfix_errors);
+	if (d->in.metrics) {
 		uint64_t served = 0, refused = 0;
 
-		for (size_t i = 0; i < d->n_metrics_requests; i++) {
-			if (d->metrics_requests[i].status == 200)
-				served += d->metrics_requests[i].count;
+		for (size_t i = 0; i < d->in.n_metrics_requests; i++) {
+			if (d->in.metrics_requests[i].status == 200)
+				served += d->in.metrics_requests[i].count;
 			else
-				refused += d->metrics_requests[i].count;
+				refused += d->in.metrics_requests[i].count;
 		}
 		fprintf(f,
 			"  metrics: http://%s/metrics (%" PRIu64 " scrape%s, %" PRIu64
 			" request%s refused)\n",
-			d->metrics, served, served == 1 ? "" : "s", refused,
+			d->in.metrics, served, served == 1 ? "" : "s", refused,
 			refused == 1 ? "" : "s");
 	}
-	for (size_t i = 0; i < d->n_counters; i++) {
-		if (!o->all && d->counters[i].value == 0)
+	for (size_t i = 0; i < d->in.n_counters; i++) {
+		if (!o->all && d->in.counters[i].value == 0)
 			continue;
 		if (!any)
 			fprintf(f, "  counters:\n");
 		any = true;
-		fprintf(f, "    %s: %" PRIu64 "\n", d->counters[i].name, d->counters[i].value);
+		fprintf(f, "    %s: %" PRIu64 "\n", d->in.counters[i].name,
+			d->in.counters[i].value);
 	}
-	if (d->extras && !d->has_window)
+	if (d->extras && !d->in.has_window)
 		fprintf(f, "  statistics: off (no flow log and no IPFIX collector)\n");
-	if (d->stats_overflow)
+	if (d->in.stats_overflow)
 		fprintf(f,
 			"  statistics: %" PRIu64 " packets of new connections counted without an "
 			"entry (the writers were behind)\n",
-			d->stats_overflow);
-	if (d->n_top) {
+			d->in.stats_overflow);
+	if (d->in.n_top) {
 		fprintf(f, "  top connections");
-		if (d->has_window && d->window_start_ms) {
-			ago(t, sizeof(t), o->now, d->window_start_ms / 1000);
+		if (d->in.has_window && d->in.window_start_ms) {
+			ago(t, sizeof(t), o->now, d->in.window_start_ms / 1000);
 			fprintf(f, " (window opened %s)", t);
 		}
 		fprintf(f, ":\n");
 	}
-	for (size_t i = 0; i < d->n_top; i++) {
-		const struct show_top *e = &d->top[i];
+	for (size_t i = 0; i < d->in.n_top; i++) {
+		const struct ft_uapi_info_top *e = &d->in.top[i];
 		const char *pn = proto_name(e->proto);
 
 		bytes(a, sizeof(a), e->tx_bytes);
@@ -258,8 +251,8 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 			e->src, e->dst, a, e->tx_packets, e->tx_packets == 1 ? "" : "s", b,
 			e->rx_packets, e->rx_packets == 1 ? "" : "s");
 	}
-	for (size_t i = 0; i < d->n_peers; i++) {
-		const struct show_peer *p = &d->peers[i];
+	for (size_t i = 0; i < d->in.n_peers; i++) {
+		const struct ft_uapi_info_peer *p = &d->in.peers[i];
 
 		fprintf(f, "\npeer: %s\n", p->public_key);
 		if (p->has_psk)
@@ -310,92 +303,96 @@ json_t *ft_show_device_json(const struct show_dev *d)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "interface", json_string(d->name));
-	if (d->has_public_key)
-		json_object_set_new(o, "publicKey", json_string(d->public_key));
-	json_object_set_new(o, "listenPort", json_u64(d->listen_port));
-	json_object_set_new(o, "fwmark", json_u64(d->fwmark));
+	if (d->in.has_public_key)
+		json_object_set_new(o, "publicKey", json_string(d->in.public_key));
+	json_object_set_new(o, "listenPort", json_u64(d->in.listen_port));
+	json_object_set_new(o, "fwmark", json_u64(d->in.fwmark));
 	json_object_set_new(o, "flowtunExtras", json_boolean(d->extras));
-	if (d->iface)
-		json_object_set_new(o, "device", json_string(d->iface));
-	if (d->crypto)
-		json_object_set_new(o, "crypto", json_string(d->crypto));
-	if (d->mtu) {
-		json_object_set_new(o, "mtu", json_u64(d->mtu));
-		json_object_set_new(o, "mtuSource", json_string(d->mtu_source));
+	if (d->in.iface)
+		json_object_set_new(o, "device", json_string(d->in.iface));
+	if (d->in.crypto)
+		json_object_set_new(o, "crypto", json_string(d->in.crypto));
+	if (d->in.mtu) {
+		json_object_set_new(o, "mtu", json_u64(d->in.mtu));
+		json_object_set_new(o, "mtuSource", json_string(d->in.mtu_source));
 	}
-	if (d->version)
-		json_object_set_new(o, "version", json_string(d->version));
+	if (d->in.version)
+		json_object_set_new(o, "version", json_string(d->in.version));
 	json_object_set_new(o, "links", a = json_array());
-	for (size_t i = 0; a && i < d->n_links; i++) {
-		json_t *l = json_pack("{s:s, s:s, s:o}", "name", d->links[i].name, "state",
-				      d->links[i].state, "sinceMs", json_u64(d->links[i].since_ms));
+	for (size_t i = 0; a && i < d->in.n_links; i++) {
+		json_t *l = json_pack("{s:s, s:s, s:o}", "name", d->in.links[i].name, "state",
+				      d->in.links[i].state, "sinceMs",
+				      json_u64(d->in.links[i].since_ms));
 
-		if (l && d->links[i].has_changes)
-			json_object_set_new(l, "changes", json_u64(d->links[i].changes));
+		if (l && d->in.links[i].has_changes)
+			json_object_set_new(l, "changes", json_u64(d->in.links[i].changes));
 		json_array_append_new(a, l);
 	}
 	json_object_set_new(o, "counters", x = json_object());
-	for (size_t i = 0; x && i < d->n_counters; i++)
-		json_object_set_new(x, d->counters[i].name, json_u64(d->counters[i].value));
-	if (d->flowlog)
+	for (size_t i = 0; x && i < d->in.n_counters; i++)
+		json_object_set_new(x, d->in.counters[i].name, json_u64(d->in.counters[i].value));
+	if (d->in.flowlog)
 		json_object_set_new(o, "flowLog",
 				    json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "destination",
-					      d->flowlog, "lines", json_u64(d->flowlog_lines),
-					      "lost", json_u64(d->flowlog_lost), "error",
-					      json_u64(d->flowlog_error), "omitted",
-					      json_u64(d->flowlog_omitted), "pendingWindows",
-					      json_u64(d->flowlog_pending)));
-	if (d->has_stats_overflow)
-		json_object_set_new(o, "statsOverflowPackets", json_u64(d->stats_overflow));
-	if (d->has_window_tun_dropped)
-		json_object_set_new(o, "windowTunDropped", json_u64(d->window_tun_dropped));
-	if (d->n_ipfix || d->has_ipfix_counts) {
+					      d->in.flowlog, "lines", json_u64(d->in.flowlog_lines),
+					      "lost", json_u64(d->in.flowlog_lost), "error",
+					      json_u64(d->in.flowlog_error), "omitted",
+					      json_u64(d->in.flowlog_omitted), "pendingWindows",
+					      json_u64(d->in.flowlog_pending)));
+	if (d->in.has_stats_overflow)
+		json_object_set_new(o, "statsOverflowPackets", json_u64(d->in.stats_overflow));
+	if (d->in.has_window_tun_dropped)
+		json_object_set_new(o, "windowTunDropped", json_u64(d->in.window_tun_dropped));
+	if (d->in.n_ipfix || d->in.has_ipfix_counts) {
 		json_t *c = json_array();
 
-		for (size_t i = 0; c && i < d->n_ipfix; i++)
-			json_array_append_new(c, json_string(d->ipfix[i]));
+		for (size_t i = 0; c && i < d->in.n_ipfix; i++)
+			json_array_append_new(c, json_string(d->in.ipfix[i]));
 		json_object_set_new(o, "ipfix",
 				    json_pack("{s:o*, s:o, s:o}", "collectors", c, "messages",
-					      json_u64(d->ipfix_messages), "errors",
-					      json_u64(d->ipfix_errors)));
+					      json_u64(d->in.ipfix_messages), "errors",
+					      json_u64(d->in.ipfix_errors)));
 	}
-	if (d->has_window)
-		json_object_set_new(o, "windowStartMs", json_u64(d->window_start_ms));
-	if (d->has_window_conns)
+	if (d->in.has_window)
+		json_object_set_new(o, "windowStartMs", json_u64(d->in.window_start_ms));
+	if (d->in.has_window_conns)
 		json_object_set_new(o, "windowConnections",
-				    json_pack("{s:o, s:o}", "virtual", json_u64(d->window_virtual),
-					      "physical", json_u64(d->window_physical)));
-	if (d->metrics) {
+				    json_pack("{s:o, s:o}", "virtual",
+					      json_u64(d->in.window_virtual), "physical",
+					      json_u64(d->in.window_physical)));
+	if (d->in.metrics) {
 		json_t *m = json_object(), *r = json_object();
 
-		for (size_t i = 0; r && i < d->n_metrics_requests; i++) {
+		for (size_t i = 0; r && i < d->in.n_metrics_requests; i++) {
 			char code[24];
 
-			snprintf(code, sizeof(code), "%" PRIu64, d->metrics_requests[i].status);
-			json_object_set_new(r, code, json_u64(d->metrics_requests[i].count));
+			snprintf(code, sizeof(code), "%" PRIu64, d->in.metrics_requests[i].status);
+			json_object_set_new(r, code, json_u64(d->in.metrics_requests[i].count));
 		}
 		if (m) {
-			json_object_set_new(m, "listen", json_string(d->metrics));
+			json_object_set_new(m, "listen", json_string(d->in.metrics));
 			json_object_set_new(m, "requests", r ? r : json_null());
 			json_object_set_new(m, "writeTimeouts",
-					    json_u64(d->metrics_write_timeouts));
-			json_object_set_new(m, "lastScrapeNs", json_u64(d->metrics_last_ns));
+					    json_u64(d->in.metrics_write_timeouts));
+			json_object_set_new(m, "lastScrapeNs", json_u64(d->in.metrics_last_ns));
 			json_object_set_new(m, "lastScrapeLongestSliceNs",
-					    json_u64(d->metrics_last_longest_ns));
-			json_object_set_new(m, "lastScrapeCpuNs", json_u64(d->metrics_last_cpu_ns));
+					    json_u64(d->in.metrics_last_longest_ns));
+			json_object_set_new(m, "lastScrapeCpuNs",
+					    json_u64(d->in.metrics_last_cpu_ns));
 			json_object_set_new(m, "lastScrapeLongestSliceCpuNs",
-					    json_u64(d->metrics_last_longest_cpu_ns));
+					    json_u64(d->in.metrics_last_longest_cpu_ns));
 			json_object_set_new(m, "lastScrapeSlices",
-					    json_u64(d->metrics_last_slices));
-			json_object_set_new(m, "lastScrapeBytes", json_u64(d->metrics_last_bytes));
+					    json_u64(d->in.metrics_last_slices));
+			json_object_set_new(m, "lastScrapeBytes",
+					    json_u64(d->in.metrics_last_bytes));
 			json_object_set_new(o, "metrics", m);
 		} else {
 			json_decref(r);
 		}
 	}
 	json_object_set_new(o, "top", a = json_array());
-	for (size_t i = 0; a && i < d->n_top; i++) {
-		const struct show_top *e = &d->top[i];
+	for (size_t i = 0; a && i < d->in.n_top; i++) {
+		const struct ft_uapi_info_top *e = &d->in.top[i];
 		const char *pn = proto_name(e->proto);
 
 		json_array_append_new(
@@ -406,8 +403,8 @@ json_t *ft_show_device_json(const struct show_dev *d)
 				     "rxBytes", json_u64(e->rx_bytes)));
 	}
 	json_object_set_new(o, "peers", a = json_array());
-	for (size_t i = 0; a && i < d->n_peers; i++) {
-		const struct show_peer *p = &d->peers[i];
+	for (size_t i = 0; a && i < d->in.n_peers; i++) {
+		const struct ft_uapi_info_peer *p = &d->in.peers[i];
 		json_t *po = json_object(), *ips = json_array();
 
 		for (size_t j = 0; ips && j < p->n_allowed; j++)

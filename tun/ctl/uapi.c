@@ -19,6 +19,7 @@
 
 #include "base/text.h"
 #include "tun/ctl/uapi.h"
+#include "tun/ctl/uapi_keys.h"
 
 /* Longest value any valid set key takes: an endpoint. Longer values are refused unread. */
 #define MAX_VALUE_LEN (FT_UAPI_ENDPOINT_LEN - 1)
@@ -183,21 +184,21 @@ static int parse_device_line(struct pass *ps, const struct line *l)
 	struct ft_uapi_set *set = ps->set ? ps->set : &ps->scratch;
 	uint64_t v;
 
-	if (key_is(l, "private_key")) {
+	if (key_is(l, FT_UAPI_KEY(private_key))) {
 		if (parse_hex_key(l, set->private_key) < 0)
 			return -EINVAL;
 		set->has_private_key = true;
-	} else if (key_is(l, "listen_port")) {
+	} else if (key_is(l, FT_UAPI_KEY(listen_port))) {
 		if (ft_parse_uint_n(l->value, l->value_len, UINT16_MAX, &v) < 0)
 			return -EINVAL;
 		set->listen_port = (uint16_t)v;
 		set->has_listen_port = true;
-	} else if (key_is(l, "fwmark")) {
+	} else if (key_is(l, FT_UAPI_KEY(fwmark))) {
 		if (ft_parse_uint_n(l->value, l->value_len, UINT32_MAX, &v) < 0)
 			return -EINVAL;
 		set->fwmark = (uint32_t)v;
 		set->has_fwmark = true;
-	} else if (key_is(l, "replace_peers")) {
+	} else if (key_is(l, FT_UAPI_KEY(replace_peers))) {
 		if (!parse_bool_true(l))
 			return -EINVAL;
 		set->replace_peers = true;
@@ -212,32 +213,32 @@ static int parse_peer_line(struct pass *ps, const struct line *l)
 	struct ft_uapi_peer *p = ps->peer;
 	uint64_t v;
 
-	if (key_is(l, "remove")) {
+	if (key_is(l, FT_UAPI_KEY(remove))) {
 		if (!parse_bool_true(l))
 			return -EINVAL;
 		p->remove = true;
-	} else if (key_is(l, "update_only")) {
+	} else if (key_is(l, FT_UAPI_KEY(update_only))) {
 		if (!parse_bool_true(l))
 			return -EINVAL;
 		p->update_only = true;
-	} else if (key_is(l, "preshared_key")) {
+	} else if (key_is(l, FT_UAPI_KEY(preshared_key))) {
 		if (parse_hex_key(l, p->preshared_key) < 0)
 			return -EINVAL;
 		p->has_preshared_key = true;
-	} else if (key_is(l, "endpoint")) {
+	} else if (key_is(l, FT_UAPI_KEY(endpoint))) {
 		if (parse_endpoint(l->value, l->value_len, &p->endpoint, &p->endpoint_len) < 0)
 			return -EINVAL;
 		p->has_endpoint = true;
-	} else if (key_is(l, "persistent_keepalive_interval")) {
+	} else if (key_is(l, FT_UAPI_KEY(persistent_keepalive_interval))) {
 		if (ft_parse_uint_n(l->value, l->value_len, UINT16_MAX, &v) < 0)
 			return -EINVAL;
 		p->persistent_keepalive = (uint16_t)v;
 		p->has_persistent_keepalive = true;
-	} else if (key_is(l, "replace_allowed_ips")) {
+	} else if (key_is(l, FT_UAPI_KEY(replace_allowed_ips))) {
 		if (!parse_bool_true(l))
 			return -EINVAL;
 		p->replace_allowed_ips = true;
-	} else if (key_is(l, "allowed_ip")) {
+	} else if (key_is(l, FT_UAPI_KEY(allowed_ip))) {
 		struct ft_config_addr a;
 
 		if (parse_allowed_ip(l->value, l->value_len, &a) < 0)
@@ -247,7 +248,7 @@ static int parse_peer_line(struct pass *ps, const struct line *l)
 			p->n_allowed_ips++;
 		}
 		ps->n_allowed_ips++;
-	} else if (key_is(l, "protocol_version")) {
+	} else if (key_is(l, FT_UAPI_KEY(protocol_version))) {
 		if (!value_is(l, "1"))
 			return -EINVAL;
 	} else {
@@ -260,7 +261,7 @@ static int parse_line(struct pass *ps, const struct line *l)
 {
 	if (l->value_len > MAX_VALUE_LEN)
 		return -EINVAL;
-	if (key_is(l, "public_key")) {
+	if (key_is(l, FT_UAPI_KEY(public_key))) {
 		if (ps->n_peers == FT_UAPI_MAX_PEERS)
 			return -E2BIG;
 		if (ps->set) {

@@ -4,6 +4,8 @@
  * wg(8) and wg-quick(8) use them), the extra state `flowtun show` asks for with get=flowtun,
  * and the status written on SIGUSR1. Loop thread only, never inside a packet batch.
  *
+ * Every key is named once in tun/ctl/uapi_keys.h (FT_UAPI_KEY(name)); the client parser that
+ * reads them back, for flowtun show and for check_worker's round trip, is tun/ctl/uapi_client.c.
  * The extras (get=flowtun only; plain get=1 answers exactly what wireguard-go answers):
  *   flowtun_interface=NAME
  *   flowtun_crypto=TEXT                         the transport AEAD in use (tun/wg/aead.h)
@@ -58,6 +60,7 @@
 #include <sodium.h>
 
 #include "base/sockaddr.h"
+#include "tun/ctl/uapi_keys.h"
 #include "tun/wg/aead.h"
 #include "tun/wg/allowedips.h"
 #include "tun/log.h"
@@ -171,8 +174,8 @@ static void write_top(struct ft_worker *w, struct ft_uapi_writer *wr)
 	if (!w->stats)
 		return;
 	ft_connstats_peek(w->stats, &v, &nv, &p, &np, &start_ms);
-	ft_uapi_write_kv(wr, "flowtun_window_start_ms", "%" PRIu64, start_ms);
-	ft_uapi_write_kv(wr, "flowtun_window_connections", "%zu %zu", nv, np);
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_window_start_ms), "%" PRIu64, start_ms);
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_window_connections), "%zu %zu", nv, np);
 	if (nv == 0 || !(order = malloc(nv * sizeof(*order))))
 		return;
 	for (size_t i = 0; i < nv; i++)
@@ -186,7 +189,7 @@ static void write_top(struct ft_worker *w, struct ft_uapi_writer *wr)
 			continue;
 		ft_addrport_format(&e->key.src, e->key.src_port, src, sizeof(src));
 		ft_addrport_format(&e->key.dst, e->key.dst_port, dst, sizeof(dst));
-		ft_uapi_write_kv(wr, "flowtun_top",
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_top),
 				 "%u %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
 				 e->key.proto == FT_IPPROTO_FRAGMENT ? 255u : e->key.proto, src,
 				 dst, e->tx_packets, e->tx_bytes, e->rx_packets, e->rx_bytes);
@@ -202,47 +205,50 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 
 	char aead[96];
 
-	ft_uapi_write_kv(wr, "flowtun_interface", "%s", w->ifname);
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_interface), "%s", w->ifname);
 	ft_aead_describe(aead, sizeof(aead));
-	ft_uapi_write_kv(wr, "flowtun_crypto", "%s", aead);
-	ft_uapi_write_kv(wr, "flowtun_mtu", "%u %s", w->mtu,
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_crypto), "%s", aead);
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_mtu), "%u %s", w->mtu,
 			 ft_worker_mtu_source_str(w->mtu_source));
-	ft_uapi_write_kv(wr, "flowtun_version", "%s", PACKAGE_VERSION);
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_version), "%s", PACKAGE_VERSION);
 	for (size_t i = 0; i < w->n_links; i++) {
-		ft_uapi_write_kv(wr, "flowtun_link", "%s %s %" PRIu64, w->links[i].name,
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_link), "%s %s %" PRIu64, w->links[i].name,
 				 ft_worker_link_state_str(w->links[i].state), w->links[i].since_ms);
-		ft_uapi_write_kv(wr, "flowtun_link_changes", "%s %" PRIu64, w->links[i].name,
-				 w->links[i].changes);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_link_changes), "%s %" PRIu64,
+				 w->links[i].name, w->links[i].changes);
 	}
 	for (int r = 0; r < FT_PROTO_REASON_COUNT; r++)
-		ft_uapi_write_kv(wr, "flowtun_counter", "%s %" PRIu64,
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_counter), "%s %" PRIu64,
 				 ft_proto_counter_name((enum ft_proto_reason)r),
 				 ft_proto_counter_value(pc, (enum ft_proto_reason)r));
 #define WRITE_WORKER_COUNTER(n) \
-	ft_uapi_write_kv(wr, "flowtun_counter", "%s %" PRIu64, #n, w->counters.n);
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_counter), "%s %" PRIu64, #n, w->counters.n);
 	FT_WORKER_COUNTERS(WRITE_WORKER_COUNTER)
 #undef WRITE_WORKER_COUNTER
 	has_drops = ft_worker_tun_drops(w, &drops, &window_drops);
 	if (has_drops)
-		ft_uapi_write_kv(wr, "flowtun_counter", "tun_kernel_dropped %" PRIu64, drops);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_counter), "tun_kernel_dropped %" PRIu64,
+				 drops);
 	if (w->flow) {
 		struct ft_flowwriter_counters fc;
 
 		ft_flowwriter_get_counters(w->flow, &fc);
-		ft_uapi_write_kv(wr, "flowtun_flowlog", "%s", w->flow_dest);
-		ft_uapi_write_kv(wr, "flowtun_flowlog_lines", "%" PRIu64, fc.lines);
-		ft_uapi_write_kv(wr, "flowtun_flowlog_lost", "%" PRIu64, fc.lost);
-		ft_uapi_write_kv(wr, "flowtun_flowlog_error", "%d", -fc.failing);
-		ft_uapi_write_kv(wr, "flowtun_flowlog_omitted", "%" PRIu64, fc.omitted);
-		ft_uapi_write_kv(wr, "flowtun_flowlog_pending", "%zu", fc.pending_windows);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_flowlog), "%s", w->flow_dest);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_flowlog_lines), "%" PRIu64, fc.lines);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_flowlog_lost), "%" PRIu64, fc.lost);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_flowlog_error), "%d", -fc.failing);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_flowlog_omitted), "%" PRIu64, fc.omitted);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_flowlog_pending), "%zu",
+				 fc.pending_windows);
 	}
 	if (w->stats) {
 		struct ft_connstats_counters sc;
 
 		ft_connstats_get_counters(w->stats, &sc);
-		ft_uapi_write_kv(wr, "flowtun_stats_overflow", "%" PRIu64, sc.overflow_packets);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_stats_overflow), "%" PRIu64,
+				 sc.overflow_packets);
 		if (has_drops)
-			ft_uapi_write_kv(wr, "flowtun_window_tun_dropped", "%" PRIu64,
+			ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_window_tun_dropped), "%" PRIu64,
 					 window_drops);
 	}
 	if (w->ipfix) {
@@ -250,23 +256,23 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 
 		ft_ipfix_exporter_get_counters(w->ipfix, &ic);
 		for (size_t i = 0; i < w->n_ipfix; i++)
-			ft_uapi_write_kv(wr, "flowtun_ipfix", "%s", w->ipfix_names[i]);
-		ft_uapi_write_kv(wr, "flowtun_ipfix_messages", "%" PRIu64, ic.messages);
-		ft_uapi_write_kv(wr, "flowtun_ipfix_errors", "%" PRIu64, ic.send_errors);
+			ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_ipfix), "%s", w->ipfix_names[i]);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_ipfix_messages), "%" PRIu64, ic.messages);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_ipfix_errors), "%" PRIu64, ic.send_errors);
 	}
 	if (w->metrics) {
 		struct ft_metrics_server_counters mc;
 
 		ft_metrics_server_get_counters(w->metrics, &mc);
-		ft_uapi_write_kv(wr, "flowtun_metrics", "%s",
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_metrics), "%s",
 				 ft_metrics_server_address(w->metrics));
 		for (int i = 0; i < FT_METRICS_STATUS_COUNT; i++)
-			ft_uapi_write_kv(wr, "flowtun_metrics_requests", "%d %" PRIu64,
+			ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_metrics_requests), "%d %" PRIu64,
 					 ft_metrics_status_code((enum ft_metrics_status_index)i),
 					 mc.responses[i]);
-		ft_uapi_write_kv(wr, "flowtun_metrics_write_timeouts", "%" PRIu64,
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_metrics_write_timeouts), "%" PRIu64,
 				 mc.write_timeouts);
-		ft_uapi_write_kv(wr, "flowtun_metrics_last_scrape",
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_metrics_last_scrape),
 				 "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
 				 " %" PRIu64,
 				 mc.last_duration_ns, mc.last_longest_ns, mc.last_cpu_ns,
@@ -289,10 +295,10 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 		return rc;
 	}
 	if (w->private_key)
-		ft_uapi_write_key(wr, "private_key", w->private_key);
-	ft_uapi_write_kv(wr, "listen_port", "%u", w->udp.port);
+		ft_uapi_write_key(wr, FT_UAPI_KEY(private_key), w->private_key);
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(listen_port), "%u", w->udp.port);
 	if (w->fwmark)
-		ft_uapi_write_kv(wr, "fwmark", "%u", w->fwmark);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(fwmark), "%u", w->fwmark);
 	if (extras)
 		write_device_extras(w, wr);
 	for (size_t i = 0; i < w->n_peers; i++) {
@@ -301,35 +307,38 @@ static int uapi_get(void *arg, struct ft_uapi_writer *wr)
 		struct ft_peer_info info;
 
 		ft_peer_get_info(wp->peer, &info, now);
-		ft_uapi_write_key(wr, "public_key", wp->public_key);
+		ft_uapi_write_key(wr, FT_UAPI_KEY(public_key), wp->public_key);
 		/* The handshake's copy, the only one (all zero: none, as wireguard-go writes). */
 		ft_proto_peer_get_preshared_key(w->proto, wp->peer, psk);
-		ft_uapi_write_key(wr, "preshared_key", psk);
+		ft_uapi_write_key(wr, FT_UAPI_KEY(preshared_key), psk);
 		sodium_memzero(psk, sizeof(psk));
-		ft_uapi_write_kv(wr, "protocol_version", "1");
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(protocol_version), "1");
 		if (info.endpoint.ss_family != AF_UNSPEC)
 			ft_uapi_write_endpoint(wr, (const struct sockaddr *)&info.endpoint);
-		ft_uapi_write_kv(wr, "last_handshake_time_sec", "%lld",
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(last_handshake_time_sec), "%lld",
 				 (long long)info.last_handshake.tv_sec);
-		ft_uapi_write_kv(wr, "last_handshake_time_nsec", "%ld",
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(last_handshake_time_nsec), "%ld",
 				 (long)info.last_handshake.tv_nsec);
-		ft_uapi_write_kv(wr, "tx_bytes", "%" PRIu64, info.tx_bytes);
-		ft_uapi_write_kv(wr, "rx_bytes", "%" PRIu64, info.rx_bytes);
-		ft_uapi_write_kv(wr, "persistent_keepalive_interval", "%u", wp->keepalive);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(tx_bytes), "%" PRIu64, info.tx_bytes);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(rx_bytes), "%" PRIu64, info.rx_bytes);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(persistent_keepalive_interval), "%u",
+				 wp->keepalive);
 		for (size_t j = prefix_index_first(&pfx, wp->peer);
 		     j < pfx.n && pfx.a[j].peer == wp->peer; j++)
 			ft_uapi_write_allowed_ip(wr, pfx.a[j].family, pfx.a[j].addr, pfx.a[j].cidr);
 		if (extras) {
 			enum ft_path_state s = ft_worker_path_state(w, wp, now);
 
-			ft_uapi_write_kv(wr, "flowtun_peer_state", "%s",
+			ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_peer_state), "%s",
 					 ft_worker_path_state_str(s));
-			ft_uapi_write_kv(wr, "flowtun_peer_state_since", "%" PRIu64,
+			ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_peer_state_since), "%" PRIu64,
 					 wp->shown_since);
 			if (wp->path_ifname[0])
-				ft_uapi_write_kv(wr, "flowtun_peer_path", "%s", wp->path_ifname);
+				ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_peer_path), "%s",
+						 wp->path_ifname);
 			if (wp->path_mtu)
-				ft_uapi_write_kv(wr, "flowtun_peer_path_mtu", "%u", wp->path_mtu);
+				ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_peer_path_mtu), "%u",
+						 wp->path_mtu);
 		}
 	}
 	free(pfx.a);
