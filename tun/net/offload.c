@@ -33,17 +33,6 @@ enum tcp_flag {
 	TCP_CWR = 0x80,
 };
 
-static inline uint16_t get16le(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline void put16le(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
 /* The checks of ft_offload_parse_vnet() against a packet of pkt_len bytes. */
 static int check_vnet(const struct ft_vnet_hdr *vh, size_t pkt_len)
 {
@@ -86,10 +75,10 @@ int ft_offload_parse_vnet(const uint8_t *buf, size_t len, struct ft_vnet_hdr *vh
 		return -EINVAL;
 	v.flags = buf[0];
 	v.gso_type = buf[1];
-	v.hdr_len = get16le(buf + 2);
-	v.gso_size = get16le(buf + 4);
-	v.csum_start = get16le(buf + 6);
-	v.csum_offset = get16le(buf + 8);
+	v.hdr_len = ft_le16_load(buf + 2);
+	v.gso_size = ft_le16_load(buf + 4);
+	v.csum_start = ft_le16_load(buf + 6);
+	v.csum_offset = ft_le16_load(buf + 8);
 	r = check_vnet(&v, len - FT_OFFLOAD_VNET_HDR_LEN);
 	if (r < 0)
 		return r;
@@ -101,10 +90,10 @@ void ft_offload_write_vnet(uint8_t *out, const struct ft_vnet_hdr *vh)
 {
 	out[0] = vh->flags;
 	out[1] = vh->gso_type;
-	put16le(out + 2, vh->hdr_len);
-	put16le(out + 4, vh->gso_size);
-	put16le(out + 6, vh->csum_start);
-	put16le(out + 8, vh->csum_offset);
+	ft_le16_store(out + 2, vh->hdr_len);
+	ft_le16_store(out + 4, vh->gso_size);
+	ft_le16_store(out + 6, vh->csum_start);
+	ft_le16_store(out + 8, vh->csum_offset);
 }
 
 /* Completes a NEEDS_CSUM checksum: the field holds the pseudo-header sum already. */

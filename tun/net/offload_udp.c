@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "stats/ipview.h"
 #include "tun/net/csum.h"
 #include "tun/net/offload_internal.h"
 
@@ -26,33 +27,29 @@
  */
 bool ft_offload_udp_candidate(const uint8_t *p, size_t *len, struct gro_item *it)
 {
+	struct ft_ipview ip;
 	size_t iplen, iphl;
 	uint32_t sum;
 
-	if (*len >= IPV4_MIN_HL + UDP_HL && p[0] == 0x45 && p[9] == IPPROTO_UDP_) {
-		iphl = IPV4_MIN_HL;
-		iplen = get16(p + 2);
-		if (iplen > *len || (get16(p + 6) & 0x3fff) || ft_csum(p, iphl) != 0)
-			return false;
-		it->v6 = false;
-	} else if (*len >= IPV6_HL + UDP_HL && p[0] >> 4 == 6 && p[6] == IPPROTO_UDP_) {
-		iphl = IPV6_HL;
-		iplen = IPV6_HL + (size_t)get16(p + 4);
-		if (iplen > *len)
-			return false;
-		it->v6 = true;
-	} else {
+	if (ft_ipview_parse(&ip, p, *len) != FT_PACKET_OK || ip.proto != IPPROTO_UDP_)
 		return false;
-	}
+	/* IPv4: no options, not a fragment, a header checksum that verifies. */
+	if (ip.version == 4 &&
+	    (ip.hlen != IPV4_MIN_HL || (ip.frag & (FT_IPVIEW_MF | FT_IPVIEW_OFFSET)) ||
+	     ft_csum(p, ip.hlen) != 0))
+		return false;
+	iphl = ip.hlen;
+	iplen = ip.len;
 	if (iplen <= iphl + UDP_HL || get16(p + iphl + 4) != iplen - iphl ||
 	    get16(p + iphl + UDP_CSUM_OFF) == 0)
 		return false;
-	if (it->v6)
-		sum = ft_csum_pseudo_v6(p + 8, p + 24, IPPROTO_UDP_, (uint32_t)(iplen - iphl));
+	if (ip.version == 6)
+		sum = ft_csum_pseudo_v6(ip.src, ip.dst, IPPROTO_UDP_, (uint32_t)(iplen - iphl));
 	else
-		sum = ft_csum_pseudo_v4(p + 12, p + 16, IPPROTO_UDP_, (uint32_t)(iplen - iphl));
+		sum = ft_csum_pseudo_v4(ip.src, ip.dst, IPPROTO_UDP_, (uint32_t)(iplen - iphl));
 	if (ft_csum_fold(ft_csum_partial(p + iphl, iplen - iphl, sum)) != 0)
 		return false;
+	it->v6 = ip.version == 6;
 	it->udp = true;
 	it->iphl = (uint16_t)iphl;
 	it->thl = UDP_HL;
