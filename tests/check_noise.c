@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The handshake (tun/wg/noise.h) and the cookie mechanism (tun/wg/cookie.h) between two
- * identities in one process, with a fake wall clock, a fake monotonic clock and, where it
+ * The handshake (tun/wg/noise.h) between two identities in one process (the cookie mechanism
+ * is check_noise_cookie.c; what both share is tests/noise-harness.c), with a fake wall clock, a fake monotonic clock and, where it
  * matters, a deterministic random source.
  *
  * A is the initiator with the RFC 7748 "Alice" key, B the responder with "Bob":
@@ -19,165 +19,8 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
-#include "tun/wg/cookie.h"
-#include "tun/wg/crypto.h"
-#include "tun/wg/noise.h"
-#include "tun/wg/wire.h"
-
-/*
- * Computed independently with Python's hashlib:
- *   ck = blake2s(b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s").digest()
- *   h  = blake2s(ck + b"WireGuard v1 zx2c4 Jason@zx2c4.com").digest()
- */
-static const char c0_hex[] = "60e26daef327efc02ec335e2a025d2d016eb4206f87277f52d38d1988b78cd36";
-static const char h0_hex[] = "2211b361081ac566691243db458ad5322d9c6c662293e8b70ee19c65ba079ef3";
-
-struct side {
-	struct ft_noise_identity id;
-	struct ft_handshake *hs; /* the handshake with the other side */
-	struct ft_cookie_checker checker;
-	struct ft_cookie_maker maker; /* macs of messages to the other side */
-};
-
-static struct side A, B;
-static struct timespec fake_wall;
-static uint64_t now;
-static uint8_t rng_counter;
-
-/* Sources of A's datagrams as B sees them: 198.18.0.1:51820 and another port. */
-static const uint8_t src_a[6] = { 198, 18, 0, 1, 0xca, 0x6c };
-static const uint8_t src_a_other_port[6] = { 198, 18, 0, 1, 0xca, 0x6d };
-
-static void fake_wall_clock(struct timespec *ts)
-{
-	*ts = fake_wall;
-}
-
-static void fake_random(void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(rng_counter * 31 + i);
-	rng_counter++;
-}
-
-static void unhex(uint8_t *out, size_t outlen, const char *hex)
-{
-	size_t len = 0;
-
-	ck_assert_int_eq(sodium_hex2bin(out, outlen, hex, strlen(hex), NULL, &len, NULL), 0);
-	ck_assert_uint_eq(len, outlen);
-}
-
-static struct ft_handshake *lookup(void *arg, const uint8_t remote_static[FT_WIRE_KEY_LEN])
-{
-	struct side *s = arg;
-
-	if (s->hs && memcmp(s->hs->remote_static, remote_static, FT_WIRE_KEY_LEN) == 0)
-		return s->hs;
-	return NULL;
-}
-
-static void side_init(struct side *s, const char *priv_hex)
-{
-	uint8_t priv[32];
-
-	unhex(priv, sizeof(priv), priv_hex);
-	ck_assert_int_eq(ft_noise_identity_init(&s->id, priv), 0);
-	s->id.wall_clock = fake_wall_clock;
-	ft_cookie_checker_init(&s->checker, &s->id);
-	sodium_memzero(priv, sizeof(priv));
-}
-
-static void setup(void)
-{
-	fake_wall.tv_sec = 1700000000;
-	fake_wall.tv_nsec = 0;
-	now = 1000 * FT_NSEC_PER_SEC;
-	rng_counter = 0;
-	side_init(&A, "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
-	side_init(&B, "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
-	A.hs = ft_noise_handshake_create(&A.id, B.id.public_key, NULL, &A);
-	B.hs = ft_noise_handshake_create(&B.id, A.id.public_key, NULL, &B);
-	ck_assert_ptr_nonnull(A.hs);
-	ck_assert_ptr_nonnull(B.hs);
-	ft_cookie_maker_init(&A.maker, B.id.public_key);
-	ft_cookie_maker_init(&B.maker, A.id.public_key);
-}
-
-static void teardown(void)
-{
-	struct side *sides[] = { &A, &B };
-
-	for (int i = 0; i < 2; i++) {
-		ft_noise_handshake_destroy(sides[i]->hs);
-		sides[i]->hs = NULL;
-		ft_cookie_checker_clear(&sides[i]->checker);
-		ft_cookie_maker_clear(&sides[i]->maker);
-		ft_noise_identity_clear(&sides[i]->id);
-	}
-}
-
-/* A new initiation from A, a second of wall-clock time after the previous one, with macs. */
-static void make_initiation(uint8_t msg[FT_WIRE_INITIATION_LEN], uint32_t index)
-{
-	fake_wall.tv_sec++;
-	ck_assert_int_eq(ft_noise_create_initiation(A.hs, msg, index), 0);
-	ft_cookie_maker_add_macs(&A.maker, msg, FT_WIRE_INITIATION_LEN, now);
-}
-
-static int b_consume(const uint8_t *msg, size_t len)
-{
-	struct ft_handshake *hs = NULL;
-	int err = ft_noise_consume_initiation(&B.id, msg, len, lookup, &B, now, &hs);
-
-	ck_assert(err ? hs == NULL : hs == B.hs);
-	return err;
-}
-
-static void make_response(uint8_t msg[FT_WIRE_RESPONSE_LEN], uint32_t index)
-{
-	ck_assert_int_eq(ft_noise_create_response(B.hs, msg, index), 0);
-	ft_cookie_maker_add_macs(&B.maker, msg, FT_WIRE_RESPONSE_LEN, now);
-}
-
-static void assert_sessions_match(const struct ft_noise_session *a,
-				  const struct ft_noise_session *b, uint32_t ia, uint32_t ib)
-{
-	ck_assert(a->initiator);
-	ck_assert(!b->initiator);
-	ck_assert_mem_eq(a->send_key, b->recv_key, 32);
-	ck_assert_mem_eq(a->recv_key, b->send_key, 32);
-	ck_assert(memcmp(a->send_key, a->recv_key, 32) != 0);
-	ck_assert_uint_eq(a->local_index, ia);
-	ck_assert_uint_eq(a->remote_index, ib);
-	ck_assert_uint_eq(b->local_index, ib);
-	ck_assert_uint_eq(b->remote_index, ia);
-}
-
-/* A complete handshake; 0 or the first rejection. */
-static int full_handshake(struct ft_noise_session *sa, struct ft_noise_session *sb)
-{
-	uint8_t init[FT_WIRE_INITIATION_LEN], resp[FT_WIRE_RESPONSE_LEN];
-	int err;
-
-	make_initiation(init, 0x11111111);
-	ck_assert_int_eq(ft_cookie_checker_validate(&B.checker, init, sizeof(init), src_a,
-						    sizeof(src_a), false, now),
-			 0);
-	err = b_consume(init, sizeof(init));
-	if (err)
-		return err;
-	make_response(resp, 0x22222222);
-	ck_assert_int_eq(ft_noise_begin_session(B.hs, sb), 0);
-	ck_assert_int_eq(
-		ft_cookie_checker_validate(&A.checker, resp, sizeof(resp), NULL, 0, false, now), 0);
-	err = ft_noise_consume_response(&A.id, resp, sizeof(resp), A.hs);
-	if (err)
-		return err;
-	return ft_noise_begin_session(A.hs, sa);
-}
+#include "tests/check_main.h"
+#include "tests/noise-harness.h"
 
 START_TEST(test_constants)
 {
@@ -635,186 +478,6 @@ END_TEST
  * Under load: an initiation without mac2 gets a cookie reply bound to its source; A takes
  * the cookie and its next initiation carries a valid mac2 and is accepted.
  */
-START_TEST(test_cookie_path)
-{
-	uint8_t m[FT_WIRE_INITIATION_LEN], reply[FT_WIRE_COOKIE_REPLY_LEN];
-	uint8_t bad[FT_WIRE_COOKIE_REPLY_LEN];
-
-	make_initiation(m, 0xabcdef01);
-	ck_assert_int_eq(ft_cookie_checker_validate(&B.checker, m, sizeof(m), src_a, sizeof(src_a),
-						    true, now),
-			 -FT_NOISE_BAD_MAC2);
-	ck_assert_int_eq(ft_cookie_checker_create_reply(&B.checker, reply, m, sizeof(m), src_a,
-							sizeof(src_a), now),
-			 0);
-	/* type 3, receiver = the initiation's sender. */
-	ck_assert_int_eq(ft_wire_message_type(reply, sizeof(reply)), FT_WIRE_COOKIE_REPLY);
-	ck_assert_uint_eq(ft_wire_load_le32(reply + FT_WIRE_COOKIE_OFF_RECEIVER), 0xabcdef01);
-
-	/* Tampered replies are refused and do not use up the reply. */
-	for (size_t off = FT_WIRE_COOKIE_OFF_NONCE; off < sizeof(reply); off += 7) {
-		memcpy(bad, reply, sizeof(bad));
-		bad[off] ^= 1;
-		ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, bad, sizeof(bad), now),
-				 -FT_NOISE_DECRYPT_FAILED);
-	}
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, 63, now),
-			 -FT_NOISE_TRUNCATED);
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, sizeof(reply), now), 0);
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, sizeof(reply), now),
-			 -FT_NOISE_WRONG_STATE);
-
-	now += FT_NSEC_PER_SEC;
-	make_initiation(m, 2);
-	ck_assert(!sodium_is_zero(m + FT_WIRE_INIT_OFF_MAC2, 16));
-	ck_assert_int_eq(ft_cookie_checker_validate(&B.checker, m, sizeof(m), src_a, sizeof(src_a),
-						    true, now),
-			 0);
-	/* The cookie is bound to the source address and port. */
-	ck_assert_int_eq(ft_cookie_checker_validate(&B.checker, m, sizeof(m), src_a_other_port,
-						    sizeof(src_a_other_port), true, now),
-			 -FT_NOISE_BAD_MAC2);
-	ck_assert_int_eq(b_consume(m, sizeof(m)), 0);
-
-	/* The responder's response under load gets the same treatment from A. */
-	{
-		uint8_t resp[FT_WIRE_RESPONSE_LEN];
-		const uint8_t src_b[6] = { 198, 18, 0, 2, 0xca, 0x6c };
-
-		make_response(resp, 0x77);
-		ck_assert_int_eq(ft_cookie_checker_validate(&A.checker, resp, sizeof(resp), src_b,
-							    sizeof(src_b), true, now),
-				 -FT_NOISE_BAD_MAC2);
-		ck_assert_int_eq(ft_cookie_checker_create_reply(&A.checker, reply, resp,
-								sizeof(resp), src_b, sizeof(src_b),
-								now),
-				 0);
-		ck_assert_uint_eq(ft_wire_load_le32(reply + 4), 0x77);
-		ck_assert_int_eq(ft_cookie_maker_consume_reply(&B.maker, reply, sizeof(reply), now),
-				 0);
-	}
-}
-END_TEST
-
-/* A reply answers the message it was made for: after A sends another, it no longer opens. */
-START_TEST(test_cookie_reply_stale)
-{
-	uint8_t m[FT_WIRE_INITIATION_LEN], reply[FT_WIRE_COOKIE_REPLY_LEN] = { 0 };
-
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, sizeof(reply), now),
-			 -FT_NOISE_TRUNCATED);
-	make_initiation(m, 1);
-	ck_assert_int_eq(ft_cookie_checker_create_reply(&B.checker, reply, m, sizeof(m), src_a,
-							sizeof(src_a), now),
-			 0);
-	make_initiation(m, 2);
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, sizeof(reply), now),
-			 -FT_NOISE_DECRYPT_FAILED);
-	/* A reply from someone else (made with another responder's key) does not open either. */
-	ck_assert_int_eq(ft_cookie_checker_create_reply(&A.checker, reply, m, sizeof(m), src_a,
-							sizeof(src_a), now),
-			 0);
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, sizeof(reply), now),
-			 -FT_NOISE_DECRYPT_FAILED);
-}
-END_TEST
-
-/* Responder time since the cookie was made, and whether mac2 must still be accepted. */
-static const struct {
-	uint64_t after_s;
-	bool valid;
-} rotation_cases[] = {
-	{ 0, true },   { 119, true },  { 120, true }, /* rotated once: the previous secret */
-	{ 239, true }, { 240, false },		      /* idle two periods: both secrets new */
-};
-
-START_TEST(test_cookie_rotation)
-{
-	uint8_t m[FT_WIRE_INITIATION_LEN], reply[FT_WIRE_COOKIE_REPLY_LEN], first[32];
-	uint64_t t0 = now;
-
-	B.id.random = fake_random;
-	make_initiation(m, 1);
-	ck_assert_int_eq(ft_cookie_checker_create_reply(&B.checker, reply, m, sizeof(m), src_a,
-							sizeof(src_a), t0),
-			 0);
-	memcpy(first, B.checker.secret, 32);
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, sizeof(reply), t0), 0);
-	/* The maker keeps the cookie for 120 s; the checker is judged at after_s. */
-	make_initiation(m, 2);
-	ck_assert_int_eq(
-		ft_cookie_checker_validate(&B.checker, m, sizeof(m), src_a, sizeof(src_a), true,
-					   t0 + rotation_cases[_i].after_s * FT_NSEC_PER_SEC),
-		rotation_cases[_i].valid ? 0 : -FT_NOISE_BAD_MAC2);
-	if (rotation_cases[_i].after_s >= 120)
-		ck_assert(memcmp(first, B.checker.secret, 32) != 0);
-	else
-		ck_assert_mem_eq(first, B.checker.secret, 32);
-}
-END_TEST
-
-/* The secret rotated twice while in use: a cookie two generations old is refused. */
-START_TEST(test_cookie_rotation_twice)
-{
-	uint8_t m[FT_WIRE_INITIATION_LEN], reply[FT_WIRE_COOKIE_REPLY_LEN];
-	uint64_t t0 = now;
-
-	make_initiation(m, 1);
-	ck_assert_int_eq(ft_cookie_checker_create_reply(&B.checker, reply, m, sizeof(m), src_a,
-							sizeof(src_a), t0),
-			 0);
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, sizeof(reply), t0), 0);
-	make_initiation(m, 2);
-	ck_assert_int_eq(ft_cookie_checker_validate(&B.checker, m, sizeof(m), src_a, sizeof(src_a),
-						    true, t0 + 130 * FT_NSEC_PER_SEC),
-			 0);
-	ck_assert_int_eq(ft_cookie_checker_validate(&B.checker, m, sizeof(m), src_a, sizeof(src_a),
-						    true, t0 + 251 * FT_NSEC_PER_SEC),
-			 -FT_NOISE_BAD_MAC2);
-}
-END_TEST
-
-/* The initiator stops sending an expired cookie: mac2 is zero again after 120 s. */
-START_TEST(test_cookie_maker_expiry)
-{
-	uint8_t m[FT_WIRE_INITIATION_LEN], reply[FT_WIRE_COOKIE_REPLY_LEN];
-	uint64_t t0 = now;
-
-	make_initiation(m, 1);
-	ck_assert_int_eq(ft_cookie_checker_create_reply(&B.checker, reply, m, sizeof(m), src_a,
-							sizeof(src_a), t0),
-			 0);
-	ck_assert_int_eq(ft_cookie_maker_consume_reply(&A.maker, reply, sizeof(reply), t0), 0);
-	now = t0 + FT_COOKIE_SECRET_MAX_AGE_NS - 1;
-	make_initiation(m, 2);
-	ck_assert(!sodium_is_zero(m + FT_WIRE_INIT_OFF_MAC2, 16));
-	now = t0 + FT_COOKIE_SECRET_MAX_AGE_NS;
-	make_initiation(m, 3);
-	ck_assert(sodium_is_zero(m + FT_WIRE_INIT_OFF_MAC2, 16));
-	ck_assert(!A.maker.have_cookie);
-}
-END_TEST
-
-START_TEST(test_cookie_source)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(51820) };
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(51820) };
-	struct sockaddr_storage ss = { .ss_family = AF_UNIX };
-	uint8_t out[FT_COOKIE_SOURCE_MAX];
-
-	ck_assert_int_eq(inet_pton(AF_INET, "198.18.0.1", &sin.sin_addr), 1);
-	ck_assert_uint_eq(ft_cookie_source(out, (struct sockaddr *)&sin), 6);
-	ck_assert_mem_eq(out, src_a, 6);
-	ck_assert_int_eq(inet_pton(AF_INET6, "fd00::1", &sin6.sin6_addr), 1);
-	ck_assert_uint_eq(ft_cookie_source(out, (struct sockaddr *)&sin6), 18);
-	ck_assert_int_eq(out[0], 0xfd);
-	ck_assert_int_eq(out[15], 1);
-	ck_assert_int_eq(out[16], 0xca);
-	ck_assert_int_eq(out[17], 0x6c);
-	ck_assert_uint_eq(ft_cookie_source(out, (struct sockaddr *)&ss), 0);
-}
-END_TEST
-
 START_TEST(test_wire_helpers)
 {
 	uint8_t m[FT_WIRE_TRANSPORT_MIN_LEN] = { FT_WIRE_TRANSPORT };
@@ -841,13 +504,10 @@ START_TEST(test_wire_helpers)
 }
 END_TEST
 
-#define N(a) (int)(sizeof(a) / sizeof((a)[0]))
-
 static Suite *noise_suite(void)
 {
 	Suite *s = suite_create("noise");
 	TCase *tc = tcase_create("handshake");
-	TCase *tcc = tcase_create("cookie");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_constants);
@@ -866,28 +526,7 @@ static Suite *noise_suite(void)
 	tcase_add_test(tc, test_reject_names);
 	tcase_add_test(tc, test_wire_helpers);
 	suite_add_tcase(s, tc);
-
-	tcase_add_checked_fixture(tcc, setup, teardown);
-	tcase_add_test(tcc, test_cookie_path);
-	tcase_add_test(tcc, test_cookie_reply_stale);
-	tcase_add_loop_test(tcc, test_cookie_rotation, 0, N(rotation_cases));
-	tcase_add_test(tcc, test_cookie_rotation_twice);
-	tcase_add_test(tcc, test_cookie_maker_expiry);
-	tcase_add_test(tcc, test_cookie_source);
-	suite_add_tcase(s, tcc);
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr;
-	int failed;
-
-	if (sodium_init() < 0)
-		return 1;
-	sr = srunner_create(noise_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+FT_CHECK_MAIN(noise_suite, FT_CHECK_SODIUM)
