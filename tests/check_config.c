@@ -169,6 +169,13 @@ static const struct {
 	{ IFACE "[Peer]\nAllowedIPs = 10.0.0.0/8\n", "t.conf:3: [Peer] has no PublicKey" },
 	{ IFACE "[Peer]\nPublicKey = " PUB_A "\n[Peer]\nPublicKey = " PUB_A "\n",
 	  "t.conf:5: duplicate [Peer] PublicKey '" PUB_A "' (also at line 3)" },
+	/* Among several, the first duplicate in file order, with the section before it. */
+	{ IFACE "[Peer]\nPublicKey = " PUB_A "\n[Peer]\nPublicKey = " PUB_B
+		"\n[Peer]\nPublicKey = " PUB_B "\n[Peer]\nPublicKey = " PUB_A "\n",
+	  "t.conf:7: duplicate [Peer] PublicKey '" PUB_B "' (also at line 5)" },
+	{ IFACE "[Peer]\nPublicKey = " PUB_A "\n[Peer]\nPublicKey = " PUB_A
+		"\n[Peer]\nPublicKey = " PUB_A "\n",
+	  "t.conf:5: duplicate [Peer] PublicKey '" PUB_A "' (also at line 3)" },
 	/* The first error wins, with its line. */
 	{ IFACE "MTU = 1\nListenPort = x\n", "t.conf:3: invalid MTU '1' (expected 576 to 65535)" },
 	/* A # ends the line anywhere, so the value here is empty. */
@@ -337,7 +344,40 @@ START_TEST(test_load_errors)
 			 -ENOENT);
 	ck_assert_str_eq(errbuf, FT_TEST_DATA "/missing.conf: No such file or directory");
 	ck_assert_int_eq(ft_config_load(FT_TEST_DATA, &cfg, errbuf, sizeof(errbuf)), -EINVAL);
-	ck_assert_str_eq(errbuf, FT_TEST_DATA ": not a regular file of at most 1048576 bytes");
+	ck_assert_str_eq(errbuf, FT_TEST_DATA ": not a regular file of at most 268435456 bytes");
+}
+END_TEST
+
+/*
+ * The size limit (a hub's 2^20 peers): a config of 2 MiB (over the 1 MiB the limit was) is
+ * read; a file one byte over FT_CONFIG_MAX_FILE_SIZE (sparse) is refused by its size.
+ */
+START_TEST(test_load_size_limit)
+{
+	char path[] = "/tmp/check_config.XXXXXX", line[128];
+	struct ft_config cfg;
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(dup(fd), "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, IFACE "[Peer]\nPublicKey = " PUB_A "\n");
+	memset(line, '#', sizeof(line) - 1);
+	line[sizeof(line) - 2] = '\n';
+	line[sizeof(line) - 1] = '\0';
+	for (int i = 0; i < (2 << 20) / 127; i++)
+		fputs(line, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(ft_config_load(path, &cfg, errbuf, sizeof(errbuf)), 0);
+	ck_assert_uint_eq(cfg.n_peers, 1);
+	ft_config_free(&cfg);
+	ck_assert_int_eq(ftruncate(fd, FT_CONFIG_MAX_FILE_SIZE + 1), 0);
+	ck_assert_int_eq(ft_config_load(path, &cfg, errbuf, sizeof(errbuf)), -EINVAL);
+	ck_assert_msg(strstr(errbuf, "not a regular file of at most 268435456 bytes"), "%s",
+		      errbuf);
+	close(fd);
+	unlink(path);
 }
 END_TEST
 
@@ -675,6 +715,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_metrics_listen_settings);
 	tcase_add_test(tc, test_load_full);
 	tcase_add_test(tc, test_load_errors);
+	tcase_add_test(tc, test_load_size_limit);
 	tcase_add_test(tc, test_wg_quick_syntax);
 	tcase_add_loop_test(tc, test_endpoints, 0, sizeof(endpoints) / sizeof(endpoints[0]));
 	tcase_add_test(tc, test_allowed_ips_masked);

@@ -185,41 +185,72 @@ static const struct {
 
 START_TEST(test_request_len)
 {
-	ck_assert_uint_eq(ft_uapi_request_len(request_lens[_i].buf, strlen(request_lens[_i].buf)),
-			  request_lens[_i].want);
+	const char *buf = request_lens[_i].buf;
+	size_t len = strlen(buf), scanned = 0, got = 0;
+
+	ck_assert_uint_eq(ft_uapi_request_len(buf, len), request_lens[_i].want);
+	/* The same, the buffer growing a byte at a time and searched only past what was. */
+	for (size_t n = 1; n <= len && !got; n++)
+		got = ft_uapi_request_len_resume(buf, n, &scanned);
+	ck_assert_uint_eq(got, request_lens[_i].want);
+	ck_assert_uint_eq(scanned, got ? 0 : len);
 }
 END_TEST
 
-/* The limits: FT_UAPI_MAX_PEERS peers pass, one more is E2BIG; over the byte limit EMSGSIZE. */
-START_TEST(test_parse_limits)
+/* A set of n peers (public_key lines), in req; its length. */
+static size_t set_of_peers(char *req, size_t n)
 {
-	size_t line = strlen("public_key=" KA "\n"), cap = 6 + (FT_UAPI_MAX_PEERS + 1) * line + 1;
-	char *req = malloc(cap > FT_UAPI_MAX_REQUEST + 1 ? cap : FT_UAPI_MAX_REQUEST + 1);
-	struct ft_uapi_set *set;
-	enum ft_uapi_op op;
-	size_t len = 0;
+	size_t line = strlen("public_key=" KA "\n"), len = 6;
 
-	ck_assert_ptr_nonnull(req);
 	memcpy(req, "set=1\n", 6);
-	len = 6;
-	for (int i = 0; i < FT_UAPI_MAX_PEERS; i++) {
+	for (size_t i = 0; i < n; i++) {
 		memcpy(req + len, "public_key=" KA "\n", line);
 		len += line;
 	}
-	req[len] = '\n';
-	ck_assert_int_eq(ft_uapi_parse(req, len + 1, &op, &set), 0);
-	ck_assert_uint_eq(set->n_peers, FT_UAPI_MAX_PEERS);
+	req[len++] = '\n';
+	return len;
+}
+
+/* The limits: max_peers peers pass, one more is E2BIG; over the byte limit EMSGSIZE. */
+START_TEST(test_parse_limits)
+{
+	size_t line = strlen("public_key=" KA "\n"), len;
+	char *req = malloc(7 + 65 * line);
+	struct ft_uapi_set *set;
+	enum ft_uapi_op op;
+
+	ck_assert_ptr_nonnull(req);
+	len = set_of_peers(req, 64);
+	ck_assert_int_eq(ft_uapi_parse_limited(req, len, len, 64, &op, &set), 0);
+	ck_assert_uint_eq(set->n_peers, 64);
 	ft_uapi_set_free(set);
-
-	memcpy(req + len, "public_key=" KA "\n", line);
-	len += line;
-	req[len] = '\n';
-	ck_assert_int_eq(ft_uapi_parse(req, len + 1, &op, &set), -E2BIG);
+	ck_assert_int_eq(ft_uapi_parse_limited(req, len, len - 1, 64, &op, &set), -EMSGSIZE);
 	ck_assert_ptr_null(set);
-
-	memset(req, '\n', FT_UAPI_MAX_REQUEST + 1);
-	ck_assert_int_eq(ft_uapi_parse(req, FT_UAPI_MAX_REQUEST + 1, &op, &set), -EMSGSIZE);
+	len = set_of_peers(req, 65);
+	ck_assert_int_eq(ft_uapi_parse_limited(req, len, len, 64, &op, &set), -E2BIG);
+	ck_assert_ptr_null(set);
 	free(req);
+}
+END_TEST
+
+/*
+ * A hub's configuration in one request, as wg setconf sends it: 100,000 peers (7.6 MB), over
+ * the 8,192 peers and 1 MiB the limits were before.
+ */
+START_TEST(test_parse_hub)
+{
+	size_t line = strlen("public_key=" KA "\n"), len;
+	char *req = malloc(7 + 100000 * line);
+	struct ft_uapi_set *set;
+	enum ft_uapi_op op;
+
+	ck_assert_ptr_nonnull(req);
+	len = set_of_peers(req, 100000);
+	ck_assert_int_eq(ft_uapi_parse(req, len, &op, &set), 0);
+	ck_assert_uint_eq(set->n_peers, 100000);
+	ft_uapi_set_free(set);
+	free(req);
+	ck_assert_uint_ge(FT_UAPI_MAX_PEERS, 1u << 20); /* the kernel's limit per device */
 }
 END_TEST
 
@@ -286,6 +317,7 @@ static Suite *uapi_suite(void)
 	tcase_add_loop_test(tc, test_request_len, 0,
 			    sizeof(request_lens) / sizeof(request_lens[0]));
 	tcase_add_test(tc, test_parse_limits);
+	tcase_add_test(tc, test_parse_hub);
 	tcase_add_test(tc, test_format_endpoint);
 	tcase_add_loop_test(tc, test_socket_path, 0,
 			    sizeof(socket_paths) / sizeof(socket_paths[0]));

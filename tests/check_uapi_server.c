@@ -364,20 +364,25 @@ START_TEST(test_server_half_close)
 }
 END_TEST
 
-/* Without a blank line within FT_UAPI_MAX_REQUEST bytes: errno=EMSGSIZE and a hang-up. */
+/*
+ * Without a blank line within the request limit: errno=EMSGSIZE and a hang-up. The limit is
+ * lowered to 64 KiB here (FT_UAPI_MAX_REQUEST is 256 MiB).
+ */
 START_TEST(test_server_oversize)
 {
-	char *req = malloc(FT_UAPI_MAX_REQUEST + 100);
+	enum { LIMIT = 64 << 10 };
+	char *req = malloc(LIMIT + 100);
 	struct fixture f;
 	struct client c;
 	char want[32];
 
 	ck_assert_ptr_nonnull(req);
 	memcpy(req, "set=1\n", 6);
-	memset(req + 6, 'x', FT_UAPI_MAX_REQUEST + 94);
+	memset(req + 6, 'x', LIMIT + 94);
 	fixture_init(&f);
 	fixture_start(&f);
-	roundtrip(&f, &c, req, FT_UAPI_MAX_REQUEST + 100, 0);
+	ft_uapi_server_set_max_request(f.srv, LIMIT);
+	roundtrip(&f, &c, req, LIMIT + 100, 0);
 	snprintf(want, sizeof(want), "errno=%d\n\n", EMSGSIZE);
 	ck_assert_str_eq(c.buf, want);
 	ck_assert_uint_eq(f.dev.n_sets, 0);

@@ -19,8 +19,8 @@
 #include "tun/wg/key.h"
 
 enum {
-	/* Far above any real answer (8192 peers take about 4 MiB), far below a memory hog. */
-	SHOW_MAX_ANSWER = 8 << 20,
+	/* What the server may answer at most (2^20 peers with the extras). */
+	SHOW_MAX_ANSWER = FT_UAPI_MAX_RESPONSE,
 	SHOW_READ_CHUNK = 64 << 10,
 	SHOW_TIMEOUT_S = 5,
 	SHOW_IFNAME_MAX = 15, /* IFNAMSIZ - 1 */

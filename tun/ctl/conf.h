@@ -42,7 +42,8 @@ enum {
 	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS = 1060,	 /* as Tailscale's connstats */
 	FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL = 2,	 /* seconds */
 	FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL = 600, /* seconds */
-	FT_CONFIG_MAX_FILE_SIZE = 1 << 20,
+	/* A hub's 2^20 [Peer] sections of up to 256 bytes (WireGuard's peer limit per device). */
+	FT_CONFIG_MAX_FILE_SIZE = 256 << 20,
 	/*
 	 * Flow-log entries per second (a burst of a minute's worth): a port scan cannot fill
 	 * the disk, and a host with a thousand new connections a second logs them all.

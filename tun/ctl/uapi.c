@@ -26,22 +26,35 @@
 
 /* ---- The parser ---- */
 
-size_t ft_uapi_request_len(const char *buf, size_t len)
+size_t ft_uapi_request_len_resume(const char *buf, size_t len, size_t *scanned)
 {
 	const char *p, *end;
 
 	if (len == 0) /* buf may be NULL: a client's buffer before its first read */
 		return 0;
-	if (buf[0] == '\n')
+	if (buf[0] == '\n') {
+		*scanned = 0;
 		return 1;
-	p = buf;
+	}
+	/* From the last byte searched: it may be the first '\n' of the blank line. */
+	p = buf + (*scanned > 0 && *scanned <= len ? *scanned - 1 : 0);
 	end = buf + len;
 	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL && p + 1 < end) {
-		if (p[1] == '\n')
+		if (p[1] == '\n') {
+			*scanned = 0;
 			return (size_t)(p - buf) + 2;
+		}
 		p++;
 	}
+	*scanned = len;
 	return 0;
+}
+
+size_t ft_uapi_request_len(const char *buf, size_t len)
+{
+	size_t scanned = 0;
+
+	return ft_uapi_request_len_resume(buf, len, &scanned);
 }
 
 /* A line of the request body: key and value are not NUL-terminated. */
@@ -175,7 +188,7 @@ struct pass {
 	struct ft_uapi_peer scratch_peer; /* the current peer of the counting pass */
 	struct ft_uapi_peer *peer;	  /* the current peer, or NULL before the first */
 	struct ft_config_addr *next_ip;	  /* fill pass: where the next allowed_ip goes */
-	size_t n_peers;
+	size_t n_peers, max_peers;
 	size_t n_allowed_ips;
 };
 
@@ -262,7 +275,7 @@ static int parse_line(struct pass *ps, const struct line *l)
 	if (l->value_len > MAX_VALUE_LEN)
 		return -EINVAL;
 	if (key_is(l, FT_UAPI_KEY(public_key))) {
-		if (ps->n_peers == FT_UAPI_MAX_PEERS)
+		if (ps->n_peers == ps->max_peers)
 			return -E2BIG;
 		if (ps->set) {
 			ps->peer = &ps->set->peers[ps->n_peers];
@@ -307,7 +320,7 @@ static int run_pass(struct pass *ps, const char *body, size_t len)
 	return 0;
 }
 
-static int parse_set(const char *body, size_t len, struct ft_uapi_set **out)
+static int parse_set(const char *body, size_t len, size_t max_peers, struct ft_uapi_set **out)
 {
 	struct pass ps;
 	struct ft_uapi_set *set;
@@ -315,6 +328,7 @@ static int parse_set(const char *body, size_t len, struct ft_uapi_set **out)
 	int rc;
 
 	memset(&ps, 0, sizeof(ps));
+	ps.max_peers = max_peers;
 	rc = run_pass(&ps, body, len);
 	sodium_memzero(&ps.scratch, sizeof(ps.scratch));
 	sodium_memzero(&ps.scratch_peer, sizeof(ps.scratch_peer));
@@ -334,6 +348,7 @@ static int parse_set(const char *body, size_t len, struct ft_uapi_set **out)
 	set->peers = ps.n_peers ? (struct ft_uapi_peer *)((char *)set + peers_off) : NULL;
 
 	memset(&ps, 0, sizeof(ps));
+	ps.max_peers = max_peers;
 	ps.set = set;
 	ps.next_ip = (struct ft_config_addr *)((char *)set + ips_off);
 	rc = run_pass(&ps, body, len);
@@ -345,10 +360,16 @@ static int parse_set(const char *body, size_t len, struct ft_uapi_set **out)
 
 int ft_uapi_parse(const char *req, size_t len, enum ft_uapi_op *op, struct ft_uapi_set **set)
 {
+	return ft_uapi_parse_limited(req, len, FT_UAPI_MAX_REQUEST, FT_UAPI_MAX_PEERS, op, set);
+}
+
+int ft_uapi_parse_limited(const char *req, size_t len, size_t max_request, size_t max_peers,
+			  enum ft_uapi_op *op, struct ft_uapi_set **set)
+{
 	static const char set_line[] = "set=1\n";
 
 	*set = NULL;
-	if (len > FT_UAPI_MAX_REQUEST)
+	if (len > max_request)
 		return -EMSGSIZE;
 	if (len < 2 || req[len - 1] != '\n' || req[len - 2] != '\n' || memchr(req, '\0', len))
 		return -EPROTO;
@@ -363,7 +384,8 @@ int ft_uapi_parse(const char *req, size_t len, enum ft_uapi_op *op, struct ft_ua
 	if (len >= sizeof(set_line) && memcmp(req, set_line, sizeof(set_line) - 1) == 0) {
 		*op = FT_UAPI_SET;
 		/* The body runs up to the blank line, whose '\n' is the request's last byte. */
-		return parse_set(req + sizeof(set_line) - 1, len - sizeof(set_line), set);
+		return parse_set(req + sizeof(set_line) - 1, len - sizeof(set_line), max_peers,
+				 set);
 	}
 	/* A get with anything after its first line is invalid, as in wireguard-go. */
 	if ((len > 6 && memcmp(req, "get=1\n", 6) == 0) ||

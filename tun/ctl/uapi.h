@@ -44,10 +44,15 @@
 #define FT_UAPI_SOCKET_DIR "/var/run/wireguard"
 
 enum {
-	FT_UAPI_MAX_REQUEST = 1 << 20,	 /* bytes of one request, blank line included */
-	FT_UAPI_MAX_PEERS = 8192,	 /* peers in one set request */
-	FT_UAPI_MAX_RESPONSE = 32 << 20, /* bytes of one get answer */
-	FT_UAPI_MAX_CLIENTS = 8,	 /* connections served at once; more are closed */
+	/*
+	 * A hub's whole configuration in one request (wg setconf): the kernel's 2^20 peers per
+	 * device, at up to 256 bytes each (key, preshared key, endpoint, keepalive, one allowed
+	 * IP). Bounds on what a client (root: the socket is 0600) may make us buffer.
+	 */
+	FT_UAPI_MAX_PEERS = 1 << 20,	  /* peers in one set request */
+	FT_UAPI_MAX_REQUEST = 256 << 20,  /* bytes of one request, blank line included */
+	FT_UAPI_MAX_RESPONSE = 512 << 20, /* bytes of one get answer (2^20 peers, extras too) */
+	FT_UAPI_MAX_CLIENTS = 8,	  /* connections served at once; more are closed */
 	/* "[ffff:...:255.255.255.255%4294967295]:65535" and a NUL. */
 	FT_UAPI_ENDPOINT_LEN = 72,
 	FT_UAPI_PATH_LEN = 108, /* sizeof(sockaddr_un.sun_path) */
@@ -99,11 +104,23 @@ enum ft_uapi_op {
 size_t ft_uapi_request_len(const char *buf, size_t len);
 
 /*
+ * The same, searching only past *scanned (the bytes an earlier call already searched in the
+ * same buffer, which has grown since): a request of N bytes arriving in parts is searched
+ * once, not once per part. *scanned is 0 again when a request is found (the caller then
+ * removes it from the buffer) and len when none is.
+ */
+size_t ft_uapi_request_len_resume(const char *buf, size_t len, size_t *scanned);
+
+/*
  * Parses one complete request (as delimited by ft_uapi_request_len()). Pure: no I/O. 0 with
  * *op set, and for FT_UAPI_SET *set (free it with ft_uapi_set_free()); or a negative errno
  * (see above) with *set NULL. sodium_init() must have been called.
  */
 int ft_uapi_parse(const char *req, size_t len, enum ft_uapi_op *op, struct ft_uapi_set **set);
+
+/* ft_uapi_parse() with other limits than FT_UAPI_MAX_REQUEST and FT_UAPI_MAX_PEERS (tests). */
+int ft_uapi_parse_limited(const char *req, size_t len, size_t max_request, size_t max_peers,
+			  enum ft_uapi_op *op, struct ft_uapi_set **set);
 
 /* Wipes and frees; NULL is accepted. */
 void ft_uapi_set_free(struct ft_uapi_set *set);
@@ -149,6 +166,9 @@ struct ft_uapi_ops {
  * limit is answered errno=EMSGSIZE and the connection closed. Loop thread only.
  */
 struct ft_uapi_server;
+
+/* Lowers the request size limit from FT_UAPI_MAX_REQUEST (tests: the limit without 256 MiB). */
+void ft_uapi_server_set_max_request(struct ft_uapi_server *s, size_t bytes);
 
 /* FT_UAPI_SOCKET_DIR "/<ifname>.sock". 0 or -EINVAL (ifname empty, "." or "..", holding '/',
  * or longer than IFNAMSIZ - 1). */

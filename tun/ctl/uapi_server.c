@@ -31,6 +31,7 @@ struct client {
 	struct client *next, *prev;
 	char *buf; /* received bytes; may hold keys, so wiped as it is consumed and freed */
 	size_t len, cap;
+	size_t scanned; /* bytes of buf searched for the blank line: a big set arrives in parts */
 	uv_write_t wreq;
 	struct ft_uapi_writer out; /* the answer being written */
 	bool writing, reading, eof, closing, close_after_write;
@@ -38,6 +39,7 @@ struct client {
 
 struct ft_uapi_server {
 	uv_loop_t *loop;
+	size_t max_request; /* FT_UAPI_MAX_REQUEST, lower in tests */
 	uv_pipe_t listener;
 	uv_timer_t watch;
 	struct ft_uapi_ops ops;
@@ -209,7 +211,8 @@ static void client_process(struct client *c)
 {
 	size_t n;
 
-	while (!c->writing && !c->closing && (n = ft_uapi_request_len(c->buf, c->len)) > 0) {
+	while (!c->writing && !c->closing &&
+	       (n = ft_uapi_request_len_resume(c->buf, c->len, &c->scanned)) > 0) {
 		client_handle(c, c->buf, n);
 		if (c->closing) /* the backend closed the server from its callback */
 			return;
@@ -221,9 +224,9 @@ static void client_process(struct client *c)
 	}
 	if (c->closing)
 		return;
-	if (!c->writing && c->len >= FT_UAPI_MAX_REQUEST) {
+	if (!c->writing && c->len >= c->srv->max_request) {
 		/* No blank line within the limit: refuse it; the framing is lost, so hang up. */
-		ft_log_debug("uapi: request over %d bytes refused", FT_UAPI_MAX_REQUEST);
+		ft_log_debug("uapi: request over %zu bytes refused", c->srv->max_request);
 		answer_errno(&c->out, -EMSGSIZE);
 		c->close_after_write = true;
 		client_send(c);
@@ -251,14 +254,14 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	char *nbuf;
 
 	(void)suggested;
-	if (want > FT_UAPI_MAX_REQUEST)
-		want = FT_UAPI_MAX_REQUEST;
+	if (want > c->srv->max_request)
+		want = c->srv->max_request;
 	if (c->cap < want) {
 		cap = c->cap ? c->cap : 4096;
 		while (cap < want)
 			cap *= 2;
-		if (cap > FT_UAPI_MAX_REQUEST)
-			cap = FT_UAPI_MAX_REQUEST;
+		if (cap > c->srv->max_request)
+			cap = c->srv->max_request;
 		nbuf = malloc(cap);
 		if (!nbuf) {
 			*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
@@ -455,6 +458,7 @@ int ft_uapi_server_create(struct ft_uapi_server **out, uv_loop_t *loop, const ch
 	if (!s)
 		return -ENOMEM;
 	s->loop = loop;
+	s->max_request = FT_UAPI_MAX_REQUEST;
 	s->ops = *ops;
 	s->arg = arg;
 	s->file_fd = -1;
@@ -572,4 +576,9 @@ void ft_uapi_server_close(struct ft_uapi_server *s, void (*cb)(void *arg), void 
 	s->pending_closes += 2;
 	uv_close((uv_handle_t *)&s->listener, listener_closed);
 	uv_close((uv_handle_t *)&s->watch, listener_closed);
+}
+
+void ft_uapi_server_set_max_request(struct ft_uapi_server *s, size_t bytes)
+{
+	s->max_request = bytes < FT_UAPI_MAX_REQUEST ? bytes : FT_UAPI_MAX_REQUEST;
 }
