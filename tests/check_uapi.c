@@ -250,7 +250,6 @@ START_TEST(test_parse_hub)
 	ck_assert_uint_eq(set->n_peers, 100000);
 	ft_uapi_set_free(set);
 	free(req);
-	ck_assert_uint_ge(FT_UAPI_MAX_PEERS, 1u << 20); /* the kernel's limit per device */
 }
 END_TEST
 

@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "base/text.h"
 #include "tools/cmd_show_internal.h"
 #include "tools/commands.h"
 #include "tun/wg/key.h"
@@ -97,21 +98,6 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 	if (q)
 		*cap = c;
 	return q;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
 }
 
 /* ---- parsing: tun/ctl/uapi_client.c --------------------------------------------------------- */
@@ -241,7 +227,7 @@ static int parse_now(uint64_t *now)
 		*now = (uint64_t)time(NULL);
 		return 0;
 	}
-	return parse_u64(s, now);
+	return ft_parse_uint(s, UINT64_MAX, now);
 }
 
 static int cmd_show(int argc, char *argv[])

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "base/text.h"
 #include "tun/ctl/uapi_client.h"
 #include "tun/ctl/uapi_keys.h"
 
@@ -35,19 +36,10 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 	return q;
 }
 
+/* base/text.h's decimal parser, its refusal as this file's. */
 static int parse_u64(const char *s, uint64_t *out)
 {
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EBADMSG;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -EBADMSG;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
+	return ft_parse_uint(s, UINT64_MAX, out) < 0 ? -EBADMSG : 0;
 }
 
 /* Splits s in place at single spaces into exactly n non-empty fields. */
