@@ -4,18 +4,22 @@
  * peer that never handshaked has no keypair set (secret arena) and no packet queue block; the
  * first session allocates the one, the first waiting packet the other; both go again when
  * they are no longer needed (the queue drained, the key material zeroed), and a session still
- * comes when the arena is exhausted at the first try.
+ * comes when the arena is exhausted at the first try. And the timers of a device with many
+ * peers: only the peers with a due deadline act, a peer removed while armed never does.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include <check.h>
 #include <sodium.h>
 
 #include "tests/check_main.h"
 #include "tests/proto-harness.h"
+#include "tun/wg/key.h"
 #include "tun/wg/keypair.h"
 #include "tun/wg/peer.h"
 #include "tun/wg/proto.h"
@@ -168,6 +172,119 @@ START_TEST(test_first_session_no_memory)
 }
 END_TEST
 
+/* ---- many peers, few timers: a device of its own, its send callback counting per peer ---- */
+
+enum { MANY = 2000 };
+static unsigned int initiations[MANY];
+static unsigned int other_sends;
+static unsigned int ticked[MANY];
+
+static void many_ticked(void *arg, struct ft_peer *peer)
+{
+	const unsigned int *idx = ft_peer_ctx(peer);
+
+	ck_assert_ptr_null(arg);
+	ticked[*idx]++;
+}
+
+static void many_send(void *arg, const struct ft_proto_datagram *dg)
+{
+	const unsigned int *idx = dg->peer ? ft_peer_ctx(dg->peer) : NULL;
+
+	if (idx && dg->len && dg->msg[0] == 1)
+		initiations[*idx]++;
+	else
+		other_sends++;
+}
+
+static void many_wall(struct timespec *ts)
+{
+	ts->tv_sec = 1800000000;
+	ts->tv_nsec = 0;
+}
+
+static void many_random(void *buf, size_t len)
+{
+	randombytes_buf(buf, len);
+}
+
+START_TEST(test_many_peers_few_timers)
+{
+	static unsigned int idx[MANY];
+	static struct ft_peer *peer[MANY];
+	const struct ft_proto_config cfg = {
+		.send = many_send,
+		.mtu = 1420,
+		.wall_clock = many_wall,
+		.random = many_random,
+		.ticked = many_ticked,
+	};
+	struct sockaddr_in ep = { .sin_family = AF_INET, .sin_port = htons(51820) };
+	uint8_t priv[32];
+	struct ft_proto *p = ft_proto_create(&cfg);
+	uint64_t t = 1 * SEC, d;
+	unsigned int ticks = 0, visits = 0;
+	const unsigned int busy[3] = { 10, 1000, MANY - 1 };
+
+	ck_assert_ptr_nonnull(p);
+	randombytes_buf(priv, sizeof(priv));
+	ft_key_clamp(priv);
+	ck_assert_int_eq(ft_proto_set_private_key(p, priv), 0);
+	ep.sin_addr.s_addr = htonl(0xc6120009); /* 198.18.0.9 */
+	for (unsigned int i = 0; i < MANY; i++) {
+		struct ft_peer_config pc = { .endpoint = (struct sockaddr *)&ep, .ctx = &idx[i] };
+
+		idx[i] = i;
+		randombytes_buf(pc.public_key, sizeof(pc.public_key));
+		ck_assert_int_eq(ft_proto_peer_add(p, &pc, &peer[i]), 0);
+	}
+	/* Idle: nothing armed, nothing to do, at any time. */
+	ck_assert_uint_eq(ft_proto_next_deadline(p), 0);
+	ck_assert_uint_eq(ft_proto_tick(p, 1000 * SEC), 0);
+
+	for (int i = 0; i < 3; i++)
+		ft_proto_peer_initiate(p, peer[busy[i]], t);
+	ck_assert_uint_eq(initiations[busy[0]] + initiations[busy[1]] + initiations[busy[2]], 3);
+	d = ft_proto_next_deadline(p);
+	ck_assert_uint_ge(d, t + FT_REKEY_TIMEOUT_NS);
+	ck_assert_uint_lt(d, t + FT_REKEY_TIMEOUT_NS + FT_REKEY_TIMEOUT_JITTER_MAX_NS);
+	/* Removed while its retransmission is armed: it never fires (ASan: no use after free). */
+	ft_proto_peer_remove(p, peer[busy[1]]);
+	peer[busy[1]] = NULL;
+
+	/* Every deadline until nothing is armed: the retries, the give-up, the key zeroing. */
+	while ((d = ft_proto_next_deadline(p)) != 0) {
+		ck_assert_uint_lt(++ticks, 200);
+		ck_assert_uint_ge(d, t);
+		t = d;
+		ft_proto_tick(p, t);
+	}
+	ck_assert_uint_ge(t, 1 * SEC + FT_REKEY_ATTEMPT_TIME_NS + FT_ZERO_KEYS_AFTER_NS);
+	for (unsigned int i = 0; i < MANY; i++) {
+		if (i == busy[0] || i == busy[2])
+			/* The first, then a retry per REKEY_TIMEOUT until given up. */
+			ck_assert_uint_eq(initiations[i], 1 + FT_TIMERS_MAX_HANDSHAKES + 1);
+		else if (i == busy[1])
+			ck_assert_uint_eq(initiations[i], 1);
+		else
+			ck_assert_uint_eq(initiations[i], 0);
+		/* The owner hears of the peers whose timers ran, of no other. */
+		if (i == busy[0] || i == busy[2])
+			ck_assert_uint_gt(ticked[i], FT_TIMERS_MAX_HANDSHAKES);
+		else
+			ck_assert_uint_eq(ticked[i], 0);
+		visits += ticked[i];
+	}
+	ck_assert_uint_eq(other_sends, 0);
+	ck_assert_uint_eq(ft_proto_counter_value(ft_proto_counters(p), FT_PROTO_handshake_given_up),
+			  2);
+	/* The two that acted visited the heap about once per retry each: no scan per tick. */
+	ck_assert_uint_le(ticks, 2 * (FT_TIMERS_MAX_HANDSHAKES + 3));
+	ck_assert_uint_le(visits, 2 * (FT_TIMERS_MAX_HANDSHAKES + 3));
+	ft_proto_destroy(p);
+}
+END_TEST
+
 static Suite *proto_idle_suite(void)
 {
 	Suite *s = suite_create("proto_idle");
@@ -177,6 +294,11 @@ static Suite *proto_idle_suite(void)
 	tcase_add_test(tc, test_idle_peer_holds_nothing);
 	tcase_add_test(tc, test_queue_block);
 	tcase_add_test(tc, test_first_session_no_memory);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("timers");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_many_peers_few_timers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -167,6 +167,7 @@ void ft_proto_destroy(struct ft_proto *p)
 	ft_allowedips_destroy(p->allowedips);
 	ft_index_destroy(p->index);
 	ft_proto_keys_free(p);
+	ft_timer_heap_free(&p->timer_heap);
 	sodium_memzero(p->scratch, p->scratch_len);
 	free(p->scratch);
 	free(p);

@@ -288,6 +288,9 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	if (cfg->endpoint && cfg->endpoint->sa_family != AF_UNSPEC &&
 	    !ft_sockaddr_len(cfg->endpoint))
 		return -EAFNOSUPPORT;
+	/* A heap slot per peer, so that arming a timer never allocates (timers.h). */
+	if (ft_timer_heap_reserve(&p->timer_heap, p->n_peers + 1) < 0)
+		return -ENOMEM;
 	peer = calloc(1, sizeof(*peer));
 	if (!peer)
 		return -ENOMEM;
@@ -314,7 +317,7 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	peer->hs_entry.peer = peer;
 	ft_cookie_maker_init(&peer->cookie, cfg->public_key);
 	ft_timers_init(&peer->timers, cfg->persistent_keepalive_s);
-	peer->timers.earliest = &p->timers_earliest;
+	ft_timers_attach(&peer->timers, &p->timer_heap);
 	ft_peer_set_endpoint(peer, cfg->endpoint);
 	peer->prev = p->last;
 	if (p->last)
@@ -335,6 +338,7 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 {
 	ft_allowedips_remove_by_peer(p->allowedips, peer);
 	ft_proto_drop_sessions(p, peer);
+	ft_timers_detach(&peer->timers);
 	keys_remove(p, peer);
 	if (peer->prev)
 		peer->prev->next = peer->next;

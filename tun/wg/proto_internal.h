@@ -16,6 +16,7 @@
 #include "tun/wg/index.h"
 #include "tun/wg/noise.h"
 #include "tun/wg/proto.h"
+#include "tun/wg/timers.h"
 
 struct ft_proto {
 	struct ft_proto_config cfg;
@@ -33,8 +34,8 @@ struct ft_proto {
 	size_t key_nbuckets;
 	size_t n_peers;
 	uint8_t key_hash_key[16];
-	/* A lower bound on every peer's armed deadlines (ft_timers.earliest), 0: none armed. */
-	uint64_t timers_earliest;
+	/* The peers with armed timers, by their earliest deadline (timers.h): ticks visit those due. */
+	struct ft_timer_heap timer_heap;
 	struct ft_proto_counters counters;
 	/* Where queued packets and keepalives are encrypted before the callback sees them. */
 	uint8_t *scratch;

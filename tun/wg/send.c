@@ -289,28 +289,27 @@ static void peer_tick(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
 
 uint64_t ft_proto_tick(struct ft_proto *p, uint64_t now_ns)
 {
-	uint64_t next = 0, d;
+	struct ft_timers *t;
 
 	/*
-	 * One pass over the peers, only when the earliest bound is due (not per batch). The bound
-	 * is recomputed exactly here: what each peer holds after its tick, plus whatever a later
-	 * peer's tick armed on an earlier one (recorded in timers_earliest from 0).
+	 * Only the peers whose key is due, earliest first, each once: a key may be early (a timer
+	 * disarmed since), then the peer has nothing due and its key is settled to its real next
+	 * deadline. What a peer's tick arms on another peer lowers that one's key at once.
 	 */
-	p->timers_earliest = 0;
-	for (struct ft_peer *peer = p->first; peer; peer = peer->next) {
+	while ((t = ft_timer_heap_due(&p->timer_heap, now_ns))) {
+		struct ft_peer *peer =
+			(struct ft_peer *)(void *)((uint8_t *)t - offsetof(struct ft_peer, timers));
+
 		peer_tick(p, peer, now_ns);
-		d = ft_timers_next(&peer->timers);
-		if (d && (!next || d < next))
-			next = d;
+		ft_timer_heap_settle(t, now_ns);
+		if (p->cfg.ticked)
+			p->cfg.ticked(p->cfg.send_arg, peer);
 	}
-	if (p->timers_earliest && (!next || p->timers_earliest < next))
-		next = p->timers_earliest;
-	p->timers_earliest = next;
-	return next;
+	return ft_timer_heap_next(&p->timer_heap);
 }
 
 uint64_t ft_proto_next_deadline(const struct ft_proto *p)
 {
 	/* O(1) after every batch: a bound that may be early (a disarmed timer), never late. */
-	return p->timers_earliest;
+	return ft_timer_heap_next(&p->timer_heap);
 }
