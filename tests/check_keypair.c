@@ -358,30 +358,116 @@ START_TEST(test_timers)
 END_TEST
 
 /*
- * The owner's earliest-deadline bound (ft_proto_next_deadline without a scan): every arm on
- * any of the peers lowers it, nothing raises it, and it is never later than a peer's next.
+ * The owner's heap (ft_proto_next_deadline and ft_proto_tick without a scan): every arm on
+ * any of the peers lowers its key at once, a disarm leaves it early, never late, and settling
+ * makes it exact again or takes the peer out.
  */
-START_TEST(test_timers_earliest_bound)
+START_TEST(test_timers_heap_bound)
 {
+	struct ft_timer_heap h = { 0 };
 	struct ft_timers a, b;
 	const uint64_t s = FT_NSEC_PER_SEC;
-	uint64_t earliest = 0;
 
 	ft_timers_init(&a, 25);
 	ft_timers_init(&b, 0);
-	a.earliest = b.earliest = &earliest;
+	ck_assert_int_eq(ft_timer_heap_reserve(&h, 2), 0);
+	ft_timers_attach(&a, &h);
+	ft_timers_attach(&b, &h);
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 0); /* nothing armed: an empty heap */
 	ft_timers_data_sent(&a, 100 * s, 0);
-	ck_assert_uint_eq(earliest, 115 * s);
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 115 * s);
 	ft_timers_handshake_initiated(&b, 101 * s, 0);
-	ck_assert_uint_eq(earliest, 106 * s);
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 106 * s);
 	ft_timers_any_authenticated_packet_traversal(&a, 200 * s); /* later: bound unchanged */
-	ck_assert_uint_eq(earliest, 106 * s);
-	ck_assert_uint_le(earliest, ft_timers_next(&a));
-	ck_assert_uint_le(earliest, ft_timers_next(&b));
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 106 * s);
+	ck_assert_uint_le(ft_timer_heap_next(&h), ft_timers_next(&a));
+	ck_assert_uint_le(ft_timer_heap_next(&h), ft_timers_next(&b));
 	ft_timers_handshake_complete(&b); /* a disarm may leave the bound early, never late */
-	ck_assert_uint_eq(earliest, 106 * s);
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 106 * s);
+	ck_assert_ptr_null(ft_timer_heap_due(&h, 106 * s - 1));
+	ck_assert_ptr_eq(ft_timer_heap_due(&h, 106 * s), &b);
+	ft_timer_heap_settle(&b, 106 * s); /* nothing armed on b: out of the heap */
+	ck_assert_uint_eq(b.heap_key, 0);
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 115 * s);
 	ft_timers_arm(&a, FT_TIMER_NEW_HANDSHAKE, 0); /* deadline 0 is 1: still a bound */
-	ck_assert_uint_eq(earliest, 1);
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 1);
+	ft_timers_detach(&a);
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 0);
+	ft_timers_arm(&a, FT_TIMER_NEW_HANDSHAKE, 5); /* detached: no heap to tell */
+	ck_assert_uint_eq(ft_timer_heap_next(&h), 0);
+	ft_timer_heap_free(&h);
+}
+END_TEST
+
+/*
+ * Many entries: only the due ones come out, earliest first, each once per tick; removal of
+ * armed entries anywhere in the heap; a re-arm moves an entry up or (settled) down.
+ */
+START_TEST(test_timers_heap_many)
+{
+	enum { N = 1000 };
+	static struct ft_timers t[N];
+	static bool seen[N];
+	struct ft_timer_heap h = { 0 };
+	struct ft_timers *e;
+	uint64_t last = 0, now;
+	unsigned int n_due = 0, n_out = 0;
+
+	ck_assert_int_eq(ft_timer_heap_reserve(&h, N), 0);
+	ck_assert_uint_ge(h.cap, N);
+	for (int i = 0; i < N; i++) {
+		ft_timers_init(&t[i], 0);
+		ft_timers_attach(&t[i], &h);
+		/* A scrambled order of deadlines 1000 + 7i mod N (7 is prime to 1000), even i only. */
+		if (i % 2 == 0)
+			ft_timers_arm(&t[i], FT_TIMER_SEND_KEEPALIVE,
+				      1000 + (uint64_t)((i * 7) % N));
+	}
+	ck_assert_uint_eq(h.n, N / 2);
+	/* Out while armed: every tenth of the armed ones, from anywhere in the heap. */
+	for (int i = 0; i < N; i += 20)
+		ft_timers_detach(&t[i]);
+	ck_assert_uint_eq(h.n, N / 2 - N / 20);
+	/* One disarmed (lazy: still in the heap, settled away when it comes due). */
+	ft_timers_disarm(&t[2], FT_TIMER_SEND_KEEPALIVE);
+
+	now = 1000 + N / 2; /* about half the deadlines are due */
+	while ((e = ft_timer_heap_due(&h, now))) {
+		int i = (int)(e - t);
+		unsigned int mask = ft_timers_expired(e, now);
+
+		ck_assert(i >= 0 && i < N && i % 2 == 0 && i % 20 != 0);
+		ck_assert(!seen[i]);
+		seen[i] = true;
+		ck_assert_uint_ge(e->heap_key, last);
+		last = e->heap_key;
+		ck_assert_uint_le(e->heap_key, now);
+		if (i == 2) {
+			ck_assert_uint_eq(mask, 0);
+		} else {
+			ck_assert_uint_eq(mask, 1u << FT_TIMER_SEND_KEEPALIVE);
+			n_due++;
+		}
+		/* Every third re-arms at now: settled to now + 1, not visited again this tick. */
+		if (n_due % 3 == 0)
+			ft_timers_arm(e, FT_TIMER_SEND_KEEPALIVE, now);
+		else
+			n_out++;
+		ft_timer_heap_settle(e, now);
+	}
+	/* Exactly the armed, attached deadlines <= now fired. */
+	for (int i = 0; i < N; i++) {
+		bool due = i % 2 == 0 && i % 20 != 0 && 1000 + (uint64_t)((i * 7) % N) <= now;
+
+		ck_assert_int_eq(seen[i], due);
+	}
+	ck_assert_uint_eq(ft_timer_heap_next(&h), now + 1);
+	for (int i = 0; i < N; i++)
+		ft_timers_detach(&t[i]);
+	ck_assert_uint_eq(h.n, 0);
+	ck_assert_uint_gt(n_due, 100);
+	ck_assert_uint_gt(n_out, 50);
+	ft_timer_heap_free(&h);
 }
 END_TEST
 
@@ -397,7 +483,8 @@ static Suite *keypair_suite(void)
 	tcase_add_loop_test(tc, test_rotation, 0, sizeof(rotations) / sizeof(rotations[0]));
 	tcase_add_test(tc, test_index_table);
 	tcase_add_test(tc, test_timers);
-	tcase_add_test(tc, test_timers_earliest_bound);
+	tcase_add_test(tc, test_timers_heap_bound);
+	tcase_add_test(tc, test_timers_heap_many);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -139,6 +141,58 @@ START_TEST(test_exhaustion)
 }
 END_TEST
 
+/*
+ * Slots promised ahead are there later with no new chunk, even past the cap; the chunks a
+ * promise maps are not resident until a slot on a page is used (locked on fault).
+ */
+START_TEST(test_reserve)
+{
+	enum { RS_SLOT = 2048, N = 3 * FT_SECMEM_CHUNK / RS_SLOT + 5 };
+	static uint8_t *p[N];
+	struct ft_secmem_stats before, after;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec;
+
+	ck_assert_int_eq(ft_secmem_reserve(0, 1), -EINVAL);
+	ck_assert_int_eq(ft_secmem_reserve(FT_SECMEM_MAX_SLOT + 1, 1), -EINVAL);
+	ft_secmem_stats(&before);
+	ck_assert_int_eq(ft_secmem_reserve(RS_SLOT, N), 0);
+	ft_secmem_stats(&after);
+	ck_assert_uint_ge(after.chunks - before.chunks, 4);
+	ck_assert_uint_eq(after.slots_in_use, before.slots_in_use);
+	/* Promised: a second promise of the same slots maps nothing more. */
+	ck_assert_int_eq(ft_secmem_reserve(RS_SLOT, 0), 0);
+	ft_secmem_stats(&before);
+	ck_assert_uint_eq(before.chunks, after.chunks);
+
+	ft_secmem_set_limit(after.chunk_bytes); /* no chunk more */
+	for (int i = 0; i < N; i++) {
+		p[i] = ft_secmem_alloc(RS_SLOT);
+		ck_assert_ptr_nonnull(p[i]);
+		if (i == 0 && after.on_fault) {
+			/* A page of the chunk that no slot used yet is not resident. */
+			ck_assert_int_eq(mincore((void *)(((uintptr_t)p[0] + 16 * page) &
+							  ~(uintptr_t)(page - 1)),
+						 page, &vec),
+					 0);
+			ck_assert_uint_eq(vec & 1, 0);
+		}
+		memset(p[i], 0x77, RS_SLOT);
+	}
+	ft_secmem_stats(&before);
+	ck_assert_uint_eq(before.chunks, after.chunks);
+	/* Past the cap, a promise that needs a chunk fails and promises nothing. */
+	ck_assert_int_eq(ft_secmem_reserve(RS_SLOT, FT_SECMEM_CHUNK / RS_SLOT + 1), -ENOMEM);
+	ft_secmem_set_limit(0);
+	for (int i = 0; i < N; i++)
+		ft_secmem_free(p[i], RS_SLOT);
+	ft_secmem_unreserve(RS_SLOT, N);
+	ft_secmem_unreserve(RS_SLOT, 1); /* more than promised: nothing below zero */
+	ft_secmem_stats(&after);
+	ck_assert_uint_eq(after.chunks, before.chunks);
+}
+END_TEST
+
 static Suite *secmem_suite(void)
 {
 	Suite *s = suite_create("secmem");
@@ -149,6 +203,7 @@ static Suite *secmem_suite(void)
 	tcase_add_test(tc, test_packed_in_chunks);
 	tcase_add_test(tc, test_bad_sizes);
 	tcase_add_test(tc, test_exhaustion);
+	tcase_add_test(tc, test_reserve);
 	suite_add_tcase(s, tc);
 	return s;
 }

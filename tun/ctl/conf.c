@@ -39,6 +39,7 @@
 #include "tun/ctl/conf.h"
 #include "tun/ctl/conf_internal.h"
 #include "tun/priv/opener.h"
+#include "tun/wg/secmem.h"
 
 /* Records the first error only: later ones are usually its consequences. */
 void ft_config_fail_errno(struct parser *p, int err, unsigned int lineno, const char *fmt, ...)
@@ -251,7 +252,7 @@ static char *reader(char *str, int num, void *stream)
 
 static void free_peer(struct ft_config_peer *peer)
 {
-	sodium_free(peer->preshared_key);
+	ft_secmem_free(peer->preshared_key, FT_KEY_LEN); /* wiped */
 	free(peer->allowed_ips);
 	free(peer->endpoint_host);
 	free(peer->endpoint_port);

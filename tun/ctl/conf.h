@@ -60,7 +60,7 @@ struct ft_config_addr {
 
 struct ft_config_peer {
 	uint8_t public_key[FT_KEY_LEN];
-	uint8_t *preshared_key;		    /* FT_KEY_LEN bytes of sodium_malloc memory, or NULL */
+	uint8_t *preshared_key; /* FT_KEY_LEN bytes in tun/wg/secmem.h's arena, or NULL */
 	struct ft_config_addr *allowed_ips; /* host bits cleared */
 	size_t n_allowed_ips;
 	char *endpoint_host; /* as written (IPv6 without its brackets); NULL: no Endpoint */

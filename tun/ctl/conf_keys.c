@@ -27,6 +27,7 @@
 #include "tun/ctl/conf_internal.h"
 #include "tun/ctl/metrics.h"
 #include "tun/priv/opener.h"
+#include "tun/wg/secmem.h"
 
 static bool parse_bool(const char *s, bool *out)
 {
@@ -585,8 +586,15 @@ bool ft_config_peer_key(struct parser *p, const char *key, const char *value)
 		return true;
 	}
 	if (strcasecmp(key, "PresharedKey") == 0) {
-		if (!secret_buffer(p, &peer->preshared_key))
+		/*
+		 * In the secret arena, not sodium_malloc: a hub's config holds one per peer, and
+		 * a mapping of its own each (two resident pages, one locked) would cost 8 KiB a
+		 * peer and exhaust RLIMIT_MEMLOCK (tun/wg/secmem.h).
+		 */
+		if (!peer->preshared_key && !(peer->preshared_key = ft_secmem_alloc(FT_KEY_LEN))) {
+			ft_config_fail_errno(p, -ENOMEM, p->lineno, "out of memory");
 			return false;
+		}
 		if (ft_key_from_base64(peer->preshared_key, value) < 0) {
 			fail(p, "invalid %s (not shown: expected 44 characters of base64)", key);
 			return false;

@@ -81,7 +81,8 @@ static const char *const allowed_syscalls[] = {
 	"tgkill",
 	/*
 	 * memory: malloc (arenas of the pool threads, mremap of a big realloc), thread stacks,
-	 * sodium_malloc's guard pages, mlock and MADV_DONTDUMP, sodium_free's munlock
+	 * sodium_malloc's guard pages, mlock and MADV_DONTDUMP, sodium_free's munlock; the
+	 * secret arena's chunks of a peer added at run time, locked on fault (tun/wg/secmem.c)
 	 */
 	"brk",
 	"mmap",
@@ -90,6 +91,7 @@ static const char *const allowed_syscalls[] = {
 	"mprotect",
 	"madvise",
 	"mlock",
+	"mlock2",
 	"munlock",
 	/* randomness: handshakes, cookies, timer jitter */
 	"getrandom",

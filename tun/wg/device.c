@@ -20,6 +20,7 @@
 #include "tun/wg/key.h"
 #include "tun/wg/noise.h"
 #include "tun/wg/proto_internal.h"
+#include "tun/wg/secmem.h"
 
 static const char *const counter_names[] = {
 #define FT_PROTO_NAME(n) #n,
@@ -166,6 +167,7 @@ void ft_proto_destroy(struct ft_proto *p)
 	ft_allowedips_destroy(p->allowedips);
 	ft_index_destroy(p->index);
 	ft_proto_keys_free(p);
+	ft_timer_heap_free(&p->timer_heap);
 	sodium_memzero(p->scratch, p->scratch_len);
 	free(p->scratch);
 	free(p);
@@ -173,7 +175,12 @@ void ft_proto_destroy(struct ft_proto *p)
 
 void ft_proto_drop_sessions(struct ft_proto *p, struct ft_peer *peer)
 {
-	ft_keypair_set_clear(peer->keypairs, p->index);
+	if (peer->keypairs) {
+		/* Wiped and unhashed first: nothing points into the set when it goes. */
+		ft_keypair_set_clear(peer->keypairs, p->index);
+		ft_secmem_free(peer->keypairs, sizeof(*peer->keypairs));
+		peer->keypairs = NULL;
+	}
 	ft_index_remove(p->index, &peer->hs_entry);
 	ft_noise_handshake_clear(peer->hs);
 }

@@ -43,9 +43,17 @@ void ft_peer_get_info(const struct ft_peer *peer, struct ft_peer_info *info, uin
 	info->last_handshake_ns = peer->last_handshake_ns;
 }
 
+struct ft_keypair_set *ft_peer_keypairs(struct ft_peer *peer)
+{
+	/* Arena memory comes zeroed: an empty set (ft_keypair_set_init). */
+	if (!peer->keypairs)
+		peer->keypairs = ft_secmem_alloc(sizeof(*peer->keypairs));
+	return peer->keypairs;
+}
+
 bool ft_peer_has_session(const struct ft_peer *peer, uint64_t now_ns)
 {
-	return ft_keypair_fresh(peer->keypairs->current, now_ns, FT_REJECT_AFTER_TIME_NS);
+	return ft_keypair_fresh(ft_peer_current_keypair(peer), now_ns, FT_REJECT_AFTER_TIME_NS);
 }
 
 bool ft_peer_handshake_pending(const struct ft_peer *peer)
@@ -89,17 +97,26 @@ bool ft_peer_has_endpoint(const struct ft_peer *peer)
 int ft_peer_queue_init(struct ft_peer_queue *q, size_t slot_size)
 {
 	memset(q, 0, sizeof(*q));
-	q->buf = malloc(FT_PEER_QUEUE_LEN * slot_size);
-	if (!q->buf)
-		return -ENOMEM;
-	q->slot_size = slot_size;
+	if (slot_size == 0 || slot_size > UINT32_MAX)
+		return -EINVAL;
+	q->slot_size = (uint32_t)slot_size;
 	return 0;
 }
 
 void ft_peer_queue_free(struct ft_peer_queue *q)
 {
-	free(q->buf);
-	memset(q, 0, sizeof(*q));
+	ft_peer_queue_purge(q);
+}
+
+/* The lengths, then the slots (queue_slot), in the one block of a non-empty queue. */
+static uint32_t *queue_lens(const struct ft_peer_queue *q)
+{
+	return (uint32_t *)(void *)q->buf;
+}
+
+static uint8_t *queue_slot(const struct ft_peer_queue *q, uint32_t slot)
+{
+	return q->buf + FT_PEER_QUEUE_LEN * sizeof(uint32_t) + (size_t)slot * q->slot_size;
 }
 
 int ft_peer_queue_push(struct ft_peer_queue *q, const uint8_t *pkt, size_t len)
@@ -109,14 +126,25 @@ int ft_peer_queue_push(struct ft_peer_queue *q, const uint8_t *pkt, size_t len)
 
 	if (len > q->slot_size)
 		return -EMSGSIZE;
+	/*
+	 * Only a peer without a session queues, so this runs once per handshake that packets
+	 * wait for, not per packet; an idle peer never holds the block.
+	 */
+	if (!q->buf) {
+		q->buf = malloc(FT_PEER_QUEUE_LEN * (sizeof(uint32_t) + (size_t)q->slot_size));
+		if (!q->buf)
+			return -ENOMEM;
+		q->head = q->count = 0;
+	}
 	if (q->count == FT_PEER_QUEUE_LEN) {
 		/* The newest packets are the ones a retransmitting sender still cares about. */
-		ft_peer_queue_pop(q);
+		q->head = (q->head + 1) % FT_PEER_QUEUE_LEN;
+		q->count--;
 		dropped = 1;
 	}
 	slot = (q->head + q->count) % FT_PEER_QUEUE_LEN;
-	memcpy(q->buf + (size_t)slot * q->slot_size, pkt, len);
-	q->len[slot] = (uint32_t)len;
+	memcpy(queue_slot(q, slot), pkt, len);
+	queue_lens(q)[slot] = (uint32_t)len;
 	q->count++;
 	return dropped;
 }
@@ -125,8 +153,8 @@ const uint8_t *ft_peer_queue_peek(const struct ft_peer_queue *q, size_t *len)
 {
 	if (!q->count)
 		return NULL;
-	*len = q->len[q->head];
-	return q->buf + (size_t)q->head * q->slot_size;
+	*len = queue_lens(q)[q->head];
+	return queue_slot(q, q->head);
 }
 
 void ft_peer_queue_pop(struct ft_peer_queue *q)
@@ -134,13 +162,16 @@ void ft_peer_queue_pop(struct ft_peer_queue *q)
 	if (!q->count)
 		return;
 	q->head = (q->head + 1) % FT_PEER_QUEUE_LEN;
-	q->count--;
+	if (--q->count == 0)
+		ft_peer_queue_purge(q);
 }
 
 uint32_t ft_peer_queue_purge(struct ft_peer_queue *q)
 {
 	uint32_t n = q->count;
 
+	free(q->buf);
+	q->buf = NULL;
 	q->head = 0;
 	q->count = 0;
 	return n;
@@ -257,6 +288,9 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	if (cfg->endpoint && cfg->endpoint->sa_family != AF_UNSPEC &&
 	    !ft_sockaddr_len(cfg->endpoint))
 		return -EAFNOSUPPORT;
+	/* A heap slot per peer, so that arming a timer never allocates (timers.h). */
+	if (ft_timer_heap_reserve(&p->timer_heap, p->n_peers + 1) < 0)
+		return -ENOMEM;
 	peer = calloc(1, sizeof(*peer));
 	if (!peer)
 		return -ENOMEM;
@@ -264,18 +298,26 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	peer->ctx = cfg->ctx;
 	memcpy(peer->public_key, cfg->public_key, FT_WIRE_KEY_LEN);
 	peer->hs = ft_noise_handshake_create(&p->id, cfg->public_key, cfg->preshared_key, peer);
-	peer->keypairs = ft_secmem_alloc(sizeof(*peer->keypairs));
-	if (!peer->hs || !peer->keypairs)
+	if (!peer->hs)
 		goto err;
-	ft_keypair_set_init(peer->keypairs);
-	err = ft_peer_queue_init(&peer->queue, p->cfg.mtu);
+	/*
+	 * The keypair set comes with the first session, but its locked memory is promised now:
+	 * a peer is refused here when RLIMIT_MEMLOCK is too low, as before, and a handshake
+	 * after privileges were dropped needs no mlock() (secmem.h).
+	 */
+	err = ft_secmem_reserve(sizeof(struct ft_keypair_set), 1);
 	if (err)
 		goto err;
+	err = ft_peer_queue_init(&peer->queue, p->cfg.mtu);
+	if (err) {
+		ft_secmem_unreserve(sizeof(struct ft_keypair_set), 1);
+		goto err;
+	}
 	peer->hs_entry.kind = FT_INDEX_HANDSHAKE;
 	peer->hs_entry.peer = peer;
 	ft_cookie_maker_init(&peer->cookie, cfg->public_key);
 	ft_timers_init(&peer->timers, cfg->persistent_keepalive_s);
-	peer->timers.earliest = &p->timers_earliest;
+	ft_timers_attach(&peer->timers, &p->timer_heap);
 	ft_peer_set_endpoint(peer, cfg->endpoint);
 	peer->prev = p->last;
 	if (p->last)
@@ -287,7 +329,6 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 	*out = peer;
 	return 0;
 err:
-	ft_secmem_free(peer->keypairs, sizeof(*peer->keypairs));
 	ft_noise_handshake_destroy(peer->hs);
 	free(peer);
 	return err;
@@ -297,6 +338,7 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 {
 	ft_allowedips_remove_by_peer(p->allowedips, peer);
 	ft_proto_drop_sessions(p, peer);
+	ft_timers_detach(&peer->timers);
 	keys_remove(p, peer);
 	if (peer->prev)
 		peer->prev->next = peer->next;
@@ -308,7 +350,7 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 		p->last = peer->prev;
 	ft_cookie_maker_clear(&peer->cookie);
 	ft_noise_handshake_destroy(peer->hs);
-	ft_secmem_free(peer->keypairs, sizeof(*peer->keypairs));
+	ft_secmem_unreserve(sizeof(struct ft_keypair_set), 1);
 	ft_peer_queue_free(&peer->queue);
 	free(peer);
 }

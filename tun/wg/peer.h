@@ -23,8 +23,13 @@
  * accessors below where a copy of everything per batch would be waste. Loop thread only.
  *
  * Ownership: the handshake and the keypair set live in the secret arena (secmem.h; keys, PSK,
- * chaining key) and are wiped when freed; the packet queue is one block allocated with the
- * peer, so queueing never allocates.
+ * chaining key) and are wiped when freed. What an idle peer (configured, never handshaked)
+ * does not use is not allocated, so that a hub of 100,000 peers stays within ~2 KB each: the
+ * keypair set (3.5 KB of locked memory) is allocated by the first handshake that completes
+ * and freed when its sessions are dropped (ft_proto_drop_sessions: key material zeroed, peer
+ * removed); the packet queue's block (~45 KB of slots) by the first packet that has to wait
+ * for a session, and freed when the queue empties. Neither happens per packet: a packet is
+ * queued only while there is no session, and a handshake is under way then.
  */
 struct ft_proto;
 struct ft_handshake;
@@ -35,9 +40,13 @@ enum {
 };
 
 struct ft_peer_queue {
-	uint8_t *buf; /* FT_PEER_QUEUE_LEN slots of slot_size bytes */
-	size_t slot_size;
-	uint32_t len[FT_PEER_QUEUE_LEN];
+	/*
+	 * NULL while empty; else FT_PEER_QUEUE_LEN packet lengths (uint32_t) followed by as many
+	 * slots of slot_size bytes: one block, allocated by the push onto an empty queue and
+	 * freed by the pop or purge that empties it.
+	 */
+	uint8_t *buf;
+	uint32_t slot_size;
 	uint32_t head; /* the oldest packet */
 	uint32_t count;
 };
@@ -51,7 +60,8 @@ struct ft_peer {
 	struct ft_handshake *hs;	/* a secret-arena slot (secmem.h), owned */
 	struct ft_index_entry hs_entry; /* the index of our handshake message in flight */
 	struct ft_cookie_maker cookie;
-	struct ft_keypair_set *keypairs; /* a secret-arena slot (secmem.h), owned */
+	/* A secret-arena slot (secmem.h), owned; NULL until the first session (see above). */
+	struct ft_keypair_set *keypairs;
 	struct ft_timers timers;
 	uint64_t last_initiation_ns; /* when we last sent an initiation */
 	bool sent_initiation;
@@ -125,15 +135,22 @@ int ft_peer_set_endpoint(struct ft_peer *peer, const struct sockaddr *sa);
 bool ft_peer_roam(struct ft_peer *peer, const struct sockaddr *src);
 bool ft_peer_has_endpoint(const struct ft_peer *peer);
 
-/* The packet queue. init allocates its slots; 0 or -ENOMEM. */
+/*
+ * The packet queue. init sets its slot size and allocates nothing (0, or -EINVAL when
+ * slot_size is 0 or above UINT32_MAX); free drops what it holds.
+ */
 int ft_peer_queue_init(struct ft_peer_queue *q, size_t slot_size);
 void ft_peer_queue_free(struct ft_peer_queue *q);
 /*
- * Copies a packet in. -EMSGSIZE when it is bigger than a slot (not queued); 1 when the queue
- * was full and the oldest packet was dropped to make room; 0 otherwise.
+ * Copies a packet in. -EMSGSIZE when it is bigger than a slot, -ENOMEM when the queue was
+ * empty and its block could not be allocated (not queued, either way); 1 when the queue was
+ * full and the oldest packet was dropped to make room; 0 otherwise.
  */
 int ft_peer_queue_push(struct ft_peer_queue *q, const uint8_t *pkt, size_t len);
-/* The oldest packet (NULL when empty), valid until the next push; pop removes it. */
+/*
+ * The oldest packet (NULL when empty), valid until the next push or pop; pop removes it (and
+ * frees the block with the last packet).
+ */
 const uint8_t *ft_peer_queue_peek(const struct ft_peer_queue *q, size_t *len);
 void ft_peer_queue_pop(struct ft_peer_queue *q);
 /* Drops every packet; returns how many there were. */

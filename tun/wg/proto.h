@@ -90,6 +90,7 @@ enum {
 	X(no_endpoint)	       /* outbound to a peer whose endpoint is unknown */               \
 	X(queue_dropped)       /* waiting packet dropped: queue full, too big, or given up */   \
 	X(no_room)	       /* send buffer without the head or tail room */                  \
+	X(no_memory)	       /* no memory for a peer's first session or waiting packet */     \
 	X(cookie_sent)	       /* event: cookie replies sent */                                 \
 	X(cookie_received)     /* event: cookie replies consumed */                             \
 	X(handshake_initiated) /* event: initiations sent, retries included */                  \
@@ -150,6 +151,12 @@ struct ft_proto_config {
 	/* Test hooks; NULL: clock_gettime(CLOCK_REALTIME), randombytes_buf. */
 	void (*wall_clock)(struct timespec *ts);
 	void (*random)(void *buf, size_t len);
+	/*
+	 * Optional (NULL: none): called by ft_proto_tick() with send_arg for each peer whose
+	 * timers came due, after they ran: what the owner derives from a peer's timers (a path
+	 * state) may have changed then, and only then, so the owner need not look at every peer.
+	 */
+	void (*ticked)(void *arg, struct ft_peer *peer);
 };
 
 /* A device with no private key and no peers (no I/O), or NULL when out of memory. */
@@ -277,11 +284,13 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
 /*
  * Does whatever the timers say is due at now_ns (handshake retries with jitter and the give
  * up after REKEY_ATTEMPT_TIME, keepalives, handshakes for silent sessions, zeroing of old
- * keys); output goes through the callback. Returns the next deadline (CLOCK_MONOTONIC ns)
- * to call it again at, 0 when nothing is armed. ft_proto_send and ft_proto_receive may arm
- * earlier deadlines: ft_proto_next_deadline() tells the caller after a batch, in O(1): it may
- * be earlier than any armed timer (one was disarmed since), never later; ft_proto_tick() at
- * such an early time does nothing and returns the exact next deadline.
+ * keys); output goes through the callback. Its cost is that of the peers with a due
+ * deadline (a heap of the peers by deadline, tun/wg/timers.h), not of all peers. Returns
+ * when to call it again (CLOCK_MONOTONIC ns), 0 when nothing is armed. That time, and
+ * ft_proto_next_deadline()'s after a batch (O(1); ft_proto_send and ft_proto_receive may
+ * arm earlier deadlines), may be earlier than any armed timer (one was disarmed since),
+ * never later; ft_proto_tick() at such an early time does no protocol work, it only moves
+ * the next deadline on.
  */
 uint64_t ft_proto_tick(struct ft_proto *p, uint64_t now_ns);
 uint64_t ft_proto_next_deadline(const struct ft_proto *p);

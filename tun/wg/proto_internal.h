@@ -16,6 +16,7 @@
 #include "tun/wg/index.h"
 #include "tun/wg/noise.h"
 #include "tun/wg/proto.h"
+#include "tun/wg/timers.h"
 
 struct ft_proto {
 	struct ft_proto_config cfg;
@@ -33,8 +34,8 @@ struct ft_proto {
 	size_t key_nbuckets;
 	size_t n_peers;
 	uint8_t key_hash_key[16];
-	/* A lower bound on every peer's armed deadlines (ft_timers.earliest), 0: none armed. */
-	uint64_t timers_earliest;
+	/* The peers with armed timers, by their earliest deadline (timers.h): ticks visit those due. */
+	struct ft_timer_heap timer_heap;
 	struct ft_proto_counters counters;
 	/* Where queued packets and keepalives are encrypted before the callback sees them. */
 	uint8_t *scratch;
@@ -64,8 +65,18 @@ uint64_t ft_proto_jitter(struct ft_proto *p);
 /* peer.c: the public-key table of a new device (0 or -ENOMEM); its memory freed. */
 int ft_proto_keys_init(struct ft_proto *p);
 void ft_proto_keys_free(struct ft_proto *p);
-/* The peer's keypairs and handshake state wiped, its indices unhashed. */
+/* The peer's keypairs and handshake state wiped, its indices unhashed, its keypair set freed. */
 void ft_proto_drop_sessions(struct ft_proto *p, struct ft_peer *peer);
+/*
+ * peer.c: the peer's keypair set, allocated in the secret arena when it has none yet (its
+ * first session, or the first since ft_proto_drop_sessions); NULL when that failed.
+ */
+struct ft_keypair_set *ft_peer_keypairs(struct ft_peer *peer);
+/* The keypair the peer sends with (NULL: none, or no keypair set at all). */
+static inline struct ft_keypair *ft_peer_current_keypair(const struct ft_peer *peer)
+{
+	return peer->keypairs ? peer->keypairs->current : NULL;
+}
 
 /* send.c */
 /*

@@ -46,13 +46,18 @@ static struct ft_handshake *lookup_handshake(void *arg, const uint8_t key[FT_WIR
 static bool begin_session(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
 {
 	struct ft_noise_session s;
+	struct ft_keypair_set *set = ft_peer_keypairs(peer); /* the first session's allocation */
 	struct ft_keypair *kp = NULL;
-	int err = ft_noise_begin_session(peer->hs, &s);
+	int err;
 
+	if (!set) {
+		ft_proto_count(p, FT_PROTO_no_memory);
+		return false;
+	}
+	err = ft_noise_begin_session(peer->hs, &s);
 	if (err == 0)
-		kp = ft_keypair_set_install(peer->keypairs, p->index, &peer->hs_entry, peer,
-					    s.send_key, s.recv_key, s.remote_index, s.initiator,
-					    now_ns);
+		kp = ft_keypair_set_install(set, p->index, &peer->hs_entry, peer, s.send_key,
+					    s.recv_key, s.remote_index, s.initiator, now_ns);
 	sodium_memzero(&s, sizeof(s));
 	if (!kp) {
 		ft_proto_count(p, err ? ft_proto_noise_reason(err) : FT_PROTO_wrong_state);

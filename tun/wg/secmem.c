@@ -22,10 +22,21 @@ struct free_slot {
 	struct free_slot *next;
 };
 
+/* Never touched memory of a chunk: what a reservation mapped ahead, in slots to come. */
+struct region {
+	uint8_t *base;
+	size_t len;
+};
+
 struct size_class {
 	struct free_slot *free;
+	size_t free_n;
 	uint8_t *bump; /* unused tail of the newest chunk of this class */
 	size_t bump_left;
+	struct region *spare; /* whole chunks mapped by ft_secmem_reserve, not yet bumped */
+	size_t spare_n, spare_cap;
+	size_t in_use;
+	size_t promised; /* ft_secmem_reserve less ft_secmem_unreserve */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -51,6 +62,24 @@ static void warn_mlock(size_t page)
 		rl.rlim_cur == RLIM_INFINITY ? 0ull : (unsigned long long)rl.rlim_cur / 1024, need);
 }
 
+/*
+ * Locks pages as they are first touched, so that an unused slot costs no RSS; plain mlock()
+ * (every page faulted in now) where the kernel or libc lacks MLOCK_ONFAULT (Linux < 4.4).
+ */
+static int lock_on_fault(void *addr, size_t len)
+{
+#ifdef MLOCK_ONFAULT /* glibc 2.27+ declares mlock2() with it */
+	if (mlock2(addr, len, MLOCK_ONFAULT) == 0) {
+		totals.on_fault = true;
+		return 0;
+	}
+	if (errno != ENOSYS && errno != EINVAL)
+		return -1;
+#endif
+	totals.on_fault = false;
+	return mlock(addr, len);
+}
+
 /* Maps one chunk: guard page, FT_SECMEM_CHUNK locked bytes, guard page. */
 static uint8_t *map_chunk(void)
 {
@@ -72,7 +101,7 @@ static uint8_t *map_chunk(void)
 #ifdef MADV_DONTDUMP
 	(void)madvise(data, FT_SECMEM_CHUNK, MADV_DONTDUMP);
 #endif
-	if (mlock(data, FT_SECMEM_CHUNK) != 0) {
+	if (lock_on_fault(data, FT_SECMEM_CHUNK) != 0) {
 		if (errno == ENOMEM || errno == EPERM || errno == EAGAIN)
 			warn_mlock(page);
 		goto fail;
@@ -107,15 +136,22 @@ void *ft_secmem_alloc(size_t size)
 	if (c->free) {
 		p = c->free;
 		c->free = c->free->next;
+		c->free_n--;
 	} else {
 		if (c->bump_left < slot) {
 			/* The tail of the old chunk (< one slot) is left unused. */
-			uint8_t *chunk = map_chunk();
+			if (c->spare_n) {
+				c->spare_n--;
+				c->bump = c->spare[c->spare_n].base;
+				c->bump_left = c->spare[c->spare_n].len;
+			} else {
+				uint8_t *chunk = map_chunk();
 
-			if (!chunk)
-				goto out;
-			c->bump = chunk;
-			c->bump_left = FT_SECMEM_CHUNK;
+				if (!chunk)
+					goto out;
+				c->bump = chunk;
+				c->bump_left = FT_SECMEM_CHUNK;
+			}
 		}
 		p = c->bump;
 		c->bump += slot;
@@ -123,6 +159,7 @@ void *ft_secmem_alloc(size_t size)
 	}
 	/* Free slots are zero except for their link; fresh chunk memory is zero. */
 	memset(p, 0, sizeof(struct free_slot));
+	c->in_use++;
 	totals.slots_in_use++;
 out:
 	pthread_mutex_unlock(&lock);
@@ -142,7 +179,66 @@ void ft_secmem_free(void *ptr, size_t size)
 	pthread_mutex_lock(&lock);
 	s->next = c->free;
 	c->free = s;
+	c->free_n++;
+	c->in_use--;
 	totals.slots_in_use--;
+	pthread_mutex_unlock(&lock);
+}
+
+/* The slots of class c that ft_secmem_alloc gives without mapping a chunk. */
+static size_t available(const struct size_class *c, size_t slot)
+{
+	return c->free_n + c->bump_left / slot + c->spare_n * (FT_SECMEM_CHUNK / slot);
+}
+
+int ft_secmem_reserve(size_t size, size_t n)
+{
+	struct size_class *c;
+	size_t slot;
+	int rc = 0;
+
+	if (size == 0 || size > FT_SECMEM_MAX_SLOT)
+		return -EINVAL;
+	c = &classes[class_of(size)];
+	slot = (class_of(size) + 1) * SLOT_ALIGN;
+	pthread_mutex_lock(&lock);
+	c->promised += n;
+	while (c->in_use + available(c, slot) < c->promised) {
+		uint8_t *chunk;
+
+		if (c->spare_n == c->spare_cap) {
+			size_t cap = c->spare_cap ? 2 * c->spare_cap : 16;
+			struct region *r = realloc(c->spare, cap * sizeof(*r));
+
+			if (!r) {
+				rc = -ENOMEM;
+				break;
+			}
+			c->spare = r;
+			c->spare_cap = cap;
+		}
+		if (!(chunk = map_chunk())) {
+			rc = -ENOMEM;
+			break;
+		}
+		c->spare[c->spare_n++] = (struct region){ chunk, FT_SECMEM_CHUNK };
+	}
+	/* What was mapped on the way stays for later allocations; only the promise goes. */
+	if (rc < 0)
+		c->promised -= n;
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+void ft_secmem_unreserve(size_t size, size_t n)
+{
+	struct size_class *c;
+
+	if (size == 0 || size > FT_SECMEM_MAX_SLOT)
+		return;
+	c = &classes[class_of(size)];
+	pthread_mutex_lock(&lock);
+	c->promised -= n < c->promised ? n : c->promised;
 	pthread_mutex_unlock(&lock);
 }
 

@@ -96,7 +96,7 @@ void ft_proto_send_initiation(struct ft_proto *p, struct ft_peer *peer, uint64_t
 
 static bool can_send(const struct ft_peer *peer, uint64_t now_ns)
 {
-	const struct ft_keypair *kp = peer->keypairs->current;
+	const struct ft_keypair *kp = ft_peer_current_keypair(peer);
 
 	return ft_keypair_fresh(kp, now_ns, FT_REJECT_AFTER_TIME_NS) &&
 	       kp->send_counter < FT_REJECT_AFTER_MESSAGES && ft_peer_has_endpoint(peer);
@@ -105,7 +105,7 @@ static bool can_send(const struct ft_peer *peer, uint64_t now_ns)
 /* After sending with the current keypair: time for the initiator to rekey? */
 static void keep_key_fresh_send(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
 {
-	const struct ft_keypair *kp = peer->keypairs->current;
+	const struct ft_keypair *kp = ft_peer_current_keypair(peer);
 
 	if (kp && kp->in_use &&
 	    (kp->send_counter > FT_REKEY_AFTER_MESSAGES ||
@@ -120,8 +120,8 @@ static void keep_key_fresh_send(struct ft_proto *p, struct ft_peer *peer, uint64
 static int encrypt(struct ft_proto *p, struct ft_peer *peer, uint8_t *buf, size_t len, size_t cap,
 		   uint64_t now_ns, size_t *out_len)
 {
-	int err = ft_keypair_encrypt(peer->keypairs->current, buf, len, cap, p->pad_mtu, now_ns,
-				     out_len);
+	int err = ft_keypair_encrypt(ft_peer_current_keypair(peer), buf, len, cap, p->pad_mtu,
+				     now_ns, out_len);
 
 	if (err)
 		return err;
@@ -235,8 +235,14 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
 		/* The keypair just ran out: wait for a new one like any packet without. */
 	}
 	q = ft_peer_queue_push(&peer->queue, pkt, len);
-	if (q < 0)
+	if (q < 0) {
+		/* Out of memory for the queue's block: the packet is lost, the session still due. */
+		if (q == -ENOMEM) {
+			ft_proto_send_initiation(p, peer, now_ns, false);
+			return ft_proto_drop(p, res, FT_PROTO_no_memory);
+		}
 		return ft_proto_drop(p, res, FT_PROTO_queue_dropped);
+	}
 	if (q > 0)
 		ft_proto_count(p, FT_PROTO_queue_dropped);
 	ft_proto_send_initiation(p, peer, now_ns, false);
@@ -283,28 +289,27 @@ static void peer_tick(struct ft_proto *p, struct ft_peer *peer, uint64_t now_ns)
 
 uint64_t ft_proto_tick(struct ft_proto *p, uint64_t now_ns)
 {
-	uint64_t next = 0, d;
+	struct ft_timers *t;
 
 	/*
-	 * One pass over the peers, only when the earliest bound is due (not per batch). The bound
-	 * is recomputed exactly here: what each peer holds after its tick, plus whatever a later
-	 * peer's tick armed on an earlier one (recorded in timers_earliest from 0).
+	 * Only the peers whose key is due, earliest first, each once: a key may be early (a timer
+	 * disarmed since), then the peer has nothing due and its key is settled to its real next
+	 * deadline. What a peer's tick arms on another peer lowers that one's key at once.
 	 */
-	p->timers_earliest = 0;
-	for (struct ft_peer *peer = p->first; peer; peer = peer->next) {
+	while ((t = ft_timer_heap_due(&p->timer_heap, now_ns))) {
+		struct ft_peer *peer =
+			(struct ft_peer *)(void *)((uint8_t *)t - offsetof(struct ft_peer, timers));
+
 		peer_tick(p, peer, now_ns);
-		d = ft_timers_next(&peer->timers);
-		if (d && (!next || d < next))
-			next = d;
+		ft_timer_heap_settle(t, now_ns);
+		if (p->cfg.ticked)
+			p->cfg.ticked(p->cfg.send_arg, peer);
 	}
-	if (p->timers_earliest && (!next || p->timers_earliest < next))
-		next = p->timers_earliest;
-	p->timers_earliest = next;
-	return next;
+	return ft_timer_heap_next(&p->timer_heap);
 }
 
 uint64_t ft_proto_next_deadline(const struct ft_proto *p)
 {
 	/* O(1) after every batch: a bound that may be early (a disarmed timer), never late. */
-	return p->timers_earliest;
+	return ft_timer_heap_next(&p->timer_heap);
 }

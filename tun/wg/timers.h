@@ -3,6 +3,7 @@
 #define FT_TIMERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -24,6 +25,8 @@ enum ft_timer {
 /* REKEY_ATTEMPT_TIME / REKEY_TIMEOUT: retries before a handshake is given up. */
 enum { FT_TIMERS_MAX_HANDSHAKES = 18 };
 
+struct ft_timer_heap;
+
 struct ft_timers {
 	uint64_t deadline[FT_TIMER_COUNT]; /* 0: not armed */
 	uint32_t handshake_attempts;
@@ -31,12 +34,49 @@ struct ft_timers {
 	bool sent_lastminute_handshake;
 	uint32_t persistent_keepalive_s; /* 0: off */
 	/*
-	 * The owner's bound on the earliest deadline of all its peers (NULL: none kept):
-	 * every arm lowers it, so the owner learns its next deadline without a scan over its
-	 * peers. Disarming does not raise it; the owner recomputes it exactly when it ticks.
+	 * The owner's heap these timers are in (NULL: none, see struct ft_timer_heap), their key
+	 * there (a bound on the earliest armed deadline; 0: not in the heap) and position.
 	 */
-	uint64_t *earliest;
+	struct ft_timer_heap *heap;
+	uint64_t heap_key;
+	uint32_t heap_pos;
 };
+
+/*
+ * The owner's timers of all its peers as a binary min-heap of struct ft_timers by heap_key,
+ * so that a tick visits only the peers with a due deadline (O(log n) each), not every peer.
+ * Lazy: an arm earlier than the key lowers it at once (O(log n)); a disarm leaves it early,
+ * and the owner settles the entry (ft_timer_heap_settle) when it comes due, to its exact
+ * next deadline or out of the heap. Each timers struct is in the heap at most once.
+ *
+ * The heap never allocates while timers are armed (the packet path arms them): its owner
+ * reserves a slot per attached timers struct beforehand (ft_timer_heap_reserve, e.g. at
+ * peer add), and attach and arm rely on it. Loop thread only.
+ */
+struct ft_timer_heap {
+	struct ft_timers **v;
+	uint32_t n, cap;
+};
+
+/* Room for n entries in all (0 or -ENOMEM); free releases the array (entries stay valid). */
+int ft_timer_heap_reserve(struct ft_timer_heap *h, size_t n);
+void ft_timer_heap_free(struct ft_timer_heap *h);
+/*
+ * attach puts t under h: its deadlines armed from now on (and those armed already) enter the
+ * heap; detach takes it out (peer removed). The caller reserved a slot for it.
+ */
+void ft_timers_attach(struct ft_timers *t, struct ft_timer_heap *h);
+void ft_timers_detach(struct ft_timers *t);
+/* The entry with the earliest key when that key is due at now_ns, else NULL. */
+struct ft_timers *ft_timer_heap_due(const struct ft_timer_heap *h, uint64_t now_ns);
+/*
+ * After the owner acted on t's expired timers: its key becomes its exact next deadline, no
+ * earlier than now_ns + 1 (so that one tick visits an entry once), or t leaves the heap
+ * when nothing is armed.
+ */
+void ft_timer_heap_settle(struct ft_timers *t, uint64_t now_ns);
+/* The earliest key: never later than any armed deadline; 0 when the heap is empty. */
+uint64_t ft_timer_heap_next(const struct ft_timer_heap *h);
 
 void ft_timers_init(struct ft_timers *t, uint32_t persistent_keepalive_s);
 

@@ -185,6 +185,7 @@ struct ft_worker {
 	uint32_t fwmark;
 	uv_timer_t proto_timer;
 	uint64_t armed_deadline;
+	uint64_t tick_now; /* the clock of the tick under way (ft_worker_proto_ticked_cb) */
 	bool handles_ready;
 
 	struct ft_netconf *rtnl;
@@ -290,6 +291,7 @@ void ft_worker_report_gone(struct ft_worker *w, const char *why);
 void ft_worker_on_tun(uv_poll_t *h, int status, int events);
 void ft_worker_on_udp(uv_poll_t *h, int status, int events);
 void ft_worker_proto_send_cb(void *arg, const struct ft_proto_datagram *d);
+void ft_worker_proto_ticked_cb(void *arg, struct ft_peer *peer);
 /*
  * The peer's path state now, noted in wp (shown_state, shown_since) when it changed: at the end
  * of each batch for the peers that had traffic, at each protocol timer, and when shown.

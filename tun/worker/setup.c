@@ -347,7 +347,10 @@ static void release(struct ft_worker *w);
 int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_config *cfg,
 		     const struct ft_worker_options *opts, char *err, size_t errlen)
 {
-	struct ft_proto_config pcfg = { .send = ft_worker_proto_send_cb };
+	struct ft_proto_config pcfg = {
+		.send = ft_worker_proto_send_cb,
+		.ticked = ft_worker_proto_ticked_cb,
+	};
 	struct ft_worker *w;
 	int rc = -ENOMEM;
 

@@ -312,14 +312,26 @@ void ft_worker_flush_all(struct ft_worker *w)
 	flush_physical(w);
 }
 
+/*
+ * A peer whose timers ran (a retry, its give-up, keys zeroed...): its path state may have
+ * changed. Only those peers: a tick costs what is due, not a pass over every peer.
+ */
+void ft_worker_proto_ticked_cb(void *arg, struct ft_peer *peer)
+{
+	struct ft_worker *w = arg;
+	struct wpeer *wp = ft_peer_ctx(peer);
+
+	if (wp)
+		ft_worker_path_state(w, wp, w->tick_now);
+}
+
 static void on_proto_timer(uv_timer_t *t)
 {
 	struct ft_worker *w = t->data;
 
 	w->armed_deadline = 0;
-	ft_proto_tick(w->proto, ft_worker_now_ns());
-	for (size_t i = 0; i < w->n_peers; i++)
-		ft_worker_path_state(w, w->peers[i], ft_worker_now_ns());
+	w->tick_now = ft_worker_now_ns();
+	ft_proto_tick(w->proto, w->tick_now);
 	ft_worker_end_batch(w);
 }
 
