@@ -393,6 +393,44 @@ START_TEST(test_remove_by_peer)
 }
 END_TEST
 
+static bool peer_even(void *arg, const struct ft_peer *peer)
+{
+	int *calls = arg;
+
+	(*calls)++;
+	return peer_index(peer) % 2 == 0;
+}
+
+START_TEST(test_remove_if)
+{
+	struct ft_allowedips *t = build_overlap();
+	struct collected c = { 0 };
+	size_t before = ft_allowedips_count(t), even = 0;
+	int calls = 0;
+
+	for (int p = 0; p < NPEERS; p += 2) {
+		struct collected one = { 0 };
+
+		ck_assert_int_eq(ft_allowedips_walk(t, PEER(p), collect, &one), 0);
+		even += one.n;
+	}
+	ck_assert_uint_gt(even, 0);
+	ck_assert_uint_eq(ft_allowedips_remove_if(t, NULL, NULL), 0);
+	ck_assert_uint_eq(ft_allowedips_remove_if(t, peer_even, &calls), even);
+	/* Asked once per prefix, never for a branch point. */
+	ck_assert_int_eq(calls, (int)before);
+	ck_assert_uint_eq(ft_allowedips_count(t), before - even);
+	for (int p = 0; p < NPEERS; p += 2) {
+		ck_assert_int_eq(ft_allowedips_walk(t, PEER(p), collect, &c), 0);
+		ck_assert_uint_eq(c.n, 0);
+	}
+	ck_assert_int_eq(lookup(t, "192.168.4.4"), 1); /* odd peers untouched */
+	ck_assert_int_eq(lookup(t, "192.95.5.65"), 3);
+	ck_assert_uint_le(ft_allowedips_nodes(t), 2 * ft_allowedips_count(t));
+	ft_allowedips_destroy(t);
+}
+END_TEST
+
 /*
  * The naive model: a list of prefixes searched linearly. Slow and obviously right.
  */
@@ -500,6 +538,12 @@ static const struct {
 	{ 0xdecafbad, 10000, 20000 },
 };
 
+static bool peer_in_5_6(void *arg, const struct ft_peer *peer)
+{
+	(void)arg;
+	return peer == PEER(5) || peer == PEER(6);
+}
+
 START_TEST(test_random_against_naive)
 {
 	struct ft_allowedips *t = ft_allowedips_create();
@@ -532,7 +576,7 @@ START_TEST(test_random_against_naive)
 	ck_assert_uint_eq(ft_allowedips_count(t), m.n);
 	ck_assert_uint_le(ft_allowedips_nodes(t), 2 * m.n);
 
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0; round < 3; round++) {
 		for (size_t i = 0; i < random_runs[_i].lookups; i++) {
 			uint8_t addr[16];
 			int family = random_addr(addr);
@@ -560,6 +604,19 @@ START_TEST(test_random_against_naive)
 			ck_assert_uint_eq(ft_allowedips_count(t), m.n);
 			ck_assert_uint_le(ft_allowedips_nodes(t), 2 * m.n);
 		}
+		/* Then two peers at once, in one pass (the batch removal of wg setconf). */
+		if (round == 1) {
+			size_t kept = 0;
+
+			for (size_t i = 0; i < m.n; i++)
+				if (!peer_in_5_6(NULL, m.e[i].peer))
+					m.e[kept++] = m.e[i];
+			ck_assert_uint_eq(ft_allowedips_remove_if(t, peer_in_5_6, NULL),
+					  m.n - kept);
+			m.n = kept;
+			ck_assert_uint_eq(ft_allowedips_count(t), m.n);
+			ck_assert_uint_le(ft_allowedips_nodes(t), 2 * m.n);
+		}
 	}
 	free(m.e);
 	ft_allowedips_destroy(t);
@@ -581,6 +638,7 @@ static Suite *allowedips_suite(void)
 	tcase_add_test(tc, test_walk_order_and_stop);
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_remove_by_peer);
+	tcase_add_test(tc, test_remove_if);
 	tcase_add_loop_test(tc, test_random_against_naive, 0,
 			    sizeof(random_runs) / sizeof(random_runs[0]));
 	suite_add_tcase(s, tc);

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "tests/proto-harness.h"
+#include "tun/wg/allowedips.h"
 #include "tun/wg/key.h"
 #include "tun/wg/proto.h"
 
@@ -687,13 +688,19 @@ START_TEST(test_peer_find_many)
 	enum { N = 2000 };
 	static uint8_t keys[N][FT_WIRE_KEY_LEN];
 	static struct ft_peer *peers[N];
+	static struct ft_peer *batch[N / 4];
 	struct ft_peer_config pc = { 0 };
 	uint8_t other[FT_WIRE_KEY_LEN];
+	size_t n_batch = 0;
+	int listed = 0;
 
 	for (int i = 0; i < N; i++) {
+		uint8_t a[4] = { 100, 80, (uint8_t)(i >> 8), (uint8_t)i };
+
 		randombytes_buf(keys[i], sizeof(keys[i]));
 		memcpy(pc.public_key, keys[i], sizeof(pc.public_key));
 		ck_assert_int_eq(ft_proto_peer_add(S[0].p, &pc, &peers[i]), 0);
+		ck_assert_int_eq(ft_proto_allowedip_add(S[0].p, peers[i], AF_INET, a, 32), 0);
 	}
 	for (int i = 0; i < N; i++)
 		ck_assert_ptr_eq(ft_proto_peer_find(S[0].p, keys[i]), peers[i]);
@@ -703,13 +710,33 @@ START_TEST(test_peer_find_many)
 	ck_assert_int_eq(ft_proto_peer_add(S[0].p, &pc, &peers[0]), -EEXIST);
 	ck_assert_ptr_eq(ft_proto_peer_find(S[0].p, keys[0]), peers[0]);
 
-	for (int i = 0; i < N; i += 2)
+	/* Half of the removed one at a time, the other half in one batch (wg setconf). */
+	for (int i = 0; i < N; i += 4)
 		ft_proto_peer_remove(S[0].p, peers[i]);
-	for (int i = 0; i < N; i++)
-		if (i % 2)
+	for (int i = 2; i < N; i += 4)
+		batch[n_batch++] = peers[i];
+	ft_proto_peers_remove(S[0].p, batch, n_batch);
+	for (int i = 0; i < N; i++) {
+		uint8_t a[4] = { 100, 80, (uint8_t)(i >> 8), (uint8_t)i };
+		const struct ft_peer *routed =
+			ft_allowedips_lookup(ft_proto_allowedips(S[0].p), AF_INET, a);
+
+		if (i % 2) {
 			ck_assert_ptr_eq(ft_proto_peer_find(S[0].p, keys[i]), peers[i]);
-		else
+			ck_assert_ptr_eq(routed, peers[i]);
+		} else {
 			ck_assert_ptr_null(ft_proto_peer_find(S[0].p, keys[i]));
+			ck_assert_ptr_null(routed);
+		}
+	}
+	ck_assert_uint_eq(ft_allowedips_count(ft_proto_allowedips(S[0].p)), N / 2);
+	/* The order of addition survives, without the removed ones. */
+	for (struct ft_peer *q = ft_proto_peer_next(S[0].p, NULL); q;
+	     q = ft_proto_peer_next(S[0].p, q)) {
+		ck_assert_int_lt(listed, N / 2);
+		ck_assert_ptr_eq(q, peers[2 * listed++ + 1]);
+	}
+	ck_assert_int_eq(listed, N / 2);
 	/* A removed key may come back. */
 	memcpy(pc.public_key, keys[0], sizeof(pc.public_key));
 	ck_assert_int_eq(ft_proto_peer_add(S[0].p, &pc, &peers[0]), 0);

@@ -16,7 +16,7 @@
 #   | veth-a 198.18.0.1/24 -------+------ veth ------+------- veth-b 198.18.0.2/24 |
 #   +-----------------------------+                  +-----------------------------+
 #
-# 1. a runs as the default user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only, an empty bounding set and
+# 1. a runs as the default user with CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and CAP_IPC_LOCK only, an empty bounding set and
 #    no-new-privs; its one child is the opener: uid 0, no capability, seccomp, fds 0-3 and
 #    the directories it pinned only. Falling back to nobody (no `flowtun` user) is warned
 #    about once, saying why and what to do; with the `flowtun` user there is no warning.
@@ -108,14 +108,14 @@ reload() {
 	grep -E 'reloaded |reload: ' "$2" | tail -n 1
 }
 
-# check_dropped PID LOG: PID runs as the default user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only and one child,
+# check_dropped PID LOG: PID runs as the default user with CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and CAP_IPC_LOCK only and one child,
 # the opener, locked down; sets opid.
 check_dropped() {
 	local st=/proc/$1/status ost kids fds
 	ft_wait_for 10 grep -q "opener pid" "$2" || ft_fail "no 'running as' line in $2: $(cat "$2")"
 	want_field "$st" Uid "$uid $uid $uid $uid"
-	want_field "$st" CapEff 0000000000001400
-	want_field "$st" CapPrm 0000000000001400
+	want_field "$st" CapEff 0000000000005400
+	want_field "$st" CapPrm 0000000000005400
 	want_field "$st" CapBnd 0000000000000000
 	want_field "$st" NoNewPrivs 1
 	kids=$(children "$1")
@@ -146,7 +146,7 @@ check_dropped() {
 			ft_fail "the opener $opid holds fd $n: $(readlink "$fd") (want 0-3 and directories)"
 	done
 	fds=$(find /proc/"$opid"/fd -mindepth 1 -printf '%f\n' | sort -n | tr '\n' ' ')
-	grep -q "running as $user (uid $uid), keeping CAP_NET_ADMIN and CAP_NET_BIND_SERVICE; opener pid $opid" "$2" ||
+	grep -q "running as $user (uid $uid), keeping CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and CAP_IPC_LOCK; opener pid $opid" "$2" ||
 		ft_fail "the log does not name the opener $opid: $(grep 'running as' "$2")"
 }
 
@@ -167,7 +167,7 @@ if [ "$user" = nobody ]; then
 else
 	[ "$warned" = 0 ] || ft_fail "a warned about nobody while running as $user"
 fi
-pass "a and b run as $user (uid $uid), CapEff=CapPrm=CAP_NET_ADMIN+CAP_NET_BIND_SERVICE, CapBnd 0, NoNewPrivs;" \
+pass "a and b run as $user (uid $uid), CapEff=CapPrm=CAP_NET_ADMIN+CAP_NET_BIND_SERVICE+CAP_IPC_LOCK, CapBnd 0, NoNewPrivs;" \
 	"opener $opid_a: uid 0, no caps, Seccomp 2, fds 0-3 + pinned dirs, named in the log;" \
 	"the fallback to nobody warned $warned time(s)"
 
@@ -275,7 +275,11 @@ bounded() {
 }
 ft_stop "$pid_b" "$FT_TMP/b.conf.log" || ft_fail "flowtun b did not exit 0 on SIGTERM"
 cat "$FT_TMP/b.conf.log" >>"$FT_TMP/earlier.log"
-unit=$(bounded -all,+net_admin,+net_bind_service,+setuid,+setgid,+setpcap unit)
+# The unit's own CapabilityBoundingSet= line, in setpriv's syntax (-all,+net_admin,...).
+unit_caps=$(sed -n 's/^CapabilityBoundingSet=//p' "${top_srcdir:-$(dirname "$0")/../..}/tools/flowtun@.service.in" |
+	tr 'A-Z ' 'a-z\n' | sed -n 's/^cap_/+/p' | paste -sd, -)
+case $unit_caps in *+net_admin*+ipc_lock*) ;; *) ft_fail "the unit's bounding set is '$unit_caps'" ;; esac
+unit=$(bounded "-all,$unit_caps" unit)
 FLOWTUN=$unit ft_up "$b" "$FT_TMP/b.conf"
 pid_b=$FT_LAST_PID
 check_dropped "$pid_b" "$FT_TMP/b.conf.log"

@@ -10,8 +10,8 @@
 #   |    after it, on "route": route 100.64.9.0/24 added, 100.64.8.0/24 gone |
 #   +----------------------------------------------------------------------+
 #
-# 1. seccomp on: uid/gid nobody, no groups, CapEff = CapPrm = CAP_NET_ADMIN and
-#    CAP_NET_BIND_SERVICE only, CapBnd
+# 1. seccomp on: uid/gid nobody, no groups, CapEff = CapPrm = CAP_NET_ADMIN,
+#    CAP_NET_BIND_SERVICE and CAP_IPC_LOCK only, CapBnd
 #    empty, NoNewPrivs 1, Seccomp 2 (also in libuv's pool threads), not dumpable (/proc/PID
 #    owned by root, its environ unreadable by nobody), routes and addresses still change.
 # 2. each syscall outside the allow-list kills the probe with SIGSYS, and the probe names it
@@ -88,8 +88,8 @@ want_field "$st" Uid "65534 65534 65534 65534"
 want_field "$st" Gid "65534 65534 65534 65534"
 want_field "$st" Groups ""
 want_field "$st" CapInh 0000000000000000
-want_field "$st" CapPrm 0000000000001400
-want_field "$st" CapEff 0000000000001400
+want_field "$st" CapPrm 0000000000005400
+want_field "$st" CapEff 0000000000005400
 want_field "$st" CapBnd 0000000000000000
 want_field "$st" CapAmb 0000000000000000
 want_field "$st" NoNewPrivs 1
@@ -101,7 +101,7 @@ threads=0
 for t in /proc/"$probe_pid"/task/*/status; do
 	threads=$((threads + 1))
 	want_field "$t" Uid "65534 65534 65534 65534"
-	case $(field CapEff "$t") in 0000000000000000 | 0000000000001400) ;;
+	case $(field CapEff "$t") in 0000000000000000 | 0000000000005400) ;;
 	*) ft_fail "$t: CapEff $(field CapEff "$t")" ;;
 	esac
 	want_field "$t" Seccomp 2
@@ -172,7 +172,7 @@ passed=$((passed + 1))
 
 probe_start 65534:65534 off
 expect ready
-want_field "/proc/$probe_pid/status" CapEff 0000000000001400
+want_field "/proc/$probe_pid/status" CapEff 0000000000005400
 # No allow-list, but no-new-privs in every thread: the drop's allow-all filter (privs.h).
 for t in /proc/"$probe_pid"/task/*/status; do
 	want_field "$t" NoNewPrivs 1

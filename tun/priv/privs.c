@@ -161,7 +161,7 @@ static int sync_no_new_privs(void)
 
 int ft_privs_drop(const struct ft_privs_options *opts, char *err, size_t errlen)
 {
-	bool have_bind;
+	bool have_bind, have_lock;
 	uid_t uid;
 	gid_t gid;
 	int rc;
@@ -193,8 +193,18 @@ int ft_privs_drop(const struct ft_privs_options *opts, char *err, size_t errlen)
 	 * below 1024 (500, 443, 53: ports firewalls let through) needs it to bind. It grants
 	 * nothing else. Only if we have it: a service manager may have left it out.
 	 */
+	/*
+	 * CAP_IPC_LOCK, because the peers' secrets live in locked memory (tun/wg/secmem.h) and a
+	 * running hub still adds peers: wg set, wg setconf, a SIGHUP reload read preshared keys
+	 * and map arena chunks after the drop. Without the capability each chunk counts against
+	 * RLIMIT_MEMLOCK (8 MiB by default), which a hub of a few thousand peers has used at
+	 * start already: its next reload would fail for memory. The limit cannot be raised
+	 * instead where root lacks CAP_SYS_RESOURCE (containers). It grants locking memory
+	 * (mlock, SHM_LOCK) and nothing else. Only if we have it.
+	 */
 	capng_get_caps_process();
 	have_bind = capng_have_capability(CAPNG_PERMITTED, CAP_NET_BIND_SERVICE);
+	have_lock = capng_have_capability(CAPNG_PERMITTED, CAP_IPC_LOCK);
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) < 0) {
 		snprintf(err, errlen, "cannot select CAP_NET_ADMIN");
@@ -203,6 +213,11 @@ int ft_privs_drop(const struct ft_privs_options *opts, char *err, size_t errlen)
 	if (have_bind &&
 	    capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_BIND_SERVICE) < 0) {
 		snprintf(err, errlen, "cannot select CAP_NET_BIND_SERVICE");
+		return -EINVAL;
+	}
+	if (have_lock &&
+	    capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_IPC_LOCK) < 0) {
+		snprintf(err, errlen, "cannot select CAP_IPC_LOCK");
 		return -EINVAL;
 	}
 	/*

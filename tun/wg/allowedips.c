@@ -270,27 +270,46 @@ int ft_allowedips_remove(struct ft_allowedips *t, int family, const uint8_t *add
 	return 0;
 }
 
-static void remove_by_peer(struct ft_allowedips *t, struct node **slot, struct ft_peer *peer)
+/*
+ * One post-order pass: the children are settled before their parent is pruned, so a branch
+ * point left with one child by a removal below it is folded on the way up.
+ */
+static size_t remove_if(struct ft_allowedips *t, struct node **slot,
+			bool (*doomed)(void *arg, const struct ft_peer *peer), void *arg)
 {
 	struct node *n = *slot;
+	size_t removed = 0;
 
 	if (!n)
-		return;
-	remove_by_peer(t, &n->child[0], peer);
-	remove_by_peer(t, &n->child[1], peer);
-	if (n->peer == peer) {
+		return 0;
+	removed += remove_if(t, &n->child[0], doomed, arg);
+	removed += remove_if(t, &n->child[1], doomed, arg);
+	if (n->peer && doomed(arg, n->peer)) {
 		n->peer = NULL;
 		t->count--;
+		removed++;
 	}
 	prune(t, slot);
+	return removed;
+}
+
+size_t ft_allowedips_remove_if(struct ft_allowedips *t,
+			       bool (*doomed)(void *arg, const struct ft_peer *peer), void *arg)
+{
+	if (!doomed)
+		return 0;
+	return remove_if(t, &t->root[0], doomed, arg) + remove_if(t, &t->root[1], doomed, arg);
+}
+
+static bool is_peer(void *arg, const struct ft_peer *peer)
+{
+	return peer == arg;
 }
 
 void ft_allowedips_remove_by_peer(struct ft_allowedips *t, struct ft_peer *peer)
 {
-	if (!peer)
-		return;
-	remove_by_peer(t, &t->root[0], peer);
-	remove_by_peer(t, &t->root[1], peer);
+	if (peer)
+		ft_allowedips_remove_if(t, is_peer, peer);
 }
 
 struct ft_peer *ft_allowedips_lookup(const struct ft_allowedips *t, int family, const uint8_t *addr)

@@ -2,6 +2,7 @@
 #ifndef FT_ALLOWEDIPS_H
 #define FT_ALLOWEDIPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,14 @@ int ft_allowedips_remove(struct ft_allowedips *t, int family, const uint8_t *add
 
 /* Removes every prefix that maps to peer (in time proportional to the table's size). */
 void ft_allowedips_remove_by_peer(struct ft_allowedips *t, struct ft_peer *peer);
+
+/*
+ * Removes every prefix whose peer doomed() says goes, in one pass over the table: the removal
+ * of many peers at once (wg setconf, a reload) costs one walk, not one per peer. doomed must
+ * not modify the table. Returns the number of prefixes removed.
+ */
+size_t ft_allowedips_remove_if(struct ft_allowedips *t,
+			       bool (*doomed)(void *arg, const struct ft_peer *peer), void *arg);
 
 /* The peer of the longest prefix containing addr, or NULL. Packet path: no allocation. */
 struct ft_peer *ft_allowedips_lookup(const struct ft_allowedips *t, int family,

@@ -160,8 +160,7 @@ void ft_proto_destroy(struct ft_proto *p)
 {
 	if (!p)
 		return;
-	while (p->first)
-		ft_proto_peer_remove(p, p->first);
+	ft_proto_peers_remove_all(p);
 	ft_cookie_checker_clear(&p->checker);
 	ft_noise_identity_clear(&p->id);
 	ft_allowedips_destroy(p->allowedips);

@@ -334,9 +334,9 @@ err:
 	return err;
 }
 
-void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
+/* Everything of a removal but its AllowedIPs, which the caller has taken out. */
+static void peer_unlink(struct ft_proto *p, struct ft_peer *peer)
 {
-	ft_allowedips_remove_by_peer(p->allowedips, peer);
 	ft_proto_drop_sessions(p, peer);
 	ft_timers_detach(&peer->timers);
 	keys_remove(p, peer);
@@ -353,6 +353,48 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
 	ft_secmem_unreserve(sizeof(struct ft_keypair_set), 1);
 	ft_peer_queue_free(&peer->queue);
 	free(peer);
+}
+
+void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer)
+{
+	ft_allowedips_remove_by_peer(p->allowedips, peer);
+	peer_unlink(p, peer);
+}
+
+static bool peer_doomed_all(void *arg, const struct ft_peer *peer)
+{
+	(void)arg;
+	(void)peer;
+	return true;
+}
+
+static bool peer_doomed(void *arg, const struct ft_peer *peer)
+{
+	(void)arg;
+	return peer->doomed;
+}
+
+void ft_proto_peers_remove(struct ft_proto *p, struct ft_peer *const *peers, size_t n)
+{
+	if (n == 0)
+		return;
+	if (n == 1) {
+		ft_proto_peer_remove(p, peers[0]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		peers[i]->doomed = true;
+	ft_allowedips_remove_if(p->allowedips, peer_doomed, NULL);
+	for (size_t i = 0; i < n; i++)
+		peer_unlink(p, peers[i]);
+}
+
+void ft_proto_peers_remove_all(struct ft_proto *p)
+{
+	/* Every prefix goes: no walk deciding which. */
+	ft_allowedips_remove_if(p->allowedips, peer_doomed_all, NULL);
+	while (p->first)
+		peer_unlink(p, p->first);
 }
 
 struct ft_peer *ft_proto_peer_next(const struct ft_proto *p, const struct ft_peer *peer)

@@ -190,6 +190,13 @@ int ft_proto_peer_add(struct ft_proto *p, const struct ft_peer_config *cfg, stru
 /* Removes a peer: its AllowedIPs, sessions and queued packets go with it. */
 void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer);
 /*
+ * Removes n distinct peers of p as ft_proto_peer_remove() does each, with one pass over the
+ * AllowedIPs for all of them (a removal by peer walks the whole table: n of them at a hub of
+ * 100,000 peers would be quadratic). ft_proto_peers_remove_all() removes every peer.
+ */
+void ft_proto_peers_remove(struct ft_proto *p, struct ft_peer *const *peers, size_t n);
+void ft_proto_peers_remove_all(struct ft_proto *p);
+/*
  * The peer with this public key, or NULL. O(1): a hash table keyed with SipHash under a random
  * key of the device (as the kernel's pubkey_hashtable), so a hub of 100,000 peers pays the same
  * per initiation and per configured peer as one of two. The packet path never searches: it

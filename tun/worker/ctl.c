@@ -393,13 +393,36 @@ static int clear_allowed_ips(struct ft_worker *w, struct wpeer *wp)
 	return rc;
 }
 
-static bool named_in(const struct ft_uapi_set *set, const uint8_t key[FT_KEY_LEN])
+/*
+ * replace_peers: every peer the request does not name (or names only to remove) goes, in one
+ * batch. Found by key, O(1) each: linear in the peers, also for wg setconf of 100,000.
+ */
+/* The removals a request asked for, in one batch; on failure no peer stays marked. */
+static int remove_doomed_or_unmark(struct ft_worker *w)
 {
-	for (size_t i = 0; i < set->n_peers; i++)
-		if (!set->peers[i].remove &&
-		    sodium_memcmp(set->peers[i].public_key, key, FT_KEY_LEN) == 0)
-			return true;
-	return false;
+	ssize_t rc = ft_worker_peers_remove_doomed(w);
+
+	if (rc < 0)
+		for (size_t i = 0; i < w->n_peers; i++)
+			w->peers[i]->doomed = false;
+	return rc < 0 ? (int)rc : 0;
+}
+
+static int remove_unnamed(struct ft_worker *w, const struct ft_uapi_set *set)
+{
+
+	for (size_t i = 0; i < w->n_peers; i++)
+		w->peers[i]->doomed = true;
+	for (size_t i = 0; i < set->n_peers; i++) {
+		struct wpeer *wp;
+
+		if (set->peers[i].remove)
+			continue;
+		wp = ft_worker_find_peer_by_key(w, set->peers[i].public_key);
+		if (wp)
+			wp->doomed = false;
+	}
+	return remove_doomed_or_unmark(w);
 }
 
 /*
@@ -416,10 +439,21 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool r
 	char err[256] = "";
 	int rc;
 
+	/*
+	 * Removals wait for one batch at the end of the request (uapi_set), unless a later entry
+	 * names the peer again: the request is then applied in its order, as the kernel does.
+	 */
 	if (up->remove) {
 		if (wp)
-			ft_worker_peer_remove(w, wp);
+			wp->doomed = true;
 		return 0;
+	}
+	if (wp && wp->doomed) {
+		ssize_t gone = ft_worker_peers_remove_doomed(w);
+
+		if (gone < 0)
+			return (int)gone;
+		wp = NULL;
 	}
 	if (!wp) {
 		struct ft_peer_config pc = {
@@ -519,19 +553,25 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 		w->fwmark = set->fwmark;
 		ft_worker_set_fwmark(&w->udp, set->fwmark);
 	}
-	if (set->replace_peers)
-		for (size_t i = w->n_peers; i-- > 0;)
-			if (!named_in(set, w->peers[i]->public_key))
-				ft_worker_peer_remove(w, w->peers[i]);
+	if (set->replace_peers && (rc = remove_unnamed(w, set)) < 0) {
+		ft_worker_end_batch(w);
+		return rc;
+	}
 	for (size_t i = 0; i < set->n_peers; i++) {
 		rc = apply_peer(w, &set->peers[i], set->replace_peers, now);
 		if (rc < 0) {
 			/* Only memory can fail here; say so rather than hide a half-applied set. */
 			ft_log_warnx("%s: userspace API set stopped at peer %zu: %s", w->ifname, i,
 				     strerror(-rc));
+			remove_doomed_or_unmark(w);
 			ft_worker_end_batch(w);
 			return rc;
 		}
+	}
+	if ((rc = remove_doomed_or_unmark(w)) < 0) {
+		ft_log_warnx("%s: userspace API set: the removals: %s", w->ifname, strerror(-rc));
+		ft_worker_end_batch(w);
+		return rc;
 	}
 	/* Peers and endpoints may have changed: so may the paths' MTU. */
 	ft_worker_mtu_schedule(w);

@@ -98,6 +98,7 @@ struct wpeer {
 	uint64_t tx_flushed, rx_flushed;
 	struct sockaddr_storage rx_from;
 	bool dirty;
+	bool doomed; /* ft_worker_peers_remove_doomed(): goes in the next batch removal */
 
 	/*
 	 * The endpoint the worker set last (from the configuration, the API or a resolution), or
@@ -325,6 +326,12 @@ int ft_worker_peer_add(struct ft_worker *w, const struct ft_peer_config *pc,
 		       size_t errlen);
 /* Removes and frees a peer; what the send batch holds goes out first. */
 void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp);
+/*
+ * Removes every peer marked doomed, as ft_worker_peer_remove() does each, in time linear in
+ * the number of peers (one compaction of w->peers, one pass over the AllowedIPs): wg setconf
+ * or a reload that replaces 100,000 peers. Returns how many went, or -ENOMEM (nothing removed).
+ */
+ssize_t ft_worker_peers_remove_doomed(struct ft_worker *w);
 void ft_worker_prefix_from_config(const struct ft_config_addr *a, struct ft_netconf_prefix *p);
 /* Frees what the peer holds and the peer itself (worker_free: the protocol goes after). */
 void ft_worker_peer_free(struct wpeer *wp);

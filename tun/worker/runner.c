@@ -266,8 +266,8 @@ static int drop_privileges(struct runner *r, const struct ft_config *cfg, char *
 		return -EPERM;
 	}
 	ft_log(FT_LOG_NOTICE,
-	       "running as %s (uid %u), keeping CAP_NET_ADMIN and CAP_NET_BIND_SERVICE; opener "
-	       "pid %ld%s",
+	       "running as %s (uid %u), keeping CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and CAP_IPC_LOCK; "
+	       "opener pid %ld%s",
 	       user, (unsigned int)uid, (long)ft_opener_pid(),
 	       !on				? ""
 	       : action == FT_PRIVS_SECCOMP_LOG ? "; seccomp allow-list on (log only)"
