@@ -445,7 +445,7 @@ START_TEST(test_no_identity_and_bad_key)
 	/* A peer whose public key is a low-order point. */
 	hs = ft_noise_handshake_create(&A.id, low_order, NULL, NULL);
 	ck_assert_ptr_nonnull(hs);
-	ck_assert(!hs->ss_valid);
+	ck_assert(!ft_noise_handshake_static_ok(hs));
 	ck_assert_int_eq(ft_noise_create_initiation(hs, m, 1), -FT_NOISE_BAD_KEY);
 	ft_noise_handshake_destroy(hs);
 
@@ -454,11 +454,41 @@ START_TEST(test_no_identity_and_bad_key)
 	memset(m + FT_WIRE_INIT_OFF_EPHEMERAL, 0, 32);
 	ck_assert_int_eq(b_consume(m, sizeof(m)), -FT_NOISE_BAD_KEY);
 
-	/* Changing the private key takes effect after precompute. */
+	/* Changing the private key takes effect after the reset. */
 	ck_assert_int_eq(ft_noise_identity_set_private(&B.id, NULL), 0);
 	ck_assert_ptr_null(B.id.private_key);
-	ft_noise_handshake_precompute(B.hs);
-	ck_assert(!B.hs->ss_valid);
+	ft_noise_handshake_reset_static(B.hs);
+	ck_assert(!ft_noise_handshake_static_ok(B.hs));
+}
+END_TEST
+
+/*
+ * The static-static DH is computed when a message first needs it, not when the peer is
+ * added (a hub adding 100,000 peers), and is then the DH of the two static keys; a new
+ * private key makes the next message compute it again with that key.
+ */
+START_TEST(test_static_lazy)
+{
+	struct ft_handshake *hs = ft_noise_handshake_create(&A.id, B.id.public_key, NULL, NULL);
+	uint8_t m[FT_WIRE_INITIATION_LEN], want[32], key2[32];
+
+	ck_assert_ptr_nonnull(hs);
+	ck_assert(!hs->ss_known);
+	ck_assert(sodium_is_zero(hs->precomputed_ss, 32));
+	ck_assert_int_eq(ft_noise_create_initiation(hs, m, 7), 0);
+	ck_assert(hs->ss_known && hs->ss_valid);
+	ck_assert_int_eq(crypto_scalarmult(want, A.id.private_key, B.id.public_key), 0);
+	ck_assert_mem_eq(hs->precomputed_ss, want, 32);
+
+	randombytes_buf(key2, sizeof(key2));
+	ck_assert_int_eq(ft_noise_identity_set_private(&A.id, key2), 0);
+	ft_noise_handshake_reset_static(hs);
+	ck_assert(!hs->ss_known);
+	ck_assert(sodium_is_zero(hs->precomputed_ss, 32));
+	ck_assert(ft_noise_handshake_static_ok(hs));
+	ck_assert_int_eq(crypto_scalarmult(want, A.id.private_key, B.id.public_key), 0);
+	ck_assert_mem_eq(hs->precomputed_ss, want, 32);
+	ft_noise_handshake_destroy(hs);
 }
 END_TEST
 
@@ -523,6 +553,7 @@ static Suite *noise_suite(void)
 	tcase_add_test(tc, test_wrong_state);
 	tcase_add_test(tc, test_simultaneous);
 	tcase_add_test(tc, test_no_identity_and_bad_key);
+	tcase_add_test(tc, test_static_lazy);
 	tcase_add_test(tc, test_reject_names);
 	tcase_add_test(tc, test_wire_helpers);
 	suite_add_tcase(s, tc);

@@ -173,7 +173,7 @@ static int slot_bind(struct sw *s, struct sw_slot *sl, uint32_t i)
 	sodium_memzero(priv, sizeof(priv));
 	if (rc < 0)
 		return rc;
-	ft_noise_handshake_precompute(sl->hs);
+	ft_noise_handshake_reset_static(sl->hs);
 	if (s->o.psk) {
 		sw_peer_psk(s, i, psk);
 		ft_noise_handshake_set_psk(sl->hs, psk);

@@ -213,7 +213,7 @@ int ft_proto_set_private_key(struct ft_proto *p, const uint8_t key[FT_WIRE_KEY_L
 	if (err)
 		return err;
 	for (struct ft_peer *peer = p->first; peer; peer = peer->next) {
-		ft_noise_handshake_precompute(peer->hs);
+		ft_noise_handshake_reset_static(peer->hs);
 		ft_proto_drop_sessions(p, peer);
 	}
 	return 0;

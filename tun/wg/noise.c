@@ -132,7 +132,6 @@ struct ft_handshake *ft_noise_handshake_create(const struct ft_noise_identity *i
 	hs->owner = owner;
 	memcpy(hs->remote_static, remote_static, FT_WIRE_KEY_LEN);
 	ft_noise_handshake_set_psk(hs, psk);
-	ft_noise_handshake_precompute(hs);
 	return hs;
 }
 
@@ -150,13 +149,27 @@ void ft_noise_handshake_set_psk(struct ft_handshake *hs, const uint8_t *psk)
 		sodium_memzero(hs->psk, FT_WIRE_KEY_LEN);
 }
 
-void ft_noise_handshake_precompute(struct ft_handshake *hs)
+void ft_noise_handshake_reset_static(struct ft_handshake *hs)
 {
 	ft_noise_handshake_clear(hs);
-	hs->ss_valid = hs->id->private_key && ft_crypto_dh(hs->precomputed_ss, hs->id->private_key,
-							   hs->remote_static) == 0;
-	if (!hs->ss_valid)
-		sodium_memzero(hs->precomputed_ss, FT_WIRE_KEY_LEN);
+	sodium_memzero(hs->precomputed_ss, FT_WIRE_KEY_LEN);
+	hs->ss_known = false;
+	hs->ss_valid = false;
+}
+
+bool ft_noise_handshake_static_ok(struct ft_handshake *hs)
+{
+	if (!hs->ss_known) {
+		/* Without an identity there is nothing to remember: a key set later computes it. */
+		if (!hs->id->private_key)
+			return false;
+		hs->ss_valid = ft_crypto_dh(hs->precomputed_ss, hs->id->private_key,
+					    hs->remote_static) == 0;
+		if (!hs->ss_valid)
+			sodium_memzero(hs->precomputed_ss, FT_WIRE_KEY_LEN);
+		hs->ss_known = true;
+	}
+	return hs->ss_valid;
 }
 
 void ft_noise_handshake_clear(struct ft_handshake *hs)
@@ -245,7 +258,7 @@ int ft_noise_create_initiation(struct ft_handshake *hs, uint8_t msg[FT_WIRE_INIT
 	ft_noise_handshake_clear(hs);
 	if (!id->private_key)
 		return -FT_NOISE_NO_IDENTITY;
-	if (!hs->ss_valid)
+	if (!ft_noise_handshake_static_ok(hs))
 		return -FT_NOISE_BAD_KEY;
 
 	msg[FT_WIRE_OFF_TYPE] = FT_WIRE_INITIATION;
@@ -326,7 +339,7 @@ int ft_noise_consume_initiation(const struct ft_noise_identity *id, const uint8_
 		goto out;
 	}
 	assert(hs->id == id);
-	if (!hs->ss_valid) {
+	if (!ft_noise_handshake_static_ok(hs)) {
 		err = -FT_NOISE_BAD_KEY;
 		goto out;
 	}
