@@ -160,7 +160,7 @@ ft_up "$a" "$FT_TMP/a2.conf"
 pid_a=$FT_LAST_PID log_a=$FT_TMP/a2.conf.log
 ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping b again"
 drops="truncated bad_mac1 bad_mac2 decrypt_failed unknown_peer stale_timestamp handshake_flood
-	wrong_state unknown_index bad_key replayed key_expired source_not_allowed bad_packet
+	wrong_state unknown_index bad_key replayed key_expired source_not_allowed bad_packet ratelimited
 	udp_rx_truncated"
 drop_sum() { awk -v list="$drops" 'BEGIN {n = split(list, l); for (i = 1; i <= n; i++)
 	want[l[i]] = 1} ($1 in want) {s += $2} END {print s + 0}' "$FT_TMP/counters"; }

@@ -39,7 +39,7 @@ ft_ping "$a" 100.64.0.2 || ft_fail "a cannot ping 100.64.0.2"
 
 # Every rejection b can count for a datagram from the underlay.
 drops="truncated bad_mac1 bad_mac2 decrypt_failed unknown_peer stale_timestamp handshake_flood
-	wrong_state unknown_index bad_key replayed key_expired source_not_allowed bad_packet
+	wrong_state unknown_index bad_key replayed key_expired source_not_allowed bad_packet ratelimited
 	udp_rx_truncated"
 # Sum of b's drop counters; the per-counter values in $FT_TMP/drops.
 b_drops() {

@@ -11,6 +11,14 @@
  *       from SOCKETS UDP sockets, each on a source port of its own, round robin, at RATE
  *       per second for SECONDS. Counts the cookie replies that come back. Prints
  *       "sent N cookies M sockets S seconds T".
+ *   hs-flood cookie ADDR PORT PUBKEY RATE SECONDS [SRC]
+ *       like init, from one socket (one source address and port; bound to SRC if given),
+ *       but as a sender that
+ *       answers the cookie: it puts the responder under load with a burst, takes the cookie
+ *       of a reply, then sends every initiation with a valid mac2 at RATE per second for
+ *       SECONDS. Only the responder's per-source rate limit stands between such a flood and
+ *       its DH work. Prints "sent N cookie_phase M cookies C seconds T" (M: the messages
+ *       it took to get the cookie, C: the cookie replies during the flood).
  *   hs-flood garbage ADDR PORT SECONDS
  *       datagrams no peer accepts, as fast as one socket and sendmmsg go, for SECONDS:
  *       alternately random bytes of a random type and length and initiations (148 bytes,
@@ -65,6 +73,7 @@ static uint8_t pool[POOL][FT_WIRE_INITIATION_LEN];
 static int usage(void)
 {
 	fprintf(stderr, "usage: hs-flood init ADDR PORT PUBKEY RATE SECONDS SOCKETS\n"
+			"       hs-flood cookie ADDR PORT PUBKEY RATE SECONDS [SRC]\n"
 			"       hs-flood garbage ADDR PORT SECONDS\n"
 			"       hs-flood udp ADDR PORT COUNT SIZE FIRST_PORT [BURST]\n"
 			"       hs-flood ports ADDR FIRST_PORT COUNT SIZE RATE\n");
@@ -208,6 +217,106 @@ static int cmd_init(const struct sockaddr_in *dst, const uint8_t pub[FT_KEY_LEN]
 out:
 	while (open_fds > 0)
 		close(fds[--open_fds]);
+	return rc;
+}
+
+/*
+ * The cookie of a reply to our latest message: bursts of initiations (the first ones put the
+ * responder under load), then the replies read for a while; the reply to the last message
+ * of a burst is the one the maker can open (it remembers that message's mac1).
+ */
+static int get_cookie(int fd, const struct sockaddr_in *dst, struct ft_cookie_maker *maker,
+		      unsigned long *sent)
+{
+	uint8_t buf[256];
+
+	for (int round = 0; round < 50 && !maker->have_cookie; round++) {
+		uint64_t until;
+
+		for (int i = 0; i < 300; i++) {
+			uint8_t *m = pool[(*sent)++ % POOL];
+
+			ft_cookie_maker_add_macs(maker, m, FT_WIRE_INITIATION_LEN, now_ns());
+			if (sendto(fd, m, FT_WIRE_INITIATION_LEN, 0, (const struct sockaddr *)dst,
+				   sizeof(*dst)) < 0 &&
+			    errno != ENOBUFS && errno != EAGAIN && errno != ECONNREFUSED) {
+				perror("hs-flood: sendto");
+				return -1;
+			}
+		}
+		until = now_ns() + 200000000ULL;
+		while (now_ns() < until && !maker->have_cookie) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			ssize_t r;
+
+			if (poll(&pfd, 1, 20) <= 0)
+				continue;
+			r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (r == FT_WIRE_COOKIE_REPLY_LEN && buf[0] == FT_WIRE_COOKIE_REPLY)
+				ft_cookie_maker_consume_reply(maker, buf, (size_t)r, now_ns());
+		}
+	}
+	return maker->have_cookie ? 0 : -1;
+}
+
+static int cmd_cookie(const struct sockaddr_in *dst, const struct sockaddr_in *src,
+		      const uint8_t pub[FT_KEY_LEN], unsigned long rate, unsigned long seconds)
+{
+	struct ft_cookie_maker maker;
+	unsigned long sent = 0, phase, cookies = 0, total = rate * seconds;
+	uint64_t start, interval = 1000000000ULL / rate;
+	int fd, rc = 1;
+
+	if (make_pool(pub) < 0) {
+		fprintf(stderr, "hs-flood: cannot make initiations\n");
+		return 1;
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		perror("hs-flood: socket");
+		return 1;
+	}
+	if (src && bind(fd, (const struct sockaddr *)src, sizeof(*src)) < 0) {
+		perror("hs-flood: bind");
+		close(fd);
+		return 1;
+	}
+	ft_cookie_maker_init(&maker, pub);
+	if (get_cookie(fd, dst, &maker, &sent) < 0) {
+		fprintf(stderr, "hs-flood: no cookie reply could be opened after %lu initiations\n",
+			sent);
+		goto out;
+	}
+	phase = sent;
+	sent = 0;
+	start = now_ns();
+	while (sent < total) {
+		uint64_t due = (now_ns() - start) / interval + 1;
+
+		while (sent < due && sent < total) {
+			uint8_t *m = pool[sent % POOL];
+
+			ft_cookie_maker_add_macs(&maker, m, FT_WIRE_INITIATION_LEN, now_ns());
+			if (sendto(fd, m, FT_WIRE_INITIATION_LEN, 0, (const struct sockaddr *)dst,
+				   sizeof(*dst)) < 0 &&
+			    errno != ENOBUFS && errno != EAGAIN && errno != ECONNREFUSED) {
+				perror("hs-flood: sendto");
+				goto out;
+			}
+			sent++;
+		}
+		if (sent % 64 == 0 || sent == total)
+			cookies += drain_cookies(&fd, 1);
+		sleep_ns(interval < 1000000 ? interval : 1000000);
+	}
+	sleep_ns(200000000);
+	cookies += drain_cookies(&fd, 1);
+	printf("sent %lu cookie_phase %lu cookies %lu seconds %.2f\n", sent, phase, cookies,
+	       (double)(now_ns() - start) / 1e9);
+	rc = 0;
+out:
+	ft_cookie_maker_clear(&maker);
+	close(fd);
 	return rc;
 }
 
@@ -394,6 +503,17 @@ int main(int argc, char *argv[])
 		    parse_ulong(argv[7], MAX_SOCKETS, &c) < 0 || c == 0)
 			return usage();
 		return cmd_init(&dst, pub, a, b, c);
+	}
+	if ((argc == 7 || argc == 8) && strcmp(argv[1], "cookie") == 0) {
+		struct sockaddr_in src;
+		uint8_t pub[FT_KEY_LEN];
+
+		if (ft_key_from_base64(pub, argv[4]) < 0 || parse_ulong(argv[5], 1000000, &a) < 0 ||
+		    a == 0 || parse_ulong(argv[6], 3600, &b) < 0 ||
+		    (argc == 8 && parse_dest(argv[7], "1", &src) < 0))
+			return usage();
+		src.sin_port = 0;
+		return cmd_cookie(&dst, argc == 8 ? &src : NULL, pub, a, b);
 	}
 	if (argc == 5 && strcmp(argv[1], "garbage") == 0) {
 		if (parse_ulong(argv[4], 3600, &a) < 0)

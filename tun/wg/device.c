@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "tun/wg/allowedips.h"
+#include "tun/wg/ratelimit.h"
 #include "tun/wg/cookie.h"
 #include "tun/wg/key.h"
 #include "tun/wg/noise.h"
@@ -140,8 +141,9 @@ struct ft_proto *ft_proto_create(const struct ft_proto_config *cfg)
 	p->scratch = malloc(p->scratch_len);
 	p->index = ft_index_create();
 	p->allowedips = ft_allowedips_create();
-	if (!p->scratch || !p->index || !p->allowedips || ft_proto_keys_init(p) != 0 ||
-	    ft_noise_identity_init(&p->id, NULL) != 0)
+	p->ratelimit = ft_ratelimit_create(0);
+	if (!p->scratch || !p->index || !p->allowedips || !p->ratelimit ||
+	    ft_proto_keys_init(p) != 0 || ft_noise_identity_init(&p->id, NULL) != 0)
 		goto err;
 	p->id.wall_clock = p->cfg.wall_clock;
 	p->id.random = p->cfg.random;
@@ -150,6 +152,7 @@ struct ft_proto *ft_proto_create(const struct ft_proto_config *cfg)
 err:
 	ft_proto_keys_free(p);
 	ft_allowedips_destroy(p->allowedips);
+	ft_ratelimit_destroy(p->ratelimit);
 	ft_index_destroy(p->index);
 	free(p->scratch);
 	free(p);
@@ -164,6 +167,7 @@ void ft_proto_destroy(struct ft_proto *p)
 	ft_cookie_checker_clear(&p->checker);
 	ft_noise_identity_clear(&p->id);
 	ft_allowedips_destroy(p->allowedips);
+	ft_ratelimit_destroy(p->ratelimit);
 	ft_index_destroy(p->index);
 	ft_proto_keys_free(p);
 	ft_timer_heap_free(&p->timer_heap);

@@ -91,6 +91,7 @@ enum {
 	X(queue_dropped)       /* waiting packet dropped: queue full, too big, or given up */   \
 	X(no_room)	       /* send buffer without the head or tail room */                  \
 	X(no_memory)	       /* no memory for a peer's first session or waiting packet */     \
+	X(ratelimited)	       /* under load, over its source's 20 handshake messages/s */      \
 	X(cookie_sent)	       /* event: cookie replies sent */                                 \
 	X(cookie_received)     /* event: cookie replies consumed */                             \
 	X(handshake_initiated) /* event: initiations sent, retries included */                  \

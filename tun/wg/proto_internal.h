@@ -24,6 +24,7 @@ struct ft_proto {
 	struct ft_cookie_checker checker;
 	struct ft_index_table *index;
 	struct ft_allowedips *allowedips;
+	struct ft_ratelimit *ratelimit; /* handshake messages per source, under load */
 	struct ft_peer *first, *last;
 	/*
 	 * Public key -> peer: chains in a power-of-two table, SipHash-2-4 (crypto_shorthash) of

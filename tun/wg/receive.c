@@ -21,6 +21,7 @@
 #include "tun/wg/key.h"
 #include "tun/wg/noise.h"
 #include "tun/wg/proto_internal.h"
+#include "tun/wg/ratelimit.h"
 
 /*
  * A datagram from the peer that authenticated and that the device accepted: a handshake
@@ -101,6 +102,14 @@ static int check_macs(struct ft_proto *p, const uint8_t *msg, size_t len,
 	int err =
 		ft_cookie_checker_validate(&p->checker, msg, len, source, source_len, load, now_ns);
 
+	/*
+	 * Under load a valid mac2 proves the sender receives at its address; it still gets no
+	 * more than its share of our DH work (ratelimit.h), as in the kernel's cookie.c.
+	 */
+	if (!err && load && !ft_ratelimit_allow(p->ratelimit, src, now_ns)) {
+		ft_proto_drop(p, res, FT_PROTO_ratelimited);
+		return -FT_NOISE_FLOOD;
+	}
 	if (!err)
 		return 0;
 	ft_proto_drop(p, res, ft_proto_noise_reason(err));
