@@ -98,6 +98,15 @@ t0=$(ft_now_ms)
 ft_wg "$pid" setconf tun0 "$mix" || ft_fail "wg setconf of the mixed set failed"
 ft_log "wg setconf keeping $half, replacing $half: $(($(ft_now_ms) - t0)) ms"
 want_exactly "$FT_TMP/keys-mix" "after the mixed wg setconf"
+# Peer i of either set has the same AllowedIPs (100.64.0.2 + i): applied in the request's
+# order, b's half took them from a's half, which kept none (wg's and the kernel's rule).
+ft_wg "$pid" show tun0 allowed-ips | tr "\t" " " >"$FT_TMP/ips"
+awk -v n="$half" '$1 == "PublicKey" {k = $3; c++} $1 == "AllowedIPs" && c <= n {print k, $3}' \
+	<(sed -n '/^\[Peer\]/,$p' "$b") >"$FT_TMP/ips-want"
+head -n "$half" "$FT_TMP/keys-a" | sed 's/$/ (none)/' >>"$FT_TMP/ips-want"
+cmp -s <(sort "$FT_TMP/ips-want") <(sort "$FT_TMP/ips") ||
+	ft_fail "allowed IPs after the mixed wg setconf: $(diff <(sort "$FT_TMP/ips-want") \
+		<(sort "$FT_TMP/ips") | head -5)"
 
 args=() i=0
 while read -r k; do

@@ -389,6 +389,23 @@ void ft_proto_peers_remove(struct ft_proto *p, struct ft_peer *const *peers, siz
 		peer_unlink(p, peers[i]);
 }
 
+static bool peer_clearing(void *arg, const struct ft_peer *peer)
+{
+	(void)arg;
+	return peer->clearing_ips;
+}
+
+void ft_proto_peers_clear_allowedips(struct ft_proto *p, struct ft_peer *const *peers, size_t n)
+{
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		peers[i]->clearing_ips = true;
+	ft_allowedips_remove_if(p->allowedips, peer_clearing, NULL);
+	for (size_t i = 0; i < n; i++)
+		peers[i]->clearing_ips = false;
+}
+
 void ft_proto_peers_remove_all(struct ft_proto *p)
 {
 	/* Every prefix goes: no walk deciding which. */

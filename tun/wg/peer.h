@@ -65,7 +65,8 @@ struct ft_peer {
 	struct ft_timers timers;
 	uint64_t last_initiation_ns; /* when we last sent an initiation */
 	bool sent_initiation;
-	bool doomed; /* ft_proto_peers_remove(): in the batch being removed */
+	bool doomed;	   /* ft_proto_peers_remove(): in the batch being removed */
+	bool clearing_ips; /* ft_proto_peers_clear_allowedips(): in that batch */
 	/* That initiation as sent (it went on the wire: no secret), for identical copies. */
 	uint8_t last_initiation[FT_WIRE_INITIATION_LEN];
 

@@ -198,6 +198,11 @@ void ft_proto_peer_remove(struct ft_proto *p, struct ft_peer *peer);
 void ft_proto_peers_remove(struct ft_proto *p, struct ft_peer *const *peers, size_t n);
 void ft_proto_peers_remove_all(struct ft_proto *p);
 /*
+ * Removes every AllowedIP of n peers in one pass over the table (wg setconf replaces the
+ * AllowedIPs of every peer it names: a walk per peer would be quadratic at 100,000).
+ */
+void ft_proto_peers_clear_allowedips(struct ft_proto *p, struct ft_peer *const *peers, size_t n);
+/*
  * The peer with this public key, or NULL. O(1): a hash table keyed with SipHash under a random
  * key of the device (as the kernel's pubkey_hashtable), so a hub of 100,000 peers pays the same
  * per initiation and per configured peer as one of two. The packet path never searches: it

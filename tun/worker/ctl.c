@@ -394,6 +394,41 @@ static int clear_allowed_ips(struct ft_worker *w, struct wpeer *wp)
 }
 
 /*
+ * The AllowedIPs of every existing peer whose entry replaces them, in one pass over the
+ * table; apply_peer() then skips their clearing (wpeer.ips_cleared). On failure nothing is
+ * cleared and apply_peer() clears each as before.
+ */
+static int clear_allowed_ips_batch(struct ft_worker *w, const struct ft_uapi_set *set)
+{
+	struct ft_peer **peers;
+	size_t n = 0;
+
+	for (size_t i = 0; i < set->n_peers; i++)
+		n += set->peers[i].replace_allowed_ips && !set->peers[i].remove;
+	if (n < 2)
+		return 0;
+	peers = malloc(n * sizeof(*peers));
+	if (!peers)
+		return 0;
+	n = 0;
+	for (size_t i = 0; i < set->n_peers; i++) {
+		const struct ft_uapi_peer *up = &set->peers[i];
+		struct wpeer *wp;
+
+		if (!up->replace_allowed_ips || up->remove)
+			continue;
+		wp = ft_worker_find_peer_by_key(w, up->public_key);
+		if (!wp || wp->ips_cleared)
+			continue;
+		wp->ips_cleared = true;
+		peers[n++] = wp->peer;
+	}
+	ft_proto_peers_clear_allowedips(w->proto, peers, n);
+	free(peers);
+	return 0;
+}
+
+/*
  * replace_peers: every peer the request does not name (or names only to remove) goes, in one
  * batch. Found by key, O(1) each: linear in the peers, also for wg setconf of 100,000.
  */
@@ -437,6 +472,7 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool r
 	const uint8_t *psk =
 		up->has_preshared_key && !all_zero(up->preshared_key) ? up->preshared_key : NULL;
 	char err[256] = "";
+	bool fresh = false;
 	int rc;
 
 	/*
@@ -470,6 +506,7 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool r
 		rc = ft_worker_peer_add(w, &pc, NULL, &wp, err, sizeof(err));
 		if (rc < 0)
 			return rc;
+		fresh = true;
 	} else {
 		if (up->has_preshared_key || replace)
 			ft_proto_peer_set_preshared_key(w->proto, wp->peer, psk);
@@ -492,8 +529,14 @@ static int apply_peer(struct ft_worker *w, const struct ft_uapi_peer *up, bool r
 			wp->keepalive = up->persistent_keepalive;
 		}
 	}
-	if (up->replace_allowed_ips && (rc = clear_allowed_ips(w, wp)) < 0)
+	/*
+	 * Replace: a new peer has none, one of the request's batch has none left (only its first
+	 * entry: a second entry for it clears what the first added, in the request's order).
+	 */
+	if (up->replace_allowed_ips && !fresh && !wp->ips_cleared &&
+	    (rc = clear_allowed_ips(w, wp)) < 0)
 		return rc;
+	wp->ips_cleared = false;
 	for (size_t i = 0; i < up->n_allowed_ips; i++) {
 		const struct ft_config_addr *a = &up->allowed_ips[i];
 
@@ -557,6 +600,10 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 		ft_worker_end_batch(w);
 		return rc;
 	}
+	if ((rc = clear_allowed_ips_batch(w, set)) < 0) {
+		ft_worker_end_batch(w);
+		return rc;
+	}
 	for (size_t i = 0; i < set->n_peers; i++) {
 		rc = apply_peer(w, &set->peers[i], set->replace_peers, now);
 		if (rc < 0) {
@@ -564,6 +611,8 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 			ft_log_warnx("%s: userspace API set stopped at peer %zu: %s", w->ifname, i,
 				     strerror(-rc));
 			remove_doomed_or_unmark(w);
+			for (size_t j = 0; j < w->n_peers; j++)
+				w->peers[j]->ips_cleared = false;
 			ft_worker_end_batch(w);
 			return rc;
 		}

@@ -99,6 +99,8 @@ struct wpeer {
 	struct sockaddr_storage rx_from;
 	bool dirty;
 	bool doomed; /* ft_worker_peers_remove_doomed(): goes in the next batch removal */
+	/* uapi_set: its AllowedIPs were cleared in the request's batch; its entry need not. */
+	bool ips_cleared;
 
 	/*
 	 * The endpoint the worker set last (from the configuration, the API or a resolution), or
