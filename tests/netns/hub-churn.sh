@@ -52,6 +52,8 @@ t0=$(ft_now_ms)
 FLOWTUN=$wrap ft_up "$hub" "$a"
 pid=$FT_LAST_PID
 ft_log "the hub with $K peers started in $(($(ft_now_ms) - t0)) ms, RSS $(ft_rss_kb "$pid") kB"
+# The drop follows "tun0 is up".
+ft_wait_for 30 grep -q "running as" "$a.log" || ft_fail "no privilege drop logged: $(tail -3 "$a.log")"
 [ "$(awk '$1 == "Uid:" {print $2}' "/proc/$pid/status")" -ne 0 ] ||
 	ft_fail "the hub did not drop root (this test is about the dropped hub)"
 grep -q "Max locked memory *$MEMLOCK " "/proc/$pid/limits" ||
