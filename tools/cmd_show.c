@@ -192,6 +192,10 @@ static int parse_device_key(struct show_dev *d, const char *key, char *value)
 		d->crypto = value;
 		return 0;
 	}
+	if (strcmp(key, "flowtun_udp_coalesce") == 0) {
+		d->udp_coalesce = value;
+		return 0;
+	}
 	if (strcmp(key, "flowtun_link") == 0) {
 		struct show_link *l;
 

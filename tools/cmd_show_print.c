@@ -168,6 +168,8 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 		fprintf(f, "  device: %s\n", d->iface);
 	if (d->crypto)
 		fprintf(f, "  crypto: %s\n", d->crypto);
+	if (d->udp_coalesce)
+		fprintf(f, "  udp coalescing: %s\n", d->udp_coalesce);
 	if (d->mtu)
 		fprintf(f, "  mtu: %" PRIu64 " (%s)\n", d->mtu, mtu_source_text(d->mtu_source));
 	for (size_t i = 0; i < d->n_links; i++) {
@@ -319,6 +321,9 @@ json_t *ft_show_device_json(const struct show_dev *d)
 		json_object_set_new(o, "device", json_string(d->iface));
 	if (d->crypto)
 		json_object_set_new(o, "crypto", json_string(d->crypto));
+	if (d->udp_coalesce)
+		json_object_set_new(o, "udpCoalesce",
+				    json_boolean(strcmp(d->udp_coalesce, "on") == 0));
 	if (d->mtu) {
 		json_object_set_new(o, "mtu", json_u64(d->mtu));
 		json_object_set_new(o, "mtuSource", json_string(d->mtu_source));
