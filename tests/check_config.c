@@ -122,6 +122,7 @@ static const struct {
 	{ IFACE "FwMark = 0x100000000\n", "t.conf:3: invalid FwMark '0x100000000'" },
 	{ IFACE "Statistics = maybe\n",
 	  "t.conf:3: invalid Statistics 'maybe' (expected on or off)" },
+	{ IFACE "UDPCoalesce = 2\n", "t.conf:3: invalid UDPCoalesce '2' (expected on or off)" },
 	{ IFACE "Crypto = aes\n",
 	  "t.conf:3: invalid Crypto 'aes' (expected auto, libsodium or openssl)" },
 	{ IFACE "Crypto =\n", "t.conf:3: invalid Crypto '' (expected auto, libsodium or openssl)" },
@@ -264,6 +265,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.n_link_watch, 0);
 	ck_assert_uint_eq(cfg.link_poll_interval, 2);
 	ck_assert(cfg.statistics);
+	ck_assert(cfg.udp_coalesce);
 	ck_assert_int_eq(cfg.crypto, FT_AEAD_AUTO);
 	ck_assert_ptr_null(cfg.metrics_listen);
 	ck_assert_uint_eq(cfg.n_peers, 0);
@@ -392,6 +394,7 @@ START_TEST(test_wg_quick_syntax)
 				   "  LISTENPORT\t=\t1234   # a comment\r\n"
 				   "FwMark = off\n"
 				   "Statistics = Off\n"
+				   "udpcoalesce = off\n"
 				   "crypto = OpenSSL\n"
 				   "DNS = 1.1.1.1, example.com\n"
 				   "Table = 1234\n"
@@ -416,6 +419,7 @@ START_TEST(test_wg_quick_syntax)
 	ck_assert_uint_eq(cfg.listen_port, 1234);
 	ck_assert_uint_eq(cfg.fwmark, 0);
 	ck_assert(!cfg.statistics);
+	ck_assert(!cfg.udp_coalesce);
 	ck_assert_int_eq(cfg.crypto, FT_AEAD_OPENSSL);
 	ck_assert_str_eq(cfg.flow_log, "-");
 	ck_assert_uint_eq(cfg.n_peers, 2);

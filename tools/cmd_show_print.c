@@ -158,6 +158,8 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 		fprintf(f, "  device: %s\n", d->in.iface);
 	if (d->in.crypto)
 		fprintf(f, "  crypto: %s\n", d->in.crypto);
+	if (d->in.udp_coalesce)
+		fprintf(f, "  udp coalescing: %s\n", d->in.udp_coalesce);
 	if (d->in.mtu)
 		fprintf(f, "  mtu: %" PRIu64 " (%s)\n", d->in.mtu,
 			mtu_source_text(d->in.mtu_source));
@@ -312,6 +314,9 @@ json_t *ft_show_device_json(const struct show_dev *d)
 		json_object_set_new(o, "device", json_string(d->in.iface));
 	if (d->in.crypto)
 		json_object_set_new(o, "crypto", json_string(d->in.crypto));
+	if (d->in.udp_coalesce)
+		json_object_set_new(o, "udpCoalesce",
+				    json_boolean(strcmp(d->in.udp_coalesce, "on") == 0));
 	if (d->in.mtu) {
 		json_object_set_new(o, "mtu", json_u64(d->in.mtu));
 		json_object_set_new(o, "mtuSource", json_string(d->in.mtu_source));

@@ -46,7 +46,7 @@ const struct ft_command ft_command_up = {
 		"      --no-offload       no TUN offloads (vnet header, TSO/USO, GRO)\n"
 		"      --no-udp-offload   TUN offloads, but no UDP_SEGMENT/UDP_GRO on the underlay\n"
 		"      --no-udp-coalesce  write received UDP datagrams to the TUN one by one, not\n"
-		"                         as USO super-packets\n"
+		"                         as USO super-packets (config: UDPCoalesce = off)\n"
 		"      --batch N          packets per wake-up, 1 to 64 (default 64; for benchmarks)\n"
 		"  -u, --user USER        once up, drop to USER (name or uid:gid) keeping only\n"
 		"                         CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (config: User;\n"

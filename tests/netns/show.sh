@@ -78,7 +78,8 @@ mask() {
 		-e 's/[0-9]+(\.[0-9]+)? (B|KiB|MiB|GiB|TiB)/BYTES/g' \
 		-e 's/[0-9]+ packets?/N packets/g' \
 		-e 's/100\.64\.0\.1:[0-9]+/100.64.0.1:PORT/g' \
-		-e 's/^  crypto: .* \(auto\)$/  crypto: MEASURED (auto)/' |
+		-e 's/^  crypto: .* \(auto\)$/  crypto: MEASURED (auto)/' \
+		-e 's/^  udp coalescing: (on|off)$/  udp coalescing: PROBED/' |
 		awk '/^  counters:/ { skip = 1; next }
 		     /^  top connections/ { print; skip = 0; top = 1; next }
 		     skip && /^    / { next }

@@ -370,6 +370,7 @@ void ft_config_init_defaults(struct ft_config *cfg)
 	cfg->ipfix_template_interval = FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL;
 	cfg->statistics = true;
 	cfg->offload = true;
+	cfg->udp_coalesce = true;
 	cfg->crypto = FT_AEAD_AUTO;
 }
 

@@ -25,7 +25,8 @@
  *                "syslog"), FlowLogInterval, FlowLogMaxConns,
  *                FlowLogMaxEntriesPerSecond, LinkWatch (list of
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
- *                repeatable), IPFIXTemplateInterval, Offload (on/off), User, Seccomp,
+ *                repeatable), IPFIXTemplateInterval, Offload (on/off), UDPCoalesce
+ *                (on/off), User, Seccomp,
  *                Crypto (auto/libsodium/openssl: the transport AEAD, tun/wg/aead.h)
  *                MetricsListen (ADDR:PORT, or off)
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
@@ -88,7 +89,9 @@ struct ft_config {
 	size_t n_ipfix;
 	uint32_t ipfix_template_interval; /* seconds between template refreshes */
 	bool statistics;
-	bool offload;  /* TUN offloads (vnet header, TSO/USO, GRO); default on */
+	bool offload; /* TUN offloads (vnet header, TSO/USO, GRO); default on */
+	/* UDPCoalesce: received UDP datagrams of a flow written as USO super-packets; default on */
+	bool udp_coalesce;
 	char *user;    /* User: drop to it once up (tun/priv/privs.h); NULL: the default user */
 	char *seccomp; /* Seccomp: on|kill|log|off; NULL: on with User, else off */
 	enum ft_aead_impl crypto; /* Crypto: the transport AEAD; default auto */

@@ -552,6 +552,13 @@ bool ft_config_interface_key(struct parser *p, const char *key, const char *valu
 		}
 		return true;
 	}
+	if (strcasecmp(key, "UDPCoalesce") == 0) {
+		if (!parse_bool(value, &cfg->udp_coalesce)) {
+			fail(p, "invalid %s '%s' (expected on or off)", key, value);
+			return false;
+		}
+		return true;
+	}
 	if (strcasecmp(key, "Crypto") == 0) {
 		if (ft_aead_impl_parse(value, &cfg->crypto) < 0) {
 			fail(p, "invalid %s '%s' (expected auto, libsodium or openssl)", key,

@@ -68,9 +68,10 @@ struct ft_uapi_info {
 	char public_key[FT_KEY_B64_LEN + 1];
 	uint64_t listen_port, fwmark;
 	const char *iface;
-	const char *crypto;	/* the transport AEAD in use, or NULL (an older server) */
-	uint64_t mtu;		/* 0: not said (an older server) */
-	const char *mtu_source; /* underlay, config or external */
+	const char *crypto;	  /* the transport AEAD in use, or NULL (an older server) */
+	const char *udp_coalesce; /* "on" or "off", or NULL (an older server) */
+	uint64_t mtu;		  /* 0: not said (an older server) */
+	const char *mtu_source;	  /* underlay, config or external */
 	struct ft_uapi_info_link *links;
 	size_t n_links, cap_links;
 	struct ft_uapi_info_counter *counters;

@@ -34,6 +34,7 @@
 	X(allowed_ip)                     \
 	X(flowtun_interface)              \
 	X(flowtun_crypto)                 \
+	X(flowtun_udp_coalesce)           \
 	X(flowtun_mtu)                    \
 	X(flowtun_version)                \
 	X(flowtun_link)                   \

@@ -10,6 +10,8 @@
  *   flowtun_interface=NAME
  *   flowtun_crypto=TEXT                         the transport AEAD in use (tun/wg/aead.h)
  *   flowtun_mtu=MTU underlay|config|external   the TUN MTU and who decides it
+ *   flowtun_udp_coalesce=on|off                 received UDP datagrams written as USO
+ *                                               super-packets (asked for and probed)
  *   flowtun_link=IFNAME STATE SINCE_MS          one per watched underlay link
  *   flowtun_counter=NAME VALUE                  every drop counter and event, zero or not;
  *                                               tun_kernel_dropped is the kernel's: packets
@@ -208,6 +210,8 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_interface), "%s", w->ifname);
 	ft_aead_describe(aead, sizeof(aead));
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_crypto), "%s", aead);
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_udp_coalesce), "%s",
+			 w->udp_coalesce ? "on" : "off");
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_mtu), "%u %s", w->mtu,
 			 ft_worker_mtu_source_str(w->mtu_source));
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_version), "%s", PACKAGE_VERSION);

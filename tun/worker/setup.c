@@ -374,7 +374,8 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	w->manage_routes = !opts->no_routes;
 	w->vnet = cfg->offload && !opts->no_offload;
 	w->udp_offload = w->vnet && !opts->no_udp_offload;
-	w->udp_coalesce = w->vnet && !opts->no_udp_coalesce; /* if the TUN takes it: probed */
+	/* If the TUN takes it: probed in setup_offloads(). */
+	w->udp_coalesce = w->vnet && cfg->udp_coalesce && !opts->no_udp_coalesce;
 	if (opts->tun_standin) {
 		if (opts->tun_fd < 0 || !cfg->mtu) {
 			snprintf(err, errlen, "a TUN stand-in needs its descriptor and an MTU");

@@ -568,6 +568,8 @@ static void gro_flush(struct ft_worker *w)
 			w->gro_written[i] = r == 0;
 			if (gso != FT_VNET_GSO_NONE && r == 0)
 				w->counters.tun_gro_writes++;
+			if (gso == FT_VNET_GSO_UDP_L4 && r == 0)
+				w->counters.tun_uso_writes++;
 		}
 	}
 	/*
@@ -585,6 +587,9 @@ static void gro_flush(struct ft_worker *w)
 			w->counters.tun_write_dropped++;
 			continue;
 		}
+		if (k >= 0 && w->gro_written[o] &&
+		    ((const uint8_t *)w->gro_out[o].iov_base)[1] == FT_VNET_GSO_UDP_L4)
+			w->counters.tun_uso_segments++;
 		w->counters.tun_tx_packets++;
 		w->counters.tun_tx_bytes += w->gro_in[i].iov_len;
 		w->stat_pkts[nstat] = w->gro_in[i].iov_base;

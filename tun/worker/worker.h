@@ -52,6 +52,8 @@ struct ft_worker;
 	X(handshake_copies)  /* identical copies of an initiation sent by a kick */        \
 	X(tun_gso_reads)     /* super-packets read from the TUN (offloads on) */           \
 	X(tun_gro_writes)    /* coalesced super-packets written to the TUN */              \
+	X(tun_uso_writes)    /* of those, UDP super-packets (USO, UDP coalescing) */       \
+	X(tun_uso_segments)  /* the datagrams those UDP super-packets carried */           \
 	X(tun_bad_vnet)	     /* a TUN read with a vnet header or packet we refuse */       \
 	X(tunnel_tx_packets) /* TUN packets sent through the tunnel: virtual tx */         \
 	X(udp_gso_refused)   /* a UDP_SEGMENT send over the path MTU: resent one by one */ \
@@ -97,7 +99,8 @@ struct ft_worker_options {
 	bool no_udp_offload;
 	/*
 	 * Received UDP datagrams of a flow are written to the TUN one by one, never coalesced
-	 * into USO super-packets (--no-udp-coalesce); TCP is coalesced still.
+	 * into USO super-packets (--no-udp-coalesce, or UDPCoalesce = off in the config); TCP is
+	 * coalesced still.
 	 */
 	bool no_udp_coalesce;
 	/*
