@@ -72,7 +72,7 @@ grep -qx "ExecStart=$sbindir/flowtun up /etc/flowtun/%i.conf" "$unit" ||
 	ft_fail "the unit's ExecStart is not $sbindir/flowtun: $(grep ExecStart= "$unit")"
 ! grep -n '@[a-z_]*@' "$unit" || ft_fail "the unit has an unsubstituted @variable@"
 for key in Type=simple Restart=on-failure ProtectSystem=strict \
-	'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_SETPCAP' 'DeviceAllow=/dev/net/tun rw'; do
+	'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_IPC_LOCK CAP_SETUID CAP_SETGID CAP_SETPCAP' 'DeviceAllow=/dev/net/tun rw'; do
 	grep -qx "$key" "$unit" || ft_fail "the unit has no '$key'"
 done
 # The user the tunnel drops to: a sysusers.d entry, which the unit applies before each start.

@@ -72,24 +72,11 @@ file=$(find "$DIR" -type f -name 'nfcapd.[0-9]*' | head -n 1)
 # nfdump's records, one line each: "SRC SPORT DST DPORT PROTO PACKETS BYTES".
 nfdump -r "$file" -q -N -6 -o 'fmt:%sa %sp %da %dp %pr %pkt %byt' | awk '{$1 = $1; print}' |
 	sort >"$FT_TMP/nfdump.txt"
-# The flow log's entries as IPFIX records of the same shape. ICMP has no ports: 0, which
-# nfdump prints as ICMP type.code "0.0".
+# The flow log's entries as IPFIX records of the same shape (tests/flowlog-ipfix.jq).
 log=$FT_TMP/flows-a.jsonl
 [ -s "$log" ] || ft_fail "the flow log is empty"
-jq -r 'def ep: capture("^\\[?(?<a>.*?)\\]?:(?<p>[0-9]+)$");
-	def port($pr): if ($pr == 1 or $pr == 58) then "0.0" else .p end;
-	(.virtualTraffic, .subnetTraffic, .exitTraffic | .[]? | select(.invalid | not) |
-		(.src | ep) as $s | (.dst | ep) as $d | .proto as $pr |
-		(select((.txPkts // 0) > 0) | [$s.a, ($s | .p), $d.a, ($d | port($pr)), $pr,
-			.txPkts, (.txBytes // 0)]),
-		(select((.rxPkts // 0) > 0) | [$d.a, ($d | .p), $s.a, ($s | port($pr)), $pr,
-			.rxPkts, (.rxBytes // 0)])),
-	(.physicalTraffic[]? | (.dst | ep) as $e |
-		(select((.txPkts // 0) > 0) | ["0.0.0.0", "0", $e.a, $e.p, 17, .txPkts,
-			(.txBytes // 0)]),
-		(select((.rxPkts // 0) > 0) | [$e.a, $e.p, "0.0.0.0", "0", 17, .rxPkts,
-			(.rxBytes // 0)]))
-	| map(tostring) | join(" ")' "$log" | sort >"$FT_TMP/flowlog.txt"
+jq -r -f "${top_srcdir:-$(dirname "$0")/../..}/tests/flowlog-ipfix.jq" "$log" |
+	sort >"$FT_TMP/flowlog.txt"
 
 total() { awk '{ n++; p += $6; b += $7 } END { printf "%d records, %d packets, %d bytes", n, p, b }' "$1"; }
 ft_log "flow log ($(wc -l <"$log") messages): $(total "$FT_TMP/flowlog.txt")"

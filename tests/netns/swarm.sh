@@ -23,7 +23,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 ft_require_root
-ft_require_cmd ip jq
+ft_require_cmd ip jq nfcapd nfdump ss
 [ -x "$FLOWTUN" ] || ft_fail "no flowtun binary at $FLOWTUN"
 swarm=${top_builddir:-.}/tests/bench/peer-swarm
 [ -x "$swarm" ] || ft_fail "no $swarm (make check builds it)"
@@ -52,13 +52,23 @@ ip -n "$sw" addr add 198.18.0.2/24 dev veth-s
 ip -n "$sw" route add local 198.19.0.0/16 dev lo
 ip -n "$hub" route add 198.19.0.0/16 via 198.18.0.2
 
+# The IPFIX collector, on the swarm's side of the veth.
+IPFIX_PORT=4739
+DIR=$FT_TMP/nfcapd
+mkdir -p "$DIR"
+ft_bg ip netns exec "$sw" nfcapd -w "$DIR" -b 198.18.0.2 -p "$IPFIX_PORT" -t 3600 -B 8388608 \
+	>"$FT_TMP/nfcapd.log" 2>&1
+nfcapd_pid=$FT_LAST_PID
+ft_wait_for 10 sh -c "ip netns exec '$sw' ss -Hlun 'sport = :$IPFIX_PORT' | grep -q ." ||
+	ft_fail "nfcapd did not start"
+
 key=$("$FLOWTUN" genkey)
 pub=$("$FLOWTUN" pubkey <<<"$key")
 conf=$FT_TMP/hub.conf flows=$FT_TMP/flows.jsonl
 (
 	umask 077
 	printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\nAddress = 100.64.0.1/10\n' "$key"
-	printf 'FlowLog = %s\nFlowLogInterval = 1\n' "$flows"
+	printf 'FlowLog = %s\nFlowLogInterval = 1\nIPFIX = 198.18.0.2:%s\n' "$flows" "$IPFIX_PORT"
 	"$swarm" --emit-config --peers "$K" --psk
 ) >"$conf" || ft_fail "peer-swarm --emit-config failed"
 [ "$(grep -c '^\[Peer\]' "$conf")" -eq "$K" ] || ft_fail "the config does not hold $K peers"
@@ -153,4 +163,19 @@ received=$(j .data.received)
 	ft_fail "the final flow log counts $vrx requests, the swarm sent $sent ($drops drops)"
 [ "$vtx" -ge "$received" ] && [ $((vtx - received)) -le "$drops" ] ||
 	ft_fail "the final flow log counts $vtx replies, the swarm received $received ($drops drops)"
+
+# IPFIX: after the hub's final dump, nfdump must read back the flow log's records exactly.
+ft_nfcapd_stop "$sw" "$IPFIX_PORT" "$nfcapd_pid"
+file=$(find "$DIR" -type f -name 'nfcapd.[0-9]*' | head -n 1)
+[ -n "$file" ] || ft_fail "nfcapd wrote no file: $(cat "$FT_TMP/nfcapd.log")"
+nfdump -r "$file" -q -N -6 -o 'fmt:%sa %sp %da %dp %pr %pkt %byt' | awk '{$1 = $1; print}' |
+	sort >"$FT_TMP/nfdump.txt"
+jq -r -f "${top_srcdir:-$(dirname "$0")/../..}/tests/flowlog-ipfix.jq" "$flows" |
+	sort >"$FT_TMP/flowlog.txt"
+total() { awk '{n++; p += $6; b += $7} END {printf "%d records, %d packets, %d bytes", n, p, b}' "$1"; }
+ft_log "IPFIX: flow log $(total "$FT_TMP/flowlog.txt"); nfdump $(total "$FT_TMP/nfdump.txt");" \
+	"collector drops $(ip netns exec "$sw" awk '/^Udp:/ && $2 ~ /^[0-9]+$/ {print $6}' /proc/net/snmp)"
+[ -s "$FT_TMP/flowlog.txt" ] || ft_fail "the flow log has no records"
+cmp -s "$FT_TMP/flowlog.txt" "$FT_TMP/nfdump.txt" || ft_fail "nfdump read back other records" \
+	"than the flow log holds: $(diff "$FT_TMP/flowlog.txt" "$FT_TMP/nfdump.txt" | head -5)"
 echo "swarm: 1 passed, 0 failed"
