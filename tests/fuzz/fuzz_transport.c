@@ -169,8 +169,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1:
 	case 4:
 		memcpy(buf, data + 1, len);
-		kp = peer_of[1]->keypairs->current ? peer_of[1]->keypairs->current
-						   : peer_of[1]->keypairs->next;
+		kp = !peer_of[1]->keypairs	     ? NULL
+		     : peer_of[1]->keypairs->current ? peer_of[1]->keypairs->current
+						     : peer_of[1]->keypairs->next;
 		if (op == 1 && len >= 8 && kp)
 			ft_wire_store_le32(buf + 4, kp->entry.index);
 		if (op == 4)
@@ -189,7 +190,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mailbox_to = -1;
 		break;
 	case 3:
-		kp = peer_of[0]->keypairs->current;
+		/* An idle peer holds no keypair set at all (peer.h): nothing to encrypt with. */
+		kp = peer_of[0]->keypairs ? peer_of[0]->keypairs->current : NULL;
 		if (!kp)
 			break;
 		memcpy(buf + FT_WIRE_TRANSPORT_HEADER_LEN, data + 1, len);
