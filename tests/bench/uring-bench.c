@@ -44,6 +44,8 @@
 
 #include <liburing.h>
 
+#include "tun/net/csum.h"
+
 enum { MAX_BATCH = 256, BUF = 2048 };
 
 static int tun_fd = -1;
@@ -110,17 +112,6 @@ static int setup_tun(void)
 	return 0;
 }
 
-static uint16_t csum16(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /* An IPv4/UDP packet of len bytes 100.64.0.2:40000 -> 100.64.0.1:9 (UDP checksum 0). */
 static void make_packet(uint8_t *p, size_t len)
 {
@@ -134,7 +125,7 @@ static void make_packet(uint8_t *p, size_t len)
 	p[9] = 17;
 	p[12] = 100, p[13] = 64, p[14] = 0, p[15] = 2;
 	p[16] = 100, p[17] = 64, p[18] = 0, p[19] = 1;
-	c = csum16(p, 20);
+	c = ft_csum(p, 20);
 	p[10] = (uint8_t)(c >> 8);
 	p[11] = (uint8_t)c;
 	p[20] = 0x9c, p[21] = 0x40; /* 40000 */
