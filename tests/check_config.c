@@ -123,6 +123,8 @@ static const struct {
 	{ IFACE "Statistics = maybe\n",
 	  "t.conf:3: invalid Statistics 'maybe' (expected on or off)" },
 	{ IFACE "UDPCoalesce = 2\n", "t.conf:3: invalid UDPCoalesce '2' (expected on or off)" },
+	{ IFACE "TunIO = uring\n",
+	  "t.conf:3: invalid TunIO 'uring' (expected auto, io_uring or syscalls)" },
 	{ IFACE "Crypto = aes\n",
 	  "t.conf:3: invalid Crypto 'aes' (expected auto, libsodium or openssl)" },
 	{ IFACE "Crypto =\n", "t.conf:3: invalid Crypto '' (expected auto, libsodium or openssl)" },
@@ -266,6 +268,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.link_poll_interval, 2);
 	ck_assert(cfg.statistics);
 	ck_assert(cfg.udp_coalesce);
+	ck_assert_int_eq(cfg.tun_io, FT_TUN_IO_AUTO);
 	ck_assert_int_eq(cfg.crypto, FT_AEAD_AUTO);
 	ck_assert_ptr_null(cfg.metrics_listen);
 	ck_assert_uint_eq(cfg.n_peers, 0);
@@ -395,6 +398,7 @@ START_TEST(test_wg_quick_syntax)
 				   "FwMark = off\n"
 				   "Statistics = Off\n"
 				   "udpcoalesce = off\n"
+				   "tunio = IO_URING\n"
 				   "crypto = OpenSSL\n"
 				   "DNS = 1.1.1.1, example.com\n"
 				   "Table = 1234\n"
@@ -420,6 +424,7 @@ START_TEST(test_wg_quick_syntax)
 	ck_assert_uint_eq(cfg.fwmark, 0);
 	ck_assert(!cfg.statistics);
 	ck_assert(!cfg.udp_coalesce);
+	ck_assert_int_eq(cfg.tun_io, FT_TUN_IO_URING);
 	ck_assert_int_eq(cfg.crypto, FT_AEAD_OPENSSL);
 	ck_assert_str_eq(cfg.flow_log, "-");
 	ck_assert_uint_eq(cfg.n_peers, 2);

@@ -90,6 +90,8 @@ static void start(struct side *s, const char *text)
 
 /* Extra [Interface] lines of A's config (the round-trip's flow log). */
 static const char *a_extra = "";
+/* Both sides' TunIO line: the stand-in read and written through io_uring, or not. */
+static const char *tun_io_line = "";
 static char flow_path[64];
 
 static void setup(void)
@@ -101,15 +103,26 @@ static void setup(void)
 	make_keys(&A);
 	make_keys(&B);
 	snprintf(text, sizeof(text),
-		 "[Interface]\nPrivateKey = %s\nMTU = 1420\n%s"
+		 "[Interface]\nPrivateKey = %s\nMTU = 1420\n%s%s"
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = " ADDR_B "/32\n",
-		 A.priv_b64, a_extra, B.pub_b64);
+		 A.priv_b64, a_extra, tun_io_line, B.pub_b64);
 	start(&A, text);
 	snprintf(text, sizeof(text),
-		 "[Interface]\nPrivateKey = %s\nMTU = 1420\n"
+		 "[Interface]\nPrivateKey = %s\nMTU = 1420\n%s"
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = " ADDR_A "/32\nEndpoint = 127.0.0.1:%u\n",
-		 B.priv_b64, A.pub_b64, ft_worker_listen_port(A.w));
+		 B.priv_b64, tun_io_line, A.pub_b64, ft_worker_listen_port(A.w));
 	start(&B, text);
+	/* A stand-in takes io_uring only when asked by name; asked, it must have it. */
+	ck_assert(ft_worker_tun_uring(A.w) == (tun_io_line[0] != '\0'));
+	ck_assert(ft_worker_tun_uring(B.w) == (tun_io_line[0] != '\0'));
+}
+
+/* The same two workers with TunIO = io_uring: reads and writes of the stand-in in rings. */
+static void setup_uring(void)
+{
+	tun_io_line = "TunIO = io_uring\n";
+	setup();
+	tun_io_line = "";
 }
 
 static void on_closed(void *arg)
@@ -415,6 +428,18 @@ static Suite *worker_suite(void)
 
 	tc = tcase_create("refuses");
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, refuses);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("both_ways_uring");
+	tcase_add_checked_fixture(tc, setup_uring, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, both_ways);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("refuses_uring");
+	tcase_add_checked_fixture(tc, setup_uring, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, refuses);
 	suite_add_tcase(s, tc);

@@ -160,6 +160,8 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 		fprintf(f, "  crypto: %s\n", d->in.crypto);
 	if (d->in.udp_coalesce)
 		fprintf(f, "  udp coalescing: %s\n", d->in.udp_coalesce);
+	if (d->in.tun_io)
+		fprintf(f, "  tun i/o: %s\n", d->in.tun_io);
 	if (d->in.mtu)
 		fprintf(f, "  mtu: %" PRIu64 " (%s)\n", d->in.mtu,
 			mtu_source_text(d->in.mtu_source));
@@ -317,6 +319,8 @@ json_t *ft_show_device_json(const struct show_dev *d)
 	if (d->in.udp_coalesce)
 		json_object_set_new(o, "udpCoalesce",
 				    json_boolean(strcmp(d->in.udp_coalesce, "on") == 0));
+	if (d->in.tun_io)
+		json_object_set_new(o, "tunIO", json_string(d->in.tun_io));
 	if (d->in.mtu) {
 		json_object_set_new(o, "mtu", json_u64(d->in.mtu));
 		json_object_set_new(o, "mtuSource", json_string(d->in.mtu_source));

@@ -47,6 +47,10 @@ const struct ft_command ft_command_up = {
 		"      --no-udp-offload   TUN offloads, but no UDP_SEGMENT/UDP_GRO on the underlay\n"
 		"      --no-udp-coalesce  write received UDP datagrams to the TUN one by one, not\n"
 		"                         as USO super-packets (config: UDPCoalesce = off)\n"
+		"      --tun-io auto|io_uring|syscalls  the TUN's reads and writes: io_uring (one\n"
+		"                         system call per batch) or one read/write per packet\n"
+		"                         (config: TunIO; default auto: io_uring if the kernel\n"
+		"                         allows it)\n"
 		"      --batch N          packets per wake-up, 1 to 64 (default 64; for benchmarks)\n"
 		"  -u, --user USER        once up, drop to USER (name or uid:gid) keeping only\n"
 		"                         CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (config: User;\n"
@@ -115,6 +119,7 @@ static int cmd_up(int argc, char *argv[])
 		{ "user", required_argument, NULL, 'u' },
 		{ "seccomp", required_argument, NULL, 'S' },
 		{ "crypto", required_argument, NULL, 'C' },
+		{ "tun-io", required_argument, NULL, 'T' },
 		{ "metrics-listen", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -159,6 +164,12 @@ static int cmd_up(int argc, char *argv[])
 			break;
 		case 'G':
 			wopts.no_udp_coalesce = true;
+			break;
+		case 'T':
+			if (ft_tun_io_parse(optarg, &wopts.tun_io) < 0)
+				return ft_command_usage_error(
+					cmd, "bad --tun-io '%s' (auto, io_uring or syscalls)",
+					optarg);
 			break;
 		case 'B': {
 			uint64_t b;

@@ -79,7 +79,8 @@ mask() {
 		-e 's/[0-9]+ packets?/N packets/g' \
 		-e 's/100\.64\.0\.1:[0-9]+/100.64.0.1:PORT/g' \
 		-e 's/^  crypto: .* \(auto\)$/  crypto: MEASURED (auto)/' \
-		-e 's/^  udp coalescing: (on|off)$/  udp coalescing: PROBED/' |
+		-e 's/^  udp coalescing: (on|off)$/  udp coalescing: PROBED/' \
+		-e 's/^  tun i\/o: (io_uring|syscalls)$/  tun i\/o: PROBED/' |
 		awk '/^  counters:/ { skip = 1; next }
 		     /^  top connections/ { print; skip = 0; top = 1; next }
 		     skip && /^    / { next }

@@ -18,52 +18,7 @@ ft_require_cmd ip ping nsenter jq python3 ss
 ft_pair
 N=4000 SIZE=1000 # IP length 1028
 
-# flow LOG END: txPkts txBytes rxPkts rxBytes of the connections with END (addr:port) as either
-# end, summed over the log.
-flow() {
-	jq -c '(.virtualTraffic // [], .subnetTraffic // [], .exitTraffic // [])[]' "$1" |
-		jq -s -r --arg e "$2" '[.[] | select(.src == $e or .dst == $e)] |
-		"\(map(.txPkts // 0) | add // 0) \(map(.txBytes // 0) | add // 0) " +
-		"\(map(.rxPkts // 0) | add // 0) \(map(.rxBytes // 0) | add // 0)"'
-}
-
-# flood PORT: N datagrams of SIZE bytes a -> 100.64.0.2:PORT in bursts of 32 (a burst reaches b
-# in one receive batch: what coalescing merges). Each carries its number and a pattern of it;
-# the receiver writes "received bad" to $FT_TMP/got-PORT. 0: all arrived, intact.
-flood() {
-	local port=$1 srv
-	ft_bg ip netns exec "$b" python3 -c '
-import socket, sys
-n, size, out = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE: no loss in the socket
-s.bind(("100.64.0.2", int(sys.argv[1]))); s.settimeout(3)
-got, bad, seen = 0, 0, set()
-try:
-    while got < n:
-        d = s.recv(65536)
-        got += 1
-        i = int.from_bytes(d[:4], "big")
-        if len(d) != size or i in seen or d[4:] != bytes([i & 0xff]) * (size - 4): bad += 1
-        seen.add(i)
-except socket.timeout:
-    pass
-open(out, "w").write("%d %d\n" % (got, bad))
-' "$port" "$N" "$SIZE" "$FT_TMP/got-$port"
-	srv=$FT_LAST_PID
-	ft_wait_for 5 sh -c "ip netns exec $b ss -lun | grep -q ':$port '" ||
-		ft_fail "no UDP receiver on port $port"
-	ip netns exec "$a" python3 -c '
-import socket, sys, time
-port, n, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(n):
-    s.sendto(i.to_bytes(4, "big") + bytes([i & 0xff]) * (size - 4), ("100.64.0.2", port))
-    if i % 32 == 31: time.sleep(0.002)
-' "$port" "$N" "$SIZE" || ft_fail "the flood to port $port failed"
-	wait "$srv" || ft_fail "the receiver on port $port failed"
-	[ "$(cat "$FT_TMP/got-$port")" = "$N 0" ]
-}
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/netns/udpflood.inc.sh"
 
 # phase NAME WANT EXTRA [flowtun up OPTIONS...]: a flood through a fresh pair of flowtuns, b's
 # config with EXTRA; WANT (on or off): b's UDP coalescing.

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tun/net/tunring.h"
 #include "tun/wg/aead.h"
 #include "tun/wg/key.h"
 
@@ -26,7 +27,7 @@
  *                FlowLogMaxEntriesPerSecond, LinkWatch (list of
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
  *                repeatable), IPFIXTemplateInterval, Offload (on/off), UDPCoalesce
- *                (on/off), User, Seccomp,
+ *                (on/off), TunIO (auto/io_uring/syscalls), User, Seccomp,
  *                Crypto (auto/libsodium/openssl: the transport AEAD, tun/wg/aead.h)
  *                MetricsListen (ADDR:PORT, or off)
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
@@ -92,6 +93,7 @@ struct ft_config {
 	bool offload; /* TUN offloads (vnet header, TSO/USO, GRO); default on */
 	/* UDPCoalesce: received UDP datagrams of a flow written as USO super-packets; default on */
 	bool udp_coalesce;
+	enum ft_tun_io tun_io; /* TunIO: the TUN's reads and writes (tun/net/tunring.h); auto */
 	char *user;    /* User: drop to it once up (tun/priv/privs.h); NULL: the default user */
 	char *seccomp; /* Seccomp: on|kill|log|off; NULL: on with User, else off */
 	enum ft_aead_impl crypto; /* Crypto: the transport AEAD; default auto */

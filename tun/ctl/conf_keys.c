@@ -559,6 +559,14 @@ bool ft_config_interface_key(struct parser *p, const char *key, const char *valu
 		}
 		return true;
 	}
+	if (strcasecmp(key, "TunIO") == 0) {
+		if (ft_tun_io_parse(value, &cfg->tun_io) < 0) {
+			fail(p, "invalid %s '%s' (expected auto, io_uring or syscalls)", key,
+			     value);
+			return false;
+		}
+		return true;
+	}
 	if (strcasecmp(key, "Crypto") == 0) {
 		if (ft_aead_impl_parse(value, &cfg->crypto) < 0) {
 			fail(p, "invalid %s '%s' (expected auto, libsodium or openssl)", key,

@@ -35,6 +35,7 @@
 	X(flowtun_interface)              \
 	X(flowtun_crypto)                 \
 	X(flowtun_udp_coalesce)           \
+	X(flowtun_tun_io)                 \
 	X(flowtun_mtu)                    \
 	X(flowtun_version)                \
 	X(flowtun_link)                   \

@@ -9,6 +9,7 @@
  * The extras (get=flowtun only; plain get=1 answers exactly what wireguard-go answers):
  *   flowtun_interface=NAME
  *   flowtun_crypto=TEXT                         the transport AEAD in use (tun/wg/aead.h)
+ *   flowtun_tun_io=io_uring|syscalls            how the TUN is read and written (TunIO)
  *   flowtun_mtu=MTU underlay|config|external   the TUN MTU and who decides it
  *   flowtun_udp_coalesce=on|off                 received UDP datagrams written as USO
  *                                               super-packets (asked for and probed)
@@ -212,6 +213,7 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_crypto), "%s", aead);
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_udp_coalesce), "%s",
 			 w->udp_coalesce ? "on" : "off");
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_tun_io), "%s", w->ring ? "io_uring" : "syscalls");
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_mtu), "%u %s", w->mtu,
 			 ft_worker_mtu_source_str(w->mtu_source));
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_version), "%s", PACKAGE_VERSION);

@@ -41,6 +41,7 @@
 #include "tun/ctl/metrics.h"
 #include "tun/wg/proto.h"
 #include "tun/net/netconf.h"
+#include "tun/net/tunring.h"
 #include "tun/ctl/uapi.h"
 #include "tun/net/udp.h"
 #include "tun/worker/worker.h"
@@ -59,6 +60,8 @@ enum {
 	FT_WORKER_MAX_IPFIX = 8,
 	/* Endpoint names resolved at once in libuv's pool, which the flow-log writes share. */
 	FT_WORKER_MAX_RESOLVES = 2,
+	/* TunIO = io_uring: reads kept in flight on the TUN, each into a 64 KiB buffer. */
+	FT_WORKER_RING_READS = 32,
 };
 
 /* What `flowtun show` says of a peer's path. */
@@ -259,6 +262,14 @@ struct ft_worker {
 	unsigned int gro_owner[FT_WORKER_BATCH]; /* the output that carries each input */
 	bool gro_written[FT_WORKER_BATCH];	 /* each output's write succeeded */
 	unsigned int n_gro;
+	int gro_result[FT_WORKER_BATCH]; /* each write's result: 0 or a negative errno */
+	/*
+	 * TunIO = io_uring (tun/net/tunring.h): the TUN's reads complete in the ring (its fd is
+	 * what tun_poll watches), and the packets of a receive batch are gathered (as with
+	 * offloads) and written in one submission at its end. NULL: read(2)/write(2).
+	 */
+	struct ft_tunring *ring;
+	struct ft_tunring_read ring_done[FT_WORKER_BATCH];
 	uint8_t *gro_arena;
 	size_t gro_arena_len;
 	struct ft_udp_batch *rx;

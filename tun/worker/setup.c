@@ -143,6 +143,39 @@ static void setup_offloads(struct ft_worker *w)
 static int setup_socket(struct ft_worker *w, const struct ft_config *cfg, char *err, size_t errlen);
 
 /*
+ * TunIO: the rings on the TUN (tun/net/tunring.h), once its offloads are known. auto takes
+ * io_uring when the kernel gives it (not for a stand-in: its tests ask for it by name);
+ * io_uring asked for by name and not given is an error that says why.
+ */
+static int setup_tun_io(struct ft_worker *w, const struct ft_config *cfg,
+			const struct ft_worker_options *opts, char *err, size_t errlen)
+{
+	enum ft_tun_io io = opts->tun_io != FT_TUN_IO_AUTO ? opts->tun_io : cfg->tun_io;
+	int rc;
+
+	if (io == FT_TUN_IO_SYSCALLS || (io == FT_TUN_IO_AUTO && w->tun_standin))
+		return 0;
+	rc = ft_tunring_create(w->tun_fd, FT_WORKER_RING_READS,
+			       FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN, FT_WORKER_BATCH,
+			       &w->ring);
+	if (rc == 0)
+		return 0;
+	w->ring = NULL;
+	if (io == FT_TUN_IO_URING) {
+		snprintf(err, errlen, "TunIO io_uring: %s",
+			 !ft_tunring_built() ? "this flowtun was built without liburing"
+			 : rc == -EPERM	     ? "not permitted (kernel.io_uring_disabled, or a "
+					       "seccomp filter around flowtun)"
+					     : strerror(-rc));
+		return rc;
+	}
+	if (ft_tunring_built())
+		ft_log(FT_LOG_INFO, "%s: io_uring not available (%s): TUN I/O by read and write",
+		       w->ifname, strerror(-rc));
+	return 0;
+}
+
+/*
  * The TUN device (offloads, MTU, up, addresses) and the UDP socket. With a stand-in for the
  * device (ft_worker_options.tun_standin) only the rtnetlink handle and the socket: the path
  * state and MTU queries about the underlay need no privilege.
@@ -311,6 +344,8 @@ static void worker_free(struct ft_worker *w)
 	free(w->addr_added);
 	ft_proto_destroy(w->proto);
 	sodium_free(w->private_key);
+	/* First: the rings hold the TUN open (its registered file) and reads into their buffers. */
+	ft_tunring_destroy(w->ring);
 	if (w->tun_fd >= 0)
 		close(w->tun_fd);
 	ft_udp_close(&w->udp);
@@ -424,6 +459,8 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 
 	if ((rc = setup_device(w, cfg, err, errlen)) < 0)
 		goto fail;
+	if ((rc = setup_tun_io(w, cfg, opts, err, errlen)) < 0)
+		goto fail;
 	for (size_t i = 0; i < cfg->n_peers; i++)
 		if ((rc = ft_worker_config_peer_add(w, &cfg->peers[i], err, errlen)) < 0)
 			goto fail;
@@ -445,7 +482,7 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	if ((rc = ft_worker_metrics_start(w, cfg, err, errlen)) < 0)
 		goto fail;
 
-	uv_poll_init(loop, &w->tun_poll, w->tun_fd);
+	uv_poll_init(loop, &w->tun_poll, w->ring ? ft_tunring_fd(w->ring) : w->tun_fd);
 	uv_timer_init(loop, &w->proto_timer);
 	w->tun_poll.data = w->proto_timer.data = w;
 	w->handles_ready = true;

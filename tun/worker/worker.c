@@ -298,12 +298,23 @@ static void arm_proto_timer(struct ft_worker *w)
 	uv_timer_start(&w->proto_timer, on_proto_timer, ms, 0);
 }
 
-/* Every callback ends the same way: send what is queued, count it, re-arm the timer. */
+/*
+ * Every callback ends the same way: send what is queued, count it, re-arm the timer; with
+ * TunIO = io_uring, queue the TUN reads whose buffers were taken (a failed submission is
+ * tried again at the next end of a batch, when the protocol timer fires at the latest).
+ */
 void ft_worker_end_batch(struct ft_worker *w)
 {
 	tx_flush(w);
 	flush_physical(w);
 	arm_proto_timer(w);
+	if (w->ring) {
+		int rc = ft_tunring_rearm(w->ring);
+
+		if (rc < 0)
+			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: io_uring reads: %s",
+					   w->ifname, strerror(-rc));
+	}
 }
 
 void ft_worker_flush_all(struct ft_worker *w)
@@ -380,14 +391,14 @@ static bool tun_read_failed(struct ft_worker *w, int err)
 }
 
 /*
- * Splits one super-packet (behind its vnet header, r bytes) into the free slots from *used on,
+ * Splits one super-packet (behind its vnet header at buf, r bytes in all) into the free slots from *used on,
  * sending the full slots whenever they run out: a small MSS makes hundreds of segments of one
  * read, more than the slots hold. Returns the segments made, or the first error (nothing made).
  */
-static int split_super_packet(struct ft_worker *w, size_t r, const struct ft_vnet_hdr *vh,
-			      unsigned int *used)
+static int split_super_packet(struct ft_worker *w, const uint8_t *buf, size_t r,
+			      const struct ft_vnet_hdr *vh, unsigned int *used)
 {
-	const uint8_t *pkt = w->tun_read_buf + FT_OFFLOAD_VNET_HDR_LEN;
+	const uint8_t *pkt = buf + FT_OFFLOAD_VNET_HDR_LEN;
 	unsigned int first = 0, total = 1;
 
 	while (first < total) {
@@ -410,6 +421,32 @@ static int split_super_packet(struct ft_worker *w, size_t r, const struct ft_vne
 }
 
 /*
+ * One read with offloads (r bytes at buf, a vnet header first) into the slots from *used on,
+ * counted. A bad header or an oversized packet is counted and dropped.
+ */
+static void tun_take_vnet(struct ft_worker *w, const uint8_t *buf, size_t r, unsigned int *used)
+{
+	struct ft_vnet_hdr vh;
+	int k;
+
+	if (ft_offload_parse_vnet(buf, r, &vh) < 0) {
+		w->counters.tun_bad_vnet++;
+		return;
+	}
+	k = split_super_packet(w, buf, r, &vh, used);
+	if (k < 0) {
+		if (k == -EMSGSIZE)
+			w->counters.tun_oversized++;
+		else
+			w->counters.tun_bad_vnet++;
+		return;
+	}
+	w->counters.tun_rx_packets += (uint64_t)k;
+	if (vh.gso_type != FT_VNET_GSO_NONE)
+		w->counters.tun_gso_reads++;
+}
+
+/*
  * With offloads: each read is one super-packet (up to 64 KiB of TCP or UDP behind a vnet
  * header), split into MTU-sized segments in the slots: one read instead of up to 45 (or
  * hundreds, with a small MSS).
@@ -421,8 +458,6 @@ static void on_tun_vnet(struct ft_worker *w)
 	for (unsigned int reads = 0; reads < w->batch; reads++) {
 		ssize_t r = read(w->tun_fd, w->tun_read_buf,
 				 FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
-		struct ft_vnet_hdr vh;
-		int k;
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -430,24 +465,55 @@ static void on_tun_vnet(struct ft_worker *w)
 			tun_read_failed(w, -errno);
 			break;
 		}
-		if (ft_offload_parse_vnet(w->tun_read_buf, (size_t)r, &vh) < 0) {
-			w->counters.tun_bad_vnet++;
-			continue;
-		}
-		k = split_super_packet(w, (size_t)r, &vh, &used);
-		if (k < 0) {
-			if (k == -EMSGSIZE)
-				w->counters.tun_oversized++;
-			else
-				w->counters.tun_bad_vnet++;
-			continue;
-		}
-		w->counters.tun_rx_packets += (uint64_t)k;
-		if (vh.gso_type != FT_VNET_GSO_NONE)
-			w->counters.tun_gso_reads++;
+		tun_take_vnet(w, w->tun_read_buf, (size_t)r, &used);
 	}
 	if (used)
 		outbound(w, used);
+	ft_worker_end_batch(w);
+}
+
+/*
+ * TunIO = io_uring: the reads that completed in the ring, each taken as read(2) would have
+ * given it, then their buffers' reads queued again in one submission.
+ */
+static void on_tun_ring(struct ft_worker *w)
+{
+	unsigned int n = ft_tunring_reap(w->ring, w->ring_done, w->batch), used = 0;
+	bool gone = false;
+
+	for (unsigned int i = 0; i < n; i++) {
+		const struct ft_tunring_read *d = &w->ring_done[i];
+
+		if (d->err) {
+			if (d->err == -EBADFD || d->err == -EIO)
+				gone = true;
+			else if (d->err != -EAGAIN && d->err != -EINTR && d->err != -ECANCELED)
+				tun_read_failed(w, d->err);
+			continue;
+		}
+		if (d->len == 0)
+			continue;
+		if (w->vnet) {
+			tun_take_vnet(w, d->buf, d->len, &used);
+			continue;
+		}
+		w->counters.tun_rx_packets++;
+		if (d->len > w->mtu) {
+			w->counters.tun_rx_bytes += d->len;
+			w->counters.tun_oversized++;
+			continue;
+		}
+		if (used == FT_WORKER_TUN_SLOTS) {
+			outbound(w, used);
+			used = 0;
+		}
+		memcpy(w->tun_slot[used] + FT_PROTO_HEADROOM, d->buf, d->len);
+		w->tun_len[used++] = d->len;
+	}
+	if (used)
+		outbound(w, used);
+	if (gone)
+		tun_read_failed(w, -EBADFD);
 	ft_worker_end_batch(w);
 }
 
@@ -459,6 +525,10 @@ void ft_worker_on_tun(uv_poll_t *h, int status, int events)
 	if (status < 0) {
 		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: poll: %s", w->ifname,
 				   uv_strerror(status));
+		return;
+	}
+	if (w->ring) {
+		on_tun_ring(w);
 		return;
 	}
 	if (w->vnet) {
@@ -476,12 +546,15 @@ void ft_worker_on_tun(uv_poll_t *h, int status, int events)
 	ft_worker_end_batch(w);
 }
 
-/* A packet for the TUN: at once without offloads, else gathered for coalescing. */
+/*
+ * A packet for the TUN: at once without offloads, else gathered for coalescing; with
+ * TunIO = io_uring always gathered, for one submission at the end of the batch.
+ */
 static void gro_flush(struct ft_worker *w);
 
 static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
 {
-	if (w->vnet) {
+	if (w->vnet || w->ring) {
 		/* UDP_GRO can hand one batch many more packets than the table holds. */
 		if (w->n_gro == FT_WORKER_BATCH)
 			gro_flush(w);
@@ -523,6 +596,41 @@ static int tun_write_alone(struct ft_worker *w, const struct iovec *pkt)
 	return tun_write_vnet(w, iov, 2);
 }
 
+/*
+ * The writes of a gathered batch, results in gro_result: the coalesced outputs [0..nw), or
+ * with alone the inputs [0..nw) each by itself (behind an all-zero vnet header with offloads).
+ * One writev each, or all in one io_uring submission.
+ */
+static void tun_write_all(struct ft_worker *w, bool alone, unsigned int nw)
+{
+	static const uint8_t zero_hdr[FT_OFFLOAD_VNET_HDR_LEN];
+
+	for (unsigned int i = 0; i < nw; i++) {
+		struct iovec iov[2];
+		int cnt = 0;
+
+		if (!alone) {
+			iov[cnt++] = w->gro_out[i];
+		} else {
+			if (w->vnet)
+				iov[cnt++] = (struct iovec){ (void *)(uintptr_t)zero_hdr,
+							     sizeof(zero_hdr) };
+			iov[cnt++] = w->gro_in[i];
+		}
+		if (!w->ring)
+			w->gro_result[i] = tun_write_vnet(w, iov, cnt);
+		else if (ft_tunring_queue_write(w->ring, iov, cnt) < 0)
+			w->gro_result[i] = -ENOSPC; /* never: the ring takes a whole batch */
+	}
+	if (w->ring && ft_tunring_queued(w->ring)) {
+		int rc = ft_tunring_write_flush(w->ring, w->gro_result);
+
+		if (rc < 0)
+			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: io_uring write: %s",
+					   w->ifname, strerror(-rc));
+	}
+}
+
 /* The gathered packets of one receive batch, coalesced into super-packets where they can be. */
 static void gro_flush(struct ft_worker *w)
 {
@@ -541,17 +649,18 @@ static void gro_flush(struct ft_worker *w)
 			w->gro_in, n,
 			FT_OFFLOAD_GRO_TCP | (w->udp_coalesce ? FT_OFFLOAD_GRO_UDP : 0),
 			w->gro_arena, w->gro_arena_len, w->gro_out, FT_WORKER_BATCH, w->gro_owner);
+	tun_write_all(w, k < 0, k < 0 ? n : (unsigned int)k);
 	if (k < 0) {
-		/* Too big to coalesce here: each packet alone. */
+		/* Too big to coalesce here (or no offloads): each packet alone. */
 		for (unsigned int i = 0; i < n; i++) {
 			w->gro_owner[i] = i;
-			w->gro_written[i] = tun_write_alone(w, &w->gro_in[i]) == 0;
+			w->gro_written[i] = w->gro_result[i] == 0;
 		}
 	} else {
 		for (int i = 0; i < k; i++) {
 			/* A GSO type (the vnet header's second byte): a super-packet. */
 			uint8_t gso = ((const uint8_t *)w->gro_out[i].iov_base)[1];
-			int r = tun_write_vnet(w, &w->gro_out[i], 1);
+			int r = w->gro_result[i];
 
 			/*
 			 * A kernel that refuses USO after the probe said yes (a backport of half
@@ -671,6 +780,11 @@ void ft_worker_on_udp(uv_poll_t *h, int status, int events)
 const char *ft_worker_ifname(const struct ft_worker *w)
 {
 	return w->ifname;
+}
+
+bool ft_worker_tun_uring(const struct ft_worker *w)
+{
+	return w->ring != NULL;
 }
 
 uint16_t ft_worker_listen_port(const struct ft_worker *w)

@@ -104,6 +104,11 @@ struct ft_worker_options {
 	 */
 	bool no_udp_coalesce;
 	/*
+	 * The TUN's reads and writes (--tun-io): AUTO leaves it to the config's TunIO, whose
+	 * AUTO is io_uring when the kernel gives it (tun/net/tunring.h), else the syscalls.
+	 */
+	enum ft_tun_io tun_io;
+	/*
 	 * Packets per wake-up (0: 64). For measuring what batching gains: 1 makes one recvmmsg
 	 * and one sendmmsg per datagram, as an unbatched tunnel would.
 	 */
@@ -150,6 +155,8 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg);
 
 const char *ft_worker_ifname(const struct ft_worker *w);
+/* Whether the TUN is read and written through io_uring (TunIO). */
+bool ft_worker_tun_uring(const struct ft_worker *w);
 uint16_t ft_worker_listen_port(const struct ft_worker *w);
 /* The userspace API socket served, or NULL; the flow log file (absolute), or NULL. */
 const char *ft_worker_uapi_path(const struct ft_worker *w);

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# TunIO (issue 15, point 3): the TUN read and written through io_uring, and by read/write, each
+# with offloads (vnet header, super-packets) and without, on both ends of a tunnel:
+#   - flowtun show --json names the mode (tunIO), and /proc says the same: with io_uring the
+#     process holds its two rings (anon_inode:[io_uring]), without it none;
+#   - ping, a TCP transfer checked end to end (SHA-256 of 8 MiB) and a UDP flood whose every
+#     datagram is checked on arrival, with the flow logs counting the flood exactly;
+#   - deleting tun0 under a running flowtun (reads in flight in the ring) makes it exit
+#     cleanly, as it does with read(2), and SIGTERM removes the device at once (the rings let go
+#     of the TUN before its fd is closed).
+# Every flowtun runs with the default privilege drop, seccomp on (io_uring_enter allowed).
+#
+#   namespace $FT_PREFIX-a                           namespace $FT_PREFIX-b
+#   | tun0 100.64.0.1/24, sender  | veth 198.18.0.0/24 | tun0 100.64.0.2/24, receiver |
+# shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
+
+ft_require_root
+ft_require_cmd ip ping nsenter jq python3 ss sha256sum
+[ -x "$FLOWTUN" ] || ft_fail "no flowtun binary at $FLOWTUN"
+
+ft_pair
+N=2000 SIZE=1000 # IP length 1028
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/netns/udpflood.inc.sh"
+
+rings() { find "/proc/$1/fd" -lname 'anon_inode:\[io_uring\]' 2>/dev/null | wc -l; }
+
+# tcp PORT: 8 MiB of random bytes a -> 100.64.0.2:PORT; the receiver's SHA-256 must match.
+tcp() {
+	local port=$1 srv
+	head -c 8388608 /dev/urandom >"$FT_TMP/tcp-data"
+	ft_bg ip netns exec "$b" python3 -c '
+import hashlib, socket, sys
+s = socket.socket(); s.bind(("100.64.0.2", int(sys.argv[1]))); s.listen(1); s.settimeout(20)
+c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256()
+while True:
+    d = c.recv(1 << 16)
+    if not d: break
+    h.update(d)
+open(sys.argv[2], "w").write(h.hexdigest() + "\n")
+' "$port" "$FT_TMP/tcp-got"
+	srv=$FT_LAST_PID
+	ft_wait_for 5 sh -c "ip netns exec $b ss -ltn | grep -q ':$port '" ||
+		ft_fail "no TCP receiver on port $port"
+	ip netns exec "$a" python3 -c '
+import socket, sys
+s = socket.create_connection(("100.64.0.2", int(sys.argv[1])), timeout=20)
+s.sendall(open(sys.argv[2], "rb").read()); s.shutdown(socket.SHUT_WR); s.recv(1)
+' "$port" "$FT_TMP/tcp-data" || ft_fail "the TCP transfer to port $port failed"
+	wait "$srv" || ft_fail "the TCP receiver on port $port failed"
+	[ "$(cat "$FT_TMP/tcp-got")" = "$(sha256sum <"$FT_TMP/tcp-data" | cut -d' ' -f1)" ] ||
+		ft_fail "the TCP transfer to port $port arrived changed"
+}
+
+# phase NAME WANT EXTRA [flowtun up OPTIONS...]: both flowtuns with EXTRA in their config and
+# OPTIONS; WANT: io_uring or syscalls, the mode both must be in.
+phase() {
+	local name=$1 want=$2 extra=$3 port=7200 try side pid j
+	shift 3
+	ft_conf "$FT_TMP/a-$name.conf" "$ka" 100.64.0.1/24 "$pb" 100.64.0.2/32 198.18.0.2:51820 \
+		"FlowLog = $FT_TMP/flows-a-$name.jsonl
+FlowLogInterval = 3600
+$extra"
+	ft_conf "$FT_TMP/b-$name.conf" "$kb" 100.64.0.2/24 "$pa" 100.64.0.1/32 198.18.0.1:51820 \
+		"FlowLog = $FT_TMP/flows-b-$name.jsonl
+FlowLogInterval = 3600
+$extra"
+	ft_up "$a" "$FT_TMP/a-$name.conf" "$@"
+	local pid_a=$FT_LAST_PID la=$FT_TMP/a-$name.conf.log
+	ft_up "$b" "$FT_TMP/b-$name.conf" "$@"
+	local pid_b=$FT_LAST_PID lb=$FT_TMP/b-$name.conf.log
+
+	for side in a b; do
+		pid=pid_$side
+		j=$(nsenter --target "${!pid}" --mount --net "$FLOWTUN" show tun0 --json) ||
+			ft_fail "$name: flowtun show --json in $side failed"
+		[ "$(jq -r '.tunIO' <<<"$j")" = "$want" ] ||
+			ft_fail "$name: $side's show --json says tunIO $(jq -r '.tunIO' <<<"$j"), want $want"
+		[ "$(rings "${!pid}")" -eq "$([ "$want" = io_uring ] && echo 2 || echo 0)" ] ||
+			ft_fail "$name: $side holds $(rings "${!pid}") io_uring rings in tunIO $want"
+	done
+	ft_ping "$a" 100.64.0.2 || ft_fail "$name: a cannot ping b"
+	tcp 7300
+	ft_log "$name: 8 MiB over TCP arrived intact"
+	for try in 1 2 3; do
+		flood "$port" && break
+		ft_log "$name: try $try, port $port: received/bad $(cat "$FT_TMP/got-$port")"
+		[ "$try" -lt 3 ] || ft_fail "$name: datagrams lost in each of 3 floods (overloaded?)"
+		port=$((port + 1))
+	done
+	ft_log "$name: $N datagrams to port $port arrived intact"
+
+	# b: its TUN deleted under it; a: SIGTERM, and the device is gone when it has exited.
+	ip -n "$b" link del tun0 || ft_fail "$name: cannot delete b's tun0"
+	ft_wait_for 5 sh -c "! kill -0 $pid_b 2>/dev/null" ||
+		ft_fail "$name: b still runs 5 s after its tun0 was deleted"
+	wait "$pid_b" || ft_fail "$name: b exited $? after its tun0 was deleted: $(cat "$lb")"
+	ft_stop "$pid_a" "$la" || ft_fail "$name: flowtun a did not exit cleanly"
+	! ip -n "$a" link show tun0 >/dev/null 2>&1 || ft_fail "$name: a's tun0 outlived a"
+	! grep -qiE "AddressSanitizer|runtime error|leak" "$la" "$lb" ||
+		ft_fail "$name: sanitizer report: $(cat "$la" "$lb")"
+	local got want_tx="$N $((N * (SIZE + 28))) 0 0" want_rx="0 0 $N $((N * (SIZE + 28)))"
+	got=$(flow "$FT_TMP/flows-a-$name.jsonl" "100.64.0.2:$port")
+	[ "$got" = "$want_tx" ] || ft_fail "$name: a's flow log: $got, want $want_tx"
+	got=$(flow "$FT_TMP/flows-b-$name.jsonl" "100.64.0.2:$port")
+	[ "$got" = "$want_rx" ] || ft_fail "$name: b's flow log: $got, want $want_rx"
+	ft_log "$name: tun0 deleted under b, a stopped, flow logs exact ($want_tx / $want_rx)"
+}
+
+phase auto io_uring ""
+phase uring-nooffload io_uring "TunIO = io_uring" --no-offload
+phase syscalls-key syscalls "TunIO = syscalls"
+phase syscalls-option syscalls "" --tun-io syscalls
+ft_log "PASS"
