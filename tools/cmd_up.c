@@ -53,7 +53,8 @@ const struct ft_command ft_command_up = {
 		"                         allows it)\n"
 		"      --batch N          packets per wake-up, 1 to 64 (default 64; for benchmarks)\n"
 		"  -u, --user USER        once up, drop to USER (name or uid:gid) keeping only\n"
-		"                         CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (config: User;\n"
+		"                         CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and CAP_IPC_LOCK\n"
+		"                         (the peers' secrets stay locked in memory) (config: User;\n"
 		"                         default: the user flowtun if it exists, else nobody;\n"
 		"                         root: no drop)\n"
 		"      --seccomp on|log|off  the syscall allow-list after the drop (config:\n"
@@ -71,6 +72,7 @@ const struct ft_command ft_command_up = {
 		"FlowLog (a path, - or syslog), FlowLogInterval (s, 5), FlowLogMaxConns (1060),\n"
 		"FlowLogMaxEntriesPerSecond (1000, 0 for no limit),\n"
 		"LinkWatch, LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off),\n"
+		"UDPCoalesce (on|off), TunIO (auto|io_uring|syscalls),\n"
 		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp,\n"
 		"Crypto (auto|libsodium|openssl), MetricsListen (ADDR:PORT).\n"
 		"See flowtun-up(8).\n",
