@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "tun/ctl/conf.h"
+#include "tun/wg/secmem.h"
 
 /* RFC 7748's test keys (see check_key.c); never use them for anything real. */
 #define PRIV "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="
@@ -247,6 +248,36 @@ START_TEST(test_long_scalar_refused)
 	ck_assert_int_eq(ft_config_parse_string(text, "t.conf", &cfg, errbuf, sizeof(errbuf)),
 			 -EINVAL);
 	ck_assert_str_eq(errbuf, "t.conf:4: the value of PublicKey is too long (300 characters)");
+}
+END_TEST
+
+/*
+ * A PresharedKey lives in the locked secret arena; when that is exhausted (the locked-memory
+ * limit, which secmem explains on stderr itself) the config's error says so, not "out of
+ * memory" alone. The arena is capped at what is mapped and its free slots taken first.
+ */
+START_TEST(test_psk_no_locked_memory)
+{
+	static void *held[8192];
+	struct ft_secmem_stats st;
+	struct ft_config cfg;
+	size_t n = 0;
+	int ret;
+
+	ft_secmem_stats(&st);
+	ft_secmem_set_limit(st.chunk_bytes ? st.chunk_bytes : 1);
+	while (n < sizeof(held) / sizeof(held[0]) && (held[n] = ft_secmem_alloc(FT_KEY_LEN)))
+		n++;
+	ck_assert_uint_lt(n, sizeof(held) / sizeof(held[0]));
+	ret = ft_config_parse_string(IFACE "[Peer]\nPublicKey = " PUB_A "\nPresharedKey = " PUB_A
+					   "\n",
+				     "t.conf", &cfg, errbuf, sizeof(errbuf));
+	while (n > 0)
+		ft_secmem_free(held[--n], FT_KEY_LEN);
+	ft_secmem_set_limit(0);
+	ck_assert_int_eq(ret, -ENOMEM);
+	ck_assert_str_eq(errbuf, "t.conf:5: no locked memory for the PresharedKey "
+				 "(RLIMIT_MEMLOCK, or out of memory)");
 }
 END_TEST
 
@@ -720,6 +751,7 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_long_scalar_refused);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_psk_no_locked_memory);
 	tcase_add_test(tc, test_metrics_listen);
 	tcase_add_test(tc, test_metrics_listen_settings);
 	tcase_add_test(tc, test_load_full);

@@ -607,7 +607,12 @@ bool ft_config_peer_key(struct parser *p, const char *key, const char *value)
 		 * peer and exhaust RLIMIT_MEMLOCK (tun/wg/secmem.h).
 		 */
 		if (!peer->preshared_key && !(peer->preshared_key = ft_secmem_alloc(FT_KEY_LEN))) {
-			ft_config_fail_errno(p, -ENOMEM, p->lineno, "out of memory");
+			/* Most often the locked-memory limit, which secmem has explained already. */
+			ft_config_fail_errno(
+				p, -ENOMEM, p->lineno,
+				"no locked memory for the %s (RLIMIT_MEMLOCK, or out of "
+				"memory)",
+				key);
 			return false;
 		}
 		if (ft_key_from_base64(peer->preshared_key, value) < 0) {
