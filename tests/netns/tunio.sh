@@ -8,7 +8,10 @@
 #     datagram is checked on arrival, with the flow logs counting the flood exactly;
 #   - deleting tun0 under a running flowtun (reads in flight in the ring) makes it exit
 #     cleanly, as it does with read(2), and SIGTERM removes the device at once (the rings let go
-#     of the TUN before its fd is closed).
+#     of the TUN before its fd is closed);
+#   - where io_uring_setup fails (tests/netns/no-io-uring: ENOSYS as on a kernel without it,
+#     EPERM as under a container's filter), TunIO = auto falls back to read/write, says so,
+#     and passes all of the above; TunIO = io_uring refuses to start and says why.
 # Every flowtun runs with the default privilege drop, seccomp on (io_uring_enter allowed).
 #
 #   namespace $FT_PREFIX-a                           namespace $FT_PREFIX-b
@@ -19,6 +22,8 @@
 ft_require_root
 ft_require_cmd ip ping nsenter jq python3 ss sha256sum
 [ -x "$FLOWTUN" ] || ft_fail "no flowtun binary at $FLOWTUN"
+no_uring=${top_builddir:-.}/tests/netns/no-io-uring
+[ -x "$no_uring" ] || ft_fail "no $no_uring (make check builds it)"
 
 ft_pair
 N=2000 SIZE=1000 # IP length 1028
@@ -112,4 +117,27 @@ phase auto io_uring ""
 phase uring-nooffload io_uring "TunIO = io_uring" --no-offload
 phase syscalls-key syscalls "TunIO = syscalls"
 phase syscalls-option syscalls "" --tun-io syscalls
+
+# Without io_uring: both flowtuns through a wrapper whose io_uring_setup fails.
+real=$FLOWTUN
+printf '#!/bin/sh\nexec %s %s "$@"\n' "$(realpath "$no_uring")" "$real" >"$FT_TMP/flowtun-nouring"
+chmod +x "$FT_TMP/flowtun-nouring"
+FLOWTUN=$FT_TMP/flowtun-nouring
+phase auto-without syscalls ""
+grep -q "io_uring not available (Function not implemented): TUN I/O by read and write" \
+	"$FT_TMP/b-auto-without.conf.log" ||
+	ft_fail "auto-without: b did not say why it fell back: $(cat "$FT_TMP/b-auto-without.conf.log")"
+FLOWTUN=$real
+
+# TunIO = io_uring by name where it is refused (EPERM): no start, and the reason.
+ft_conf "$FT_TMP/refused.conf" "$kb" 100.64.0.2/24 "$pa" 100.64.0.1/32 "" "TunIO = io_uring"
+if timeout 10 ip netns exec "$b" "$no_uring" --eperm "$FLOWTUN" up --interface tun0 \
+	"$FT_TMP/refused.conf" 2>"$FT_TMP/refused.log"; then
+	ft_fail "TunIO = io_uring started without io_uring"
+fi
+want="TunIO io_uring: not permitted (kernel.io_uring_disabled, or a seccomp filter around flowtun)"
+grep -qF "$want" "$FT_TMP/refused.log" ||
+	ft_fail "TunIO = io_uring without it: want '$want', got: $(cat "$FT_TMP/refused.log")"
+! ip -n "$b" link show tun0 >/dev/null 2>&1 || ft_fail "the refused flowtun left tun0 behind"
+ft_log "without io_uring: auto fell back to read/write and said so; io_uring by name refused"
 ft_log "PASS"

@@ -170,7 +170,7 @@ static int setup_tun_io(struct ft_worker *w, const struct ft_config *cfg,
 		return rc;
 	}
 	if (ft_tunring_built())
-		ft_log(FT_LOG_INFO, "%s: io_uring not available (%s): TUN I/O by read and write",
+		ft_log(FT_LOG_NOTICE, "%s: io_uring not available (%s): TUN I/O by read and write",
 		       w->ifname, strerror(-rc));
 	return 0;
 }
