@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "tun/net/steer.h"
@@ -20,7 +21,12 @@ int ft_steer_attach(int fd, unsigned int n)
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n ? n : 1), /* A %= n */
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+	struct sock_fprog prog;
+
+	/* Cleared whole: the padding after len goes to the kernel too. */
+	memset(&prog, 0, sizeof(prog));
+	prog.len = sizeof(code) / sizeof(code[0]);
+	prog.filter = code;
 
 	if (n < 1 || n > FT_STEER_MAX)
 		return -EINVAL;
