@@ -162,6 +162,11 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 		fprintf(f, "  udp coalescing: %s\n", d->in.udp_coalesce);
 	if (d->in.tun_io)
 		fprintf(f, "  tun i/o: %s\n", d->in.tun_io);
+	if (d->in.workers && d->in.worker_packets)
+		fprintf(f, "  workers: %" PRIu64 " (packets taken in by each: %s)\n",
+			d->in.workers, d->in.worker_packets);
+	else if (d->in.workers)
+		fprintf(f, "  workers: %" PRIu64 "\n", d->in.workers);
 	if (d->in.mtu)
 		fprintf(f, "  mtu: %" PRIu64 " (%s)\n", d->in.mtu,
 			mtu_source_text(d->in.mtu_source));
@@ -321,6 +326,20 @@ json_t *ft_show_device_json(const struct show_dev *d)
 				    json_boolean(strcmp(d->in.udp_coalesce, "on") == 0));
 	if (d->in.tun_io)
 		json_object_set_new(o, "tunIO", json_string(d->in.tun_io));
+	if (d->in.workers)
+		json_object_set_new(o, "workers", json_integer((json_int_t)d->in.workers));
+	if (d->in.worker_packets) {
+		json_t *arr = json_array();
+		const char *p = d->in.worker_packets;
+		char *end;
+
+		for (unsigned long long v = strtoull(p, &end, 10); end != p;
+		     v = strtoull(p, &end, 10)) {
+			json_array_append_new(arr, json_integer((json_int_t)v));
+			p = end;
+		}
+		json_object_set_new(o, "workerPackets", arr);
+	}
 	if (d->in.mtu) {
 		json_object_set_new(o, "mtu", json_u64(d->in.mtu));
 		json_object_set_new(o, "mtuSource", json_string(d->in.mtu_source));

@@ -51,6 +51,9 @@ const struct ft_command ft_command_up = {
 		"                         system call per batch) or one read/write per packet\n"
 		"                         (config: TunIO; default auto: io_uring if the kernel\n"
 		"                         allows it)\n"
+		"      --workers N        threads of the packet path, 1 to 64, each with a queue\n"
+		"                         of the TUN and a UDP socket of the port (config:\n"
+		"                         Workers; default 1)\n"
 		"      --batch N          packets per wake-up, 1 to 64 (default 64; for benchmarks)\n"
 		"  -u, --user USER        once up, drop to USER (name or uid:gid) keeping only\n"
 		"                         CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and CAP_IPC_LOCK\n"
@@ -72,7 +75,7 @@ const struct ft_command ft_command_up = {
 		"FlowLog (a path, - or syslog), FlowLogInterval (s, 5), FlowLogMaxConns (1060),\n"
 		"FlowLogMaxEntriesPerSecond (1000, 0 for no limit),\n"
 		"LinkWatch, LinkPollInterval (s, 2), Statistics (on|off), Offload (on|off),\n"
-		"UDPCoalesce (on|off), TunIO (auto|io_uring|syscalls),\n"
+		"UDPCoalesce (on|off), TunIO (auto|io_uring|syscalls), Workers (1..64),\n"
 		"IPFIX (host:port, repeatable), IPFIXTemplateInterval (s, 600), User, Seccomp,\n"
 		"Crypto (auto|libsodium|openssl), MetricsListen (ADDR:PORT).\n"
 		"See flowtun-up(8).\n",
@@ -122,6 +125,7 @@ static int cmd_up(int argc, char *argv[])
 		{ "seccomp", required_argument, NULL, 'S' },
 		{ "crypto", required_argument, NULL, 'C' },
 		{ "tun-io", required_argument, NULL, 'T' },
+		{ "workers", required_argument, NULL, 'W' },
 		{ "metrics-listen", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -173,6 +177,16 @@ static int cmd_up(int argc, char *argv[])
 					cmd, "bad --tun-io '%s' (auto, io_uring or syscalls)",
 					optarg);
 			break;
+		case 'W': {
+			uint64_t n;
+
+			if (ft_parse_uint(optarg, FT_CONFIG_MAX_WORKERS, &n) < 0 || n < 1)
+				return ft_command_usage_error(cmd, "bad --workers '%s' (1 to %u)",
+							      optarg,
+							      (unsigned int)FT_CONFIG_MAX_WORKERS);
+			wopts.workers = (unsigned int)n;
+			break;
+		}
 		case 'B': {
 			uint64_t b;
 

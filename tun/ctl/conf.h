@@ -27,7 +27,7 @@
  *                FlowLogMaxEntriesPerSecond, LinkWatch (list of
  *                interfaces), LinkPollInterval, Statistics (on/off), IPFIX (collectors,
  *                repeatable), IPFIXTemplateInterval, Offload (on/off), UDPCoalesce
- *                (on/off), TunIO (auto/io_uring/syscalls), User, Seccomp,
+ *                (on/off), TunIO (auto/io_uring/syscalls), Workers (1..64), User, Seccomp,
  *                Crypto (auto/libsodium/openssl: the transport AEAD, tun/wg/aead.h)
  *                MetricsListen (ADDR:PORT, or off)
  *   [Peer]       PublicKey, PresharedKey, AllowedIPs (repeatable list), Endpoint,
@@ -44,6 +44,8 @@ enum {
 	FT_CONFIG_DEFAULT_FLOW_LOG_MAX_CONNS = 1060,	 /* as Tailscale's connstats */
 	FT_CONFIG_DEFAULT_LINK_POLL_INTERVAL = 2,	 /* seconds */
 	FT_CONFIG_DEFAULT_IPFIX_TEMPLATE_INTERVAL = 600, /* seconds */
+	/* Workers: threads of the packet path (queues of the TUN, sockets of one port). */
+	FT_CONFIG_MAX_WORKERS = 64,
 	/* A hub's 2^20 [Peer] sections of up to 256 bytes (WireGuard's peer limit per device). */
 	FT_CONFIG_MAX_FILE_SIZE = 256 << 20,
 	/*
@@ -94,6 +96,8 @@ struct ft_config {
 	/* UDPCoalesce: received UDP datagrams of a flow written as USO super-packets; default on */
 	bool udp_coalesce;
 	enum ft_tun_io tun_io; /* TunIO: the TUN's reads and writes (tun/net/tunring.h); auto */
+	/* Workers: packet-path threads, each with its TUN queue and UDP socket; 0: unset (1) */
+	uint32_t workers;
 	char *user;    /* User: drop to it once up (tun/priv/privs.h); NULL: the default user */
 	char *seccomp; /* Seccomp: on|kill|log|off; NULL: on with User, else off */
 	enum ft_aead_impl crypto; /* Crypto: the transport AEAD; default auto */

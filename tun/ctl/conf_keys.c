@@ -559,6 +559,8 @@ bool ft_config_interface_key(struct parser *p, const char *key, const char *valu
 		}
 		return true;
 	}
+	if (strcasecmp(key, "Workers") == 0)
+		return set_u32(p, key, value, 1, FT_CONFIG_MAX_WORKERS, &cfg->workers);
 	if (strcasecmp(key, "TunIO") == 0) {
 		if (ft_tun_io_parse(value, &cfg->tun_io) < 0) {
 			fail(p, "invalid %s '%s' (expected auto, io_uring or syscalls)", key,

@@ -236,6 +236,11 @@ static int parse_device_key(struct ft_uapi_info *d, enum ft_uapi_key key, char *
 	case FT_UAPI_KEY_flowtun_tun_io:
 		d->tun_io = value;
 		return 0;
+	case FT_UAPI_KEY_flowtun_workers:
+		return parse_u64(value, &d->workers);
+	case FT_UAPI_KEY_flowtun_worker_packets:
+		d->worker_packets = value;
+		return 0;
 	case FT_UAPI_KEY_flowtun_mtu:
 		if ((rc = split(value, f, 2)) < 0)
 			return rc;

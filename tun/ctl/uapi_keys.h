@@ -36,6 +36,8 @@
 	X(flowtun_crypto)                 \
 	X(flowtun_udp_coalesce)           \
 	X(flowtun_tun_io)                 \
+	X(flowtun_workers)                \
+	X(flowtun_worker_packets)         \
 	X(flowtun_mtu)                    \
 	X(flowtun_version)                \
 	X(flowtun_link)                   \

@@ -10,6 +10,8 @@
  *   flowtun_interface=NAME
  *   flowtun_crypto=TEXT                         the transport AEAD in use (tun/wg/aead.h)
  *   flowtun_tun_io=io_uring|syscalls            how the TUN is read and written (TunIO)
+ *   flowtun_workers=N                           threads of the packet path (Workers)
+ *   flowtun_worker_packets=P0 P1 ...            packets and datagrams each worker took in
  *   flowtun_mtu=MTU underlay|config|external   the TUN MTU and who decides it
  *   flowtun_udp_coalesce=on|off                 received UDP datagrams written as USO
  *                                               super-packets (asked for and probed)
@@ -214,6 +216,16 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_udp_coalesce), "%s",
 			 w->udp_coalesce ? "on" : "off");
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_tun_io), "%s", w->ring ? "io_uring" : "syscalls");
+	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_workers), "%u", ft_worker_workers(w));
+	if (w->lanes) {
+		char list[FT_CONFIG_MAX_WORKERS * 21 + 1];
+		size_t off = (size_t)snprintf(list, sizeof(list), "%" PRIu64, w->handled);
+
+		for (unsigned int k = 1; k < w->n_workers && off < sizeof(list); k++)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, " %" PRIu64,
+						w->lanes[k] ? w->lanes[k]->handled : 0);
+		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_worker_packets), "%s", list);
+	}
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_mtu), "%u %s", w->mtu,
 			 ft_worker_mtu_source_str(w->mtu_source));
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_version), "%s", PACKAGE_VERSION);
@@ -574,6 +586,13 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 	if (set->has_private_key && !all_zero(set->private_key) &&
 	    ft_key_public(pub, set->private_key) < 0)
 		return -EINVAL;
+	if (set->has_listen_port && set->listen_port != w->udp.port && w->n_workers > 1) {
+		/* Each worker's socket would have to move on its own thread: not done (yet). */
+		ft_log_warnx("%s: listen port %u: the port of %u workers does not change while "
+			     "they run (restart flowtun with the new ListenPort)",
+			     w->ifname, set->listen_port, w->n_workers);
+		return -EBUSY;
+	}
 	if (set->has_listen_port && set->listen_port != w->udp.port) {
 		rc = ft_udp_open(&fresh, NULL, set->listen_port, 0);
 		if (rc < 0)
@@ -601,6 +620,7 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 	if (set->has_fwmark) {
 		w->fwmark = set->fwmark;
 		ft_worker_set_fwmark(&w->udp, set->fwmark);
+		ft_worker_lanes_set_fwmark(w);
 	}
 	if (set->replace_peers && (rc = remove_unnamed(w, set)) < 0) {
 		ft_worker_end_batch(w);

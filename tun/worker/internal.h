@@ -26,6 +26,7 @@
  * worker, uses worker.h only, as any caller would.
  */
 #include <net/if.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -291,11 +292,97 @@ struct ft_worker {
 	char node_name[64];
 
 	struct ft_worker_counters counters;
+
+	/*
+	 * Workers = N (lanes.c): the worker is lane 0 and owns everything; lanes 1..N-1 are
+	 * struct ft_worker too, each with its TUN queue, UDP socket (one SO_REUSEPORT group),
+	 * buffers and loop on a thread of its own, and only the packet path runs on them.
+	 * They share the worker's protocol under ft_worker_lock (see lanes.c).
+	 */
+	unsigned int n_workers;	   /* lanes in all, lane 0 included */
+	bool workers_by_option;	   /* --workers: the config's Workers does not count */
+	unsigned int lane_id;	   /* 0: the worker */
+	struct ft_worker *primary; /* a lane's worker; NULL on the worker itself */
+	struct ft_worker **lanes;  /* the worker's lanes 1..n_workers-1 ([0] unused) */
+	struct lane_ctl *lane;	   /* a lane's thread, loop and stop signal */
+	bool threaded;		   /* the lanes run: this thread holds ft_worker_lock in callbacks */
+	bool in_batch;		   /* a lane inside a packet callback (quiesce waits for it) */
+	bool stats_on;		   /* a lane: counts go to the worker's inbox */
+	uint64_t handled;	   /* TUN packets and datagrams this lane took in, for show */
+	/* The worker's side: lanes stopped between batches, what they hand over, their wake-up. */
+	unsigned int quiescing;
+	unsigned int wake_flags; /* FT_LANES_WAKE_* */
+	uv_async_t lanes_wake;
+	bool lanes_wake_ready;
+	struct ft_lane_stat *inbox;
+	size_t n_inbox, cap_inbox;
+	uint64_t inbox_lost;
+
 	bool closing;
 	int pending_closes;
 	ft_worker_close_cb close_cb;
 	void *close_arg;
 };
+
+/* lanes.c: Workers = N */
+extern pthread_mutex_t ft_worker_lock;
+/* The lane whose thread this is; NULL on the worker's own thread. */
+extern __thread struct ft_worker *ft_worker_tls_lane;
+
+enum {
+	FT_LANES_WAKE_TIMER = 1 << 0, /* the protocol's next deadline moved */
+	FT_LANES_WAKE_MTU = 1 << 1,   /* a refused UDP_SEGMENT run: recompute the path MTU */
+};
+
+/* A statistics update a lane hands to the worker (its connstats lives on the worker's loop). */
+enum ft_lane_stat_kind { FT_LANE_VTX, FT_LANE_VRX, FT_LANE_PTX, FT_LANE_PRX };
+struct ft_lane_stat {
+	enum ft_lane_stat_kind kind;
+	uint32_t len; /* virtual: the packet's length */
+	union {
+		struct ft_packet_info info; /* virtual */
+		struct {
+			struct ft_addr overlay, ep;
+			uint16_t port;
+			uint64_t pkts, bytes;
+		} phys;
+	} u;
+};
+
+/*
+ * Around the syscalls of a packet batch: the lock is let go while this lane waits on the
+ * kernel, so that the other lanes run the protocol meanwhile. Only where this lane holds no
+ * pointer into shared state that a quiesce would not protect (see lanes.c).
+ */
+static inline void ft_worker_io_begin(const struct ft_worker *w)
+{
+	if (w->threaded)
+		pthread_mutex_unlock(&ft_worker_lock);
+}
+
+static inline void ft_worker_io_end(const struct ft_worker *w)
+{
+	if (w->threaded)
+		pthread_mutex_lock(&ft_worker_lock);
+}
+
+/* Opens the lanes' queues, sockets, rings and loops (no thread yet). */
+int ft_worker_lanes_create(struct ft_worker *w, char *err, size_t errlen);
+/* Stops and joins the lanes, takes what they handed over, frees them (the close). */
+void ft_worker_lanes_stop(struct ft_worker *w);
+/* A packet callback of a lane begins and ends (no-ops on the worker). */
+void ft_worker_lane_begin(struct ft_worker *w);
+void ft_worker_lane_end(struct ft_worker *w);
+/* Every lane between batches until ft_worker_resume(): before freeing what they point at. */
+void ft_worker_quiesce(struct ft_worker *w);
+void ft_worker_resume(struct ft_worker *w);
+/* A lane's statistics update, for the worker (dropped and counted when out of memory). */
+void ft_worker_lane_stat(struct ft_worker *l, const struct ft_lane_stat *st);
+/* The lanes follow the worker: a new MTU (buffers grown), a new FwMark, a bigger dirty list. */
+void ft_worker_lanes_set_mtu(struct ft_worker *w);
+void ft_worker_lanes_set_fwmark(struct ft_worker *w);
+int ft_worker_lanes_grow_dirty(struct ft_worker *w);
+void ft_worker_arm_proto_timer(struct ft_worker *w);
 
 /* worker.c */
 uint64_t ft_worker_now_ns(void);
@@ -325,6 +412,8 @@ static inline struct wpeer *ft_worker_wpeer(const struct ft_peer *peer)
 void ft_worker_set_node_id(struct ft_worker *w);
 int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh);
 int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark);
+/* The poll of w->udp on w's loop (w->udp_handle). */
+int ft_worker_udp_poll_start(struct ft_worker *w);
 
 /* peers.c */
 /* The peer with this public key, or NULL (the protocol's lookup, then the back pointer). */

@@ -210,6 +210,7 @@ static void apply(struct ft_worker *w, uint32_t mtu)
 	for (unsigned int i = 0; i < FT_WORKER_TUN_SLOTS; i++)
 		w->tun_iov[i].iov_len = mtu + 1;
 	ft_proto_set_mtu(w->proto, mtu);
+	ft_worker_lanes_set_mtu(w);
 }
 
 /* Someone else changed the device's MTU since flowtun last set or saw it: follow it for good. */
@@ -378,7 +379,11 @@ void ft_worker_mtu_refused(struct ft_worker *w, struct wpeer *wp, size_t len)
 	/* At once, so that the rest of this burst goes out in runs that fit. */
 	if (!wp->seg_max || wp->seg_max >= len)
 		wp->seg_max = (uint16_t)(len - 1);
-	ft_worker_mtu_schedule(w);
+	/* A lane: the worker's loop schedules it (its timer is the worker's). */
+	if (w->primary)
+		w->primary->wake_flags |= FT_LANES_WAKE_MTU;
+	else
+		ft_worker_mtu_schedule(w);
 }
 
 void ft_worker_mtu_start(struct ft_worker *w)

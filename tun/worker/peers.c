@@ -147,7 +147,7 @@ static int grow_peers(struct ft_worker *w)
 		return -ENOMEM;
 	w->dirty = dirty;
 	w->cap_peers = cap;
-	return 0;
+	return ft_worker_lanes_grow_dirty(w);
 }
 
 /*
@@ -221,12 +221,15 @@ void ft_worker_peer_remove(struct ft_worker *w, struct wpeer *wp)
 		i++;
 	if (i == w->n_peers)
 		return;
+	/* The lanes' batches may point at it too: they end first (lanes.c). */
+	ft_worker_quiesce(w);
 	/* The order of addition is what wg show lists: close the gap, do not swap. */
 	memmove(&w->peers[i], &w->peers[i + 1], (w->n_peers - i - 1) * sizeof(w->peers[0]));
 	w->n_peers--;
 	ft_worker_peer_remove_routes(w, wp);
 	ft_proto_peer_remove(w->proto, wp->peer);
 	ft_worker_peer_free(wp);
+	ft_worker_resume(w);
 	w->peers_generation++;
 }
 
@@ -249,6 +252,7 @@ ssize_t ft_worker_peers_remove_doomed(struct ft_worker *w)
 	}
 	/* The send batch and the dirty list may point at these peers: out with what they hold. */
 	ft_worker_flush_all(w);
+	ft_worker_quiesce(w);
 	n_gone = 0;
 	/* The order of addition is what wg show lists: the survivors keep theirs. */
 	for (size_t i = 0; i < w->n_peers; i++) {
@@ -268,6 +272,7 @@ ssize_t ft_worker_peers_remove_doomed(struct ft_worker *w)
 	ft_proto_peers_remove(w->proto, gone, n_gone);
 	for (size_t i = 0; i < n_gone; i++)
 		ft_worker_peer_free(gone_wp[i]);
+	ft_worker_resume(w);
 	free(gone);
 	free(gone_wp);
 	w->peers_generation++;
@@ -534,12 +539,12 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 	ft_worker_mtu_schedule(w);
 	if (rc == 0 &&
 	    (cfg->mtu != w->mtu_config || cfg->listen_port != w->udp.port ||
-	     cfg->n_addresses != w->n_addrs ||
+	     cfg->n_addresses != w->n_addrs || (!w->workers_by_option && (cfg->workers ? cfg->workers : 1) != w->n_workers) ||
 	     (cfg->flow_log && w->flow_dest && !same_flow_log(cfg->flow_log, w->flow_dest)) ||
 	     ft_worker_metrics_changed(w, cfg))) {
 		snprintf(err, errlen,
-			 "MTU, Address, ListenPort, FlowLog and MetricsListen changes need a "
-			 "restart");
+			 "MTU, Address, ListenPort, Workers, FlowLog and MetricsListen changes "
+			 "need a restart");
 		ft_log_warnx("%s: %s", w->config_path ? w->config_path : w->ifname, err);
 	}
 	ft_worker_end_batch(w);

@@ -20,6 +20,7 @@
 #include <cap-ng.h>
 #include <uv.h>
 
+#include "base/text.h"
 #include "tun/worker/runner.h"
 #include "tun/log.h"
 #include "tun/priv/opener.h"
@@ -359,6 +360,7 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 {
 	struct ft_worker_options wopts = *wopts_in;
 	struct runner r = { .opts = ropts };
+	bool threaded = false;
 	char err[512];
 	int rc;
 
@@ -375,6 +377,20 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 	}
 	if (ropts->config_path && !(r.config_path = ft_runner_absolute_path(ropts->config_path)))
 		ft_log_warn("%s: SIGHUP will not reload it", ropts->config_path);
+	/* FLOWTUN_WORKERS: the default when neither --workers nor Workers says (wg-quick). */
+	if (!wopts.workers && !cfg->workers && getenv("FLOWTUN_WORKERS")) {
+		const char *env = getenv("FLOWTUN_WORKERS");
+		uint64_t n;
+
+		if (ft_parse_uint(env, FT_CONFIG_MAX_WORKERS, &n) < 0 || n < 1) {
+			fprintf(stderr, "flowtun %s: bad FLOWTUN_WORKERS '%s' (1 to %u)\n",
+				ropts->name, env, (unsigned int)FT_CONFIG_MAX_WORKERS);
+			if (ropts->ready_fd >= 0)
+				report_ready(ropts->ready_fd, "flowtun: bad FLOWTUN_WORKERS");
+			return 1;
+		}
+		wopts.workers = (unsigned int)n;
+	}
 	uv_loop_init(&r.loop);
 	wopts.gone = on_gone;
 	wopts.gone_arg = &r;
@@ -407,12 +423,24 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 			ft_log_warn("cannot detach");
 		else
 			uv_loop_fork(&r.loop);
+		ft_worker_loop_fork(r.worker);
 	}
 	if (drop_privileges(&r, cfg, err, sizeof(err)) < 0) {
 		/* Half dropped is no state to serve in: shut down cleanly and fail. */
 		ft_log_warnx("%s", err);
 		stop(&r);
 		r.exit_code = 1;
+	}
+	/* The other workers' threads, under the drop and the seccomp filter. */
+	if (r.exit_code == 0) {
+		rc = ft_worker_start(r.worker);
+		threaded = ft_worker_workers(r.worker) > 1;
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "the workers' threads: %s", strerror(-rc));
+			ft_log_warnx("%s", err);
+			stop(&r);
+			r.exit_code = 1;
+		}
 	}
 	/*
 	 * Ready only once dropped: the parent (wg-quick's `flowtun IFACE`) must not report
@@ -424,7 +452,7 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 		snprintf(msg, sizeof(msg), "flowtun %s: %s", ropts->name, err);
 		report_ready(ropts->ready_fd, r.exit_code ? msg : NULL);
 	}
-	uv_run(&r.loop, UV_RUN_DEFAULT);
+	ft_worker_run(&r.loop, threaded);
 	/* Anything still open (the link monitor's handles close on their own) ends here. */
 	uv_walk(&r.loop, close_walk_cb, NULL);
 	uv_run(&r.loop, UV_RUN_DEFAULT);

@@ -20,6 +20,7 @@
 #include "tun/log.h"
 #include "tun/net/mtu.h"
 #include "tun/net/offload.h"
+#include "tun/net/steer.h"
 #include "tun/net/tundev.h"
 #include "tun/worker/internal.h"
 
@@ -66,7 +67,7 @@ int ft_worker_set_fwmark(struct ft_udp *u, uint32_t mark)
 	return 0;
 }
 
-static int udp_poll_start(struct ft_worker *w)
+int ft_worker_udp_poll_start(struct ft_worker *w)
 {
 	struct udp_handle *uh = calloc(1, sizeof(*uh));
 	int rc;
@@ -101,7 +102,7 @@ int ft_worker_rebind(struct ft_worker *w, struct ft_udp *fresh)
 	ft_udp_close(&old);
 	if (w->vnet)
 		ft_udp_set_offloads(&w->udp, w->udp_offload, w->udp_offload);
-	return udp_poll_start(w);
+	return ft_worker_udp_poll_start(w);
 }
 
 /* ---- set-up and tear-down --------------------------------------------------------------- */
@@ -191,7 +192,11 @@ static int setup_device(struct ft_worker *w, const struct ft_config *cfg, char *
 	}
 	if (w->tun_standin)
 		return setup_socket(w, cfg, err, errlen);
-	rc = ft_tundev_open(w->ifname, w->vnet ? FT_TUNDEV_VNET_HDR : 0, w->ifname);
+	/* Workers > 1: one queue per worker (lanes.c opens the others). */
+	rc = ft_tundev_open(w->ifname,
+			    (w->vnet ? FT_TUNDEV_VNET_HDR : 0) |
+				    (w->n_workers > 1 ? FT_TUNDEV_MULTI_QUEUE : 0),
+			    w->ifname);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot create the TUN device '%s': %s%s", w->ifname,
 			 strerror(-rc), rc == -EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
@@ -247,7 +252,9 @@ static int setup_socket(struct ft_worker *w, const struct ft_config *cfg, char *
 {
 	int rc;
 
-	rc = ft_udp_open(&w->udp, NULL, cfg->listen_port, 0);
+	/* Workers > 1: the first socket of the port's group, one per worker (lanes.c). */
+	rc = ft_udp_open(&w->udp, NULL, cfg->listen_port,
+			 w->n_workers > 1 ? FT_UDP_REUSEPORT : 0);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot open the UDP socket on port %u: %s", cfg->listen_port,
 			 strerror(-rc));
@@ -425,6 +432,14 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 		w->manage_routes = false;
 	}
 	w->batch = opts->batch && opts->batch < FT_WORKER_BATCH ? opts->batch : FT_WORKER_BATCH;
+	w->n_workers = opts->workers ? opts->workers : cfg->workers ? cfg->workers : 1;
+	w->workers_by_option = opts->workers != 0;
+	if (w->n_workers > FT_CONFIG_MAX_WORKERS || w->n_workers > FT_STEER_MAX) {
+		snprintf(err, errlen, "bad Workers %u (1 to %u)", w->n_workers,
+			 (unsigned int)FT_CONFIG_MAX_WORKERS);
+		free(w);
+		return -EINVAL;
+	}
 	w->gone = opts->gone;
 	w->gone_arg = opts->gone_arg;
 	snprintf(w->ifname, sizeof(w->ifname), "%s", opts->ifname);
@@ -477,6 +492,8 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 			goto fail;
 		}
 	}
+	if ((rc = ft_worker_lanes_create(w, err, errlen)) < 0)
+		goto fail;
 	if ((rc = uapi_start(w, opts, err, errlen)) < 0)
 		goto fail;
 	if ((rc = ft_worker_metrics_start(w, cfg, err, errlen)) < 0)
@@ -486,7 +503,7 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	uv_timer_init(loop, &w->proto_timer);
 	w->tun_poll.data = w->proto_timer.data = w;
 	w->handles_ready = true;
-	if ((rc = udp_poll_start(w)) < 0) {
+	if ((rc = ft_worker_udp_poll_start(w)) < 0) {
 		snprintf(err, errlen, "poll: %s", uv_strerror(rc));
 		goto fail;
 	}
@@ -582,6 +599,8 @@ void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
 	w->closing = true;
 	w->close_cb = cb;
 	w->close_arg = arg;
+	/* The lanes first: their last batches end, their counts come over. */
+	ft_worker_lanes_stop(w);
 	/* Whatever the last batch queued goes out, then the final statistics flush. */
 	ft_worker_flush_all(w);
 	w->pending_closes = 1; /* ourselves, released at the end of this function */
@@ -632,6 +651,11 @@ void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg)
 		w->pending_closes++;
 		uv_close((uv_handle_t *)&w->udp_handle->poll, on_udp_closed);
 		w->udp_handle = NULL;
+	}
+	if (w->lanes_wake_ready) {
+		w->pending_closes++;
+		uv_close((uv_handle_t *)&w->lanes_wake, on_handle_closed);
+		w->lanes_wake_ready = false;
 	}
 	if (w->mtu_handles) {
 		uv_timer_stop(&w->mtu_timer);

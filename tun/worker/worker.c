@@ -76,7 +76,8 @@ static void sockaddr_to_addr(const struct sockaddr *sa, struct ft_addr *a, uint1
 
 void ft_worker_report_gone(struct ft_worker *w, const char *why)
 {
-	if (w->gone_reported || w->closing)
+	/* A lane's queue goes with the device: the worker's own read reports it. */
+	if (w->gone_reported || w->closing || w->primary)
 		return;
 	w->gone_reported = true;
 	ft_log(FT_LOG_NOTICE, "%s: %s", w->ifname, why);
@@ -130,6 +131,59 @@ enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp
 	return note_path_state(wp, info->has_session, info->handshake_pending);
 }
 
+/*
+ * The statistics of the worker's loop directly; a lane's go to the worker's inbox (lanes.c),
+ * since connstats lives on the worker's loop (its timer, its dumps to the writers).
+ */
+static bool stats_on(const struct ft_worker *w)
+{
+	return w->stats || w->stats_on;
+}
+
+static void stat_virtual(struct ft_worker *w, const struct ft_packet_info *info, size_t len,
+			 bool rx)
+{
+	struct ft_lane_stat st;
+
+	if (w->stats) {
+		ft_connstats_update_virtual_parsed(w->stats, info, len, rx);
+		return;
+	}
+	if (!w->stats_on)
+		return;
+	st.kind = rx ? FT_LANE_VRX : FT_LANE_VTX;
+	st.len = (uint32_t)len;
+	st.u.info = *info;
+	ft_worker_lane_stat(w, &st);
+}
+
+static void stat_physical(struct ft_worker *w, bool rx, const struct ft_addr *overlay,
+			  const struct sockaddr *sa, uint64_t pkts, uint64_t bytes)
+{
+	struct ft_lane_stat st;
+	struct ft_addr ep;
+	uint16_t port;
+
+	sockaddr_to_addr(sa, &ep, &port);
+	if (w->stats) {
+		if (rx)
+			ft_connstats_update_rx_physical(w->stats, overlay, &ep, port, pkts, bytes);
+		else
+			ft_connstats_update_tx_physical(w->stats, overlay, &ep, port, pkts, bytes);
+		return;
+	}
+	if (!w->stats_on)
+		return;
+	memset(&st, 0, sizeof(st));
+	st.kind = rx ? FT_LANE_PRX : FT_LANE_PTX;
+	st.u.phys.overlay = *overlay;
+	st.u.phys.ep = ep;
+	st.u.phys.port = port;
+	st.u.phys.pkts = pkts;
+	st.u.phys.bytes = bytes;
+	ft_worker_lane_stat(w, &st);
+}
+
 /* Physical counts are gathered per batch and handed to the statistics once per peer. */
 static void mark_dirty(struct ft_worker *w, struct wpeer *wp)
 {
@@ -151,20 +205,14 @@ static void flush_physical(struct ft_worker *w)
 		struct wpeer *wp = w->dirty[i];
 		const struct sockaddr_storage *dst = ft_peer_endpoint(wp->peer);
 		uint64_t rx, tx;
-		struct ft_addr ep;
-		uint16_t port;
 
 		ft_peer_transfer(wp->peer, &rx, &tx);
-		if (w->stats && wp->tx_pkts && dst->ss_family != AF_UNSPEC) {
-			sockaddr_to_addr((const struct sockaddr *)dst, &ep, &port);
-			ft_connstats_update_tx_physical(w->stats, &wp->overlay, &ep, port,
-							wp->tx_pkts, tx - wp->tx_flushed);
-		}
-		if (w->stats && wp->rx_pkts) {
-			sockaddr_to_addr((const struct sockaddr *)&wp->rx_from, &ep, &port);
-			ft_connstats_update_rx_physical(w->stats, &wp->overlay, &ep, port,
-							wp->rx_pkts, rx - wp->rx_flushed);
-		}
+		if (stats_on(w) && wp->tx_pkts && dst->ss_family != AF_UNSPEC)
+			stat_physical(w, false, &wp->overlay, (const struct sockaddr *)dst,
+				      wp->tx_pkts, tx - wp->tx_flushed);
+		if (stats_on(w) && wp->rx_pkts)
+			stat_physical(w, true, &wp->overlay, (const struct sockaddr *)&wp->rx_from,
+				      wp->rx_pkts, rx - wp->rx_flushed);
 		wp->tx_pkts = wp->rx_pkts = 0;
 		wp->tx_flushed = tx;
 		wp->rx_flushed = rx;
@@ -175,13 +223,21 @@ static void flush_physical(struct ft_worker *w)
 	w->n_dirty = 0;
 }
 
-static void tx_flush(struct ft_worker *w)
+/*
+ * io: between protocol calls (not from inside one), where the lock may go while the socket
+ * works: the slots and their peers stay valid, since a quiesce waits for this batch's end.
+ */
+static void tx_flush(struct ft_worker *w, bool io)
 {
 	int done;
 
 	if (w->tx_count == 0)
 		return;
+	if (io)
+		ft_worker_io_begin(w);
 	done = ft_udp_send_batch(&w->udp, w->tx, w->tx_count);
+	if (io)
+		ft_worker_io_end(w);
 	if (done < 0) {
 		FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: send: %s", w->ifname,
 				   strerror(-done));
@@ -212,10 +268,9 @@ static void tx_flush(struct ft_worker *w)
 			/* Virtual tx: a packet that went into the tunnel. */
 			if (w->tx_inner_len[i]) {
 				w->counters.tunnel_tx_packets++;
-				if (w->stats)
-					ft_connstats_update_virtual_parsed(w->stats, &w->tx_info[i],
-									   w->tx_inner_len[i],
-									   false);
+				if (stats_on(w))
+					stat_virtual(w, &w->tx_info[i], w->tx_inner_len[i],
+						     false);
 			}
 		}
 		/* Zero-copy slots pointed into the TUN slots: give each its own buffer back. */
@@ -241,7 +296,7 @@ static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size
 		return;
 	}
 	if (w->tx_count == w->tx->n)
-		tx_flush(w);
+		tx_flush(w, false);
 	s = &w->tx->slots[w->tx_count];
 	if (copy)
 		memcpy(s->iov.iov_base, data, len);
@@ -266,13 +321,14 @@ static void tx_append(struct ft_worker *w, struct wpeer *wp, uint8_t *data, size
  */
 void ft_worker_proto_send_cb(void *arg, const struct ft_proto_datagram *d)
 {
-	struct ft_worker *w = arg;
+	/* On a lane's thread its own send batch: the protocol knows only the worker. */
+	struct ft_worker *w = ft_worker_tls_lane ? ft_worker_tls_lane : arg;
 	const struct ft_packet_info *pi = NULL;
 	struct ft_packet_info info;
 
 	if (d->in_place) {
 		pi = w->send_info;
-	} else if (d->inner && w->stats) {
+	} else if (d->inner && stats_on(w)) {
 		ft_packet_parse(d->inner, d->inner_len, &info);
 		pi = &info;
 	}
@@ -282,10 +338,16 @@ void ft_worker_proto_send_cb(void *arg, const struct ft_proto_datagram *d)
 
 static void on_proto_timer(uv_timer_t *t);
 
-static void arm_proto_timer(struct ft_worker *w)
+void ft_worker_arm_proto_timer(struct ft_worker *w)
 {
 	uint64_t d = ft_proto_next_deadline(w->proto), now, ms;
 
+	/* A lane has no timer: the worker's is armed from its loop (lanes.c). */
+	if (w->primary) {
+		if (d != w->primary->armed_deadline)
+			w->primary->wake_flags |= FT_LANES_WAKE_TIMER;
+		return;
+	}
 	if (w->closing || d == w->armed_deadline)
 		return;
 	w->armed_deadline = d;
@@ -303,13 +365,19 @@ static void arm_proto_timer(struct ft_worker *w)
  * TunIO = io_uring, queue the TUN reads whose buffers were taken (a failed submission is
  * tried again at the next end of a batch, when the protocol timer fires at the latest).
  */
-void ft_worker_end_batch(struct ft_worker *w)
+static void end_batch(struct ft_worker *w, bool io)
 {
-	tx_flush(w);
+	tx_flush(w, io);
 	flush_physical(w);
-	arm_proto_timer(w);
+	ft_worker_arm_proto_timer(w);
 	if (w->ring) {
-		int rc = ft_tunring_rearm(w->ring);
+		int rc;
+
+		if (io)
+			ft_worker_io_begin(w);
+		rc = ft_tunring_rearm(w->ring);
+		if (io)
+			ft_worker_io_end(w);
 
 		if (rc < 0)
 			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: io_uring reads: %s",
@@ -317,9 +385,14 @@ void ft_worker_end_batch(struct ft_worker *w)
 	}
 }
 
+void ft_worker_end_batch(struct ft_worker *w)
+{
+	end_batch(w, false);
+}
+
 void ft_worker_flush_all(struct ft_worker *w)
 {
-	tx_flush(w);
+	tx_flush(w, false);
 	flush_physical(w);
 }
 
@@ -343,7 +416,7 @@ static void on_proto_timer(uv_timer_t *t)
 	w->armed_deadline = 0;
 	w->tick_now = ft_worker_now_ns();
 	ft_proto_tick(w->proto, w->tick_now);
-	ft_worker_end_batch(w);
+	end_batch(w, false);
 }
 
 /*
@@ -368,13 +441,13 @@ static void outbound(struct ft_worker *w, unsigned int n)
 		 * tx in tx_flush, once the socket took it (a packet dropped or queued is not). The
 		 * encrypted slot reaches the send batch through the callback, with this parse.
 		 */
-		if (w->stats)
+		if (stats_on(w))
 			ft_packet_parse(w->tun_iov[i].iov_base, w->tun_len[i], &info);
-		w->send_info = w->stats ? &info : NULL;
+		w->send_info = stats_on(w) ? &info : NULL;
 		ft_proto_send(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now, &res);
 		w->send_info = NULL;
 	}
-	tx_flush(w);
+	tx_flush(w, true);
 }
 
 /* A TUN whose interface was deleted answers EBADFD (EIO on older kernels). */
@@ -456,9 +529,11 @@ static void on_tun_vnet(struct ft_worker *w)
 	unsigned int used = 0;
 
 	for (unsigned int reads = 0; reads < w->batch; reads++) {
-		ssize_t r = read(w->tun_fd, w->tun_read_buf,
-				 FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
+		ssize_t r;
 
+		ft_worker_io_begin(w);
+		r = read(w->tun_fd, w->tun_read_buf, FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN);
+		ft_worker_io_end(w);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -469,7 +544,7 @@ static void on_tun_vnet(struct ft_worker *w)
 	}
 	if (used)
 		outbound(w, used);
-	ft_worker_end_batch(w);
+	end_batch(w, true);
 }
 
 /*
@@ -514,12 +589,11 @@ static void on_tun_ring(struct ft_worker *w)
 		outbound(w, used);
 	if (gone)
 		tun_read_failed(w, -EBADFD);
-	ft_worker_end_batch(w);
+	end_batch(w, true);
 }
 
-void ft_worker_on_tun(uv_poll_t *h, int status, int events)
+static void on_tun(struct ft_worker *w, int status)
 {
-	struct ft_worker *w = h->data;
 	int n;
 
 	if (status < 0) {
@@ -535,7 +609,9 @@ void ft_worker_on_tun(uv_poll_t *h, int status, int events)
 		on_tun_vnet(w);
 		return;
 	}
+	ft_worker_io_begin(w);
 	n = ft_tundev_read_batch(w->tun_fd, w->tun_iov, w->tun_len, w->batch);
+	ft_worker_io_end(w);
 	if (n <= 0) {
 		if (n < 0)
 			tun_read_failed(w, n);
@@ -543,7 +619,21 @@ void ft_worker_on_tun(uv_poll_t *h, int status, int events)
 	}
 	w->counters.tun_rx_packets += (uint64_t)n;
 	outbound(w, (unsigned int)n);
-	ft_worker_end_batch(w);
+	end_batch(w, true);
+}
+
+void ft_worker_on_tun(uv_poll_t *h, int status, int events)
+{
+	struct ft_worker *w = h->data;
+
+	uint64_t before;
+
+	(void)events;
+	ft_worker_lane_begin(w);
+	before = w->counters.tun_rx_packets;
+	on_tun(w, status);
+	w->handled += w->counters.tun_rx_packets - before;
+	ft_worker_lane_end(w);
 }
 
 /*
@@ -569,8 +659,14 @@ static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
 	/* Virtual rx: what reached the TUN. */
 	w->counters.tun_tx_packets++;
 	w->counters.tun_tx_bytes += len;
-	if (w->stats)
+	if (w->stats) {
 		ft_connstats_update_rx_virtual(w->stats, pkt, len);
+	} else if (w->stats_on) {
+		struct ft_packet_info info;
+
+		ft_packet_parse(pkt, len, &info);
+		stat_virtual(w, &info, len, true);
+	}
 }
 
 /* One write of a vnet header and its packet: 0, or the negative errno of the TUN's refusal. */
@@ -605,6 +701,7 @@ static void tun_write_all(struct ft_worker *w, bool alone, unsigned int nw)
 {
 	static const uint8_t zero_hdr[FT_OFFLOAD_VNET_HDR_LEN];
 
+	ft_worker_io_begin(w);
 	for (unsigned int i = 0; i < nw; i++) {
 		struct iovec iov[2];
 		int cnt = 0;
@@ -629,6 +726,7 @@ static void tun_write_all(struct ft_worker *w, bool alone, unsigned int nw)
 			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: io_uring write: %s",
 					   w->ifname, strerror(-rc));
 	}
+	ft_worker_io_end(w);
 }
 
 /* The gathered packets of one receive batch, coalesced into super-packets where they can be. */
@@ -704,8 +802,16 @@ static void gro_flush(struct ft_worker *w)
 		w->stat_pkts[nstat] = w->gro_in[i].iov_base;
 		w->stat_lens[nstat++] = w->gro_in[i].iov_len;
 	}
-	if (w->stats && nstat)
+	if (w->stats && nstat) {
 		ft_connstats_update_rx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
+	} else if (w->stats_on) {
+		for (size_t i = 0; i < nstat; i++) {
+			struct ft_packet_info info;
+
+			ft_packet_parse(w->stat_pkts[i], w->stat_lens[i], &info);
+			stat_virtual(w, &info, w->stat_lens[i], true);
+		}
+	}
 }
 
 static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
@@ -734,9 +840,8 @@ static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
 		tun_deliver(w, res.data, res.len);
 }
 
-void ft_worker_on_udp(uv_poll_t *h, int status, int events)
+static void on_udp(struct ft_worker *w, int status)
 {
-	struct ft_worker *w = ((struct udp_handle *)h->data)->w;
 	uint64_t now;
 	int n;
 
@@ -745,7 +850,9 @@ void ft_worker_on_udp(uv_poll_t *h, int status, int events)
 				   uv_strerror(status));
 		return;
 	}
+	ft_worker_io_begin(w);
 	n = ft_udp_recv_batch(&w->udp, w->rx);
+	ft_worker_io_end(w);
 	if (n <= 0) {
 		if (n < 0 && n != -EAGAIN)
 			FT_LOG_RATELIMITED(now_ms(), FT_LOG_WARNING, "%s: receive: %s", w->ifname,
@@ -774,7 +881,21 @@ void ft_worker_on_udp(uv_poll_t *h, int status, int events)
 		inbound(w, msg, s->len, &s->addr, now);
 	}
 	gro_flush(w);
-	ft_worker_end_batch(w);
+	end_batch(w, true);
+}
+
+void ft_worker_on_udp(uv_poll_t *h, int status, int events)
+{
+	struct ft_worker *w = ((struct udp_handle *)h->data)->w;
+
+	uint64_t before;
+
+	(void)events;
+	ft_worker_lane_begin(w);
+	before = w->counters.udp_rx_datagrams;
+	on_udp(w, status);
+	w->handled += w->counters.udp_rx_datagrams - before;
+	ft_worker_lane_end(w);
 }
 
 const char *ft_worker_ifname(const struct ft_worker *w)

@@ -109,6 +109,12 @@ struct ft_worker_options {
 	 */
 	enum ft_tun_io tun_io;
 	/*
+	 * Threads of the packet path (--workers; 0: the config's Workers, default 1), each with
+	 * a queue of the TUN and a UDP socket of the listen port's SO_REUSEPORT group. Needs a
+	 * TUN device (no stand-in). See tun/worker/lanes.c.
+	 */
+	unsigned int workers;
+	/*
 	 * Packets per wake-up (0: 64). For measuring what batching gains: 1 makes one recvmmsg
 	 * and one sendmmsg per datagram, as an unbatched tunnel would.
 	 */
@@ -155,6 +161,19 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 void ft_worker_close(struct ft_worker *w, ft_worker_close_cb cb, void *arg);
 
 const char *ft_worker_ifname(const struct ft_worker *w);
+/*
+ * Workers > 1: starts the other workers' threads, once the privileges are dropped (they
+ * inherit the drop and the seccomp filter). The calling thread then holds the workers' lock
+ * and must run the loop with ft_worker_run(loop, true). 0, or a negative errno (close the
+ * worker then, and still run the loop with ft_worker_run(loop, ft_worker_workers(w) > 1)).
+ */
+int ft_worker_start(struct ft_worker *w);
+/* Runs the worker's loop until it ends; threaded: as ft_worker_start() asked. */
+void ft_worker_run(uv_loop_t *loop, bool threaded);
+/* After a fork (flowtun up -d), before ft_worker_start(): the other workers' loops too. */
+void ft_worker_loop_fork(struct ft_worker *w);
+/* How many workers (threads of the packet path) the worker has: 1.. */
+unsigned int ft_worker_workers(const struct ft_worker *w);
 /* Whether the TUN is read and written through io_uring (TunIO). */
 bool ft_worker_tun_uring(const struct ft_worker *w);
 uint16_t ft_worker_listen_port(const struct ft_worker *w);
