@@ -31,12 +31,13 @@ BEGIN {
 	L["flowtun-nocoalesce"] = "flowtun, --no-udp-coalesce"
 	L["flowtun-openssl"] = "flowtun, --crypto openssl"
 	L["flowtun-syscalls"] = "flowtun, --tun-io syscalls"
+	L["flowtun-w2"] = "flowtun, --workers 2"
 	L["wggo-upstream"] = "wireguard-go " (ver_up != "" ? ver_up " " : "") "(upstream, offloads)"
 	L["wggo"] = "wireguard-go " (ver_deb != "" ? ver_deb " " : "") "(Debian 12)"
 	S["veth"] = "veth"; S["flowtun"] = "flowtun"; S["flowtun-nostats"] = "flowtun (stats off)"
 	S["flowtun-libsodium"] = "flowtun libsodium"; S["flowtun-openssl"] = "flowtun openssl"
 	S["flowtun-nocoalesce"] = "flowtun no UDP GRO"
-	S["flowtun-syscalls"] = "flowtun syscalls"
+	S["flowtun-syscalls"] = "flowtun syscalls"; S["flowtun-w2"] = "flowtun 2 workers"
 	S["wggo-upstream"] = "wireguard-go upstream"; S["wggo"] = "wireguard-go Debian"
 }
 {
@@ -124,6 +125,7 @@ END {
 	# Ratios of the medians, for each pair of kinds measured in this run.
 	np = split("flowtun/wggo-upstream flowtun/wggo flowtun/veth flowtun-nostats/flowtun " \
 		   "flowtun-openssl/flowtun-libsodium flowtun/flowtun-nocoalesce flowtun/flowtun-syscalls " \
+		   "flowtun-w2/flowtun " \
 		   "wggo-upstream/wggo", P, " ")
 	line = "| ratio |"; sep = "|---|"; npp = 0
 	for (p = 1; p <= np; p++) {

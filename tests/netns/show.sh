@@ -80,7 +80,8 @@ mask() {
 		-e 's/100\.64\.0\.1:[0-9]+/100.64.0.1:PORT/g' \
 		-e 's/^  crypto: .* \(auto\)$/  crypto: MEASURED (auto)/' \
 		-e 's/^  udp coalescing: (on|off)$/  udp coalescing: PROBED/' \
-		-e 's/^  tun i\/o: (io_uring|syscalls)$/  tun i\/o: PROBED/' |
+		-e 's/^  tun i\/o: (io_uring|syscalls)$/  tun i\/o: PROBED/' \
+		-e 's/^  workers: [0-9]+( \(packets taken in by each: [0-9 ]+\))?$/  workers: N/' |
 		awk '/^  counters:/ { skip = 1; next }
 		     /^  top connections/ { print; skip = 0; top = 1; next }
 		     skip && /^    / { next }

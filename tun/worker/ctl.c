@@ -586,17 +586,16 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 	if (set->has_private_key && !all_zero(set->private_key) &&
 	    ft_key_public(pub, set->private_key) < 0)
 		return -EINVAL;
-	if (set->has_listen_port && set->listen_port != w->udp.port && w->n_workers > 1) {
-		/* Each worker's socket would have to move on its own thread: not done (yet). */
-		ft_log_warnx("%s: listen port %u: the port of %u workers does not change while "
-			     "they run (restart flowtun with the new ListenPort)",
-			     w->ifname, set->listen_port, w->n_workers);
-		return -EBUSY;
-	}
 	if (set->has_listen_port && set->listen_port != w->udp.port) {
-		rc = ft_udp_open(&fresh, NULL, set->listen_port, 0);
+		/* Workers > 1: a group of sockets on the new port, one per worker (lanes.c). */
+		rc = ft_udp_open(&fresh, NULL, set->listen_port,
+				 w->n_workers > 1 ? FT_UDP_REUSEPORT : 0);
 		if (rc < 0)
 			return rc;
+		if ((rc = ft_worker_lanes_prepare_port(w, &fresh)) < 0) {
+			ft_udp_close(&fresh);
+			return rc;
+		}
 	}
 
 	ft_worker_flush_all(w);
@@ -617,6 +616,8 @@ static int uapi_set(void *arg, const struct ft_uapi_set *set)
 	}
 	if (fresh.fd >= 0 && (rc = ft_worker_rebind(w, &fresh)) < 0)
 		ft_log_warnx("%s: listen port %u: %s", w->ifname, set->listen_port, strerror(-rc));
+	if (fresh.fd >= 0)
+		ft_worker_lanes_rebind(w);
 	if (set->has_fwmark) {
 		w->fwmark = set->fwmark;
 		ft_worker_set_fwmark(&w->udp, set->fwmark);

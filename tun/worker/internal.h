@@ -308,6 +308,7 @@ struct ft_worker {
 	bool threaded;		   /* the lanes run: this thread holds ft_worker_lock in callbacks */
 	bool in_batch;		   /* a lane inside a packet callback (quiesce waits for it) */
 	bool stats_on;		   /* a lane: counts go to the worker's inbox */
+	struct ft_udp next_udp;	   /* a lane's socket on a new listen port, until it moves */
 	uint64_t handled;	   /* TUN packets and datagrams this lane took in, for show */
 	/* The worker's side: lanes stopped between batches, what they hand over, their wake-up. */
 	unsigned int quiescing;
@@ -381,6 +382,13 @@ void ft_worker_lane_stat(struct ft_worker *l, const struct ft_lane_stat *st);
 /* The lanes follow the worker: a new MTU (buffers grown), a new FwMark, a bigger dirty list. */
 void ft_worker_lanes_set_mtu(struct ft_worker *w);
 void ft_worker_lanes_set_fwmark(struct ft_worker *w);
+/*
+ * A new listen port: each lane's socket on fresh's port, steered (nothing changes on failure:
+ * 0 or a negative errno); then, once the worker's own socket moved, each lane moves to its
+ * new one on its own thread.
+ */
+int ft_worker_lanes_prepare_port(struct ft_worker *w, const struct ft_udp *fresh);
+void ft_worker_lanes_rebind(struct ft_worker *w);
 int ft_worker_lanes_grow_dirty(struct ft_worker *w);
 void ft_worker_arm_proto_timer(struct ft_worker *w);
 

@@ -80,10 +80,11 @@ void ft_worker_lane_begin(struct ft_worker *w)
 void ft_worker_lane_end(struct ft_worker *w)
 {
 	struct ft_worker *p = w->primary;
-	uint64_t *dst = (uint64_t *)&p->counters, *src = (uint64_t *)&w->counters;
+	uint64_t *dst, *src = (uint64_t *)&w->counters;
 
 	if (!p)
 		return;
+	dst = (uint64_t *)&p->counters;
 	_Static_assert(sizeof(w->counters) % sizeof(uint64_t) == 0, "counters are uint64_t");
 	for (size_t i = 0; i < sizeof(w->counters) / sizeof(uint64_t); i++)
 		dst[i] += src[i];
@@ -242,6 +243,7 @@ static void lane_free(struct ft_worker *l)
 	if (l->tun_fd >= 0)
 		close(l->tun_fd);
 	ft_udp_close(&l->udp);
+	ft_udp_close(&l->next_udp);
 	free(l->tun_block);
 	free(l->tun_read_buf);
 	free(l->gro_arena);
@@ -282,9 +284,54 @@ static void lane_close_handles(struct ft_worker *l)
 		;
 }
 
+/* The stop flag is read by lane_main after each round; a new socket is taken here. */
 static void on_lane_wake(uv_async_t *a)
 {
-	(void)a; /* the stop flag is read by lane_main after each round */
+	struct ft_worker *l = a->data;
+	struct ft_udp u = l->next_udp;
+	int rc;
+
+	if (u.fd < 0)
+		return;
+	l->next_udp.fd = -1;
+	if ((rc = ft_worker_rebind(l, &u)) < 0)
+		ft_log_warnx("%s: worker %u: listen port %u: %s", l->ifname, l->lane_id, u.port,
+			     strerror(-rc));
+}
+
+int ft_worker_lanes_prepare_port(struct ft_worker *w, const struct ft_udp *fresh)
+{
+	int rc;
+
+	if (!w->lanes)
+		return 0;
+	if ((rc = ft_steer_attach(fresh->fd, w->n_workers)) < 0)
+		return rc;
+	for (unsigned int k = 1; k < w->n_workers; k++) {
+		struct ft_worker *l = w->lanes[k];
+
+		rc = ft_udp_open(&l->next_udp, NULL, fresh->port, FT_UDP_REUSEPORT);
+		if (rc < 0) {
+			for (unsigned int j = 1; j <= k; j++)
+				ft_udp_close(&w->lanes[j]->next_udp);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void ft_worker_lanes_rebind(struct ft_worker *w)
+{
+	for (unsigned int k = 1; w->lanes && k < w->n_workers; k++) {
+		struct ft_worker *l = w->lanes[k];
+
+		if (l->next_udp.fd < 0)
+			continue;
+		if (l->lane->started)
+			uv_async_send(&l->lane->wake);
+		else
+			on_lane_wake(&l->lane->wake);
+	}
 }
 
 /*
@@ -308,11 +355,6 @@ static void *lane_main(void *arg)
 {
 	struct ft_worker *l = arg;
 
-	char name[16];
-
-	/* "flowtun-w1": what top -H and /proc/PID/task/TID/comm show. */
-	snprintf(name, sizeof(name), "flowtun-w%u", l->lane_id);
-	pthread_setname_np(pthread_self(), name);
 	ft_worker_tls_lane = l;
 	pthread_mutex_lock(&ft_worker_lock);
 	lanes_run(&l->lane->loop, &l->lane->stop);
@@ -338,7 +380,7 @@ static int lane_open(struct ft_worker *w, unsigned int k, char *err, size_t errl
 	l->lane_id = k;
 	l->n_workers = w->n_workers;
 	l->tun_fd = -1;
-	l->udp.fd = -1;
+	l->udp.fd = l->next_udp.fd = -1;
 	l->loop = &l->lane->loop;
 	memcpy(l->ifname, w->ifname, sizeof(l->ifname));
 	l->ifindex = w->ifindex;
@@ -395,6 +437,7 @@ static int lane_open(struct ft_worker *w, unsigned int k, char *err, size_t errl
 	l->lane->loop_ready = true;
 	if ((rc = uv_async_init(&l->lane->loop, &l->lane->wake, on_lane_wake)) < 0)
 		return rc;
+	l->lane->wake.data = l;
 	l->lane->wake_ready = true;
 	uv_poll_init(l->loop, &l->tun_poll, l->ring ? ft_tunring_fd(l->ring) : l->tun_fd);
 	l->tun_poll.data = l;
@@ -441,6 +484,7 @@ int ft_worker_lanes_create(struct ft_worker *w, char *err, size_t errlen)
 
 int ft_worker_start(struct ft_worker *w)
 {
+	char name[16];
 	int rc;
 
 	if (!w->lanes || w->threaded)
@@ -458,6 +502,10 @@ int ft_worker_start(struct ft_worker *w)
 			return -rc;
 		}
 		l->lane->started = true;
+		/* "flowtun-w1": what top -H and /proc/PID/task/TID/comm show (set from here: the
+		 * seccomp list allows no prctl(PR_SET_NAME), but the write to comm). */
+		snprintf(name, sizeof(name), "flowtun-w%u", k % 100u);
+		pthread_setname_np(l->lane->thread, name);
 	}
 	ft_log_info("%s: %u workers", w->ifname, w->n_workers);
 	return 0;
