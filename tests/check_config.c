@@ -124,6 +124,9 @@ static const struct {
 	{ IFACE "Statistics = maybe\n",
 	  "t.conf:3: invalid Statistics 'maybe' (expected on or off)" },
 	{ IFACE "UDPCoalesce = 2\n", "t.conf:3: invalid UDPCoalesce '2' (expected on or off)" },
+	{ IFACE "Workers = 0\n", "t.conf:3: invalid Workers '0' (expected 1 to 64)" },
+	{ IFACE "Workers = 65\n", "t.conf:3: invalid Workers '65' (expected 1 to 64)" },
+	{ IFACE "Workers = two\n", "t.conf:3: invalid Workers 'two' (expected 1 to 64)" },
 	{ IFACE "TunIO = uring\n",
 	  "t.conf:3: invalid TunIO 'uring' (expected auto, io_uring or syscalls)" },
 	{ IFACE "Crypto = aes\n",
@@ -300,6 +303,7 @@ START_TEST(test_defaults)
 	ck_assert(cfg.statistics);
 	ck_assert(cfg.udp_coalesce);
 	ck_assert_int_eq(cfg.tun_io, FT_TUN_IO_AUTO);
+	ck_assert_uint_eq(cfg.workers, 0); /* unset: 1, or FLOWTUN_WORKERS */
 	ck_assert_int_eq(cfg.crypto, FT_AEAD_AUTO);
 	ck_assert_ptr_null(cfg.metrics_listen);
 	ck_assert_uint_eq(cfg.n_peers, 0);
@@ -430,6 +434,7 @@ START_TEST(test_wg_quick_syntax)
 				   "Statistics = Off\n"
 				   "udpcoalesce = off\n"
 				   "tunio = IO_URING\n"
+				   "workers = 4\n"
 				   "crypto = OpenSSL\n"
 				   "DNS = 1.1.1.1, example.com\n"
 				   "Table = 1234\n"
@@ -456,6 +461,7 @@ START_TEST(test_wg_quick_syntax)
 	ck_assert(!cfg.statistics);
 	ck_assert(!cfg.udp_coalesce);
 	ck_assert_int_eq(cfg.tun_io, FT_TUN_IO_URING);
+	ck_assert_uint_eq(cfg.workers, 4);
 	ck_assert_int_eq(cfg.crypto, FT_AEAD_OPENSSL);
 	ck_assert_str_eq(cfg.flow_log, "-");
 	ck_assert_uint_eq(cfg.n_peers, 2);

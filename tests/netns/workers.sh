@@ -15,6 +15,8 @@
 #     flowtun show's transfer equals wg show's on both sides;
 #   - the peer removed through the API while 8 TCP streams run (the lanes are quiesced before
 #     it is freed), then added back: traffic flows again;
+#   - wg set listen-port: every worker's socket moves to the new port, traffic flows;
+#   - --workers 0, 65, two and FLOWTUN_WORKERS=x are refused, the bad value named;
 #   - SIGTERM: clean exits, the device gone, no sanitizer report.
 # shellcheck disable=SC2154 # a, b, ka, kb, pa, pb: set by ft_pair (tests/lib.sh)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
@@ -140,6 +142,16 @@ FlowLogInterval = 3600"
 	ft_ping "$a" 100.64.0.2 || ft_fail "N=$n: no ping after the peer came back"
 	ft_log "N=$n: the peer removed under 8 TCP streams and added back: pings again"
 
+	# A new listen port: every worker's socket moves (b learns it as a roam).
+	ft_wg "$pid_a" set tun0 listen-port 51900 || ft_fail "N=$n: wg set listen-port failed"
+	ft_wait_for 5 sh -c "[ \$(ip netns exec $a ss -lunH 'sport = :51900' | wc -l) -eq $n ]" ||
+		ft_fail "N=$n: a has $(ip netns exec "$a" ss -lunH 'sport = :51900' | wc -l) sockets on the new port, want $n"
+	[ "$(ip netns exec "$a" ss -lunH 'sport = :51820' | wc -l)" -eq 0 ] ||
+		ft_fail "N=$n: sockets left on the old port"
+	ft_ping "$a" 100.64.0.2 || ft_fail "N=$n: no ping after the port moved"
+	streams "$a" "$b" 100.64.0.1 1 >/dev/null
+	ft_log "N=$n: listen port 51820 -> 51900: $n sockets moved, ping and 32 streams b -> a"
+
 	ft_stop "$pid_a" "$la" || ft_fail "N=$n: flowtun a did not exit cleanly"
 	ft_stop "$pid_b" "$lb" || ft_fail "N=$n: flowtun b did not exit cleanly"
 	for side in a b; do
@@ -159,6 +171,19 @@ FlowLogInterval = 3600"
 	done
 	ft_log "N=$n: flow logs exact for each flood on both sides ($want_tx / $want_rx)"
 }
+
+# Bad counts are refused with the value named.
+ft_conf "$FT_TMP/bad.conf" "$ka" 100.64.0.1/24 "$pb" 100.64.0.2/32 198.18.0.2:51820
+for bad in 0 65 two; do
+	out=$("$FLOWTUN" up --workers "$bad" "$FT_TMP/bad.conf" 2>&1) &&
+		ft_fail "--workers $bad was taken"
+	grep -qF "bad --workers '$bad' (1 to 64)" <<<"$out" || ft_fail "--workers $bad: $out"
+done
+out=$(FLOWTUN_WORKERS=x ip netns exec "$a" "$FLOWTUN" up --interface tun0 "$FT_TMP/bad.conf" 2>&1) &&
+	ft_fail "FLOWTUN_WORKERS=x was taken"
+grep -qF "bad FLOWTUN_WORKERS 'x' (1 to 64)" <<<"$out" || ft_fail "FLOWTUN_WORKERS=x: $out"
+! ip -n "$a" link show tun0 >/dev/null 2>&1 || ft_fail "a refused start left tun0"
+ft_log "--workers 0, 65, two and FLOWTUN_WORKERS=x refused, each named"
 
 phase 2
 phase 4
