@@ -39,6 +39,8 @@
 
 FAMILY(fam_build, "flowtun_build", FT_METRICS_INFO, NULL, "The flowtun version serving");
 FAMILY(fam_peers, "flowtun_peers", FT_METRICS_GAUGE, NULL, "Peers configured");
+FAMILY(fam_worker_packets, "flowtun_worker_packets", FT_METRICS_COUNTER, NULL,
+       "Packets read from the TUN and datagrams received, by worker (Workers)");
 FAMILY(fam_drops, "flowtun_drops", FT_METRICS_COUNTER, NULL,
        "Packets and datagrams dropped, by reason (flowtun show's counters)");
 FAMILY(fam_packets, "flowtun_packets", FT_METRICS_COUNTER, NULL,
@@ -368,6 +370,14 @@ static int collect(void *arg, struct ft_metrics_writer *mw, void **state)
 		write_writers(&c);
 		ft_metrics_family(mw, &fam_peers);
 		sample(&c, NULL, NULL, c.w->n_peers);
+		ft_metrics_family(mw, &fam_worker_packets);
+		for (unsigned int k = 0; k < ft_worker_workers(c.w); k++) {
+			const struct ft_worker *l = k ? (c.w->lanes ? c.w->lanes[k] : NULL) : c.w;
+			char id[12];
+
+			snprintf(id, sizeof(id), "%u", k);
+			sample(&c, "worker", id, l ? l->handled : 0);
+		}
 		if ((rc = ft_worker_scrape_start(c.w, &sc)) < 0 || !sc) {
 			ft_worker_scrape_free(sc);
 			return rc;
