@@ -163,8 +163,8 @@ void ft_show_print_device(FILE *f, const struct show_dev *d, const struct show_o
 	if (d->in.tun_io)
 		fprintf(f, "  tun i/o: %s\n", d->in.tun_io);
 	if (d->in.workers && d->in.worker_packets)
-		fprintf(f, "  workers: %" PRIu64 " (packets taken in by each: %s)\n",
-			d->in.workers, d->in.worker_packets);
+		fprintf(f, "  workers: %" PRIu64 " (packets taken in by each: %s)\n", d->in.workers,
+			d->in.worker_packets);
 	else if (d->in.workers)
 		fprintf(f, "  workers: %" PRIu64 "\n", d->in.workers);
 	if (d->in.mtu)

@@ -9,8 +9,8 @@
 #   - ping over IPv4 and IPv6, 32 TCP streams each way at once (the kernel spreads them over
 #     the queues), 8 MiB over TCP checked by SHA-256 end to end, and 8 UDP floods from 8
 #     source ports whose every datagram is checked on arrival;
-#   - every worker of a took packets in (workerPackets: each > 0), so that the counts below
-#     come from several threads;
+#   - every worker of a took packets in (workerPackets: each > 0, their sum the counters'),
+#     so that the counts below come from several threads;
 #   - the flow logs count each flood exactly on both sides (virtual tx on a, rx on b), and
 #     flowtun show's transfer equals wg show's on both sides;
 #   - the peer removed through the API while 8 TCP streams run (the lanes are quiesced before
@@ -115,6 +115,11 @@ FlowLogInterval = 3600"
 	jq -e --argjson n "$n" '.workerPackets | length == $n and all(. > 0)' <<<"$j" >/dev/null ||
 		ft_fail "N=$n: not every worker of a took packets: $(jq -c '.workerPackets' <<<"$j")"
 	ft_log "N=$n: packets taken in by each worker of a: $(jq -c '.workerPackets' <<<"$j")"
+	# One snapshot: the workers' shares add up to the counters (packets read, datagrams).
+	jq -e '(.workerPackets | add) == .counters.tun_rx_packets + .counters.udp_rx_datagrams' \
+		<<<"$j" >/dev/null ||
+		ft_fail "N=$n: workerPackets $(jq -c '.workerPackets' <<<"$j") do not add up to" \
+			"$(jq '.counters.tun_rx_packets + .counters.udp_rx_datagrams' <<<"$j")"
 	for side in a b; do
 		pid=pid_$side
 		local ours theirs

@@ -68,13 +68,13 @@ struct ft_uapi_info {
 	char public_key[FT_KEY_B64_LEN + 1];
 	uint64_t listen_port, fwmark;
 	const char *iface;
-	const char *crypto;	  /* the transport AEAD in use, or NULL (an older server) */
-	const char *udp_coalesce; /* "on" or "off", or NULL (an older server) */
-	const char *tun_io;	  /* "io_uring" or "syscalls", or NULL (an older server) */
-	uint64_t workers;	  /* threads of the packet path; 0: not said (an older server) */
+	const char *crypto;	    /* the transport AEAD in use, or NULL (an older server) */
+	const char *udp_coalesce;   /* "on" or "off", or NULL (an older server) */
+	const char *tun_io;	    /* "io_uring" or "syscalls", or NULL (an older server) */
+	uint64_t workers;	    /* threads of the packet path; 0: not said (an older server) */
 	const char *worker_packets; /* "P0 P1 ...": what each took in; NULL with one worker */
-	uint64_t mtu;		  /* 0: not said (an older server) */
-	const char *mtu_source;	  /* underlay, config or external */
+	uint64_t mtu;		    /* 0: not said (an older server) */
+	const char *mtu_source;	    /* underlay, config or external */
 	struct ft_uapi_info_link *links;
 	size_t n_links, cap_links;
 	struct ft_uapi_info_counter *counters;

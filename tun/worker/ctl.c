@@ -219,11 +219,12 @@ static void write_device_extras(struct ft_worker *w, struct ft_uapi_writer *wr)
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_workers), "%u", ft_worker_workers(w));
 	if (w->lanes) {
 		char list[FT_CONFIG_MAX_WORKERS * 21 + 1];
-		size_t off = (size_t)snprintf(list, sizeof(list), "%" PRIu64, w->handled);
+		size_t off =
+			(size_t)snprintf(list, sizeof(list), "%" PRIu64, ft_worker_handled(w, 0));
 
 		for (unsigned int k = 1; k < w->n_workers && off < sizeof(list); k++)
 			off += (size_t)snprintf(list + off, sizeof(list) - off, " %" PRIu64,
-						w->lanes[k] ? w->lanes[k]->handled : 0);
+						ft_worker_handled(w, k));
 		ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_worker_packets), "%s", list);
 	}
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_mtu), "%u %s", w->mtu,

@@ -305,11 +305,11 @@ struct ft_worker {
 	struct ft_worker *primary; /* a lane's worker; NULL on the worker itself */
 	struct ft_worker **lanes;  /* the worker's lanes 1..n_workers-1 ([0] unused) */
 	struct lane_ctl *lane;	   /* a lane's thread, loop and stop signal */
-	bool threaded;		   /* the lanes run: this thread holds ft_worker_lock in callbacks */
-	bool in_batch;		   /* a lane inside a packet callback (quiesce waits for it) */
-	bool stats_on;		   /* a lane: counts go to the worker's inbox */
-	struct ft_udp next_udp;	   /* a lane's socket on a new listen port, until it moves */
-	uint64_t handled;	   /* TUN packets and datagrams this lane took in, for show */
+	bool threaded;		/* the lanes run: this thread holds ft_worker_lock in callbacks */
+	bool in_batch;		/* a lane inside a packet callback (quiesce waits for it) */
+	bool stats_on;		/* a lane: counts go to the worker's inbox */
+	struct ft_udp next_udp; /* a lane's socket on a new listen port, until it moves */
+	uint64_t handled;	/* TUN packets and datagrams this lane took in, for show */
 	/* The worker's side: lanes stopped between batches, what they hand over, their wake-up. */
 	unsigned int quiescing;
 	unsigned int wake_flags; /* FT_LANES_WAKE_* */
@@ -391,6 +391,8 @@ int ft_worker_lanes_prepare_port(struct ft_worker *w, const struct ft_udp *fresh
 void ft_worker_lanes_rebind(struct ft_worker *w);
 int ft_worker_lanes_grow_dirty(struct ft_worker *w);
 void ft_worker_arm_proto_timer(struct ft_worker *w);
+/* TUN packets and datagrams worker k took in (show, /metrics). */
+uint64_t ft_worker_handled(const struct ft_worker *w, unsigned int k);
 
 /* worker.c */
 uint64_t ft_worker_now_ns(void);

@@ -395,8 +395,8 @@ static int lane_open(struct ft_worker *w, unsigned int k, char *err, size_t errl
 	l->fwmark = w->fwmark;
 	l->stats_on = w->stats != NULL;
 
-	rc = ft_tundev_open(w->ifname,
-			    FT_TUNDEV_MULTI_QUEUE | (w->vnet ? FT_TUNDEV_VNET_HDR : 0), name);
+	rc = ft_tundev_open(w->ifname, FT_TUNDEV_MULTI_QUEUE | (w->vnet ? FT_TUNDEV_VNET_HDR : 0),
+			    name);
 	if (rc < 0) {
 		snprintf(err, errlen, "Workers: queue %u of %s: %s", k, w->ifname, strerror(-rc));
 		return rc;
@@ -411,11 +411,12 @@ static int lane_open(struct ft_worker *w, unsigned int k, char *err, size_t errl
 		return -ENOMEM;
 	if (w->ring) {
 		rc = ft_tunring_create(l->tun_fd, FT_WORKER_RING_READS,
-				       FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN, FT_WORKER_BATCH,
-				       &l->ring);
+				       FT_OFFLOAD_VNET_HDR_LEN + FT_OFFLOAD_MAX_LEN,
+				       FT_WORKER_BATCH, &l->ring);
 		if (rc < 0) {
 			l->ring = NULL;
-			snprintf(err, errlen, "Workers: io_uring of queue %u: %s", k, strerror(-rc));
+			snprintf(err, errlen, "Workers: io_uring of queue %u: %s", k,
+				 strerror(-rc));
 			return rc;
 		}
 	}
@@ -562,6 +563,21 @@ void ft_worker_loop_fork(struct ft_worker *w)
 	for (unsigned int k = 1; w->lanes && k < w->n_workers; k++)
 		if (w->lanes[k] && w->lanes[k]->lane->loop_ready)
 			uv_loop_fork(&w->lanes[k]->lane->loop);
+}
+
+uint64_t ft_worker_handled(const struct ft_worker *w, unsigned int k)
+{
+	uint64_t lanes = 0;
+
+	if (k > 0)
+		return w->lanes && k < w->n_workers && w->lanes[k] ? w->lanes[k]->handled : 0;
+	/*
+	 * The worker's own: its counters hold every lane's too (merged at each batch's end,
+	 * also while the worker's own batch waits in a syscall), so it is the total less theirs.
+	 */
+	for (unsigned int j = 1; w->lanes && j < w->n_workers; j++)
+		lanes += w->lanes[j] ? w->lanes[j]->handled : 0;
+	return w->counters.tun_rx_packets + w->counters.udp_rx_datagrams - lanes;
 }
 
 unsigned int ft_worker_workers(const struct ft_worker *w)

@@ -372,11 +372,10 @@ static int collect(void *arg, struct ft_metrics_writer *mw, void **state)
 		sample(&c, NULL, NULL, c.w->n_peers);
 		ft_metrics_family(mw, &fam_worker_packets);
 		for (unsigned int k = 0; k < ft_worker_workers(c.w); k++) {
-			const struct ft_worker *l = k ? (c.w->lanes ? c.w->lanes[k] : NULL) : c.w;
 			char id[12];
 
 			snprintf(id, sizeof(id), "%u", k);
-			sample(&c, "worker", id, l ? l->handled : 0);
+			sample(&c, "worker", id, ft_worker_handled(c.w, k));
 		}
 		if ((rc = ft_worker_scrape_start(c.w, &sc)) < 0 || !sc) {
 			ft_worker_scrape_free(sc);

@@ -539,7 +539,8 @@ int ft_worker_reload(struct ft_worker *w, const struct ft_config *cfg, char *err
 	ft_worker_mtu_schedule(w);
 	if (rc == 0 &&
 	    (cfg->mtu != w->mtu_config || cfg->listen_port != w->udp.port ||
-	     cfg->n_addresses != w->n_addrs || (!w->workers_by_option && (cfg->workers ? cfg->workers : 1) != w->n_workers) ||
+	     cfg->n_addresses != w->n_addrs ||
+	     (!w->workers_by_option && (cfg->workers ? cfg->workers : 1) != w->n_workers) ||
 	     (cfg->flow_log && w->flow_dest && !same_flow_log(cfg->flow_log, w->flow_dest)) ||
 	     ft_worker_metrics_changed(w, cfg))) {
 		snprintf(err, errlen,

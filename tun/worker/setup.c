@@ -253,8 +253,7 @@ static int setup_socket(struct ft_worker *w, const struct ft_config *cfg, char *
 	int rc;
 
 	/* Workers > 1: the first socket of the port's group, one per worker (lanes.c). */
-	rc = ft_udp_open(&w->udp, NULL, cfg->listen_port,
-			 w->n_workers > 1 ? FT_UDP_REUSEPORT : 0);
+	rc = ft_udp_open(&w->udp, NULL, cfg->listen_port, w->n_workers > 1 ? FT_UDP_REUSEPORT : 0);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot open the UDP socket on port %u: %s", cfg->listen_port,
 			 strerror(-rc));

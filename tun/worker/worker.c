@@ -269,8 +269,7 @@ static void tx_flush(struct ft_worker *w, bool io)
 			if (w->tx_inner_len[i]) {
 				w->counters.tunnel_tx_packets++;
 				if (stats_on(w))
-					stat_virtual(w, &w->tx_info[i], w->tx_inner_len[i],
-						     false);
+					stat_virtual(w, &w->tx_info[i], w->tx_inner_len[i], false);
 			}
 		}
 		/* Zero-copy slots pointed into the TUN slots: give each its own buffer back. */
@@ -632,7 +631,9 @@ void ft_worker_on_tun(uv_poll_t *h, int status, int events)
 	ft_worker_lane_begin(w);
 	before = w->counters.tun_rx_packets;
 	on_tun(w, status);
-	w->handled += w->counters.tun_rx_packets - before;
+	/* A lane's own counters start at 0 each batch (the worker's: see ft_worker_handled). */
+	if (w->primary)
+		w->handled += w->counters.tun_rx_packets - before;
 	ft_worker_lane_end(w);
 }
 
@@ -894,7 +895,8 @@ void ft_worker_on_udp(uv_poll_t *h, int status, int events)
 	ft_worker_lane_begin(w);
 	before = w->counters.udp_rx_datagrams;
 	on_udp(w, status);
-	w->handled += w->counters.udp_rx_datagrams - before;
+	if (w->primary)
+		w->handled += w->counters.udp_rx_datagrams - before;
 	ft_worker_lane_end(w);
 }
 
