@@ -177,16 +177,12 @@ static int cmd_up(int argc, char *argv[])
 					cmd, "bad --tun-io '%s' (auto, io_uring or syscalls)",
 					optarg);
 			break;
-		case 'W': {
-			uint64_t n;
-
-			if (ft_parse_uint(optarg, FT_CONFIG_MAX_WORKERS, &n) < 0 || n < 1)
+		case 'W':
+			if (ft_config_parse_workers(optarg, &wopts.workers) < 0)
 				return ft_command_usage_error(cmd, "bad --workers '%s' (1 to %u)",
 							      optarg,
 							      (unsigned int)FT_CONFIG_MAX_WORKERS);
-			wopts.workers = (unsigned int)n;
 			break;
-		}
 		case 'B': {
 			uint64_t b;
 

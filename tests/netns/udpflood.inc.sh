@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-# Sourced by tests/netns/udpcoalesce.sh and tests/netns/tunio.sh (after tests/lib.sh and
-# ft_pair): a UDP flood a -> b whose every datagram is checked on arrival, and the flow log's
-# count of it. Needs N (datagrams) and SIZE (payload bytes) set by the caller.
+# Sourced by tests/netns/udpcoalesce.sh, tunio.sh and workers.sh (after tests/lib.sh and
+# ft_pair): a UDP flood a -> b whose every datagram is checked on arrival, the flow log's
+# count of it, and a TCP transfer checked end to end. Needs N (datagrams) and SIZE (payload
+# bytes) set by the caller.
 # shellcheck shell=bash disable=SC2154 # a, b: set by ft_pair; N, SIZE: by the caller
 
 # flow LOG END: txPkts txBytes rxPkts rxBytes of the connections with END (addr:port) as either
@@ -49,4 +50,31 @@ for i in range(n):
 ' "$port" "$N" "$SIZE" || ft_fail "the flood to port $port failed"
 	wait "$srv" || ft_fail "the receiver on port $port failed"
 	[ "$(cat "$FT_TMP/got-$port")" = "$N 0" ]
+}
+
+# tcp PORT: 8 MiB of random bytes a -> 100.64.0.2:PORT; the receiver's SHA-256 must match.
+tcp() {
+	local port=$1 srv
+	head -c 8388608 /dev/urandom >"$FT_TMP/tcp-data"
+	ft_bg ip netns exec "$b" python3 -c '
+import hashlib, socket, sys
+s = socket.socket(); s.bind(("100.64.0.2", int(sys.argv[1]))); s.listen(1); s.settimeout(20)
+c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256()
+while True:
+    d = c.recv(1 << 16)
+    if not d: break
+    h.update(d)
+open(sys.argv[2], "w").write(h.hexdigest() + "\n")
+' "$port" "$FT_TMP/tcp-got"
+	srv=$FT_LAST_PID
+	ft_wait_for 5 sh -c "ip netns exec $b ss -ltn | grep -q ':$port '" ||
+		ft_fail "no TCP receiver on port $port"
+	ip netns exec "$a" python3 -c '
+import socket, sys
+s = socket.create_connection(("100.64.0.2", int(sys.argv[1])), timeout=20)
+s.sendall(open(sys.argv[2], "rb").read()); s.shutdown(socket.SHUT_WR); s.recv(1)
+' "$port" "$FT_TMP/tcp-data" || ft_fail "the TCP transfer to port $port failed"
+	wait "$srv" || ft_fail "the TCP receiver on port $port failed"
+	[ "$(cat "$FT_TMP/tcp-got")" = "$(sha256sum <"$FT_TMP/tcp-data" | cut -d' ' -f1)" ] ||
+		ft_fail "the TCP transfer to port $port arrived changed"
 }

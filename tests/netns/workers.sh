@@ -31,33 +31,6 @@ N=1000 SIZE=1000 # IP length 1028
 
 lanes() { grep -l '^flowtun-w' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
 
-# tcp PORT: 8 MiB of random bytes a -> 100.64.0.2:PORT; the receiver's SHA-256 must match.
-tcp() {
-	local port=$1 srv
-	head -c 8388608 /dev/urandom >"$FT_TMP/tcp-data"
-	ft_bg ip netns exec "$b" python3 -c '
-import hashlib, socket, sys
-s = socket.socket(); s.bind(("100.64.0.2", int(sys.argv[1]))); s.listen(1); s.settimeout(20)
-c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256()
-while True:
-    d = c.recv(1 << 16)
-    if not d: break
-    h.update(d)
-open(sys.argv[2], "w").write(h.hexdigest() + "\n")
-' "$port" "$FT_TMP/tcp-got"
-	srv=$FT_LAST_PID
-	ft_wait_for 5 sh -c "ip netns exec $b ss -ltn | grep -q ':$port '" ||
-		ft_fail "no TCP receiver on port $port"
-	ip netns exec "$a" python3 -c '
-import socket, sys
-s = socket.create_connection(("100.64.0.2", int(sys.argv[1])), timeout=20)
-s.sendall(open(sys.argv[2], "rb").read()); s.close()
-' "$port" "$FT_TMP/tcp-data" || ft_fail "the TCP sender failed"
-	wait "$srv" || ft_fail "the TCP receiver failed"
-	[ "$(cat "$FT_TMP/tcp-got")" = "$(sha256sum <"$FT_TMP/tcp-data" | cut -d' ' -f1)" ] ||
-		ft_fail "8 MiB over TCP arrived changed"
-}
-
 # streams SERVER_NS CLIENT_NS ADDR SECONDS: 32 parallel TCP streams; their Mbit/s.
 streams() {
 	local srv

@@ -584,3 +584,13 @@ int ft_config_resolve_endpoint(const char *host, const char *port, struct sockad
 		ret = resolve(host, port, AI_NUMERICSERV, ss, len);
 	return ret;
 }
+
+int ft_config_parse_workers(const char *s, unsigned int *out)
+{
+	uint64_t n;
+
+	if (ft_parse_uint(s, FT_CONFIG_MAX_WORKERS, &n) < 0 || n < 1)
+		return -EINVAL;
+	*out = (unsigned int)n;
+	return 0;
+}

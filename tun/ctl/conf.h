@@ -133,6 +133,9 @@ void ft_config_init_defaults(struct ft_config *cfg);
 /* Wipes the secrets and frees everything; leaves *cfg empty. An empty *cfg is accepted. */
 void ft_config_free(struct ft_config *cfg);
 
+/* A count of workers, 1 to FT_CONFIG_MAX_WORKERS (--workers, FLOWTUN_WORKERS): 0 or -EINVAL. */
+int ft_config_parse_workers(const char *s, unsigned int *out);
+
 /*
  * "100.64.0.1/10", "fd00::1/64", or an address alone (a host prefix). With mask_host_bits the
  * bits past the prefix length are cleared. 0 or -EINVAL.

@@ -307,7 +307,6 @@ struct ft_worker {
 	struct lane_ctl *lane;	   /* a lane's thread, loop and stop signal */
 	bool threaded;		/* the lanes run: this thread holds ft_worker_lock in callbacks */
 	bool in_batch;		/* a lane inside a packet callback (quiesce waits for it) */
-	bool stats_on;		/* a lane: counts go to the worker's inbox */
 	struct ft_udp next_udp; /* a lane's socket on a new listen port, until it moves */
 	uint64_t handled;	/* TUN packets and datagrams this lane took in, for show */
 	/* The worker's side: lanes stopped between batches, what they hand over, their wake-up. */

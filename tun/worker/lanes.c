@@ -84,6 +84,8 @@ void ft_worker_lane_end(struct ft_worker *w)
 
 	if (!p)
 		return;
+	/* What it took in: its counters start at 0 each batch (the worker's: ft_worker_handled). */
+	w->handled += w->counters.tun_rx_packets + w->counters.udp_rx_datagrams;
 	dst = (uint64_t *)&p->counters;
 	_Static_assert(sizeof(w->counters) % sizeof(uint64_t) == 0, "counters are uint64_t");
 	for (size_t i = 0; i < sizeof(w->counters) / sizeof(uint64_t); i++)
@@ -393,7 +395,6 @@ static int lane_open(struct ft_worker *w, unsigned int k, char *err, size_t errl
 	l->batch = w->batch;
 	l->proto = w->proto;
 	l->fwmark = w->fwmark;
-	l->stats_on = w->stats != NULL;
 
 	rc = ft_tundev_open(w->ifname, FT_TUNDEV_MULTI_QUEUE | (w->vnet ? FT_TUNDEV_VNET_HDR : 0),
 			    name);

@@ -20,7 +20,6 @@
 #include <cap-ng.h>
 #include <uv.h>
 
-#include "base/text.h"
 #include "tun/worker/runner.h"
 #include "tun/log.h"
 #include "tun/priv/opener.h"
@@ -380,16 +379,14 @@ int ft_runner_run(struct ft_config *cfg, const struct ft_worker_options *wopts_i
 	/* FLOWTUN_WORKERS: the default when neither --workers nor Workers says (wg-quick). */
 	if (!wopts.workers && !cfg->workers && getenv("FLOWTUN_WORKERS")) {
 		const char *env = getenv("FLOWTUN_WORKERS");
-		uint64_t n;
 
-		if (ft_parse_uint(env, FT_CONFIG_MAX_WORKERS, &n) < 0 || n < 1) {
+		if (ft_config_parse_workers(env, &wopts.workers) < 0) {
 			fprintf(stderr, "flowtun %s: bad FLOWTUN_WORKERS '%s' (1 to %u)\n",
 				ropts->name, env, (unsigned int)FT_CONFIG_MAX_WORKERS);
 			if (ropts->ready_fd >= 0)
 				report_ready(ropts->ready_fd, "flowtun: bad FLOWTUN_WORKERS");
 			return 1;
 		}
-		wopts.workers = (unsigned int)n;
 	}
 	uv_loop_init(&r.loop);
 	wopts.gone = on_gone;

@@ -433,7 +433,8 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 	w->batch = opts->batch && opts->batch < FT_WORKER_BATCH ? opts->batch : FT_WORKER_BATCH;
 	w->n_workers = opts->workers ? opts->workers : cfg->workers ? cfg->workers : 1;
 	w->workers_by_option = opts->workers != 0;
-	if (w->n_workers > FT_CONFIG_MAX_WORKERS || w->n_workers > FT_STEER_MAX) {
+	_Static_assert((int)FT_CONFIG_MAX_WORKERS <= (int)FT_STEER_MAX, "steering for each count");
+	if (w->n_workers > FT_CONFIG_MAX_WORKERS) {
 		snprintf(err, errlen, "bad Workers %u (1 to %u)", w->n_workers,
 			 (unsigned int)FT_CONFIG_MAX_WORKERS);
 		free(w);

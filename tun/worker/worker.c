@@ -133,11 +133,12 @@ enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp
 
 /*
  * The statistics of the worker's loop directly; a lane's go to the worker's inbox (lanes.c),
- * since connstats lives on the worker's loop (its timer, its dumps to the writers).
+ * since connstats lives on the worker's loop (its timer, its dumps to the writers). A lane
+ * reads the worker's pointer under the lock; it goes only once the lanes are stopped.
  */
 static bool stats_on(const struct ft_worker *w)
 {
-	return w->stats || w->stats_on;
+	return w->stats || (w->primary && w->primary->stats);
 }
 
 static void stat_virtual(struct ft_worker *w, const struct ft_packet_info *info, size_t len,
@@ -149,7 +150,7 @@ static void stat_virtual(struct ft_worker *w, const struct ft_packet_info *info,
 		ft_connstats_update_virtual_parsed(w->stats, info, len, rx);
 		return;
 	}
-	if (!w->stats_on)
+	if (!stats_on(w))
 		return;
 	st.kind = rx ? FT_LANE_VRX : FT_LANE_VTX;
 	st.len = (uint32_t)len;
@@ -172,7 +173,7 @@ static void stat_physical(struct ft_worker *w, bool rx, const struct ft_addr *ov
 			ft_connstats_update_tx_physical(w->stats, overlay, &ep, port, pkts, bytes);
 		return;
 	}
-	if (!w->stats_on)
+	if (!stats_on(w))
 		return;
 	memset(&st, 0, sizeof(st));
 	st.kind = rx ? FT_LANE_PRX : FT_LANE_PTX;
@@ -182,6 +183,22 @@ static void stat_physical(struct ft_worker *w, bool rx, const struct ft_addr *ov
 	st.u.phys.pkts = pkts;
 	st.u.phys.bytes = bytes;
 	ft_worker_lane_stat(w, &st);
+}
+
+/* Virtual rx: n packets written to the TUN, parsed here (a lane) or by connstats. */
+static void stat_rx_written(struct ft_worker *w, const uint8_t *const pkts[], const size_t lens[],
+			    size_t n)
+{
+	if (w->stats) {
+		ft_connstats_update_rx_virtual_batch(w->stats, pkts, lens, n);
+		return;
+	}
+	for (size_t i = 0; i < n && stats_on(w); i++) {
+		struct ft_packet_info info;
+
+		ft_packet_parse(pkts[i], lens[i], &info);
+		stat_virtual(w, &info, lens[i], true);
+	}
 }
 
 /* Physical counts are gathered per batch and handed to the statistics once per peer. */
@@ -625,15 +642,9 @@ void ft_worker_on_tun(uv_poll_t *h, int status, int events)
 {
 	struct ft_worker *w = h->data;
 
-	uint64_t before;
-
 	(void)events;
 	ft_worker_lane_begin(w);
-	before = w->counters.tun_rx_packets;
 	on_tun(w, status);
-	/* A lane's own counters start at 0 each batch (the worker's: see ft_worker_handled). */
-	if (w->primary)
-		w->handled += w->counters.tun_rx_packets - before;
 	ft_worker_lane_end(w);
 }
 
@@ -645,6 +656,8 @@ static void gro_flush(struct ft_worker *w);
 
 static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
 {
+	const uint8_t *written = pkt;
+
 	if (w->vnet || w->ring) {
 		/* UDP_GRO can hand one batch many more packets than the table holds. */
 		if (w->n_gro == FT_WORKER_BATCH)
@@ -660,14 +673,7 @@ static void tun_deliver(struct ft_worker *w, uint8_t *pkt, size_t len)
 	/* Virtual rx: what reached the TUN. */
 	w->counters.tun_tx_packets++;
 	w->counters.tun_tx_bytes += len;
-	if (w->stats) {
-		ft_connstats_update_rx_virtual(w->stats, pkt, len);
-	} else if (w->stats_on) {
-		struct ft_packet_info info;
-
-		ft_packet_parse(pkt, len, &info);
-		stat_virtual(w, &info, len, true);
-	}
+	stat_rx_written(w, &written, &len, 1);
 }
 
 /* One write of a vnet header and its packet: 0, or the negative errno of the TUN's refusal. */
@@ -803,16 +809,8 @@ static void gro_flush(struct ft_worker *w)
 		w->stat_pkts[nstat] = w->gro_in[i].iov_base;
 		w->stat_lens[nstat++] = w->gro_in[i].iov_len;
 	}
-	if (w->stats && nstat) {
-		ft_connstats_update_rx_virtual_batch(w->stats, w->stat_pkts, w->stat_lens, nstat);
-	} else if (w->stats_on) {
-		for (size_t i = 0; i < nstat; i++) {
-			struct ft_packet_info info;
-
-			ft_packet_parse(w->stat_pkts[i], w->stat_lens[i], &info);
-			stat_virtual(w, &info, w->stat_lens[i], true);
-		}
-	}
+	if (nstat)
+		stat_rx_written(w, w->stat_pkts, w->stat_lens, nstat);
 }
 
 static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
@@ -889,14 +887,9 @@ void ft_worker_on_udp(uv_poll_t *h, int status, int events)
 {
 	struct ft_worker *w = ((struct udp_handle *)h->data)->w;
 
-	uint64_t before;
-
 	(void)events;
 	ft_worker_lane_begin(w);
-	before = w->counters.udp_rx_datagrams;
 	on_udp(w, status);
-	if (w->primary)
-		w->handled += w->counters.udp_rx_datagrams - before;
 	ft_worker_lane_end(w);
 }
 
