@@ -78,6 +78,10 @@ struct ft_connstats {
 	bool in_dump;
 	bool dump_waiting; /* a dump is due and waits for a released window */
 	bool closing, timer_closed;
+	bool has_timer;	 /* created with a loop */
+	bool collecting; /* inside the collect callback: no second call */
+	ft_connstats_collect_cb collect;
+	void *collect_arg;
 	struct ft_connstats_counters counters;
 };
 
@@ -208,6 +212,22 @@ static bool window_empty(const struct ft_connstats *s)
 static void finish_close(struct ft_connstats *s);
 static void on_close(uv_handle_t *handle);
 
+static void timer_stop(struct ft_connstats *s)
+{
+	if (s->has_timer)
+		uv_timer_stop(&s->timer);
+}
+
+/* What others count for this instance goes in first (ft_connstats_set_collect()). */
+static void collect(struct ft_connstats *s)
+{
+	if (!s->collect || s->collecting || s->shut)
+		return;
+	s->collecting = true;
+	s->collect(s->collect_arg, s);
+	s->collecting = false;
+}
+
 /*
  * Hands the filling window to the callback and starts the next one in a spare; a final dump
  * needs no spare. Returns false when the dump must wait for a window to be released.
@@ -250,7 +270,7 @@ static bool dump(struct ft_connstats *s, enum dump_why why)
 	/* The index is cleared from the entries it points at, before they change hands. */
 	table_clear(s, &s->virt);
 	table_clear(s, &s->phys);
-	uv_timer_stop(&s->timer);
+	timer_stop(s);
 	s->dump_waiting = false;
 	s->filling = next;
 	s->virt.entries = next ? next->v : NULL;
@@ -301,7 +321,10 @@ void ft_connstats_release(struct ft_connstats *s, const struct ft_conn_window *p
 
 static void on_timer(uv_timer_t *timer)
 {
-	dump(timer->data, DUMP_PERIOD);
+	struct ft_connstats *s = timer->data;
+
+	collect(s);
+	dump(s, DUMP_PERIOD);
 }
 
 /* The entry of key k (hash h) in t, inserted with zero counts if new. */
@@ -336,7 +359,7 @@ static struct ft_conn_entry *lookup(struct ft_connstats *s, struct table *t,
 	}
 	if (s->virt.n + s->phys.n == 0) {
 		s->start_ms = now_ms();
-		if (s->period_ms)
+		if (s->period_ms && s->has_timer)
 			uv_timer_start(&s->timer, on_timer, s->period_ms, 0);
 	}
 	e = &t->entries[t->n];
@@ -545,8 +568,65 @@ void ft_connstats_update_rx_physical(struct ft_connstats *s, const struct ft_add
 void ft_connstats_flush(struct ft_connstats *s)
 {
 	assert(!s->in_dump);
+	collect(s);
 	if (!s->shut)
 		dump(s, DUMP_OTHER);
+}
+
+void ft_connstats_set_collect(struct ft_connstats *s, ft_connstats_collect_cb cb, void *arg)
+{
+	s->collect = cb;
+	s->collect_arg = arg;
+}
+
+void ft_connstats_collect(struct ft_connstats *s)
+{
+	assert(!s->in_dump);
+	collect(s);
+}
+
+/* dst's entry of key k in t, as lookup() makes one (a full window dumps first). */
+static void merge_entries(struct ft_connstats *dst, struct table *t,
+			  const struct ft_conn_entry *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ft_conn_entry *e = lookup(dst, t, &src[i].key, key_hash(dst, &src[i].key));
+
+		e->tx_packets += src[i].tx_packets;
+		e->tx_bytes += src[i].tx_bytes;
+		e->rx_packets += src[i].rx_packets;
+		e->rx_bytes += src[i].rx_bytes;
+	}
+}
+
+static void merge_counts(struct ft_conn_entry *o, const struct ft_conn_counts *c)
+{
+	o->tx_packets += c->tx_packets;
+	o->tx_bytes += c->tx_bytes;
+	o->rx_packets += c->rx_packets;
+	o->rx_bytes += c->rx_bytes;
+}
+
+void ft_connstats_merge(struct ft_connstats *dst, const struct ft_conn_window *win)
+{
+	uint64_t lost = win->overflow_v.tx_packets + win->overflow_v.rx_packets +
+			win->overflow_p.tx_packets + win->overflow_p.rx_packets;
+
+	assert(!dst->in_dump);
+	if (dst->shut) {
+		for (size_t i = 0; i < win->nv; i++)
+			dropped(dst, win->v[i].tx_packets + win->v[i].rx_packets,
+				win->v[i].tx_bytes + win->v[i].rx_bytes);
+		return;
+	}
+	merge_entries(dst, &dst->virt, win->v, win->nv);
+	merge_entries(dst, &dst->phys, win->p, win->np);
+	/* What had no entry of its own where it was counted has none here either. */
+	if (lost) {
+		merge_counts(&dst->overflow[0], &win->overflow_v);
+		merge_counts(&dst->overflow[1], &win->overflow_p);
+		dst->counters.overflow_packets += lost;
+	}
 }
 
 void ft_connstats_shutdown(struct ft_connstats *s)
@@ -554,10 +634,11 @@ void ft_connstats_shutdown(struct ft_connstats *s)
 	assert(!s->in_dump);
 	if (s->shut)
 		return;
+	collect(s);
 	/* Set first: a release from inside the final dump must not start another one. */
 	s->shut = true;
 	dump(s, DUMP_FINAL);
-	uv_timer_stop(&s->timer);
+	timer_stop(s);
 }
 
 bool ft_connstats_is_shutdown(const struct ft_connstats *s)
@@ -594,7 +675,7 @@ int ft_connstats_extract(struct ft_connstats *s, struct ft_conn_entry **v, size_
 	*np = s->phys.n;
 	table_clear(s, &s->virt);
 	table_clear(s, &s->phys);
-	uv_timer_stop(&s->timer);
+	timer_stop(s);
 	s->dump_waiting = false;
 	return 0;
 }
@@ -612,6 +693,11 @@ void ft_connstats_peek(const struct ft_connstats *s, const struct ft_conn_entry 
 void ft_connstats_get_counters(const struct ft_connstats *s, struct ft_connstats_counters *out)
 {
 	*out = s->counters;
+}
+
+size_t ft_connstats_max_conns(const struct ft_connstats *s)
+{
+	return s->max_conns;
 }
 
 static void free_all(struct ft_connstats *s)
@@ -654,7 +740,12 @@ void ft_connstats_close(struct ft_connstats *s, ft_connstats_close_cb cb)
 	ft_connstats_shutdown(s);
 	s->close_cb = cb;
 	s->closing = true;
-	uv_close((uv_handle_t *)&s->timer, on_close);
+	if (s->has_timer) {
+		uv_close((uv_handle_t *)&s->timer, on_close);
+		return;
+	}
+	s->timer_closed = true;
+	finish_close(s);
 }
 
 int ft_connstats_set_max_windows(struct ft_connstats *s, size_t max_windows)
@@ -683,7 +774,7 @@ struct ft_connstats *ft_connstats_create(uv_loop_t *loop, uint64_t period_ms, si
 	size_t nslots = 2;
 	int err;
 
-	if (max_conns == 0 || max_conns > MAX_CONNS_LIMIT || !cb) {
+	if (max_conns == 0 || max_conns > MAX_CONNS_LIMIT || !cb || (!loop && period_ms)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -711,13 +802,14 @@ struct ft_connstats *ft_connstats_create(uv_loop_t *loop, uint64_t period_ms, si
 	s->phys.slots = calloc(nslots, sizeof(*s->phys.slots));
 	s->filling = window_new(max_conns);
 	err = s->virt.slots && s->phys.slots && s->filling ? 0 : -ENOMEM;
-	if (!err)
+	if (!err && loop)
 		err = uv_timer_init(loop, &s->timer);
 	if (err) {
 		free_all(s);
 		errno = -err;
 		return NULL;
 	}
+	s->has_timer = loop != NULL;
 	s->n_windows = 1;
 	s->virt.entries = s->filling->v;
 	s->phys.entries = s->filling->p;

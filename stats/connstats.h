@@ -46,6 +46,13 @@
  *     (overflow_v, overflow_p of the window dumped), never lost, never blocking.
  * The final dump (shutdown, close) needs no spare and never waits.
  *
+ * Shards. An instance created without a loop (period 0, no timer) is a shard: a thread of its own
+ * counts into it, and the instance that writes the records takes its windows in with
+ * ft_connstats_merge(), under whatever lock the two threads share. The collect callback
+ * (ft_connstats_set_collect()) runs before each dump by the timer, a flush and the shutdown, so
+ * that the shards' counts so far are in the window dumped; full dumps do not call it (they run
+ * inside an update, often inside the collect callback's own merge).
+ *
  * Threading: everything, updates included, runs on the loop thread; there are no locks. The
  * dump callback runs synchronously on that thread, possibly from inside an update call or
  * from inside ft_connstats_release(). A window's entries may be read from any thread while it
@@ -117,7 +124,8 @@ struct ft_connstats_counters {
 #define FT_CONNSTATS_WINDOWS_MAX 32
 
 /*
- * Creates the statistics of one loop, no I/O. period_ms 0: no timer. max_conns >= 1 bounds the
+ * Creates the statistics of one loop, no I/O. period_ms 0: no timer. loop NULL: a shard (no
+ * timer, period_ms must be 0; close frees it at once unless a window is held). max_conns >= 1 bounds the
  * entries of one window (virtual + physical) and so the memory. Returns NULL with errno set
  * (ENOMEM, EINVAL when max_conns is 0 or above 2^26). Loop thread only, as every function here.
  */
@@ -159,8 +167,24 @@ void ft_connstats_update_rx_physical(struct ft_connstats *s, const struct ft_add
 				     const struct ft_addr *ep_addr, uint16_t ep_port,
 				     uint64_t packets, uint64_t bytes);
 
-/* Dumps the current window now if it is not empty. */
+/* Dumps the current window now if it is not empty (after the collect callback). */
 void ft_connstats_flush(struct ft_connstats *s);
+
+/*
+ * Called with s before each dump but those of a full window (see Shards), never twice at once
+ * and not after the shutdown's; it may call ft_connstats_merge() on s. NULL: none.
+ */
+typedef void (*ft_connstats_collect_cb)(void *arg, struct ft_connstats *s);
+void ft_connstats_set_collect(struct ft_connstats *s, ft_connstats_collect_cb cb, void *arg);
+/* Runs the collect callback now (the current window is about to be read: ft_connstats_peek()). */
+void ft_connstats_collect(struct ft_connstats *s);
+
+/*
+ * Adds every entry of win (a window of another instance, a shard's) to dst's current window, as
+ * updates of those keys would, and its overflow counts to dst's; after the shutdown the
+ * virtual counts are dropped (dropped_packets). A new key may dump dst's window (full).
+ */
+void ft_connstats_merge(struct ft_connstats *dst, const struct ft_conn_window *win);
 
 /*
  * A final flush; every later update is dropped and counted in dropped_packets/bytes. Stops the
@@ -186,6 +210,8 @@ void ft_connstats_peek(const struct ft_connstats *s, const struct ft_conn_entry 
 		       const struct ft_conn_entry **p, size_t *np, uint64_t *start_ms);
 
 void ft_connstats_get_counters(const struct ft_connstats *s, struct ft_connstats_counters *out);
+/* The max_conns it was created with. */
+size_t ft_connstats_max_conns(const struct ft_connstats *s);
 
 /*
  * Shuts down (the final flush), then closes the timer; cb (may be NULL) runs from the loop once

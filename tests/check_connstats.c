@@ -765,6 +765,186 @@ START_TEST(test_create_invalid)
 }
 END_TEST
 
+/*
+ * Shards (Workers = N): instances without a loop that threads of their own count into, merged
+ * into the instance that dumps by its collect callback before each of its dumps, a full shard
+ * handing its window over (held) until then, as tun/worker/lanes.c does. Whatever was fed to
+ * any of them comes out of the dumps of the one, exactly, and a flush dumps what the shards
+ * counted before it.
+ */
+struct shard {
+	struct ft_connstats *s, *into;
+	const struct ft_conn_window *held[4];
+	unsigned int n_held;
+	bool merging;
+	int full_dumps;
+};
+
+static void on_shard_dump(void *arg, const struct ft_conn_window *win)
+{
+	struct shard *sh = arg;
+
+	if (sh->merging) {
+		ft_connstats_merge(sh->into, win);
+		return;
+	}
+	ck_assert_uint_lt(sh->n_held, 4);
+	ft_connstats_hold(sh->s, win);
+	sh->held[sh->n_held++] = win;
+	sh->full_dumps++;
+}
+
+struct shards {
+	struct shard sh[3];
+	int collects;
+};
+
+static void collect_shards(void *arg, struct ft_connstats *s)
+{
+	struct shards *all = arg;
+
+	all->collects++;
+	for (int k = 0; k < 3; k++) {
+		struct shard *sh = &all->sh[k];
+
+		ck_assert_ptr_eq(sh->into, s);
+		sh->merging = true;
+		for (unsigned int i = 0; i < sh->n_held; i++) {
+			ft_connstats_merge(s, sh->held[i]);
+			ft_connstats_release(sh->s, sh->held[i]);
+		}
+		sh->n_held = 0;
+		ft_connstats_flush(sh->s);
+		sh->merging = false;
+	}
+}
+
+START_TEST(test_shards)
+{
+	struct collector *c = collector_new();
+	struct model *want = calloc(1, sizeof(*want));
+	struct shards all;
+	uv_loop_t loop;
+	struct ft_connstats *s;
+	uint64_t x = 0x51ed270b27f4a7c1ULL + (uint64_t)_i;
+	size_t max_conns = _i == 0 ? 4096 : 50, shard_conns = _i == 0 ? 1024 : 20;
+	int nflows = _i == 0 ? 700 : 300;
+	struct ft_connstats_counters cc;
+	uint8_t pkt[128];
+
+	memset(&all, 0, sizeof(all));
+	c->max_conns = max_conns;
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	s = ft_connstats_create(&loop, 0, max_conns, on_dump, c);
+	ck_assert_ptr_nonnull(s);
+	ft_connstats_set_collect(s, collect_shards, &all);
+	for (int k = 0; k < 3; k++) {
+		all.sh[k].into = s;
+		all.sh[k].s = ft_connstats_create(NULL, 0, shard_conns, on_shard_dump, &all.sh[k]);
+		ck_assert_ptr_nonnull(all.sh[k].s);
+		ck_assert_int_eq(ft_connstats_set_max_windows(all.sh[k].s, 4), 0);
+	}
+	for (int n = 0; n < 60000; n++) {
+		uint64_t r = rng_next(&x);
+		int flow = (int)(r % (uint64_t)nflows), who = (int)(r >> 20 & 3);
+		struct ft_connstats *to = who == 3 ? s : all.sh[who].s;
+		bool rx = r >> 32 & 1;
+		size_t len;
+		char a[32], b[32];
+
+		if ((r >> 36 & 255) == 0) {
+			/* A flush between updates: what every shard counted so far is in it. */
+			int dumps = c->dumps;
+
+			ft_connstats_flush(s);
+			for (int k = 0; k < 3; k++) {
+				const struct ft_conn_entry *v, *p;
+				size_t nv, np;
+				uint64_t start;
+
+				ft_connstats_peek(all.sh[k].s, &v, &nv, &p, &np, &start);
+				ck_assert_uint_eq(nv + np, 0);
+				ck_assert_uint_eq(all.sh[k].n_held, 0);
+			}
+			ck_assert_int_ge(c->dumps, dumps);
+			continue;
+		}
+		if ((r >> 36 & 15) == 1) {
+			struct ft_addr peer, ep;
+			char pa[32];
+
+			snprintf(pa, sizeof(pa), "100.64.9.%d", flow % 200 + 1);
+			if (ft_addr_parse(&peer, pa) || ft_addr_parse(&ep, "198.18.0.2"))
+				ck_abort_msg("bad test address %s", pa);
+			if (rx)
+				ft_connstats_update_rx_physical(to, &peer, &ep, 51820, 3, 444);
+			else
+				ft_connstats_update_tx_physical(to, &peer, &ep, 51820, 3, 444);
+			model_count(&want->p, mkkey(0, pa, 0, "198.18.0.2", 51820), rx, 3, 444);
+			continue;
+		}
+		snprintf(a, sizeof(a), "100.64.1.%d", flow % 200 + 1);
+		snprintf(b, sizeof(b), "100.65.%d.%d", flow / 200, flow % 200 + 1);
+		len = mkpkt(pkt, 17, a, b, 5000, (uint16_t)(1024 + flow), (size_t)(r >> 40) % 64);
+		if (rx)
+			ft_connstats_update_rx_virtual(to, pkt, len);
+		else
+			ft_connstats_update_tx_virtual(to, pkt, len);
+		model_count(&want->v,
+			    rx ? mkkey(17, b, (uint16_t)(1024 + flow), a, 5000)
+			       : mkkey(17, a, 5000, b, (uint16_t)(1024 + flow)),
+			    rx, 1, len);
+		/* A shard that handed a window over wakes the loop, which collects. */
+		if (who < 3 && all.sh[who].n_held)
+			ft_connstats_collect(s);
+	}
+	ft_connstats_shutdown(s);
+	for (int k = 0; k < 3; k++) {
+		ft_connstats_get_counters(all.sh[k].s, &cc);
+		/* Small shards fill: the case where they hand windows over is covered. */
+		if (_i == 1)
+			ck_assert_uint_gt(all.sh[k].full_dumps, 0);
+		ck_assert_uint_eq(all.sh[k].n_held, 0);
+		ft_connstats_close(all.sh[k].s, NULL);
+	}
+	ft_connstats_get_counters(s, &cc);
+	/* The collects kept up: nothing went to overflow counts, every count has its key. */
+	ck_assert_uint_eq(cc.overflow_packets, 0);
+	ck_assert_int_gt(all.collects, 0);
+	model_expect_equal(&want->v, &c->got.v);
+	model_expect_equal(&want->p, &c->got.p);
+	close_and_check(s, &loop, c);
+	free(want);
+	free(c);
+}
+END_TEST
+
+/* A shard has no timer: a period without a loop is refused; closing one needs no loop. */
+START_TEST(test_shard_create)
+{
+	struct collector *c = collector_new();
+	struct ft_connstats *sh;
+	uint8_t pkt[128];
+	size_t len = mkpkt(pkt, 6, "100.64.0.1", "100.64.0.2", 1000, 80, 10);
+
+	errno = 0;
+	ck_assert_ptr_null(ft_connstats_create(NULL, 1000, 16, on_dump, c));
+	ck_assert_int_eq(errno, EINVAL);
+	sh = ft_connstats_create(NULL, 0, 16, on_dump, c);
+	ck_assert_ptr_nonnull(sh);
+	ck_assert_uint_eq(ft_connstats_max_conns(sh), 16);
+	ft_connstats_update_tx_virtual(sh, pkt, len);
+	/* No collect callback: collecting is a no-op, the close dumps the last window. */
+	ft_connstats_collect(sh);
+	ck_assert_int_eq(c->dumps, 0);
+	ft_connstats_close(sh, on_closed);
+	ck_assert_int_eq(c->dumps, 1);
+	ck_assert_int_eq(c->closed, 1);
+	ck_assert_uint_eq(c->got.v.n, 1);
+	free(c);
+}
+END_TEST
+
 static Suite *connstats_suite(void)
 {
 	Suite *s = suite_create("connstats");
@@ -782,6 +962,8 @@ static Suite *connstats_suite(void)
 	tcase_add_test(tc, test_garbage_and_fragments);
 	tcase_add_test(tc, test_batch_equals_single);
 	tcase_add_test(tc, test_create_invalid);
+	tcase_add_loop_test(tc, test_shards, 0, 2);
+	tcase_add_test(tc, test_shard_create);
 	suite_add_tcase(s, tc);
 	return s;
 }

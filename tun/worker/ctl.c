@@ -178,6 +178,7 @@ static void write_top(struct ft_worker *w, struct ft_uapi_writer *wr)
 
 	if (!w->stats)
 		return;
+	ft_connstats_collect(w->stats); /* the lanes' counts so far (Workers = N) */
 	ft_connstats_peek(w->stats, &v, &nv, &p, &np, &start_ms);
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_window_start_ms), "%" PRIu64, start_ms);
 	ft_uapi_write_kv(wr, FT_UAPI_KEY(flowtun_window_connections), "%zu %zu", nv, np);

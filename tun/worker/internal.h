@@ -63,6 +63,14 @@ enum {
 	FT_WORKER_MAX_RESOLVES = 2,
 	/* TunIO = io_uring: reads kept in flight on the TUN, each into a 64 KiB buffer. */
 	FT_WORKER_RING_READS = 32,
+	/*
+	 * Workers = N: a lane's statistics shard holds up to this many connections between two
+	 * merges (fewer if the flow log's MaxConns is lower), in this many windows (the filling
+	 * one and those a full shard handed over); more new connections meanwhile go to its
+	 * overflow counts, as in the worker's own table when its writers fall behind.
+	 */
+	FT_WORKER_SHARD_CONNS = 8192,
+	FT_WORKER_SHARD_WINDOWS = 4,
 };
 
 /* What `flowtun show` says of a peer's path. */
@@ -314,9 +322,15 @@ struct ft_worker {
 	unsigned int wake_flags; /* FT_LANES_WAKE_* */
 	uv_async_t lanes_wake;
 	bool lanes_wake_ready;
-	struct ft_lane_stat *inbox;
-	size_t n_inbox, cap_inbox;
-	uint64_t inbox_lost;
+	/*
+	 * A lane's statistics shard is its stats (a connstats without a loop); the worker merges
+	 * the shards at each dump of its own (ft_worker_stats_collect). Windows a full shard
+	 * dumped on the lane's thread wait in shard_held for that; shard_told: the worker was
+	 * woken for this shard's first count since the last merge (its window must start).
+	 */
+	const struct ft_conn_window *shard_held[FT_WORKER_SHARD_WINDOWS];
+	unsigned int n_shard_held;
+	bool shard_told, shard_merging;
 
 	bool closing;
 	int pending_closes;
@@ -332,21 +346,7 @@ extern __thread struct ft_worker *ft_worker_tls_lane;
 enum {
 	FT_LANES_WAKE_TIMER = 1 << 0, /* the protocol's next deadline moved */
 	FT_LANES_WAKE_MTU = 1 << 1,   /* a refused UDP_SEGMENT run: recompute the path MTU */
-};
-
-/* A statistics update a lane hands to the worker (its connstats lives on the worker's loop). */
-enum ft_lane_stat_kind { FT_LANE_VTX, FT_LANE_VRX, FT_LANE_PTX, FT_LANE_PRX };
-struct ft_lane_stat {
-	enum ft_lane_stat_kind kind;
-	uint32_t len; /* virtual: the packet's length */
-	union {
-		struct ft_packet_info info; /* virtual */
-		struct {
-			struct ft_addr overlay, ep;
-			uint16_t port;
-			uint64_t pkts, bytes;
-		} phys;
-	} u;
+	FT_LANES_WAKE_STATS = 1 << 2, /* a shard counts: merge it (the window starts) */
 };
 
 /*
@@ -376,8 +376,8 @@ void ft_worker_lane_end(struct ft_worker *w);
 /* Every lane between batches until ft_worker_resume(): before freeing what they point at. */
 void ft_worker_quiesce(struct ft_worker *w);
 void ft_worker_resume(struct ft_worker *w);
-/* A lane's statistics update, for the worker (dropped and counted when out of memory). */
-void ft_worker_lane_stat(struct ft_worker *l, const struct ft_lane_stat *st);
+/* The connstats collect callback: every lane's shard into the worker's window (lanes.c). */
+void ft_worker_stats_collect(void *arg, struct ft_connstats *s);
 /* The lanes follow the worker: a new MTU (buffers grown), a new FwMark, a bigger dirty list. */
 void ft_worker_lanes_set_mtu(struct ft_worker *w);
 void ft_worker_lanes_set_fwmark(struct ft_worker *w);

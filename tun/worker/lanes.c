@@ -18,8 +18,12 @@
  * io_uring submissions), where the time goes on this kind of host: the kernel's side of a
  * packet costs several times the protocol's. What a lane touches of the worker's (the peers'
  * counts, the protocol) it touches under the lock; what only one loop may touch it hands over:
- *   - statistics updates go to the worker's inbox (ft_worker_lane_stat), applied on the
- *     worker's loop, where connstats, its timer and the flow-log and IPFIX writers live;
+ *   - it counts connections into a statistics shard of its own (a connstats without a loop),
+ *     which the worker merges into its connstats (where the timer and the flow-log and IPFIX
+ *     writers live) before each dump, so that every window covers every lane: the connstats
+ *     collect callback, ft_worker_stats_collect(); a shard's first count since a merge wakes
+ *     the worker (its window starts then), and so does a full shard, which hands its window
+ *     over;
  *   - its counters are added to the worker's at the end of each of its batches, so that
  *     `flowtun show`, get=flowtun and /metrics read one set that covers every lane;
  *   - the protocol timer's new deadline and a refused UDP_SEGMENT run set wake_flags, and an
@@ -52,9 +56,6 @@
 pthread_mutex_t ft_worker_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t quiet_cond = PTHREAD_COND_INITIALIZER;
 __thread struct ft_worker *ft_worker_tls_lane;
-
-/* The inbox's bound: some seconds of a flood at one update per packet, if the loop stalls. */
-enum { INBOX_MAX = 1 << 22 };
 
 struct lane_ctl {
 	uv_loop_t loop;
@@ -94,7 +95,18 @@ void ft_worker_lane_end(struct ft_worker *w)
 	w->in_batch = false;
 	if (p->quiescing)
 		pthread_cond_broadcast(&quiet_cond);
-	if ((p->n_inbox || p->wake_flags) && p->lanes_wake_ready)
+	if (w->stats && !w->shard_told) {
+		const struct ft_conn_entry *v, *ph;
+		uint64_t start_ms;
+		size_t nv, np;
+
+		ft_connstats_peek(w->stats, &v, &nv, &ph, &np, &start_ms);
+		if (start_ms) {
+			w->shard_told = true;
+			p->wake_flags |= FT_LANES_WAKE_STATS;
+		}
+	}
+	if (p->wake_flags && p->lanes_wake_ready)
 		uv_async_send(&p->lanes_wake);
 }
 
@@ -122,55 +134,43 @@ void ft_worker_resume(struct ft_worker *w)
 		pthread_cond_broadcast(&quiet_cond);
 }
 
-void ft_worker_lane_stat(struct ft_worker *l, const struct ft_lane_stat *st)
+/*
+ * A lane's shard dumps: on the worker's thread (a merge, below) into the worker's window at
+ * once; on the lane's (the shard was full) the window waits, held, for the next merge.
+ */
+static void on_shard_dump(void *arg, const struct ft_conn_window *win)
 {
-	struct ft_worker *p = l->primary;
+	struct ft_worker *l = arg, *p = l->primary;
 
-	if (p->n_inbox == p->cap_inbox) {
-		size_t cap = p->cap_inbox ? 2 * p->cap_inbox : 1024;
-		struct ft_lane_stat *in = NULL;
-
-		if (cap <= INBOX_MAX)
-			in = realloc(p->inbox, cap * sizeof(*in));
-		if (!in) {
-			p->inbox_lost++;
-			return;
-		}
-		p->inbox = in;
-		p->cap_inbox = cap;
+	if (l->shard_merging) {
+		ft_connstats_merge(p->stats, win);
+		return;
 	}
-	p->inbox[p->n_inbox++] = *st;
+	/* The shard has FT_WORKER_SHARD_WINDOWS: one fills, the rest can be held. */
+	ft_connstats_hold(l->stats, win);
+	l->shard_held[l->n_shard_held++] = win;
+	p->wake_flags |= FT_LANES_WAKE_STATS;
 }
 
-/* On the worker's loop: the lanes' statistics into connstats (which may dump from here). */
-static void apply_inbox(struct ft_worker *w)
+void ft_worker_stats_collect(void *arg, struct ft_connstats *s)
 {
-	for (size_t i = 0; i < w->n_inbox && w->stats; i++) {
-		const struct ft_lane_stat *st = &w->inbox[i];
+	struct ft_worker *w = arg;
 
-		switch (st->kind) {
-		case FT_LANE_VTX:
-		case FT_LANE_VRX:
-			ft_connstats_update_virtual_parsed(w->stats, &st->u.info, st->len,
-							   st->kind == FT_LANE_VRX);
-			break;
-		case FT_LANE_PTX:
-			ft_connstats_update_tx_physical(w->stats, &st->u.phys.overlay,
-							&st->u.phys.ep, st->u.phys.port,
-							st->u.phys.pkts, st->u.phys.bytes);
-			break;
-		case FT_LANE_PRX:
-			ft_connstats_update_rx_physical(w->stats, &st->u.phys.overlay,
-							&st->u.phys.ep, st->u.phys.port,
-							st->u.phys.pkts, st->u.phys.bytes);
-			break;
+	/* Under the lock: a lane counts into its shard only while it holds it too. */
+	for (unsigned int k = 1; w->lanes && k < w->n_workers; k++) {
+		struct ft_worker *l = w->lanes[k];
+
+		if (!l || !l->stats)
+			continue;
+		l->shard_merging = true;
+		for (unsigned int i = 0; i < l->n_shard_held; i++) {
+			ft_connstats_merge(s, l->shard_held[i]);
+			ft_connstats_release(l->stats, l->shard_held[i]);
 		}
-	}
-	w->n_inbox = 0;
-	if (w->inbox_lost) {
-		ft_log_warnx("%s: %" PRIu64 " statistics updates of the lanes lost (no memory)",
-			     w->ifname, w->inbox_lost);
-		w->inbox_lost = 0;
+		l->n_shard_held = 0;
+		ft_connstats_flush(l->stats);
+		l->shard_merging = false;
+		l->shard_told = false;
 	}
 }
 
@@ -180,7 +180,8 @@ static void on_lanes_wake(uv_async_t *a)
 	unsigned int flags = w->wake_flags;
 
 	w->wake_flags = 0;
-	apply_inbox(w);
+	if (flags & FT_LANES_WAKE_STATS && w->stats)
+		ft_connstats_collect(w->stats);
 	if (flags & FT_LANES_WAKE_TIMER)
 		ft_worker_arm_proto_timer(w);
 	if (flags & FT_LANES_WAKE_MTU)
@@ -252,6 +253,9 @@ static void lane_free(struct ft_worker *l)
 	ft_udp_batch_destroy(l->rx);
 	ft_udp_batch_destroy(l->tx);
 	free(l->dirty);
+	/* Merged by now (ft_worker_lanes_stop): the final dump of an empty shard. */
+	if (l->stats)
+		ft_connstats_close(l->stats, NULL);
 	free(l->lane);
 	free(l);
 }
@@ -395,6 +399,15 @@ static int lane_open(struct ft_worker *w, unsigned int k, char *err, size_t errl
 	l->batch = w->batch;
 	l->proto = w->proto;
 	l->fwmark = w->fwmark;
+	if (w->stats) {
+		size_t max = ft_connstats_max_conns(w->stats);
+
+		l->stats = ft_connstats_create(
+			NULL, 0, max < FT_WORKER_SHARD_CONNS ? max : FT_WORKER_SHARD_CONNS,
+			on_shard_dump, l);
+		if (!l->stats || ft_connstats_set_max_windows(l->stats, FT_WORKER_SHARD_WINDOWS))
+			return -ENOMEM;
+	}
 
 	rc = ft_tundev_open(w->ifname, FT_TUNDEV_MULTI_QUEUE | (w->vnet ? FT_TUNDEV_VNET_HDR : 0),
 			    name);
@@ -538,14 +551,15 @@ void ft_worker_lanes_stop(struct ft_worker *w)
 		/* Counts of a lane whose batch was cut short cannot be: batches end under the lock. */
 		if (!l->lane->started)
 			lane_close_handles(l);
-		lane_free(l);
 	}
+	/* Every lane's counts into the worker's window, before its final dump. */
+	if (w->stats)
+		ft_connstats_collect(w->stats);
+	for (unsigned int k = 1; k < w->n_workers; k++)
+		if (w->lanes[k])
+			lane_free(w->lanes[k]);
 	free(w->lanes);
 	w->lanes = NULL;
-	apply_inbox(w);
-	free(w->inbox);
-	w->inbox = NULL;
-	w->cap_inbox = 0;
 }
 
 void ft_worker_run(uv_loop_t *loop, bool threaded)

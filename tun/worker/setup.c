@@ -491,6 +491,8 @@ int ft_worker_create(struct ft_worker **out, uv_loop_t *loop, const struct ft_co
 			snprintf(err, errlen, "statistics: %s", strerror(errno));
 			goto fail;
 		}
+		/* The lanes' shards go in before each dump (Workers = N). */
+		ft_connstats_set_collect(w->stats, ft_worker_stats_collect, w);
 	}
 	if ((rc = ft_worker_lanes_create(w, err, errlen)) < 0)
 		goto fail;

@@ -132,73 +132,43 @@ enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp
 }
 
 /*
- * The statistics of the worker's loop directly; a lane's go to the worker's inbox (lanes.c),
- * since connstats lives on the worker's loop (its timer, its dumps to the writers). A lane
- * reads the worker's pointer under the lock; it goes only once the lanes are stopped.
+ * The worker counts into its connstats; a lane into its shard (a connstats of its own without
+ * a loop), which the worker merges before each of its dumps (lanes.c).
  */
 static bool stats_on(const struct ft_worker *w)
 {
-	return w->stats || (w->primary && w->primary->stats);
+	return w->stats != NULL;
 }
 
+/* The worker's connstats, or a lane's shard of it (lanes.c): the same calls either way. */
 static void stat_virtual(struct ft_worker *w, const struct ft_packet_info *info, size_t len,
 			 bool rx)
 {
-	struct ft_lane_stat st;
-
-	if (w->stats) {
+	if (w->stats)
 		ft_connstats_update_virtual_parsed(w->stats, info, len, rx);
-		return;
-	}
-	if (!stats_on(w))
-		return;
-	st.kind = rx ? FT_LANE_VRX : FT_LANE_VTX;
-	st.len = (uint32_t)len;
-	st.u.info = *info;
-	ft_worker_lane_stat(w, &st);
 }
 
 static void stat_physical(struct ft_worker *w, bool rx, const struct ft_addr *overlay,
 			  const struct sockaddr *sa, uint64_t pkts, uint64_t bytes)
 {
-	struct ft_lane_stat st;
 	struct ft_addr ep;
 	uint16_t port;
 
+	if (!w->stats)
+		return;
 	sockaddr_to_addr(sa, &ep, &port);
-	if (w->stats) {
-		if (rx)
-			ft_connstats_update_rx_physical(w->stats, overlay, &ep, port, pkts, bytes);
-		else
-			ft_connstats_update_tx_physical(w->stats, overlay, &ep, port, pkts, bytes);
-		return;
-	}
-	if (!stats_on(w))
-		return;
-	memset(&st, 0, sizeof(st));
-	st.kind = rx ? FT_LANE_PRX : FT_LANE_PTX;
-	st.u.phys.overlay = *overlay;
-	st.u.phys.ep = ep;
-	st.u.phys.port = port;
-	st.u.phys.pkts = pkts;
-	st.u.phys.bytes = bytes;
-	ft_worker_lane_stat(w, &st);
+	if (rx)
+		ft_connstats_update_rx_physical(w->stats, overlay, &ep, port, pkts, bytes);
+	else
+		ft_connstats_update_tx_physical(w->stats, overlay, &ep, port, pkts, bytes);
 }
 
-/* Virtual rx: n packets written to the TUN, parsed here (a lane) or by connstats. */
+/* Virtual rx: n packets written to the TUN. */
 static void stat_rx_written(struct ft_worker *w, const uint8_t *const pkts[], const size_t lens[],
 			    size_t n)
 {
-	if (w->stats) {
+	if (w->stats)
 		ft_connstats_update_rx_virtual_batch(w->stats, pkts, lens, n);
-		return;
-	}
-	for (size_t i = 0; i < n && stats_on(w); i++) {
-		struct ft_packet_info info;
-
-		ft_packet_parse(pkts[i], lens[i], &info);
-		stat_virtual(w, &info, lens[i], true);
-	}
 }
 
 /* Physical counts are gathered per batch and handed to the statistics once per peer. */
