@@ -138,6 +138,84 @@ START_TEST(test_tamper_each_byte)
 }
 END_TEST
 
+/*
+ * The AEAD as a job (Workers = N: run outside the lock): the same bytes as in one step, the
+ * key copy wiped once run, and the acceptance refuses a job whose keypair left its slot while
+ * it ran, even when a new keypair took the slot; replays and forgeries as in one step.
+ */
+START_TEST(test_aead_jobs)
+{
+	static const uint8_t zero[32];
+	struct pair p;
+	struct ft_aead_job job;
+	uint8_t a[128], b[128], copy[128], k3[32], k4[32];
+	size_t la = 0, lb = 0, plain_len = 0;
+	struct ft_keypair *kp;
+	struct ft_index_entry hs;
+
+	pair_setup(&p);
+	memset(a + 16, 0x5a, 40);
+	memcpy(b, a, sizeof(a));
+	/* a: in one step (counter 0); b: as a job, after a (counter 1), sealed later. */
+	ck_assert_int_eq(ft_keypair_encrypt(p.a->current, a, 40, sizeof(a), 1420, 1, &la), 0);
+	ck_assert_int_eq(ft_keypair_encrypt_job(p.a->current, b, 40, sizeof(b), 1420, 1, &lb, &job),
+			 0);
+	ck_assert_uint_eq(la, lb);
+	ck_assert_uint_eq(ft_wire_load_le64(b + 8), 1);
+	ck_assert_ptr_eq(job.payload, b + 16);
+	ck_assert_uint_eq(job.len, 48);
+	ck_assert_uint_eq(b[16], 0x5a); /* still plain */
+	ft_aead_job_seal(&job);
+	ck_assert_mem_eq(job.key, zero, 32);
+	ck_assert_ptr_null(job.payload);
+	/* Both open, as jobs, in either order; each once. */
+	kp = p.b->next;
+	memcpy(copy, b, lb);
+	ck_assert_int_eq(ft_keypair_open_prepare(kp, b, lb, 1, &job), 0);
+	ck_assert_int_eq(ft_keypair_open_finish(&job, ft_aead_job_open(&job), &plain_len), 0);
+	ck_assert_mem_eq(job.key, zero, 32);
+	ck_assert_uint_eq(plain_len, 48);
+	ck_assert_uint_eq(b[16], 0x5a);
+	ck_assert_int_eq(ft_keypair_decrypt(kp, a, la, 1, &plain_len), 0);
+	memcpy(b, copy, lb);
+	ck_assert_int_eq(ft_keypair_open_prepare(kp, b, lb, 1, &job), 0);
+	ck_assert_int_eq(ft_keypair_open_finish(&job, ft_aead_job_open(&job), &plain_len),
+			 -EALREADY);
+	/* A forged one fails its open: the window does not move, the job says -EBADMSG. */
+	ck_assert_int_eq(ft_keypair_encrypt(p.a->current, a, 40, sizeof(a), 1420, 1, &la), 0);
+	memcpy(copy, a, la);
+	a[20] ^= 1;
+	ck_assert_int_eq(ft_keypair_open_prepare(kp, a, la, 1, &job), 0);
+	ck_assert_int_eq(ft_keypair_open_finish(&job, ft_aead_job_open(&job), &plain_len),
+			 -EBADMSG);
+	memcpy(a, copy, la);
+	ck_assert_int_eq(ft_keypair_decrypt(kp, a, la, 1, &plain_len), 0);
+	ck_assert_int_eq(ft_keypair_open_prepare(kp, b, 31, 1, &job), -EMSGSIZE);
+	/*
+	 * Prepared, then b's keypairs rotate (a new handshake b answered, confirmed: the old one
+	 * is released and a new keypair may take its slot) before the job is accepted.
+	 */
+	ck_assert_int_eq(ft_keypair_encrypt(p.a->current, a, 40, sizeof(a), 1420, 1, &la), 0);
+	ck_assert_int_eq(ft_keypair_open_prepare(kp, a, la, 1, &job), 0);
+	ck_assert_int_eq(ft_aead_job_open(&job), 0);
+	memset(k3, 0x33, sizeof(k3));
+	memset(k4, 0x44, sizeof(k4));
+	ft_keypair_set_received(p.b, p.t, kp); /* kp is current now */
+	for (int round = 0; round < 2; round++) {
+		memset(&hs, 0, sizeof(hs));
+		hs.kind = FT_INDEX_HANDSHAKE;
+		ft_index_insert(p.t, &hs, test_rng, NULL);
+		ck_assert_ptr_nonnull(
+			ft_keypair_set_install(p.b, p.t, &hs, NULL, k3, k4, 7, false, 1));
+		ft_keypair_set_received(p.b, p.t, p.b->next);
+	}
+	/* kp's slot was released and taken again: not the keypair the job was made for. */
+	ck_assert(kp->in_use);
+	ck_assert_int_eq(ft_keypair_open_finish(&job, 0, &plain_len), -EKEYEXPIRED);
+	pair_teardown(&p);
+}
+END_TEST
+
 START_TEST(test_limits)
 {
 	struct pair p;
@@ -478,6 +556,7 @@ static Suite *keypair_suite(void)
 
 	tcase_add_loop_test(tc, test_transport_sizes, 0, sizeof(sizes) / sizeof(sizes[0]));
 	tcase_add_test(tc, test_tamper_each_byte);
+	tcase_add_test(tc, test_aead_jobs);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_reorder_and_replay);
 	tcase_add_loop_test(tc, test_rotation, 0, sizeof(rotations) / sizeof(rotations[0]));

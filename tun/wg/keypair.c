@@ -77,6 +77,7 @@ struct ft_keypair *ft_keypair_set_install(struct ft_keypair_set *set, struct ft_
 	if (!kp)
 		return NULL;
 	memset(kp, 0, sizeof(*kp));
+	kp->generation = ++set->generations;
 	memcpy(kp->send_key, send_key, FT_WIRE_KEY_LEN);
 	memcpy(kp->recv_key, recv_key, FT_WIRE_KEY_LEN);
 	kp->birth_ns = now_ns;
@@ -121,8 +122,8 @@ static bool expired(uint64_t birth_ns, uint64_t now_ns, uint64_t age_ns)
 	return now_ns >= birth_ns && now_ns - birth_ns >= age_ns;
 }
 
-int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t cap, size_t mtu,
-		       uint64_t now_ns, size_t *out_len)
+int ft_keypair_encrypt_job(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t cap, size_t mtu,
+			   uint64_t now_ns, size_t *out_len, struct ft_aead_job *job)
 {
 	size_t padded = ft_wire_padded_len(len, mtu);
 	uint8_t *payload = buf + FT_WIRE_TRANSPORT_HEADER_LEN;
@@ -142,18 +143,37 @@ int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t c
 	buf[1] = buf[2] = buf[3] = 0;
 	ft_wire_store_le32(buf + FT_WIRE_DATA_OFF_RECEIVER, kp->remote_index);
 	ft_wire_store_le64(buf + FT_WIRE_DATA_OFF_COUNTER, counter);
-	ft_aead_encrypt(payload, padded, payload + padded, NULL, 0, counter, kp->send_key);
 	*out_len = FT_WIRE_TRANSPORT_HEADER_LEN + padded + FT_WIRE_TAG_LEN;
+	if (!job) {
+		ft_aead_encrypt(payload, padded, payload + padded, NULL, 0, counter, kp->send_key);
+		return 0;
+	}
+	memcpy(job->key, kp->send_key, FT_WIRE_KEY_LEN);
+	job->payload = payload;
+	job->len = padded;
+	job->counter = counter;
+	job->kp = NULL;
+	job->peer = NULL;
 	return 0;
 }
 
-int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
-		       size_t *plain_len)
+int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t cap, size_t mtu,
+		       uint64_t now_ns, size_t *out_len)
 {
-	uint8_t *payload = msg + FT_WIRE_TRANSPORT_HEADER_LEN;
-	uint64_t counter;
-	size_t clen;
+	return ft_keypair_encrypt_job(kp, buf, len, cap, mtu, now_ns, out_len, NULL);
+}
 
+void ft_aead_job_seal(struct ft_aead_job *job)
+{
+	ft_aead_encrypt(job->payload, job->len, job->payload + job->len, NULL, 0, job->counter,
+			job->key);
+	sodium_memzero(job->key, sizeof(job->key));
+	job->payload = NULL;
+}
+
+int ft_keypair_open_prepare(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
+			    struct ft_aead_job *job)
+{
 	if (len < FT_WIRE_TRANSPORT_MIN_LEN)
 		return -EMSGSIZE;
 	if (!kp->in_use || !kp->recv_ok || kp->replay.next >= FT_REJECT_AFTER_MESSAGES ||
@@ -161,16 +181,50 @@ int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t
 		kp->recv_ok = false;
 		return -EKEYEXPIRED;
 	}
-	counter = ft_wire_load_le64(msg + FT_WIRE_DATA_OFF_COUNTER);
-	clen = len - FT_WIRE_TRANSPORT_MIN_LEN;
+	memcpy(job->key, kp->recv_key, FT_WIRE_KEY_LEN);
+	job->payload = msg + FT_WIRE_TRANSPORT_HEADER_LEN;
+	job->len = len - FT_WIRE_TRANSPORT_MIN_LEN;
+	job->counter = ft_wire_load_le64(msg + FT_WIRE_DATA_OFF_COUNTER);
+	job->kp = kp;
+	job->generation = kp->generation;
+	job->peer = kp->entry.peer;
+	return 0;
+}
+
+int ft_aead_job_open(struct ft_aead_job *job)
+{
 	/* On failure the payload may hold garbage (OpenSSL decrypts before it compares tags). */
-	if (ft_aead_decrypt(payload, clen, payload + clen, NULL, 0, counter, kp->recv_key) != 0)
+	int rc = ft_aead_decrypt(job->payload, job->len, job->payload + job->len, NULL, 0,
+				 job->counter, job->key);
+
+	sodium_memzero(job->key, sizeof(job->key));
+	return rc != 0 ? -EBADMSG : 0;
+}
+
+int ft_keypair_open_finish(const struct ft_aead_job *job, int open_err, size_t *plain_len)
+{
+	struct ft_keypair *kp = job->kp;
+
+	if (!kp->in_use || kp->generation != job->generation)
+		return -EKEYEXPIRED;
+	if (open_err)
 		return -EBADMSG;
 	/* Only an authenticated counter may move the window. */
-	if (!ft_replay_check(&kp->replay, counter, FT_REJECT_AFTER_MESSAGES))
+	if (!ft_replay_check(&kp->replay, job->counter, FT_REJECT_AFTER_MESSAGES))
 		return -EALREADY;
-	*plain_len = clen;
+	*plain_len = job->len;
 	return 0;
+}
+
+int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
+		       size_t *plain_len)
+{
+	struct ft_aead_job job;
+	int err = ft_keypair_open_prepare(kp, msg, len, now_ns, &job);
+
+	if (err)
+		return err;
+	return ft_keypair_open_finish(&job, ft_aead_job_open(&job), plain_len);
 }
 
 bool ft_keypair_fresh(const struct ft_keypair *kp, uint64_t now_ns, uint64_t age_ns)

@@ -41,6 +41,7 @@ struct ft_keypair {
 	struct ft_replay replay;
 	struct ft_index_entry entry; /* our index: entry.index */
 	uint32_t remote_index;
+	uint32_t generation; /* of the set, at install: tells a reused slot from this keypair */
 	bool initiator;
 	bool in_use;  /* holds keys; false: a free, zeroed slot */
 	bool send_ok; /* false once spent (REJECT_AFTER_MESSAGES/TIME) */
@@ -50,6 +51,26 @@ struct ft_keypair {
 struct ft_keypair_set {
 	struct ft_keypair slot[3];
 	struct ft_keypair *current, *previous, *next;
+	uint32_t generations; /* keypairs installed */
+};
+
+/*
+ * The AEAD of one transport message as a job that runs apart from the keypair (Workers = N:
+ * outside the lock the protocol is shared under, while the keypair may rotate): what it needs
+ * is copied into the job under the lock (the key, the counter reserved for it), the job runs
+ * without it, and an open is accepted under it again (ft_keypair_open_finish: the replay
+ * window moves only then, and only if the keypair is still the one the job was made for).
+ * The key copy is wiped when the job has run. Such jobs live in the caller's batch for
+ * microseconds, in its ordinary memory (as the OpenSSL contexts' key copies do, aead.h).
+ */
+struct ft_aead_job {
+	uint8_t key[FT_WIRE_KEY_LEN];
+	uint8_t *payload; /* NULL: no job */
+	size_t len;	  /* plaintext (padded) or ciphertext without the tag */
+	uint64_t counter;
+	struct ft_keypair *kp; /* an open's keypair, its generation and its peer */
+	uint32_t generation;
+	struct ft_peer *peer;
 };
 
 /* Zeroes the set: no keypairs. */
@@ -92,6 +113,14 @@ static inline size_t ft_keypair_message_len(size_t len, size_t mtu)
  */
 int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t cap, size_t mtu,
 		       uint64_t now_ns, size_t *out_len);
+/*
+ * The same with the AEAD left to job (NULL: done here): the header, the padding and the
+ * counter are done, the payload is still plaintext until ft_aead_job_seal(job) runs.
+ */
+int ft_keypair_encrypt_job(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t cap, size_t mtu,
+			   uint64_t now_ns, size_t *out_len, struct ft_aead_job *job);
+/* Seals a job of ft_keypair_encrypt_job() in place (tag after the payload), wipes its key. */
+void ft_aead_job_seal(struct ft_aead_job *job);
 
 /*
  * Decrypts the transport message msg[0..len) in place (its receiver index has already
@@ -103,6 +132,16 @@ int ft_keypair_encrypt(struct ft_keypair *kp, uint8_t *buf, size_t len, size_t c
  */
 int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
 		       size_t *plain_len);
+/*
+ * ft_keypair_decrypt() in three steps: the checks before the AEAD, which fill job (0,
+ * -EMSGSIZE or -EKEYEXPIRED); the AEAD (ft_aead_job_open: 0 or -EBADMSG, the key wiped); the
+ * acceptance with its result open_err: -EKEYEXPIRED when the keypair left its slot since the
+ * job was made (rotated out, zeroed), -EBADMSG, -EALREADY, or 0 and *plain_len.
+ */
+int ft_keypair_open_prepare(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
+			    struct ft_aead_job *job);
+int ft_aead_job_open(struct ft_aead_job *job);
+int ft_keypair_open_finish(const struct ft_aead_job *job, int open_err, size_t *plain_len);
 
 /* True when kp is in use, may send, and is younger than age_ns. */
 bool ft_keypair_fresh(const struct ft_keypair *kp, uint64_t now_ns, uint64_t age_ns);

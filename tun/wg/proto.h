@@ -261,6 +261,7 @@ enum ft_proto_action {
 	FT_PROTO_PACKET,    /* receive: write res->data[0..len) to the TUN */
 	FT_PROTO_SENT,	    /* send: encrypted in place and handed to the callback (in_place) */
 	FT_PROTO_QUEUED,    /* send: the packet waits for a handshake (copied; buffer is free) */
+	FT_PROTO_OPEN,	    /* ft_proto_receive_job: a transport message whose AEAD is the job's */
 };
 
 struct ft_proto_result {
@@ -293,6 +294,37 @@ enum ft_proto_action ft_proto_receive(struct ft_proto *p, uint8_t *msg, size_t l
  */
 enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len, size_t cap,
 				   uint64_t now_ns, struct ft_proto_result *res);
+
+/*
+ * The AEAD of data messages outside the device (Workers = N: the caller runs it without the
+ * lock the device is shared under; tun/wg/keypair.h, struct ft_aead_job). Everything else is
+ * as ft_proto_send and ft_proto_receive.
+ *
+ * ft_proto_send_job: on FT_PROTO_SENT with job->payload set, the in-place data message went
+ * to the callback with its header written and its payload still plain: the caller runs
+ * ft_aead_job_seal(job) before the message leaves. (Messages the device sends on its own are
+ * sealed before the callback sees them, as always.) job->payload is NULL otherwise.
+ *
+ * ft_proto_receive_job: a transport message whose keypair may take it answers FT_PROTO_OPEN
+ * (res->peer set) with job filled; the caller runs ft_aead_job_open(job) and hands the
+ * result to ft_proto_receive_finish() with the same message, which then does what
+ * ft_proto_receive does after its AEAD (the replay window, the timers, roaming, the
+ * AllowedIPs check, the counts) and answers as ft_proto_receive would. Every other message
+ * is handled in full, as by ft_proto_receive. Between the two calls the device may take
+ * other messages and packets: a keypair that rotated out meanwhile drops the message
+ * (key_expired). The caller keeps messages that wait for their finish in arrival order
+ * relative to the other messages of the same peer it hands over (its handshake messages).
+ */
+enum ft_proto_action ft_proto_send_job(struct ft_proto *p, uint8_t *buf, size_t len, size_t cap,
+				       uint64_t now_ns, struct ft_proto_result *res,
+				       struct ft_aead_job *job);
+enum ft_proto_action ft_proto_receive_job(struct ft_proto *p, uint8_t *msg, size_t len,
+					  const struct sockaddr *src, uint64_t now_ns,
+					  struct ft_proto_result *res, struct ft_aead_job *job);
+enum ft_proto_action ft_proto_receive_finish(struct ft_proto *p, uint8_t *msg, size_t len,
+					     const struct sockaddr *src, uint64_t now_ns,
+					     struct ft_proto_result *res,
+					     const struct ft_aead_job *job, int open_err);
 
 /*
  * Does whatever the timers say is due at now_ns (handshake retries with jitter and the give

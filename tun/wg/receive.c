@@ -220,25 +220,32 @@ static enum ft_proto_action receive_cookie(struct ft_proto *p, const uint8_t *ms
 	return FT_PROTO_DONE;
 }
 
-static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, size_t len,
-					      const struct sockaddr *src, uint64_t now_ns,
-					      struct ft_proto_result *res)
+/* The keypair a transport message names, or the drop (res) when none does. */
+static struct ft_keypair *transport_keypair(struct ft_proto *p, const uint8_t *msg,
+					    struct ft_proto_result *res)
 {
 	struct ft_index_entry *e = ft_index_lookup(
 		p->index, ft_wire_load_le32(msg + FT_WIRE_DATA_OFF_RECEIVER), FT_INDEX_KEYPAIR);
-	struct ft_keypair *kp, *cur;
-	struct ft_peer *peer;
-	struct ft_ipview ip;
-	size_t plain_len;
-	uint8_t *inner = msg + FT_WIRE_TRANSPORT_HEADER_LEN;
-	int err;
 
-	if (!e)
-		return ft_proto_drop(p, res, FT_PROTO_unknown_index);
-	kp = e->keypair;
-	peer = e->peer;
-	res->peer = peer;
-	err = ft_keypair_decrypt(kp, msg, len, now_ns, &plain_len);
+	if (!e) {
+		ft_proto_drop(p, res, FT_PROTO_unknown_index);
+		return NULL;
+	}
+	res->peer = e->peer;
+	return e->keypair;
+}
+
+/* A transport message after its AEAD (err: ft_keypair_decrypt's), at msg + 16 in plain. */
+static enum ft_proto_action transport_accepted(struct ft_proto *p, struct ft_keypair *kp,
+					       uint8_t *msg, size_t len, size_t plain_len, int err,
+					       const struct sockaddr *src, uint64_t now_ns,
+					       struct ft_proto_result *res)
+{
+	struct ft_peer *peer = res->peer;
+	struct ft_keypair *cur;
+	struct ft_ipview ip;
+	uint8_t *inner = msg + FT_WIRE_TRANSPORT_HEADER_LEN;
+
 	switch (err) {
 	case 0:
 		break;
@@ -282,6 +289,53 @@ static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, 
 	res->data = inner;
 	res->len = ip.len;
 	return FT_PROTO_PACKET;
+}
+
+static enum ft_proto_action receive_transport(struct ft_proto *p, uint8_t *msg, size_t len,
+					      const struct sockaddr *src, uint64_t now_ns,
+					      struct ft_proto_result *res)
+{
+	struct ft_keypair *kp = transport_keypair(p, msg, res);
+	size_t plain_len = 0;
+	int err;
+
+	if (!kp)
+		return FT_PROTO_DROP;
+	err = ft_keypair_decrypt(kp, msg, len, now_ns, &plain_len);
+	return transport_accepted(p, kp, msg, len, plain_len, err, src, now_ns, res);
+}
+
+enum ft_proto_action ft_proto_receive_job(struct ft_proto *p, uint8_t *msg, size_t len,
+					  const struct sockaddr *src, uint64_t now_ns,
+					  struct ft_proto_result *res, struct ft_aead_job *job)
+{
+	struct ft_keypair *kp;
+	int err;
+
+	job->payload = NULL;
+	if (ft_wire_message_type(msg, len) != FT_WIRE_TRANSPORT)
+		return ft_proto_receive(p, msg, len, src, now_ns, res);
+	memset(res, 0, sizeof(*res));
+	if (!(kp = transport_keypair(p, msg, res)))
+		return FT_PROTO_DROP;
+	err = ft_keypair_open_prepare(kp, msg, len, now_ns, job);
+	if (err)
+		return transport_accepted(p, kp, msg, len, 0, err, src, now_ns, res);
+	res->action = FT_PROTO_OPEN;
+	return FT_PROTO_OPEN;
+}
+
+enum ft_proto_action ft_proto_receive_finish(struct ft_proto *p, uint8_t *msg, size_t len,
+					     const struct sockaddr *src, uint64_t now_ns,
+					     struct ft_proto_result *res,
+					     const struct ft_aead_job *job, int open_err)
+{
+	size_t plain_len = 0;
+	int err = ft_keypair_open_finish(job, open_err, &plain_len);
+
+	memset(res, 0, sizeof(*res));
+	res->peer = job->peer;
+	return transport_accepted(p, job->kp, msg, len, plain_len, err, src, now_ns, res);
 }
 
 enum ft_proto_action ft_proto_receive(struct ft_proto *p, uint8_t *msg, size_t len,

@@ -114,14 +114,14 @@ static void keep_key_fresh_send(struct ft_proto *p, struct ft_peer *peer, uint64
 }
 
 /*
- * Encrypts the packet at buf + 16 with the current keypair and updates the timers. The
- * caller checked can_send(). 0 or the error of ft_keypair_encrypt().
+ * Encrypts the packet at buf + 16 with the current keypair (job: leaves the AEAD to it) and
+ * updates the timers. The caller checked can_send(). 0 or the error of ft_keypair_encrypt().
  */
 static int encrypt(struct ft_proto *p, struct ft_peer *peer, uint8_t *buf, size_t len, size_t cap,
-		   uint64_t now_ns, size_t *out_len)
+		   uint64_t now_ns, size_t *out_len, struct ft_aead_job *job)
 {
-	int err = ft_keypair_encrypt(ft_peer_current_keypair(peer), buf, len, cap, p->pad_mtu,
-				     now_ns, out_len);
+	int err = ft_keypair_encrypt_job(ft_peer_current_keypair(peer), buf, len, cap, p->pad_mtu,
+					 now_ns, out_len, job);
 
 	if (err)
 		return err;
@@ -145,7 +145,8 @@ bool ft_proto_flush_queue(struct ft_proto *p, struct ft_peer *peer, uint64_t now
 		return false;
 	while ((pkt = ft_peer_queue_peek(&peer->queue, &len))) {
 		memcpy(p->scratch + FT_WIRE_TRANSPORT_HEADER_LEN, pkt, len);
-		if (encrypt(p, peer, p->scratch, len, p->scratch_len, now_ns, &out_len) != 0) {
+		if (encrypt(p, peer, p->scratch, len, p->scratch_len, now_ns, &out_len, NULL) !=
+		    0) {
 			ft_proto_count(p, FT_PROTO_queue_dropped);
 		} else {
 			/* The plaintext stays in its queue slot until the pop, for the caller. */
@@ -155,7 +156,7 @@ bool ft_proto_flush_queue(struct ft_proto *p, struct ft_peer *peer, uint64_t now
 		ft_peer_queue_pop(&peer->queue);
 	}
 	if (!sent && keepalive_if_empty &&
-	    encrypt(p, peer, p->scratch, 0, p->scratch_len, now_ns, &out_len) == 0) {
+	    encrypt(p, peer, p->scratch, 0, p->scratch_len, now_ns, &out_len, NULL) == 0) {
 		output(p, peer, p->scratch, out_len, NULL, 0);
 		sent = true;
 	}
@@ -203,6 +204,13 @@ int ft_proto_peer_resend_initiation(struct ft_proto *p, struct ft_peer *peer, ui
 enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len, size_t cap,
 				   uint64_t now_ns, struct ft_proto_result *res)
 {
+	return ft_proto_send_job(p, buf, len, cap, now_ns, res, NULL);
+}
+
+enum ft_proto_action ft_proto_send_job(struct ft_proto *p, uint8_t *buf, size_t len, size_t cap,
+				       uint64_t now_ns, struct ft_proto_result *res,
+				       struct ft_aead_job *job)
+{
 	uint8_t *pkt = buf + FT_PROTO_HEADROOM;
 	struct ft_ipview ip;
 	struct ft_peer *peer;
@@ -210,6 +218,8 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
 	int err, q;
 
 	memset(res, 0, sizeof(*res));
+	if (job)
+		job->payload = NULL;
 	if (cap < FT_PROTO_HEADROOM || len > cap - FT_PROTO_HEADROOM)
 		return ft_proto_drop(p, res, FT_PROTO_no_room);
 	if (ft_ipview_parse(&ip, pkt, len) != FT_PACKET_OK)
@@ -221,7 +231,7 @@ enum ft_proto_action ft_proto_send(struct ft_proto *p, uint8_t *buf, size_t len,
 	if (!ft_peer_has_endpoint(peer))
 		return ft_proto_drop(p, res, FT_PROTO_no_endpoint);
 	if (can_send(peer, now_ns)) {
-		err = encrypt(p, peer, buf, len, cap, now_ns, &out_len);
+		err = encrypt(p, peer, buf, len, cap, now_ns, &out_len, job);
 		if (err == -ENOBUFS)
 			return ft_proto_drop(p, res, FT_PROTO_no_room);
 		if (err == 0) {

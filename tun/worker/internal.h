@@ -55,6 +55,8 @@ enum {
 	 */
 	FT_WORKER_TUN_SLOTS = 128,
 	FT_WORKER_TX_SLOTS = 2 * FT_WORKER_BATCH,
+	/* Received transport messages whose AEAD waits for the batch's end (UDP_GRO: many). */
+	FT_WORKER_RX_OPENS = 2 * FT_WORKER_BATCH,
 	/* A datagram larger than this cannot be ours: an MTU of 65535 plus the overhead. */
 	FT_WORKER_RX_BUF = 65536,
 	FT_WORKER_MAX_LINKS = 16,
@@ -295,6 +297,24 @@ struct ft_worker {
 	unsigned int tx_count;
 	/* The parse of the packet ft_proto_send() has now (NULL: none, or no statistics). */
 	const struct ft_packet_info *send_info;
+	/*
+	 * The AEAD outside the lock (Workers = N; every worker does it so, one path): the send
+	 * batch's data messages wait for their seal (tx_job, where tx_seal says so) until the
+	 * batch goes, and sealed outside the lock just before sendmmsg; received transport
+	 * messages wait in rx_open until the batch's end (or a handshake message, which may
+	 * rotate keypairs), opened outside the lock, then accepted in order under it.
+	 */
+	struct ft_aead_job *send_job; /* the job of the packet ft_proto_send_job() has now */
+	struct ft_aead_job tx_job[FT_WORKER_TX_SLOTS];
+	bool tx_seal[FT_WORKER_TX_SLOTS];
+	struct ft_worker_open {
+		uint8_t *msg;
+		size_t len;
+		const struct sockaddr_storage *from;
+		struct ft_aead_job job;
+		int err;
+	} rx_open[FT_WORKER_RX_OPENS];
+	unsigned int n_rx_open;
 
 	char node_id[FT_KEY_B64_LEN + 1];
 	char node_name[64];

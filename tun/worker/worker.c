@@ -222,6 +222,12 @@ static void tx_flush(struct ft_worker *w, bool io)
 		return;
 	if (io)
 		ft_worker_io_begin(w);
+	for (unsigned int i = 0; i < w->tx_count; i++) {
+		if (w->tx_seal[i]) {
+			ft_aead_job_seal(&w->tx_job[i]);
+			w->tx_seal[i] = false;
+		}
+	}
 	done = ft_udp_send_batch(&w->udp, w->tx, w->tx_count);
 	if (io)
 		ft_worker_io_end(w);
@@ -310,7 +316,9 @@ void ft_worker_proto_send_cb(void *arg, const struct ft_proto_datagram *d)
 	/* On a lane's thread its own send batch: the protocol knows only the worker. */
 	struct ft_worker *w = ft_worker_tls_lane ? ft_worker_tls_lane : arg;
 	const struct ft_packet_info *pi = NULL;
+	struct ft_aead_job *job = d->in_place ? w->send_job : NULL;
 	struct ft_packet_info info;
+	unsigned int n;
 
 	if (d->in_place) {
 		pi = w->send_info;
@@ -320,6 +328,16 @@ void ft_worker_proto_send_cb(void *arg, const struct ft_proto_datagram *d)
 	}
 	tx_append(w, ft_worker_wpeer(d->peer), (uint8_t *)(uintptr_t)d->msg, d->len, d->dst,
 		  !d->in_place, pi, d->inner_len);
+	/* Its AEAD waits for the batch (tx_flush), in the slot it went to. */
+	if (job && job->payload) {
+		n = w->tx_count;
+		if (n > 0 && w->tx->slots[n - 1].iov.iov_base == d->msg) {
+			w->tx_job[n - 1] = *job;
+			w->tx_seal[n - 1] = true;
+		}
+		sodium_memzero(job->key, sizeof(job->key));
+		job->payload = NULL;
+	}
 }
 
 static void on_proto_timer(uv_timer_t *t);
@@ -416,6 +434,7 @@ static void outbound(struct ft_worker *w, unsigned int n)
 	for (unsigned int i = 0; i < n; i++) {
 		struct ft_proto_result res;
 		struct ft_packet_info info;
+		struct ft_aead_job job;
 
 		w->counters.tun_rx_bytes += w->tun_len[i];
 		if (w->tun_len[i] > w->mtu) {
@@ -430,8 +449,11 @@ static void outbound(struct ft_worker *w, unsigned int n)
 		if (stats_on(w))
 			ft_packet_parse(w->tun_iov[i].iov_base, w->tun_len[i], &info);
 		w->send_info = stats_on(w) ? &info : NULL;
-		ft_proto_send(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now, &res);
+		w->send_job = &job;
+		ft_proto_send_job(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now, &res,
+				  &job);
 		w->send_info = NULL;
+		w->send_job = NULL;
 	}
 	tx_flush(w, true);
 }
@@ -783,30 +805,79 @@ static void gro_flush(struct ft_worker *w)
 		stat_rx_written(w, w->stat_pkts, w->stat_lens, nstat);
 }
 
-static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
-		    const struct sockaddr_storage *from, uint64_t now)
+/* What the protocol made of a datagram: counts, and the packet to the TUN. */
+static void inbound_done(struct ft_worker *w, enum ft_proto_action act,
+			 const struct ft_proto_result *res, const struct sockaddr_storage *from)
 {
-	struct ft_proto_result res;
-	enum ft_proto_action act;
-	struct wpeer *wp;
+	struct wpeer *wp = ft_worker_wpeer(res->peer);
 
-	w->counters.udp_rx_datagrams++;
-	w->counters.udp_rx_bytes += len;
-	/* An answer (a response, a cookie reply) goes into the send batch through the callback. */
-	act = ft_proto_receive(w->proto, msg, len, (const struct sockaddr *)from, now, &res);
-	wp = ft_worker_wpeer(res.peer);
 	/*
 	 * Physical rx: what the protocol accepted from the peer, exactly what wg show counts
 	 * (an initiation it consumed but could not answer is dropped, yet counted); the bytes
 	 * are in the protocol's count already (flush_physical).
 	 */
-	if (wp && res.rx_counted) {
+	if (wp && res->rx_counted) {
 		wp->rx_pkts++;
 		memcpy(&wp->rx_from, from, sizeof(*from));
 		mark_dirty(w, wp);
 	}
 	if (act == FT_PROTO_PACKET)
-		tun_deliver(w, res.data, res.len);
+		tun_deliver(w, res->data, res->len);
+}
+
+/*
+ * The transport messages that wait: opened with the lock let go (the other workers run the
+ * protocol meanwhile), then accepted under it in the order they came.
+ */
+static void rx_open_flush(struct ft_worker *w, uint64_t now)
+{
+	unsigned int n = w->n_rx_open;
+
+	if (n == 0)
+		return;
+	w->n_rx_open = 0;
+	ft_worker_io_begin(w);
+	for (unsigned int i = 0; i < n; i++)
+		w->rx_open[i].err = ft_aead_job_open(&w->rx_open[i].job);
+	ft_worker_io_end(w);
+	for (unsigned int i = 0; i < n; i++) {
+		struct ft_worker_open *o = &w->rx_open[i];
+		struct ft_proto_result res;
+		enum ft_proto_action act;
+
+		act = ft_proto_receive_finish(w->proto, o->msg, o->len,
+					      (const struct sockaddr *)o->from, now, &res, &o->job,
+					      o->err);
+		inbound_done(w, act, &res, o->from);
+	}
+}
+
+static void inbound(struct ft_worker *w, uint8_t *msg, size_t len,
+		    const struct sockaddr_storage *from, uint64_t now)
+{
+	struct ft_worker_open *o;
+	struct ft_proto_result res;
+	enum ft_proto_action act;
+	int type = ft_wire_message_type(msg, len);
+
+	w->counters.udp_rx_datagrams++;
+	w->counters.udp_rx_bytes += len;
+	/* A handshake may rotate the keypairs: what came before it is accepted before it. */
+	if (type == FT_WIRE_INITIATION || type == FT_WIRE_RESPONSE)
+		rx_open_flush(w, now);
+	o = &w->rx_open[w->n_rx_open];
+	/* An answer (a response, a cookie reply) goes into the send batch through the callback. */
+	act = ft_proto_receive_job(w->proto, msg, len, (const struct sockaddr *)from, now, &res,
+				   &o->job);
+	if (act == FT_PROTO_OPEN) {
+		o->msg = msg;
+		o->len = len;
+		o->from = from;
+		if (++w->n_rx_open == FT_WORKER_RX_OPENS)
+			rx_open_flush(w, now);
+		return;
+	}
+	inbound_done(w, act, &res, from);
 }
 
 static void on_udp(struct ft_worker *w, int status)
@@ -849,6 +920,7 @@ static void on_udp(struct ft_worker *w, int status)
 		}
 		inbound(w, msg, s->len, &s->addr, now);
 	}
+	rx_open_flush(w, now);
 	gro_flush(w);
 	end_batch(w, true);
 }
