@@ -16,7 +16,9 @@
  *
  * with the high bit of byte 0 choosing the transport AEAD for that input (tun/wg/aead.h): clear
  * libsodium, set OpenSSL (when this build has it; otherwise libsodium again). Both must
- * survive the same inputs; the session's keys do not depend on it.
+ * survive the same inputs; the session's keys do not depend on it. Bit 6 set: B receives
+ * through the job path the workers use (ft_proto_receive_job, the AEAD, then
+ * ft_proto_receive_finish), A sends through ft_proto_send_job.
  *
  * A crash, a sanitizer report or an output longer than its buffer is a failure.
  */
@@ -142,6 +144,22 @@ static void setup(void)
 	pump();
 }
 
+/* B takes a datagram from A, in one call or through the job path. */
+static enum ft_proto_action receive(uint8_t *buf, size_t len, bool jobs,
+				    struct ft_proto_result *res)
+{
+	struct ft_aead_job job;
+	enum ft_proto_action act;
+
+	if (!jobs)
+		return ft_proto_receive(dev[1], buf, len, (struct sockaddr *)&addr[0], now, res);
+	act = ft_proto_receive_job(dev[1], buf, len, (struct sockaddr *)&addr[0], now, res, &job);
+	if (act != FT_PROTO_OPEN)
+		return act;
+	return ft_proto_receive_finish(dev[1], buf, len, (struct sockaddr *)&addr[0], now, res,
+				       &job, ft_aead_job_open(&job));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
@@ -150,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct ft_keypair *kp;
 	size_t len, out_len;
 	uint8_t op;
+	bool jobs;
 
 	if (!ready) {
 		setup();
@@ -157,7 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1 || size - 1 > 1500)
 		return 0;
-	op = data[0] & 0x7f;
+	op = data[0] & 0x3f;
+	jobs = data[0] & 0x40;
 	len = size - 1;
 	/* Cheap after the first time: OpenSSL's contexts are made once per thread. */
 	if (ft_aead_select_split(
@@ -176,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ft_wire_store_le32(buf + 4, kp->entry.index);
 		if (op == 4)
 			load_up();
-		ft_proto_receive(dev[1], buf, len, (struct sockaddr *)&addr[0], now, &res);
+		receive(buf, len, jobs, &res);
 		if (res.action == FT_PROTO_PACKET &&
 		    (res.data < buf || res.data + res.len > buf + len))
 			abort();
@@ -186,7 +206,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		memcpy(buf + FT_PROTO_HEADROOM, data + 1, len);
 		/* The message went to on_send (which checked its length against its buffer). */
-		ft_proto_send(dev[0], buf, len, sizeof(buf), now, &res);
+		if (!jobs) {
+			ft_proto_send(dev[0], buf, len, sizeof(buf), now, &res);
+		} else {
+			struct ft_aead_job job;
+
+			ft_proto_send_job(dev[0], buf, len, sizeof(buf), now, &res, &job);
+			if (job.payload)
+				ft_aead_job_seal(&job);
+		}
 		mailbox_to = -1;
 		break;
 	case 3:
@@ -197,8 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf + FT_WIRE_TRANSPORT_HEADER_LEN, data + 1, len);
 		if (ft_keypair_encrypt(peer_of[0]->keypairs->current, buf, len, sizeof(buf), 1420,
 				       now, &out_len) == 0 &&
-		    ft_proto_receive(dev[1], buf, out_len, (struct sockaddr *)&addr[0], now,
-				     &res) == FT_PROTO_PACKET &&
+		    receive(buf, out_len, jobs, &res) == FT_PROTO_PACKET &&
 		    (res.len > ft_wire_padded_len(len, 1420) || res.len < 20))
 			/* An inner length may reach into the zero padding, as with any peer. */
 			abort();
