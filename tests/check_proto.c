@@ -744,6 +744,72 @@ START_TEST(test_peer_find_many)
 }
 END_TEST
 
+/*
+ * The AEAD as a job (Workers = N): a transport message prepared on a keypair, its AEAD run
+ * apart, is accepted after a rekey that kept the keypair (as previous), and dropped as
+ * key_expired after a second one that released it, even though a new keypair took its slot;
+ * the device's counts and the replay window follow as in one call.
+ */
+static enum ft_proto_action finish_job(uint8_t *msg, size_t len, struct ft_aead_job *job)
+{
+	struct ft_proto_result res;
+
+	return ft_proto_receive_finish(S[1].p, msg, len, (const struct sockaddr *)&S[0].addr, now,
+				       &res, job, ft_aead_job_open(job));
+}
+
+static void rekey(void)
+{
+	run_until(now + 2 * SEC);
+	ft_proto_peer_initiate(S[0].p, S[0].peer, now);
+	deliver();
+}
+
+START_TEST(test_jobs_across_rekeys)
+{
+	uint8_t m1[2048], m2[2048], copy[2048];
+	size_t l1 = 0, l2 = 0;
+	struct ft_aead_job j1, j2;
+	struct ft_proto_result res;
+	unsigned int packets;
+
+	pair_up(NULL, NULL, 0, true, false);
+	establish();
+	ck_assert_int_eq(send_ip_from(0, 0, 100, 0x41, m1, &l1), FT_PROTO_SENT);
+	ck_assert_int_eq(send_ip_from(0, 0, 100, 0x42, m2, &l2), FT_PROTO_SENT);
+	memcpy(copy, m1, l1);
+	ck_assert_int_eq(ft_proto_receive_job(S[1].p, m1, l1, (const struct sockaddr *)&S[0].addr,
+					      now, &res, &j1),
+			 FT_PROTO_OPEN);
+	ck_assert_ptr_eq(res.peer, S[1].peer);
+	rekey();
+	ck_assert_uint_eq(counter(1, FT_PROTO_handshake_completed), 2);
+	ck_assert_int_eq(finish_job(m1, l1, &j1), FT_PROTO_PACKET);
+	ck_assert_uint_eq(counter(1, FT_PROTO_key_expired), 0);
+	ck_assert_uint_eq(m1[16 + 20], 0x41); /* the inner packet's payload, in plain */
+	/* The same message again: the window of the (previous) keypair moved. */
+	ck_assert_int_eq(ft_proto_receive_job(S[1].p, copy, l1, (const struct sockaddr *)&S[0].addr,
+					      now, &res, &j1),
+			 FT_PROTO_OPEN);
+	ck_assert_int_eq(finish_job(copy, l1, &j1), FT_PROTO_DROP);
+	ck_assert_uint_eq(counter(1, FT_PROTO_replayed), 1);
+	/* m2, prepared on the same old keypair, then a second rekey releases it. */
+	ck_assert_int_eq(ft_proto_receive_job(S[1].p, m2, l2, (const struct sockaddr *)&S[0].addr,
+					      now, &res, &j2),
+			 FT_PROTO_OPEN);
+	rekey();
+	ck_assert_uint_eq(counter(1, FT_PROTO_handshake_completed), 3);
+	ck_assert_int_eq(finish_job(m2, l2, &j2), FT_PROTO_DROP);
+	ck_assert_uint_eq(counter(1, FT_PROTO_key_expired), 1);
+	/* Traffic on the newest keypair goes on, through jobs or not. */
+	packets = S[1].packets;
+	ck_assert_int_eq(send_ip(0, 64), FT_PROTO_SENT);
+	deliver();
+	ck_assert_uint_eq(S[1].packets, packets + 1);
+	ck_assert_uint_eq(counter(1, FT_PROTO_decrypt_failed), 0);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -770,6 +836,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_source_not_allowed);
 	tcase_add_test(tc, test_send_malformed);
 	tcase_add_test(tc, test_queue_bound);
+	tcase_add_test(tc, test_jobs_across_rekeys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("peers");
