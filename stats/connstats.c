@@ -592,6 +592,10 @@ static void merge_entries(struct ft_connstats *dst, struct table *t,
 	for (size_t i = 0; i < n; i++) {
 		struct ft_conn_entry *e = lookup(dst, t, &src[i].key, key_hash(dst, &src[i].key));
 
+		/* No room (lookup counted one packet): the overflow counts take all of them. */
+		if (e == &dst->overflow[0] || e == &dst->overflow[1])
+			dst->counters.overflow_packets += src[i].tx_packets + src[i].rx_packets - 1;
+
 		e->tx_packets += src[i].tx_packets;
 		e->tx_bytes += src[i].tx_bytes;
 		e->rx_packets += src[i].rx_packets;

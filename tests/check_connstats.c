@@ -945,6 +945,67 @@ START_TEST(test_shard_create)
 }
 END_TEST
 
+/*
+ * A merge into a window with no room left (its consumer holds every dump): every packet of the
+ * connections that found none is counted in overflow_packets and in the overflow counts.
+ */
+static struct ft_connstats *merge_dst;
+static const struct ft_conn_window *held_win[4];
+static int n_held_win;
+
+static void on_dump_hold(void *arg, const struct ft_conn_window *win)
+{
+	(void)arg;
+	ft_connstats_hold(merge_dst, win);
+	held_win[n_held_win++] = win;
+}
+
+static void on_dump_merge(void *arg, const struct ft_conn_window *win)
+{
+	(void)arg;
+	ft_connstats_merge(merge_dst, win);
+}
+
+START_TEST(test_merge_overflow)
+{
+	struct ft_connstats *sh;
+	struct ft_connstats_counters cc;
+	uint8_t pkt[128];
+	uv_loop_t loop;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	n_held_win = 0;
+	/* 4 connections a window, 2 windows: the one filling and one held. */
+	merge_dst = ft_connstats_create(&loop, 0, 4, on_dump_hold, NULL);
+	ck_assert_ptr_nonnull(merge_dst);
+	ck_assert_int_eq(ft_connstats_set_max_windows(merge_dst, 2), 0);
+	sh = ft_connstats_create(NULL, 0, 16, on_dump_merge, NULL);
+	ck_assert_ptr_nonnull(sh);
+	for (int k = 0; k < 10; k++) {
+		size_t len =
+			mkpkt(pkt, 17, "100.64.0.1", "100.64.0.2", (uint16_t)(1000 + k), 53, 10);
+
+		for (int i = 0; i < 5; i++)
+			ft_connstats_update_tx_virtual(sh, pkt, len);
+	}
+	/* 4 fit, a full dump (held), 4 more fit, no window left: 2 connections overflow. */
+	ft_connstats_flush(sh);
+	ck_assert_int_eq(n_held_win, 1);
+	ft_connstats_get_counters(merge_dst, &cc);
+	ck_assert_uint_eq(cc.overflow_packets, 10);
+	ft_connstats_release(merge_dst, held_win[0]);
+	ft_connstats_shutdown(merge_dst);
+	ck_assert_int_eq(n_held_win, 2);
+	ck_assert_uint_eq(held_win[1]->nv, 4);
+	ck_assert_uint_eq(held_win[1]->overflow_v.tx_packets, 10);
+	ft_connstats_release(merge_dst, held_win[1]);
+	ft_connstats_close(sh, NULL);
+	ft_connstats_close(merge_dst, NULL);
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 static Suite *connstats_suite(void)
 {
 	Suite *s = suite_create("connstats");
@@ -964,6 +1025,7 @@ static Suite *connstats_suite(void)
 	tcase_add_test(tc, test_create_invalid);
 	tcase_add_loop_test(tc, test_shards, 0, 2);
 	tcase_add_test(tc, test_shard_create);
+	tcase_add_test(tc, test_merge_overflow);
 	suite_add_tcase(s, tc);
 	return s;
 }

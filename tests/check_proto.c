@@ -767,7 +767,7 @@ static void rekey(void)
 
 START_TEST(test_jobs_across_rekeys)
 {
-	uint8_t m1[2048], m2[2048], copy[2048];
+	uint8_t m1[2048], m2[2048], copy[2048], newkey[32];
 	size_t l1 = 0, l2 = 0;
 	struct ft_aead_job j1, j2;
 	struct ft_proto_result res;
@@ -807,6 +807,19 @@ START_TEST(test_jobs_across_rekeys)
 	deliver();
 	ck_assert_uint_eq(S[1].packets, packets + 1);
 	ck_assert_uint_eq(counter(1, FT_PROTO_decrypt_failed), 0);
+	/*
+	 * A job whose keypair set is freed meanwhile (B's new private key drops every session):
+	 * dropped without a look at the freed set (ASan and valgrind run this).
+	 */
+	ck_assert_int_eq(send_ip_from(0, 0, 100, 0x43, m1, &l1), FT_PROTO_SENT);
+	ck_assert_int_eq(ft_proto_receive_job(S[1].p, m1, l1, (const struct sockaddr *)&S[0].addr,
+					      now, &res, &j1),
+			 FT_PROTO_OPEN);
+	memset(newkey, 0x77, sizeof(newkey));
+	ck_assert_int_eq(ft_proto_set_private_key(S[1].p, newkey), 0);
+	ck_assert_ptr_null(S[1].peer->keypairs);
+	ck_assert_int_eq(finish_job(m1, l1, &j1), FT_PROTO_DROP);
+	ck_assert_uint_eq(counter(1, FT_PROTO_key_expired), 2);
 }
 END_TEST
 

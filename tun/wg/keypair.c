@@ -29,6 +29,14 @@ static void release(struct ft_index_table *t, struct ft_keypair *kp)
 	sodium_memzero(kp, sizeof(*kp));
 }
 
+/* Process-wide, so that a set freed and allocated again at the same address repeats none. */
+static uint64_t next_generation(void)
+{
+	static uint64_t generations;
+
+	return __atomic_add_fetch(&generations, 1, __ATOMIC_RELAXED);
+}
+
 static struct ft_keypair *free_slot(struct ft_keypair_set *set)
 {
 	for (int i = 0; i < 3; i++)
@@ -77,7 +85,7 @@ struct ft_keypair *ft_keypair_set_install(struct ft_keypair_set *set, struct ft_
 	if (!kp)
 		return NULL;
 	memset(kp, 0, sizeof(*kp));
-	kp->generation = ++set->generations;
+	kp->generation = next_generation();
 	memcpy(kp->send_key, send_key, FT_WIRE_KEY_LEN);
 	memcpy(kp->recv_key, recv_key, FT_WIRE_KEY_LEN);
 	kp->birth_ns = now_ns;

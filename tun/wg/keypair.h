@@ -41,7 +41,8 @@ struct ft_keypair {
 	struct ft_replay replay;
 	struct ft_index_entry entry; /* our index: entry.index */
 	uint32_t remote_index;
-	uint32_t generation; /* of the set, at install: tells a reused slot from this keypair */
+	/* A number no other keypair of the process had: tells a reused slot from this keypair. */
+	uint64_t generation;
 	bool initiator;
 	bool in_use;  /* holds keys; false: a free, zeroed slot */
 	bool send_ok; /* false once spent (REJECT_AFTER_MESSAGES/TIME) */
@@ -51,7 +52,6 @@ struct ft_keypair {
 struct ft_keypair_set {
 	struct ft_keypair slot[3];
 	struct ft_keypair *current, *previous, *next;
-	uint32_t generations; /* keypairs installed */
 };
 
 /*
@@ -69,7 +69,7 @@ struct ft_aead_job {
 	size_t len;	  /* plaintext (padded) or ciphertext without the tag */
 	uint64_t counter;
 	struct ft_keypair *kp; /* an open's keypair, its generation and its peer */
-	uint32_t generation;
+	uint64_t generation;
 	struct ft_peer *peer;
 };
 
@@ -136,7 +136,9 @@ int ft_keypair_decrypt(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t
  * ft_keypair_decrypt() in three steps: the checks before the AEAD, which fill job (0,
  * -EMSGSIZE or -EKEYEXPIRED); the AEAD (ft_aead_job_open: 0 or -EBADMSG, the key wiped); the
  * acceptance with its result open_err: -EKEYEXPIRED when the keypair left its slot since the
- * job was made (rotated out, zeroed), -EBADMSG, -EALREADY, or 0 and *plain_len.
+ * job was made (rotated out, zeroed), -EBADMSG, -EALREADY, or 0 and *plain_len. The caller of
+ * the acceptance makes sure that job->kp is still memory of a keypair set (the protocol looks
+ * the message's receiver index up again: ft_proto_receive_finish).
  */
 int ft_keypair_open_prepare(struct ft_keypair *kp, uint8_t *msg, size_t len, uint64_t now_ns,
 			    struct ft_aead_job *job);

@@ -330,11 +330,21 @@ enum ft_proto_action ft_proto_receive_finish(struct ft_proto *p, uint8_t *msg, s
 					     struct ft_proto_result *res,
 					     const struct ft_aead_job *job, int open_err)
 {
+	struct ft_index_entry *e = ft_index_lookup(
+		p->index, ft_wire_load_le32(msg + FT_WIRE_DATA_OFF_RECEIVER), FT_INDEX_KEYPAIR);
 	size_t plain_len = 0;
-	int err = ft_keypair_open_finish(job, open_err, &plain_len);
+	int err;
 
 	memset(res, 0, sizeof(*res));
 	res->peer = job->peer;
+	/*
+	 * Its keypair may be gone since the job was made, and with it the set that held it
+	 * (sessions dropped: a new private key): its index entry goes first, so an entry that
+	 * still names the job's keypair says the memory is that keypair's set.
+	 */
+	if (!e || e->keypair != job->kp || e->peer != job->peer)
+		return ft_proto_drop(p, res, FT_PROTO_key_expired);
+	err = ft_keypair_open_finish(job, open_err, &plain_len);
 	return transport_accepted(p, job->kp, msg, len, plain_len, err, src, now_ns, res);
 }
 

@@ -345,12 +345,12 @@ struct ft_worker {
 	/*
 	 * A lane's statistics shard is its stats (a connstats without a loop); the worker merges
 	 * the shards at each dump of its own (ft_worker_stats_collect). Windows a full shard
-	 * dumped on the lane's thread wait in shard_held for that; shard_told: the worker was
-	 * woken for this shard's first count since the last merge (its window must start).
+	 * dumped on the lane's thread wait in shard_held for that; shard_merging: the worker is
+	 * merging this shard (its dumps go into the worker's window at once).
 	 */
 	const struct ft_conn_window *shard_held[FT_WORKER_SHARD_WINDOWS];
 	unsigned int n_shard_held;
-	bool shard_told, shard_merging;
+	bool shard_merging;
 
 	bool closing;
 	int pending_closes;

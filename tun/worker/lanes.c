@@ -22,8 +22,8 @@
  *     which the worker merges into its connstats (where the timer and the flow-log and IPFIX
  *     writers live) before each dump, so that every window covers every lane: the connstats
  *     collect callback, ft_worker_stats_collect(); a shard's first count since a merge wakes
- *     the worker (its window starts then), and so does a full shard, which hands its window
- *     over;
+ *     the worker only when the worker's own window is empty (no dump is due: its window and
+ *     timer start with the merge), and a full shard, which hands its window over, wakes it;
  *   - its counters are added to the worker's at the end of each of its batches, so that
  *     `flowtun show`, get=flowtun and /metrics read one set that covers every lane;
  *   - the protocol timer's new deadline and a refused UDP_SEGMENT run set wake_flags, and an
@@ -78,6 +78,16 @@ void ft_worker_lane_begin(struct ft_worker *w)
 	w->in_batch = true;
 }
 
+static bool window_open(const struct ft_connstats *s)
+{
+	const struct ft_conn_entry *v, *p;
+	uint64_t start_ms;
+	size_t nv, np;
+
+	ft_connstats_peek(s, &v, &nv, &p, &np, &start_ms);
+	return start_ms != 0;
+}
+
 void ft_worker_lane_end(struct ft_worker *w)
 {
 	struct ft_worker *p = w->primary;
@@ -95,17 +105,13 @@ void ft_worker_lane_end(struct ft_worker *w)
 	w->in_batch = false;
 	if (p->quiescing)
 		pthread_cond_broadcast(&quiet_cond);
-	if (w->stats && !w->shard_told) {
-		const struct ft_conn_entry *v, *ph;
-		uint64_t start_ms;
-		size_t nv, np;
-
-		ft_connstats_peek(w->stats, &v, &nv, &ph, &np, &start_ms);
-		if (start_ms) {
-			w->shard_told = true;
-			p->wake_flags |= FT_LANES_WAKE_STATS;
-		}
-	}
+	/*
+	 * The shard counts: the worker's next dump merges it. With the worker's own window empty
+	 * there is none due (its timer starts with its window, also after a full dump): merge
+	 * now. Once per window, then; the flag and the async handle coalesce.
+	 */
+	if (w->stats && window_open(w->stats) && !window_open(p->stats))
+		p->wake_flags |= FT_LANES_WAKE_STATS;
 	if (p->wake_flags && p->lanes_wake_ready)
 		uv_async_send(&p->lanes_wake);
 }
@@ -170,7 +176,6 @@ void ft_worker_stats_collect(void *arg, struct ft_connstats *s)
 		l->n_shard_held = 0;
 		ft_connstats_flush(l->stats);
 		l->shard_merging = false;
-		l->shard_told = false;
 	}
 }
 
@@ -253,9 +258,11 @@ static void lane_free(struct ft_worker *l)
 	ft_udp_batch_destroy(l->rx);
 	ft_udp_batch_destroy(l->tx);
 	free(l->dirty);
-	/* Merged by now (ft_worker_lanes_stop): the final dump of an empty shard. */
-	if (l->stats)
+	/* Merged by now (ft_worker_lanes_stop); what a failed flush left goes in too. */
+	if (l->stats) {
+		l->shard_merging = true;
 		ft_connstats_close(l->stats, NULL);
+	}
 	free(l->lane);
 	free(l);
 }

@@ -342,6 +342,7 @@ static void write_writers(struct ctx *c)
 		uint64_t start_ms;
 		size_t nv, np;
 
+		ft_connstats_collect(w->stats); /* the lanes' counts so far (Workers = N) */
 		ft_connstats_peek(w->stats, &v, &nv, &p, &np, &start_ms);
 		ft_metrics_family(c->mw, &fam_window_conns);
 		sample(c, "kind", "virtual", nv);
