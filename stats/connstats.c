@@ -585,7 +585,7 @@ void ft_connstats_collect(struct ft_connstats *s)
 	collect(s);
 }
 
-/* dst's entry of key k in t, as lookup() makes one (a full window dumps first). */
+/* Adds n entries of another instance to dst's table t, as updates of their keys would. */
 static void merge_entries(struct ft_connstats *dst, struct table *t,
 			  const struct ft_conn_entry *src, size_t n)
 {

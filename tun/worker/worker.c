@@ -135,11 +135,6 @@ enum ft_path_state ft_worker_path_state_of(struct ft_worker *w, struct wpeer *wp
  * The worker counts into its connstats; a lane into its shard (a connstats of its own without
  * a loop), which the worker merges before each of its dumps (lanes.c).
  */
-static bool stats_on(const struct ft_worker *w)
-{
-	return w->stats != NULL;
-}
-
 /* The worker's connstats, or a lane's shard of it (lanes.c): the same calls either way. */
 static void stat_virtual(struct ft_worker *w, const struct ft_packet_info *info, size_t len,
 			 bool rx)
@@ -194,10 +189,10 @@ static void flush_physical(struct ft_worker *w)
 		uint64_t rx, tx;
 
 		ft_peer_transfer(wp->peer, &rx, &tx);
-		if (stats_on(w) && wp->tx_pkts && dst->ss_family != AF_UNSPEC)
+		if (w->stats && wp->tx_pkts && dst->ss_family != AF_UNSPEC)
 			stat_physical(w, false, &wp->overlay, (const struct sockaddr *)dst,
 				      wp->tx_pkts, tx - wp->tx_flushed);
-		if (stats_on(w) && wp->rx_pkts)
+		if (w->stats && wp->rx_pkts)
 			stat_physical(w, true, &wp->overlay, (const struct sockaddr *)&wp->rx_from,
 				      wp->rx_pkts, rx - wp->rx_flushed);
 		wp->tx_pkts = wp->rx_pkts = 0;
@@ -261,7 +256,7 @@ static void tx_flush(struct ft_worker *w, bool io)
 			/* Virtual tx: a packet that went into the tunnel. */
 			if (w->tx_inner_len[i]) {
 				w->counters.tunnel_tx_packets++;
-				if (stats_on(w))
+				if (w->stats)
 					stat_virtual(w, &w->tx_info[i], w->tx_inner_len[i], false);
 			}
 		}
@@ -322,7 +317,7 @@ void ft_worker_proto_send_cb(void *arg, const struct ft_proto_datagram *d)
 
 	if (d->in_place) {
 		pi = w->send_info;
-	} else if (d->inner && stats_on(w)) {
+	} else if (d->inner && w->stats) {
 		ft_packet_parse(d->inner, d->inner_len, &info);
 		pi = &info;
 	}
@@ -446,9 +441,9 @@ static void outbound(struct ft_worker *w, unsigned int n)
 		 * tx in tx_flush, once the socket took it (a packet dropped or queued is not). The
 		 * encrypted slot reaches the send batch through the callback, with this parse.
 		 */
-		if (stats_on(w))
+		if (w->stats)
 			ft_packet_parse(w->tun_iov[i].iov_base, w->tun_len[i], &info);
-		w->send_info = stats_on(w) ? &info : NULL;
+		w->send_info = w->stats ? &info : NULL;
 		w->send_job = &job;
 		ft_proto_send_job(w->proto, w->tun_slot[i], w->tun_len[i], w->slot_size, now, &res,
 				  &job);
